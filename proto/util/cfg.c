@@ -1,0 +1,228 @@
+/* cfg.c: table-driven INI loading on top of libinih. */
+#include "cfg.h"
+
+#include <ini.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "util.h"
+
+typedef struct {
+	const cfg_key *keys; /* the table */
+	size_t nkeys;	     /* its length */
+	void *conf;	     /* the struct being filled */
+	cfg_section_cb cb;   /* for sections not in the table */
+	bool *seen;	     /* per key: set by the file */
+	char *err;	     /* first error, if any */
+	size_t errlen;	     /* size of err */
+	bool failed;	     /* an error was recorded */
+	FILE *file;	     /* the file being read */
+	int lineno;	     /* lines read so far */
+} cfg_ctx;
+
+/*
+ * Debian's libinih is built without INI_HANDLER_LINENO, so the reader counts
+ * lines itself: when the handler runs, lineno is the line it is handling.
+ */
+static char *
+read_line(char *str, int num, void *stream)
+{
+	cfg_ctx *c = stream;
+	char *s = fgets(str, num, c->file);
+	if (s != NULL)
+		c->lineno++;
+	return s;
+}
+
+static bool
+set_value(const cfg_key *k, void *conf, const char *value, char *err,
+    size_t errlen)
+{
+	char *field = (char *) conf + k->offset;
+
+	switch (k->type) {
+	case CFG_STR: {
+		char **sp = (char **) (void *) field;
+		free(*sp);
+		*sp = xstrdup(value);
+		return true;
+	}
+	case CFG_INT: {
+		int64_t v;
+		if (!parse_int64(value, k->min, k->max, &v, k->name, err,
+			errlen))
+			return false;
+		memcpy(field, &v, sizeof v);
+		return true;
+	}
+	case CFG_BOOL: {
+		bool b;
+		if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") ||
+		    !strcasecmp(value, "on") || !strcmp(value, "1"))
+			b = true;
+		else if (!strcasecmp(value, "false") ||
+		    !strcasecmp(value, "no") || !strcasecmp(value, "off") ||
+		    !strcmp(value, "0"))
+			b = false;
+		else {
+			snprintf(err, errlen,
+			    "invalid boolean \"%s\" for \"%s\"", value,
+			    k->name);
+			return false;
+		}
+		memcpy(field, &b, sizeof b);
+		return true;
+	}
+	}
+	return false;
+}
+
+static bool
+section_known(const cfg_ctx *c, const char *section)
+{
+	for (size_t i = 0; i < c->nkeys; i++)
+		if (!strcmp(c->keys[i].section, section))
+			return true;
+	return false;
+}
+
+static int
+on_line(void *user, const char *section, const char *name, const char *value)
+{
+	cfg_ctx *c = user;
+	int lineno = c->lineno;
+	char why[512] = "";
+
+	if (c->failed)
+		return 0;
+	if (section_known(c, section)) {
+		for (size_t i = 0; i < c->nkeys; i++) {
+			const cfg_key *k = &c->keys[i];
+			if (strcmp(k->section, section) || strcmp(k->name, name))
+				continue;
+			if (c->seen[i]) {
+				snprintf(why, sizeof why,
+				    "duplicate key \"%s\" in [%s]", name,
+				    section);
+				goto fail;
+			}
+			c->seen[i] = true;
+			if (!set_value(k, c->conf, value, why, sizeof why))
+				goto fail;
+			return 1;
+		}
+		snprintf(why, sizeof why, "unknown key \"%s\" in [%s]", name,
+		    section);
+		goto fail;
+	}
+	if (c->cb != NULL && section[0] != '\0') {
+		if (c->cb(c->conf, section, name, value, why, sizeof why))
+			return 1;
+		goto fail;
+	}
+	snprintf(why, sizeof why, "unknown section [%s]", section);
+fail:
+	snprintf(c->err, c->errlen, "%d: %s", lineno, why);
+	c->failed = true;
+	return 0;
+}
+
+bool
+cfg_load(const char *path, const cfg_key *keys, size_t nkeys, void *conf,
+    cfg_section_cb cb, char *err, size_t errlen)
+{
+	char why[600] = "";
+	cfg_ctx c = {keys, nkeys, conf, cb, NULL, why, sizeof why, false, NULL, 0};
+	FILE *f;
+	int rc;
+	bool ok = false;
+
+	for (size_t i = 0; i < nkeys; i++) {
+		if (keys[i].def != NULL &&
+		    !set_value(&keys[i], conf, keys[i].def, why, sizeof why)) {
+			snprintf(err, errlen, "bad default: %s", why);
+			return false;
+		}
+	}
+	if ((f = fopen(path, "r")) == NULL) {
+		snprintf(err, errlen, "could not open configuration file "
+		    "\"%s\": %m", path);
+		return false;
+	}
+	c.seen = xcalloc(nkeys ? nkeys : 1, sizeof(bool));
+	c.file = f;
+	rc = ini_parse_stream(read_line, &c, on_line, &c);
+	fclose(f);
+	if (c.failed) {
+		snprintf(err, errlen, "%s:%s", path, why);
+		goto done;
+	}
+	if (rc != 0) {
+		snprintf(err, errlen, "%s:%d: syntax error", path, rc);
+		goto done;
+	}
+	for (size_t i = 0; i < nkeys; i++) {
+		if ((keys[i].flags & CFG_REQUIRED) && !c.seen[i]) {
+			snprintf(err, errlen, "%s: missing required key \"%s\""
+			    " in [%s]", path, keys[i].name, keys[i].section);
+			goto done;
+		}
+	}
+	ok = true;
+done:
+	free(c.seen);
+	return ok;
+}
+
+void
+cfg_free(const cfg_key *keys, size_t nkeys, void *conf)
+{
+	for (size_t i = 0; i < nkeys; i++) {
+		if (keys[i].type == CFG_STR) {
+			char **sp = (char **) (void *) ((char *) conf +
+			    keys[i].offset);
+			free(*sp);
+			*sp = NULL;
+		}
+	}
+}
+
+size_t
+cfg_list_split(const char *s, char ***items)
+{
+	size_t n = 0, cap = 4;
+	char **v = xmalloc(cap * sizeof *v);
+	const char *p = s;
+
+	while (*p != '\0') {
+		const char *start, *end;
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		if (*p == '\0')
+			break;
+		start = p;
+		while (*p != '\0' && *p != ',')
+			p++;
+		end = p;
+		while (end > start && (end[-1] == ' ' || end[-1] == '\t'))
+			end--;
+		if (n == cap)
+			v = xrealloc(v, (cap *= 2) * sizeof *v);
+		v[n] = xmalloc((size_t) (end - start) + 1);
+		memcpy(v[n], start, (size_t) (end - start));
+		v[n][end - start] = '\0';
+		n++;
+	}
+	*items = v;
+	return n;
+}
+
+void
+cfg_list_free(char **items, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		free(items[i]);
+	free(items);
+}

@@ -1,0 +1,50 @@
+/*
+ * log.h: one line per event to stderr.
+ *
+ * Under systemd (JOURNAL_STREAM set) each line starts with a <N> priority
+ * prefix and has no timestamp, since the journal adds one. Otherwise a line
+ * is "2026-11-22T10:00:00.123Z LEVEL ID: message". ID is a stable word
+ * such as "HUB-APPLY-FAIL" that operators can grep and alert on.
+ */
+#ifndef BS_LOG_H
+#define BS_LOG_H
+
+#include <stdbool.h>
+
+typedef enum {
+	LOG_LVL_ERROR = 3,
+	LOG_LVL_WARN = 4,
+	LOG_LVL_NOTICE = 5,
+	LOG_LVL_INFO = 6,
+	LOG_LVL_DEBUG = 7,
+} log_level;
+
+/* log_init sets the program name and the most verbose level printed. */
+void log_init(const char *prog, log_level max);
+void log_set_level(log_level max);
+bool log_enabled(log_level lvl);
+
+/* log_msg prints one line; id may be NULL. Thread-safe. */
+void log_msg(log_level lvl, const char *id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#define log_error(id, ...) log_msg(LOG_LVL_ERROR, id, __VA_ARGS__)
+#define log_warn(id, ...) log_msg(LOG_LVL_WARN, id, __VA_ARGS__)
+#define log_notice(id, ...) log_msg(LOG_LVL_NOTICE, id, __VA_ARGS__)
+#define log_info(id, ...) log_msg(LOG_LVL_INFO, id, __VA_ARGS__)
+#define log_debug(id, ...)                                      \
+	do {                                                    \
+		if (log_enabled(LOG_LVL_DEBUG))                 \
+			log_msg(LOG_LVL_DEBUG, id, __VA_ARGS__); \
+	} while (0)
+
+/*
+ * CLI-style messages, for commands run by a person: "prog: error: ...",
+ * "prog: hint: ...". cli_fatal prints and exits 1.
+ */
+void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+void cli_fatal(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+#endif /* BS_LOG_H */
