@@ -1,0 +1,283 @@
+/*
+ * msg.h: the branchsync wire protocol, version 1.
+ *
+ * Every message is one msgpack value, an array of three elements:
+ *
+ *   [ version, type, body ]
+ *
+ *   version  uint     PROTO_VERSION (1). A reader rejects any other value.
+ *   type     uint     one of proto_type below.
+ *   body     map      string keys; the fields of that type, in any order.
+ *
+ * Compatibility rule: within version 1, a writer may add new keys to a
+ * body map; a reader skips keys it does not know (bounded by the nesting
+ * and size limits). Removing a key, changing its type or its meaning needs
+ * a new version.
+ *
+ * Values carried in rows are one of: nil, bool, int (int64 range), float64
+ * (float32 is widened), str (UTF-8 text), bin. Nothing else is accepted in a
+ * row: a nested array or map, or an ext, is a protocol error.
+ *
+ * HELLO (agent -> hub), type 1: open a session for one log.
+ *   key            type  meaning                                  since
+ *   "branch"       str   branch code, e.g. "b17"                  v1
+ *   "key"          str   the branch's secret key                  v1
+ *   "log_id"       str   id of the branch's log (32 hex digits)    v1
+ *   "high_seq"     int   highest seq in the local log             v1
+ *   "version"      str   agent version                            v1
+ *   "queue_events" int   events waiting in the local log          v1
+ *   "queue_bytes"  int   approximate bytes waiting                v1
+ *   "oldest_age_s" int   age of the oldest waiting event, seconds v1
+ *
+ * WELCOME (hub -> agent), type 2: answer to HELLO.
+ *   "watermark"    int   last seq applied for (branch, log_id); 0 if none
+ *   "tag"          int   tag of the event at the watermark; 0 if none
+ *   "version"      str   hub version
+ *   "max_events"   int   most events the hub accepts in one PUSH
+ *   "max_bytes"    int   largest message the hub accepts, bytes
+ *
+ * PUSH (agent -> hub), type 3: a batch of events in seq order.
+ *   "branch", "key", "log_id", "queue_events", "queue_bytes",
+ *   "oldest_age_s"       as in HELLO
+ *   "tables"       array of [name str, columns array of str, nkey int]:
+ *                  the tables the events refer to; the first nkey columns
+ *                  are the key columns
+ *   "events"       array of [seq int, tag int, table int, op int,
+ *                  values array]: table indexes "tables"; op is a
+ *                  proto_op; values holds all columns of the table for
+ *                  PROTO_OP_UPSERT and only the nkey key columns for
+ *                  PROTO_OP_DELETE and PROTO_OP_NONE
+ *
+ * ACK (hub -> agent), type 4: the batch is committed in PostgreSQL.
+ *   "log_id"       str   the log the batch belonged to
+ *   "watermark"    int   last seq now applied for (branch, log_id)
+ *   "tag"          int   tag of the event at the watermark
+ *   "applied"      int   events applied by this PUSH
+ *   "duplicates"   int   events skipped as already applied
+ *   "outcomes"     array of [seq int, code int, reason str]: only the
+ *                  events whose outcome is not plain success
+ *
+ * ERROR (hub -> agent), type 7: the request was not applied.
+ *   "code"         int   a proto_err
+ *   "message"      str   human-readable reason
+ *   "retry"        bool  true if the same request may succeed later
+ *
+ * Types 5 and 6 are reserved for PULL and CHANGES (master data).
+ *
+ * Limits (proto_limits): total message size, events per batch, tables per
+ * batch, columns per row, bytes per str/bin value, nesting depth. A decoder
+ * never allocates more than a small constant times the input size, because
+ * every declared count is checked against the bytes that remain.
+ */
+#ifndef PROTO_MSG_H
+#define PROTO_MSG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/err.h"
+
+#define PROTO_VERSION 1
+
+typedef enum {
+	PROTO_HELLO = 1,
+	PROTO_WELCOME = 2,
+	PROTO_PUSH = 3,
+	PROTO_ACK = 4,
+	PROTO_PULL = 5,	   /* reserved */
+	PROTO_CHANGES = 6, /* reserved */
+	PROTO_ERROR = 7,
+} proto_type;
+
+/* Operation of an event. */
+typedef enum {
+	PROTO_OP_NONE = 0,   /* row gone at send time; a later event deletes */
+	PROTO_OP_UPSERT = 1, /* insert or update: values hold the whole row */
+	PROTO_OP_DELETE = 2, /* delete: values hold the key columns */
+} proto_op;
+
+/* Outcome codes in an ACK, for events that were not plainly applied. */
+typedef enum {
+	PROTO_OUT_DUPLICATE = 1, /* already applied earlier; skipped */
+	PROTO_OUT_CONFLICT = 2,	 /* kept the server's row; conflict recorded */
+	PROTO_OUT_REJECTED = 3,	 /* not applied; reason says why */
+} proto_outcome_code;
+
+typedef enum {
+	PROTO_NIL = 0,
+	PROTO_BOOL,
+	PROTO_INT,
+	PROTO_FLOAT,
+	PROTO_STR,
+	PROTO_BIN,
+} proto_vtype;
+
+/* One scalar value of a row. */
+typedef struct {
+	proto_vtype type; /* which member of u is set */
+	uint32_t len;	  /* length in bytes of u.s / u.p */
+	union {
+		bool b;		  /* PROTO_BOOL */
+		int64_t i;	  /* PROTO_INT */
+		double f;	  /* PROTO_FLOAT */
+		const char *s;	  /* PROTO_STR: NUL-terminated, may hold NULs */
+		const uint8_t *p; /* PROTO_BIN */
+	} u;
+} proto_value;
+
+/* Limits a decoder enforces. Zero fields mean "use the default". */
+typedef struct {
+	size_t max_msg_bytes;	/* whole message; default 16 MiB */
+	uint32_t max_events;	/* events in one PUSH; default 10000 */
+	uint32_t max_tables;	/* tables in one PUSH; default 64 */
+	uint32_t max_columns;	/* columns per table/row; default 256 */
+	uint32_t max_value_bytes; /* one str or bin; default 1 MiB */
+	uint32_t max_outcomes;	/* outcomes in one ACK; default 10000 */
+	uint32_t max_depth;	/* nesting of skipped values; default 8 */
+} proto_limits;
+
+/* Fields every agent request carries. */
+typedef struct {
+	const char *branch;   /* branch code */
+	const char *key;      /* branch secret */
+	const char *log_id;   /* 32 hex digits */
+	int64_t queue_events; /* events waiting at the branch */
+	int64_t queue_bytes;  /* bytes waiting at the branch */
+	int64_t oldest_age_s; /* age of the oldest waiting event */
+} proto_agent_hdr;
+
+typedef struct {
+	proto_agent_hdr hdr; /* who is asking */
+	int64_t high_seq;    /* highest seq in the local log */
+	const char *version; /* agent version string */
+} proto_hello;
+
+typedef struct {
+	int64_t watermark;   /* last applied seq for (branch, log_id) */
+	int64_t tag;	     /* tag of the event at watermark */
+	const char *version; /* hub version string */
+	int64_t max_events;  /* most events per PUSH the hub accepts */
+	int64_t max_bytes;   /* largest message the hub accepts */
+} proto_welcome;
+
+typedef struct {
+	const char *name;     /* branch-side table name */
+	uint32_t ncols;	      /* number of columns */
+	const char **cols;    /* column names; key columns first */
+	uint32_t nkey;	      /* 1 <= nkey <= ncols */
+} proto_table;
+
+typedef struct {
+	int64_t seq;	    /* position in the branch log, increasing */
+	int64_t tag;	    /* random tag the capture trigger wrote */
+	uint32_t table;	    /* index into proto_push.tables */
+	proto_op op;	    /* what to do */
+	uint32_t nvals;	    /* ncols for UPSERT, nkey otherwise */
+	proto_value *vals;  /* the values, in the table's column order */
+} proto_event;
+
+typedef struct {
+	proto_agent_hdr hdr;  /* who is pushing */
+	uint32_t ntables;     /* number of tables */
+	proto_table *tables;  /* tables referenced by events */
+	uint32_t nevents;     /* number of events */
+	proto_event *events;  /* events in increasing seq order */
+} proto_push;
+
+typedef struct {
+	int64_t seq;	    /* the event */
+	proto_outcome_code code; /* what happened to it */
+	const char *reason; /* why; "" when there is nothing to add */
+} proto_outcome;
+
+typedef struct {
+	const char *log_id;	/* the log the batch belonged to */
+	int64_t watermark;	/* last applied seq, now committed */
+	int64_t tag;		/* tag of the event at watermark */
+	int64_t applied;	/* events applied by this request */
+	int64_t duplicates;	/* events skipped as already applied */
+	uint32_t noutcomes;	/* number of outcomes */
+	proto_outcome *outcomes; /* non-success outcomes in seq order */
+} proto_ack;
+
+typedef struct {
+	int64_t code;	     /* a proto_err */
+	const char *message; /* human-readable reason */
+	bool retry;	     /* the same request may succeed later */
+} proto_error;
+
+/* A message. Decoded messages own all their memory (see proto_msg_free). */
+typedef struct proto_msg {
+	proto_type type; /* selects the member of u */
+	union {
+		proto_hello hello;
+		proto_welcome welcome;
+		proto_push push;
+		proto_ack ack;
+		proto_error error;
+	} u;
+	struct proto_arena *arena; /* memory of a decoded message, or NULL */
+} proto_msg;
+
+/* A growable byte buffer. Zero-initialize, or use proto_buf_init. */
+typedef struct {
+	uint8_t *data; /* bytes; owned by the buffer */
+	size_t len;    /* bytes used */
+	size_t cap;    /* bytes allocated */
+} proto_buf;
+
+/* An arena: many small allocations freed at once. */
+typedef struct proto_arena proto_arena;
+
+/* proto_limits_default fills lim with the default limits. */
+void proto_limits_default(proto_limits *lim);
+
+/*
+ * proto_msg_encode appends the msgpack encoding of m to out. Returns
+ * PROTO_OK, PROTO_ENOMEM, or PROTO_EINVAL (with a reason in err) if m is
+ * inconsistent, e.g. an event's table index is out of range or its value
+ * count does not match its table. The caller keeps ownership of m and out.
+ */
+proto_err proto_msg_encode(const proto_msg *m, proto_buf *out, char *err,
+    size_t errlen);
+
+/*
+ * proto_msg_decode parses len bytes at buf into a new message. lim may be
+ * NULL for the defaults. Returns PROTO_OK and sets *out, which the caller
+ * frees with proto_msg_free; the message copies what it needs, so buf may be
+ * freed at once. On error *out is NULL, err holds a reason, and the result
+ * is PROTO_EPROTO (malformed), PROTO_EVERSION (other version), PROTO_ETOOBIG
+ * (a limit exceeded) or PROTO_ENOMEM. Never reads outside buf[0..len).
+ */
+proto_err proto_msg_decode(const uint8_t *buf, size_t len,
+    const proto_limits *lim, proto_msg **out, char *err, size_t errlen);
+
+/* proto_msg_free frees a decoded message. proto_msg_free(NULL) does nothing. */
+void proto_msg_free(proto_msg *m);
+
+/* proto_type_name returns "hello", "push", ... or "unknown". */
+const char *proto_type_name(int type);
+
+/* proto_value_eq reports whether two values have equal type and content. */
+bool proto_value_eq(const proto_value *a, const proto_value *b);
+
+void proto_buf_init(proto_buf *b);
+/* proto_buf_reserve makes room for n more bytes: PROTO_OK or PROTO_ENOMEM. */
+proto_err proto_buf_reserve(proto_buf *b, size_t n);
+proto_err proto_buf_append(proto_buf *b, const void *p, size_t n);
+void proto_buf_reset(proto_buf *b); /* len = 0, keeps the memory */
+void proto_buf_fini(proto_buf *b);  /* frees the memory */
+
+/* proto_arena_new returns an empty arena, or NULL when out of memory. */
+proto_arena *proto_arena_new(void);
+/* proto_arena_alloc returns n zeroed bytes aligned for any type, or NULL. */
+void *proto_arena_alloc(proto_arena *a, size_t n);
+/* proto_arena_strndup copies n bytes and a NUL, or returns NULL. */
+char *proto_arena_strndup(proto_arena *a, const char *s, size_t n);
+/* proto_arena_reset frees all allocations but keeps one block for reuse. */
+void proto_arena_reset(proto_arena *a);
+/* proto_arena_free frees everything; proto_arena_free(NULL) does nothing. */
+void proto_arena_free(proto_arena *a);
+
+#endif /* PROTO_MSG_H */

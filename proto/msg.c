@@ -1,0 +1,935 @@
+/*
+ * msg.c: branchsync messages to and from msgpack bytes.
+ *
+ * Each message type's body is described by one table of fields (name,
+ * kind, offset in proto_msg). The encoder walks the table with msgpack-c's
+ * packer; the decoder reads the body map with the bounds-checked cursor of
+ * codec.c, looks every key up in the same table, skips keys it does not
+ * know (the compatibility rule of msg.h) and copies what it keeps into an
+ * arena owned by the message. A PUSH is checked for consistency by the
+ * same function on both sides, so what encodes also decodes.
+ */
+#include <msgpack.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto_int.h"
+
+void
+proto_limits_default(proto_limits *lim)
+{
+	lim->max_msg_bytes = 16 * 1024 * 1024;
+	lim->max_events = 10000;
+	lim->max_tables = 64;
+	lim->max_columns = 256;
+	lim->max_value_bytes = 1024 * 1024;
+	lim->max_outcomes = 10000;
+	lim->max_depth = 8;
+}
+
+/* limits_resolve copies in (may be NULL), replacing zeros by defaults. */
+static void
+limits_resolve(const proto_limits *in, proto_limits *out)
+{
+	proto_limits d;
+
+	proto_limits_default(&d);
+	*out = in != NULL ? *in : d;
+	if (out->max_msg_bytes == 0)
+		out->max_msg_bytes = d.max_msg_bytes;
+	if (out->max_events == 0)
+		out->max_events = d.max_events;
+	if (out->max_tables == 0)
+		out->max_tables = d.max_tables;
+	if (out->max_columns == 0)
+		out->max_columns = d.max_columns;
+	if (out->max_value_bytes == 0)
+		out->max_value_bytes = d.max_value_bytes;
+	if (out->max_outcomes == 0)
+		out->max_outcomes = d.max_outcomes;
+	if (out->max_depth == 0)
+		out->max_depth = d.max_depth;
+}
+
+const char *
+proto_type_name(int type)
+{
+	switch (type) {
+	case PROTO_HELLO:
+		return "hello";
+	case PROTO_WELCOME:
+		return "welcome";
+	case PROTO_PUSH:
+		return "push";
+	case PROTO_ACK:
+		return "ack";
+	case PROTO_PULL:
+		return "pull";
+	case PROTO_CHANGES:
+		return "changes";
+	case PROTO_ERROR:
+		return "error";
+	default:
+		return "unknown";
+	}
+}
+
+/* Floats compare by bit pattern: a NaN equals itself after a round trip,
+ * and 0.0 differs from -0.0, as both survive the wire unchanged. */
+bool
+proto_value_eq(const proto_value *a, const proto_value *b)
+{
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case PROTO_NIL:
+		return true;
+	case PROTO_BOOL:
+		return a->u.b == b->u.b;
+	case PROTO_INT:
+		return a->u.i == b->u.i;
+	case PROTO_FLOAT:
+		return memcmp(&a->u.f, &b->u.f, sizeof(double)) == 0;
+	case PROTO_STR:
+	case PROTO_BIN:
+		if (a->len != b->len)
+			return false;
+		return a->len == 0 || memcmp(a->u.p, b->u.p, a->len) == 0;
+	default:
+		return false;
+	}
+}
+
+/* ---- body descriptions ----------------------------------------------- */
+
+typedef enum {
+	FK_INT,      /* int64_t */
+	FK_BOOL,     /* bool */
+	FK_STR,      /* const char *, no NUL inside */
+	FK_TABLES,   /* proto_push.tables/ntables */
+	FK_EVENTS,   /* proto_push.events/nevents */
+	FK_OUTCOMES, /* proto_ack.outcomes/noutcomes */
+} field_kind;
+
+/* One key of a body map. */
+typedef struct {
+	const char *name; /* the key */
+	field_kind kind;  /* msgpack type and C type */
+	size_t off;       /* offset of the C field in proto_msg */
+} field_desc;
+
+typedef struct {
+	const field_desc *fields; /* keys of the body, all required in v1 */
+	size_t nfields;           /* number of keys */
+} body_desc;
+
+#define F(name, kind, member)                                                 \
+	{                                                                     \
+		name, kind, offsetof(proto_msg, u.member)                     \
+	}
+#define HDR_FIELDS(t)                                                         \
+	F("branch", FK_STR, t.hdr.branch), F("key", FK_STR, t.hdr.key),       \
+	    F("log_id", FK_STR, t.hdr.log_id),                                \
+	    F("queue_events", FK_INT, t.hdr.queue_events),                    \
+	    F("queue_bytes", FK_INT, t.hdr.queue_bytes),                      \
+	    F("oldest_age_s", FK_INT, t.hdr.oldest_age_s)
+
+static const field_desc hello_fields[] = {
+    HDR_FIELDS(hello),
+    F("high_seq", FK_INT, hello.high_seq),
+    F("version", FK_STR, hello.version),
+};
+static const field_desc welcome_fields[] = {
+    F("watermark", FK_INT, welcome.watermark),
+    F("tag", FK_INT, welcome.tag),
+    F("version", FK_STR, welcome.version),
+    F("max_events", FK_INT, welcome.max_events),
+    F("max_bytes", FK_INT, welcome.max_bytes),
+};
+static const field_desc push_fields[] = {
+    HDR_FIELDS(push),
+    F("tables", FK_TABLES, push),
+    F("events", FK_EVENTS, push),
+};
+static const field_desc ack_fields[] = {
+    F("log_id", FK_STR, ack.log_id),
+    F("watermark", FK_INT, ack.watermark),
+    F("tag", FK_INT, ack.tag),
+    F("applied", FK_INT, ack.applied),
+    F("duplicates", FK_INT, ack.duplicates),
+    F("outcomes", FK_OUTCOMES, ack),
+};
+static const field_desc error_fields[] = {
+    F("code", FK_INT, error.code),
+    F("message", FK_STR, error.message),
+    F("retry", FK_BOOL, error.retry),
+};
+#undef F
+
+#define BODY(a)                                                               \
+	{                                                                     \
+		a, sizeof(a) / sizeof(a[0])                                   \
+	}
+
+/* body_for returns the body of a message type, or NULL if it has none
+ * (unknown, or reserved like PULL). */
+static const body_desc *
+body_for(int64_t type)
+{
+	static const body_desc hello = BODY(hello_fields);
+	static const body_desc welcome = BODY(welcome_fields);
+	static const body_desc push = BODY(push_fields);
+	static const body_desc ack = BODY(ack_fields);
+	static const body_desc error = BODY(error_fields);
+
+	switch (type) {
+	case PROTO_HELLO:
+		return &hello;
+	case PROTO_WELCOME:
+		return &welcome;
+	case PROTO_PUSH:
+		return &push;
+	case PROTO_ACK:
+		return &ack;
+	case PROTO_ERROR:
+		return &error;
+	default:
+		return NULL;
+	}
+}
+
+/* FIELD returns a pointer of type T to the field at off in m. */
+#define FIELD(T, m, off) ((T *) (void *) ((char *) (m) + (off)))
+
+/* ---- consistency checks (encoder input and decoder output) ----------- */
+
+static bool
+table_check(const proto_table *t, char *err, size_t errlen)
+{
+	uint32_t i;
+
+	if (t->name == NULL) {
+		proto_seterr(err, errlen, "name is NULL");
+		return false;
+	}
+	if (t->ncols == 0 || t->cols == NULL) {
+		proto_seterr(err, errlen, "no columns");
+		return false;
+	}
+	for (i = 0; i < t->ncols; i++) {
+		if (t->cols[i] == NULL) {
+			proto_seterr(err, errlen, "column %u is NULL", i);
+			return false;
+		}
+	}
+	if (t->nkey < 1 || t->nkey > t->ncols) {
+		proto_seterr(err, errlen, "nkey %u not between 1 and %u",
+		    t->nkey, t->ncols);
+		return false;
+	}
+	return true;
+}
+
+static bool
+value_check(const proto_value *v, char *err, size_t errlen)
+{
+	if (v->type < PROTO_NIL || v->type > PROTO_BIN) {
+		proto_seterr(err, errlen, "unknown value type %d", v->type);
+		return false;
+	}
+	if ((v->type == PROTO_STR && v->u.s == NULL)
+	    || (v->type == PROTO_BIN && v->len > 0 && v->u.p == NULL)) {
+		proto_seterr(err, errlen, "%s pointer is NULL",
+		    v->type == PROTO_STR ? "str" : "bin");
+		return false;
+	}
+	return true;
+}
+
+static bool
+event_check(
+    const proto_push *p, const proto_event *e, char *err, size_t errlen)
+{
+	const proto_table *t;
+	uint32_t want, i;
+
+	if (e->table >= p->ntables) {
+		proto_seterr(err, errlen,
+		    "table index %u out of range (%u %s)", e->table,
+		    p->ntables, p->ntables == 1 ? "table" : "tables");
+		return false;
+	}
+	if (e->op != PROTO_OP_NONE && e->op != PROTO_OP_UPSERT
+	    && e->op != PROTO_OP_DELETE) {
+		proto_seterr(err, errlen, "op %d out of range", (int) e->op);
+		return false;
+	}
+	t = &p->tables[e->table];
+	want = e->op == PROTO_OP_UPSERT ? t->ncols : t->nkey;
+	if (e->nvals != want || (want > 0 && e->vals == NULL)) {
+		proto_seterr(err, errlen,
+		    "%u values for table \"%s\", expected %u for op %d",
+		    e->nvals, t->name, want, (int) e->op);
+		return false;
+	}
+	for (i = 0; i < e->nvals; i++) {
+		if (!value_check(&e->vals[i], err, errlen)) {
+			proto_preerr(err, errlen, "value %u: ", i);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* push_check verifies what msg.h promises about a PUSH: every table is
+ * well formed, every event names a table and carries the right number of
+ * values for its op. Sequence order is the hub's business. */
+static bool
+push_check(const proto_push *p, char *err, size_t errlen)
+{
+	uint32_t i;
+
+	if ((p->ntables > 0 && p->tables == NULL)
+	    || (p->nevents > 0 && p->events == NULL)) {
+		proto_seterr(err, errlen, "tables or events array is NULL");
+		return false;
+	}
+	for (i = 0; i < p->ntables; i++) {
+		if (!table_check(&p->tables[i], err, errlen)) {
+			proto_preerr(
+			    err, errlen, "field \"tables\": table %u: ", i);
+			return false;
+		}
+	}
+	for (i = 0; i < p->nevents; i++) {
+		if (!event_check(p, &p->events[i], err, errlen)) {
+			proto_preerr(
+			    err, errlen, "field \"events\": event %u: ", i);
+			return false;
+		}
+	}
+	return true;
+}
+
+static bool
+outcome_check(const proto_outcome *o, char *err, size_t errlen)
+{
+	if (o->code < PROTO_OUT_DUPLICATE || o->code > PROTO_OUT_REJECTED) {
+		proto_seterr(
+		    err, errlen, "code %d out of range", (int) o->code);
+		return false;
+	}
+	if (o->reason == NULL) {
+		proto_seterr(err, errlen, "reason is NULL");
+		return false;
+	}
+	return true;
+}
+
+/* body_check verifies m before encoding: strings set, PUSH and ACK
+ * consistent. */
+static bool
+body_check(const proto_msg *m, const body_desc *d, char *err, size_t errlen)
+{
+	const proto_ack *ack = &m->u.ack;
+	size_t i;
+
+	for (i = 0; i < d->nfields; i++) {
+		const field_desc *f = &d->fields[i];
+		if (f->kind == FK_STR
+		    && *FIELD(const char *, m, f->off) == NULL) {
+			proto_seterr(
+			    err, errlen, "field \"%s\" is NULL", f->name);
+			return false;
+		}
+	}
+	if (m->type == PROTO_PUSH)
+		return push_check(&m->u.push, err, errlen);
+	if (m->type != PROTO_ACK)
+		return true;
+	if (ack->noutcomes > 0 && ack->outcomes == NULL) {
+		proto_seterr(err, errlen, "field \"outcomes\" is NULL");
+		return false;
+	}
+	for (i = 0; i < ack->noutcomes; i++) {
+		if (!outcome_check(&ack->outcomes[i], err, errlen)) {
+			proto_preerr(err, errlen,
+			    "field \"outcomes\": outcome %zu: ", i);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* ---- encoding -------------------------------------------------------- */
+
+/* The packer's write callback. A failed append is only ever ENOMEM; the
+ * packer hands the nonzero result back through every msgpack_pack_* call,
+ * and the encoder ORs them into one status. */
+static int
+enc_write_cb(void *data, const char *buf, size_t len)
+{
+	return proto_buf_append(data, buf, len) == PROTO_OK ? 0 : -1;
+}
+
+static int
+pack_cstr(msgpack_packer *pk, const char *s)
+{
+	return msgpack_pack_str_with_body(pk, s, strlen(s));
+}
+
+static int
+pack_value(msgpack_packer *pk, const proto_value *v)
+{
+	switch (v->type) {
+	case PROTO_NIL:
+		return msgpack_pack_nil(pk);
+	case PROTO_BOOL:
+		return v->u.b ? msgpack_pack_true(pk) : msgpack_pack_false(pk);
+	case PROTO_INT:
+		return msgpack_pack_int64(pk, v->u.i);
+	case PROTO_FLOAT:
+		return msgpack_pack_double(pk, v->u.f);
+	case PROTO_STR:
+		return msgpack_pack_str_with_body(pk, v->u.s, v->len);
+	default:
+		return msgpack_pack_bin_with_body(pk, v->u.p, v->len);
+	}
+}
+
+static int
+pack_tables(msgpack_packer *pk, const proto_push *p)
+{
+	int rc = msgpack_pack_array(pk, p->ntables);
+	uint32_t i, j;
+
+	for (i = 0; i < p->ntables; i++) {
+		const proto_table *t = &p->tables[i];
+		rc |= msgpack_pack_array(pk, 3);
+		rc |= pack_cstr(pk, t->name);
+		rc |= msgpack_pack_array(pk, t->ncols);
+		for (j = 0; j < t->ncols; j++)
+			rc |= pack_cstr(pk, t->cols[j]);
+		rc |= msgpack_pack_uint32(pk, t->nkey);
+	}
+	return rc;
+}
+
+static int
+pack_events(msgpack_packer *pk, const proto_push *p)
+{
+	int rc = msgpack_pack_array(pk, p->nevents);
+	uint32_t i, j;
+
+	for (i = 0; i < p->nevents; i++) {
+		const proto_event *e = &p->events[i];
+		rc |= msgpack_pack_array(pk, 5);
+		rc |= msgpack_pack_int64(pk, e->seq);
+		rc |= msgpack_pack_int64(pk, e->tag);
+		rc |= msgpack_pack_uint32(pk, e->table);
+		rc |= msgpack_pack_int(pk, (int) e->op);
+		rc |= msgpack_pack_array(pk, e->nvals);
+		for (j = 0; j < e->nvals; j++)
+			rc |= pack_value(pk, &e->vals[j]);
+	}
+	return rc;
+}
+
+static int
+pack_outcomes(msgpack_packer *pk, const proto_ack *a)
+{
+	int rc = msgpack_pack_array(pk, a->noutcomes);
+	uint32_t i;
+
+	for (i = 0; i < a->noutcomes; i++) {
+		rc |= msgpack_pack_array(pk, 3);
+		rc |= msgpack_pack_int64(pk, a->outcomes[i].seq);
+		rc |= msgpack_pack_int(pk, (int) a->outcomes[i].code);
+		rc |= pack_cstr(pk, a->outcomes[i].reason);
+	}
+	return rc;
+}
+
+static int
+pack_field(msgpack_packer *pk, const proto_msg *m, const field_desc *f)
+{
+	switch (f->kind) {
+	case FK_INT:
+		return msgpack_pack_int64(
+		    pk, *FIELD(const int64_t, m, f->off));
+	case FK_BOOL:
+		return *FIELD(const bool, m, f->off) ? msgpack_pack_true(pk)
+		                                     : msgpack_pack_false(pk);
+	case FK_STR:
+		return pack_cstr(pk, *FIELD(const char *const, m, f->off));
+	case FK_TABLES:
+		return pack_tables(pk, &m->u.push);
+	case FK_EVENTS:
+		return pack_events(pk, &m->u.push);
+	default:
+		return pack_outcomes(pk, &m->u.ack);
+	}
+}
+
+proto_err
+proto_msg_encode(const proto_msg *m, proto_buf *out, char *err, size_t errlen)
+{
+	const body_desc *d = body_for(m->type);
+	size_t old = out->len, i;
+	msgpack_packer pk;
+	int rc;
+
+	if (d == NULL) {
+		proto_seterr(err, errlen, "cannot encode message type %d (%s)",
+		    (int) m->type, proto_type_name(m->type));
+		return PROTO_EINVAL;
+	}
+	if (!body_check(m, d, err, errlen))
+		return PROTO_EINVAL;
+	msgpack_packer_init(&pk, out, enc_write_cb);
+	rc = msgpack_pack_array(&pk, 3);
+	rc |= msgpack_pack_uint32(&pk, PROTO_VERSION);
+	rc |= msgpack_pack_uint32(&pk, (uint32_t) m->type);
+	rc |= msgpack_pack_map(&pk, d->nfields);
+	for (i = 0; i < d->nfields; i++) {
+		rc |= pack_cstr(&pk, d->fields[i].name);
+		rc |= pack_field(&pk, m, &d->fields[i]);
+	}
+	if (rc != 0) {
+		out->len = old; /* leave no half message behind */
+		proto_seterr(err, errlen, "out of memory");
+		return PROTO_ENOMEM;
+	}
+	return PROTO_OK;
+}
+
+/* ---- decoding -------------------------------------------------------- */
+
+/* Each decoder reads one value at c into memory from a and, on failure,
+ * leaves a reason in c->err which its caller prefixes with context. */
+
+static proto_err
+dec_nomem(proto_cur *c)
+{
+	proto_seterr(c->err, c->errlen, "out of memory");
+	return PROTO_ENOMEM;
+}
+
+/* dec_name reads a str that must not contain NUL (names, keys, texts). */
+static proto_err
+dec_name(proto_cur *c, proto_arena *a, const char **out)
+{
+	const uint8_t *s;
+	uint32_t len;
+	proto_err rv;
+
+	if ((rv = proto_cur_str(c, &s, &len)) != PROTO_OK)
+		return rv;
+	if (memchr(s, '\0', len) != NULL) {
+		proto_seterr(c->err, c->errlen, "str contains a NUL byte");
+		return PROTO_EPROTO;
+	}
+	if ((*out = proto_arena_strndup(a, (const char *) s, len)) == NULL)
+		return dec_nomem(c);
+	return PROTO_OK;
+}
+
+/* dec_tuple reads an array header that must declare exactly n elements. */
+static proto_err
+dec_tuple(proto_cur *c, uint32_t n)
+{
+	uint32_t got;
+	proto_err rv;
+
+	if ((rv = proto_cur_array(c, &got)) != PROTO_OK)
+		return rv;
+	if (got != n) {
+		proto_seterr(c->err, c->errlen,
+		    "expected array of %u elements, got %u", n, got);
+		return PROTO_EPROTO;
+	}
+	return PROTO_OK;
+}
+
+/* dec_count reads an array header whose count must not exceed max. */
+static proto_err
+dec_count(proto_cur *c, uint32_t *n, uint32_t max, const char *what)
+{
+	proto_err rv;
+
+	if ((rv = proto_cur_array(c, n)) != PROTO_OK)
+		return rv;
+	if (*n > max) {
+		proto_seterr(c->err, c->errlen, "%u %s exceed the limit of %u",
+		    *n, what, max);
+		return PROTO_ETOOBIG;
+	}
+	return PROTO_OK;
+}
+
+/* dec_range reads an int that must lie in [lo, hi]. */
+static proto_err
+dec_range(proto_cur *c, int64_t lo, int64_t hi, const char *what, int64_t *v)
+{
+	proto_err rv;
+
+	if ((rv = proto_cur_int(c, v)) != PROTO_OK)
+		return rv;
+	if (*v < lo || *v > hi) {
+		proto_seterr(c->err, c->errlen,
+		    "%s %lld not between %lld and %lld", what, (long long) *v,
+		    (long long) lo, (long long) hi);
+		return PROTO_EPROTO;
+	}
+	return PROTO_OK;
+}
+
+/* dec_table reads [name, [col, ...], nkey]. */
+static proto_err
+dec_table(proto_cur *c, proto_arena *a, proto_table *t)
+{
+	proto_err rv;
+	int64_t nkey;
+	uint32_t i;
+
+	if ((rv = dec_tuple(c, 3)) != PROTO_OK)
+		return rv;
+	if ((rv = dec_name(c, a, &t->name)) != PROTO_OK) {
+		proto_preerr(c->err, c->errlen, "name: ");
+		return rv;
+	}
+	rv = dec_count(c, &t->ncols, c->lim->max_columns, "columns");
+	if (rv != PROTO_OK)
+		return rv;
+	if ((t->cols = proto_arena_array(a, t->ncols, sizeof(char *))) == NULL)
+		return dec_nomem(c);
+	for (i = 0; i < t->ncols; i++) {
+		if ((rv = dec_name(c, a, &t->cols[i])) != PROTO_OK) {
+			proto_preerr(c->err, c->errlen, "column %u: ", i);
+			return rv;
+		}
+	}
+	if ((rv = dec_range(c, 1, t->ncols, "nkey", &nkey)) != PROTO_OK)
+		return rv;
+	t->nkey = (uint32_t) nkey;
+	return PROTO_OK;
+}
+
+static proto_err
+dec_tables(proto_cur *c, proto_arena *a, proto_push *p)
+{
+	proto_err rv;
+	uint32_t i;
+
+	rv = dec_count(c, &p->ntables, c->lim->max_tables, "tables");
+	if (rv != PROTO_OK)
+		return rv;
+	p->tables = proto_arena_array(a, p->ntables, sizeof(proto_table));
+	if (p->tables == NULL)
+		return dec_nomem(c);
+	for (i = 0; i < p->ntables; i++) {
+		if ((rv = dec_table(c, a, &p->tables[i])) != PROTO_OK) {
+			proto_preerr(c->err, c->errlen, "table %u: ", i);
+			return rv;
+		}
+	}
+	return PROTO_OK;
+}
+
+/* dec_event_head reads seq, tag, table and op of an event. */
+static proto_err
+dec_event_head(proto_cur *c, proto_event *e)
+{
+	proto_err rv;
+	int64_t v;
+
+	if ((rv = proto_cur_int(c, &e->seq)) != PROTO_OK) {
+		proto_preerr(c->err, c->errlen, "seq: ");
+		return rv;
+	}
+	if ((rv = proto_cur_int(c, &e->tag)) != PROTO_OK) {
+		proto_preerr(c->err, c->errlen, "tag: ");
+		return rv;
+	}
+	rv = dec_range(c, 0, UINT32_MAX, "table index", &v);
+	if (rv != PROTO_OK)
+		return rv;
+	e->table = (uint32_t) v;
+	if ((rv = dec_range(c, PROTO_OP_NONE, PROTO_OP_DELETE, "op", &v)))
+		return rv;
+	e->op = (proto_op) v;
+	return PROTO_OK;
+}
+
+/* dec_event reads [seq, tag, table, op, [value, ...]]. */
+static proto_err
+dec_event(proto_cur *c, proto_arena *a, proto_event *e)
+{
+	proto_err rv;
+	uint32_t i;
+
+	if ((rv = dec_tuple(c, 5)) != PROTO_OK
+	    || (rv = dec_event_head(c, e)) != PROTO_OK)
+		return rv;
+	rv = dec_count(c, &e->nvals, c->lim->max_columns, "values");
+	if (rv != PROTO_OK)
+		return rv;
+	if ((e->vals = proto_arena_array(a, e->nvals, sizeof(proto_value)))
+	    == NULL)
+		return dec_nomem(c);
+	for (i = 0; i < e->nvals; i++) {
+		if ((rv = proto_cur_value(c, a, &e->vals[i])) != PROTO_OK) {
+			proto_preerr(c->err, c->errlen, "value %u: ", i);
+			return rv;
+		}
+	}
+	return PROTO_OK;
+}
+
+static proto_err
+dec_events(proto_cur *c, proto_arena *a, proto_push *p)
+{
+	proto_err rv;
+	uint32_t i;
+
+	rv = dec_count(c, &p->nevents, c->lim->max_events, "events");
+	if (rv != PROTO_OK)
+		return rv;
+	p->events = proto_arena_array(a, p->nevents, sizeof(proto_event));
+	if (p->events == NULL)
+		return dec_nomem(c);
+	for (i = 0; i < p->nevents; i++) {
+		if ((rv = dec_event(c, a, &p->events[i])) != PROTO_OK) {
+			proto_preerr(c->err, c->errlen, "event %u: ", i);
+			return rv;
+		}
+	}
+	return PROTO_OK;
+}
+
+/* dec_outcome reads [seq, code, reason]. */
+static proto_err
+dec_outcome(proto_cur *c, proto_arena *a, proto_outcome *o)
+{
+	proto_err rv;
+	int64_t code;
+
+	if ((rv = dec_tuple(c, 3)) != PROTO_OK)
+		return rv;
+	if ((rv = proto_cur_int(c, &o->seq)) != PROTO_OK) {
+		proto_preerr(c->err, c->errlen, "seq: ");
+		return rv;
+	}
+	rv = dec_range(
+	    c, PROTO_OUT_DUPLICATE, PROTO_OUT_REJECTED, "code", &code);
+	if (rv != PROTO_OK)
+		return rv;
+	o->code = (proto_outcome_code) code;
+	if ((rv = dec_name(c, a, &o->reason)) != PROTO_OK)
+		proto_preerr(c->err, c->errlen, "reason: ");
+	return rv;
+}
+
+static proto_err
+dec_outcomes(proto_cur *c, proto_arena *a, proto_ack *ack)
+{
+	proto_err rv;
+	uint32_t i;
+
+	rv = dec_count(c, &ack->noutcomes, c->lim->max_outcomes, "outcomes");
+	if (rv != PROTO_OK)
+		return rv;
+	ack->outcomes
+	    = proto_arena_array(a, ack->noutcomes, sizeof(proto_outcome));
+	if (ack->outcomes == NULL)
+		return dec_nomem(c);
+	for (i = 0; i < ack->noutcomes; i++) {
+		if ((rv = dec_outcome(c, a, &ack->outcomes[i])) != PROTO_OK) {
+			proto_preerr(c->err, c->errlen, "outcome %u: ", i);
+			return rv;
+		}
+	}
+	return PROTO_OK;
+}
+
+static proto_err
+dec_field(proto_cur *c, proto_arena *a, proto_msg *m, const field_desc *f)
+{
+	switch (f->kind) {
+	case FK_INT:
+		return proto_cur_int(c, FIELD(int64_t, m, f->off));
+	case FK_BOOL:
+		return proto_cur_bool(c, FIELD(bool, m, f->off));
+	case FK_STR:
+		return dec_name(c, a, FIELD(const char *, m, f->off));
+	case FK_TABLES:
+		return dec_tables(c, a, &m->u.push);
+	case FK_EVENTS:
+		return dec_events(c, a, &m->u.push);
+	default:
+		return dec_outcomes(c, a, &m->u.ack);
+	}
+}
+
+/* dec_key reads a body key and finds it in d: *idx = nfields if unknown. */
+static proto_err
+dec_key(proto_cur *c, const body_desc *d, uint32_t i, size_t *idx)
+{
+	const uint8_t *s;
+	uint32_t len;
+	proto_err rv;
+
+	if ((rv = proto_cur_str(c, &s, &len)) != PROTO_OK) {
+		proto_preerr(c->err, c->errlen, "body: key %u: ", i);
+		return rv;
+	}
+	for (*idx = 0; *idx < d->nfields; (*idx)++) {
+		const char *name = d->fields[*idx].name;
+		if (strlen(name) == len && memcmp(name, s, len) == 0)
+			break;
+	}
+	return PROTO_OK;
+}
+
+/* dec_body reads the body map: known keys once each, unknown keys skipped,
+ * then every field of d must have been seen. */
+static proto_err
+dec_body(proto_cur *c, proto_arena *a, proto_msg *m, const body_desc *d)
+{
+	uint32_t n, i, seen = 0;
+	proto_err rv;
+	size_t k;
+
+	if ((rv = proto_cur_map(c, &n)) != PROTO_OK) {
+		proto_preerr(c->err, c->errlen, "body: ");
+		return rv;
+	}
+	for (i = 0; i < n; i++) {
+		if ((rv = dec_key(c, d, i, &k)) != PROTO_OK)
+			return rv;
+		if (k == d->nfields) {
+			if ((rv = proto_cur_skip(c)) != PROTO_OK)
+				proto_preerr(c->err, c->errlen,
+				    "body: unknown key %u: ", i);
+			if (rv != PROTO_OK)
+				return rv;
+			continue;
+		}
+		if (seen & (1u << k)) {
+			proto_seterr(c->err, c->errlen,
+			    "duplicate field \"%s\"", d->fields[k].name);
+			return PROTO_EPROTO;
+		}
+		seen |= 1u << k;
+		if ((rv = dec_field(c, a, m, &d->fields[k])) != PROTO_OK) {
+			proto_preerr(c->err, c->errlen,
+			    "field \"%s\": ", d->fields[k].name);
+			return rv;
+		}
+	}
+	for (k = 0; k < d->nfields; k++) {
+		if (!(seen & (1u << k))) {
+			proto_seterr(c->err, c->errlen, "missing field \"%s\"",
+			    d->fields[k].name);
+			return PROTO_EPROTO;
+		}
+	}
+	return PROTO_OK;
+}
+
+/* dec_envelope reads [version, type, body]. The version comes first and
+ * is checked before the element count, so a later version may change the
+ * shape of the envelope and still be reported as PROTO_EVERSION. */
+static proto_err
+dec_envelope(proto_cur *c, proto_arena *a, proto_msg *m)
+{
+	const body_desc *d;
+	int64_t version, type;
+	proto_err rv;
+	uint32_t n;
+
+	if ((rv = proto_cur_array(c, &n)) != PROTO_OK
+	    || (n > 0 && (rv = proto_cur_int(c, &version)) != PROTO_OK)) {
+		proto_preerr(c->err, c->errlen, "envelope: ");
+		return rv;
+	}
+	if (n > 0 && version != PROTO_VERSION) {
+		proto_seterr(c->err, c->errlen,
+		    "unsupported protocol version %lld (expected %d)",
+		    (long long) version, PROTO_VERSION);
+		return PROTO_EVERSION;
+	}
+	if (n != 3) {
+		proto_seterr(c->err, c->errlen,
+		    "envelope: expected array of 3 elements, got %u", n);
+		return PROTO_EPROTO;
+	}
+	if ((rv = proto_cur_int(c, &type)) != PROTO_OK) {
+		proto_preerr(c->err, c->errlen, "envelope: type: ");
+		return rv;
+	}
+	if ((d = body_for(type)) == NULL) {
+		proto_seterr(c->err, c->errlen, "unknown message type %lld",
+		    (long long) type);
+		return PROTO_EPROTO;
+	}
+	m->type = (proto_type) type;
+	if ((rv = dec_body(c, a, m, d)) != PROTO_OK)
+		return rv;
+	if (m->type == PROTO_PUSH
+	    && !push_check(&m->u.push, c->err, c->errlen))
+		return PROTO_EPROTO;
+	return PROTO_OK;
+}
+
+proto_err
+proto_msg_decode(const uint8_t *buf, size_t len, const proto_limits *lim,
+    proto_msg **out, char *err, size_t errlen)
+{
+	static const uint8_t empty[1];
+	proto_arena *a = NULL;
+	proto_msg *m = NULL;
+	proto_limits l;
+	proto_cur c;
+	proto_err rv;
+
+	*out = NULL;
+	limits_resolve(lim, &l);
+	if (len > l.max_msg_bytes) {
+		proto_seterr(err, errlen,
+		    "message of %zu bytes exceeds the limit of %zu bytes", len,
+		    l.max_msg_bytes);
+		return PROTO_ETOOBIG;
+	}
+	if ((a = proto_arena_new()) == NULL
+	    || (m = proto_arena_alloc(a, sizeof(*m))) == NULL) {
+		proto_seterr(err, errlen, "out of memory");
+		rv = PROTO_ENOMEM;
+		goto fail;
+	}
+	m->arena = a;
+	proto_cur_init(&c, buf != NULL ? buf : empty, len, &l, err, errlen);
+	if ((rv = dec_envelope(&c, a, m)) != PROTO_OK)
+		goto fail;
+	if (proto_cur_left(&c) != 0) {
+		proto_seterr(err, errlen,
+		    "%zu trailing bytes after the message",
+		    proto_cur_left(&c));
+		rv = PROTO_EPROTO;
+		goto fail;
+	}
+	*out = m;
+	return PROTO_OK;
+fail:
+	proto_arena_free(a);
+	return rv;
+}
+
+void
+proto_msg_free(proto_msg *m)
+{
+	/* The message itself lives in its arena. */
+	if (m != NULL)
+		proto_arena_free(m->arena);
+}

@@ -1,0 +1,1161 @@
+/*
+ * msg_test.c: tests of proto/msg.c: every message type survives a round
+ * trip, and every malformed input we can think of (truncated, mistyped,
+ * oversized, too deep, inconsistent) is refused without a crash and
+ * without an allocation larger than the input justifies.
+ */
+#include <math.h>
+#include <msgpack.h>
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "../../proto/proto_int.h"
+#include "testutil.h"
+
+static char err[512];
+
+/* ---- sample messages ------------------------------------------------- */
+
+static const proto_agent_hdr sample_hdr
+    = {"b17", "k3y", "0123456789abcdef0123456789abcdef", 12, 3456, 78};
+
+static void
+sample_hello(proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_HELLO;
+	m->u.hello.hdr = sample_hdr;
+	m->u.hello.high_seq = INT64_MAX;
+	m->u.hello.version = "0.1.0";
+}
+
+static void
+sample_welcome(proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_WELCOME;
+	m->u.welcome
+	    = (proto_welcome) {41, INT64_MIN, "hub 0.1.0", 10000, 1 << 24};
+}
+
+static const char *cols0[] = {"id", "total", "note", "blob", "ratio", "flag"};
+static const char *cols1[] = {"transaction_id", "line_no", "method", "amount"};
+static proto_table tables[] = {
+    {"transactions", 6, cols0, 1},
+    {"payments", 4, cols1, 2},
+};
+static char long_str[301];
+static const uint8_t some_bin[] = {0, 1, 2, 255};
+
+#define VI(x)                                                                 \
+	{                                                                     \
+		PROTO_INT, 0,                                                 \
+		{                                                             \
+			.i = (x)                                              \
+		}                                                             \
+	}
+#define VS(str, n)                                                            \
+	{                                                                     \
+		PROTO_STR, (n),                                               \
+		{                                                             \
+			.s = (str)                                            \
+		}                                                             \
+	}
+#define VB(ptr, n)                                                            \
+	{                                                                     \
+		PROTO_BIN, (n),                                               \
+		{                                                             \
+			.p = (ptr)                                            \
+		}                                                             \
+	}
+#define VF(x)                                                                 \
+	{                                                                     \
+		PROTO_FLOAT, 0,                                               \
+		{                                                             \
+			.f = (x)                                              \
+		}                                                             \
+	}
+#define VBOOL(x)                                                              \
+	{                                                                     \
+		PROTO_BOOL, 0,                                                \
+		{                                                             \
+			.b = (x)                                              \
+		}                                                             \
+	}
+#define VNIL                                                                  \
+	{                                                                     \
+		PROTO_NIL, 0,                                                 \
+		{                                                             \
+			.i = 0                                                \
+		}                                                             \
+	}
+
+static proto_value vals0[] = {
+    VI(1), VI(INT64_MAX), VS("a\0b", 3), VB(NULL, 0), VF(-0.5), VBOOL(true)};
+static proto_value vals1[] = {VI(INT64_MIN), VI(-33), VS("", 0), VNIL};
+static proto_value vals2[] = {VI(128), VI(65536)};
+static proto_value vals3[] = {VI(1)};
+static proto_value vals4[] = {VI(-1), VI(0), VS(long_str, 300),
+    VB(some_bin, 4), VF(1e300), VBOOL(false)};
+static proto_event events[] = {
+    {1, INT64_MIN, 0, PROTO_OP_UPSERT, 6, vals0},
+    {2, -1, 1, PROTO_OP_UPSERT, 4, vals1},
+    {3, 42, 1, PROTO_OP_DELETE, 2, vals2},
+    {4, 7, 0, PROTO_OP_NONE, 1, vals3},
+    {5, INT64_MAX, 0, PROTO_OP_UPSERT, 6, vals4},
+};
+
+static void
+sample_push(proto_msg *m)
+{
+	memset(long_str, 'x', 300);
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_PUSH;
+	m->u.push.hdr = sample_hdr;
+	m->u.push.ntables = 2;
+	m->u.push.tables = tables;
+	m->u.push.nevents = 5;
+	m->u.push.events = events;
+}
+
+static proto_outcome outcomes[] = {
+    {3, PROTO_OUT_REJECTED, "duplicate key value violates \"pk\" (23505)"},
+    {4, PROTO_OUT_DUPLICATE, ""},
+};
+
+static void
+sample_ack(proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_ACK;
+	m->u.ack
+	    = (proto_ack) {sample_hdr.log_id, 5, INT64_MAX, 3, 2, 2, outcomes};
+}
+
+static void
+sample_error(proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_ERROR;
+	m->u.error
+	    = (proto_error) {PROTO_EAUTH, "authentication failed", false};
+}
+
+typedef void (*sample_fn)(proto_msg *);
+static const sample_fn samples[]
+    = {sample_hello, sample_welcome, sample_push, sample_ack, sample_error};
+#define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
+
+/* encode_sample encodes sample i into b (emptied first); 0 on success. */
+static int
+encode_sample(size_t i, proto_buf *b)
+{
+	proto_msg m;
+
+	samples[i](&m);
+	proto_buf_reset(b);
+	return proto_msg_encode(&m, b, err, sizeof(err)) == PROTO_OK ? 0 : -1;
+}
+
+/* decode returns the result of decoding b with limits lim (or NULL). */
+static proto_err
+decode(const uint8_t *p, size_t n, const proto_limits *lim)
+{
+	proto_msg *m = NULL;
+	proto_err rv;
+
+	err[0] = '\0';
+	rv = proto_msg_decode(p, n, lim, &m, err, sizeof(err));
+	if ((rv == PROTO_OK) != (m != NULL) || (rv != PROTO_OK && !err[0]))
+		return PROTO_ERR_COUNT; /* contract broken */
+	proto_msg_free(m);
+	return rv;
+}
+
+/* ---- comparisons ----------------------------------------------------- */
+
+static bool
+hdr_eq(const proto_agent_hdr *a, const proto_agent_hdr *b)
+{
+	return strcmp(a->branch, b->branch) == 0 && strcmp(a->key, b->key) == 0
+	    && strcmp(a->log_id, b->log_id) == 0
+	    && a->queue_events == b->queue_events
+	    && a->queue_bytes == b->queue_bytes
+	    && a->oldest_age_s == b->oldest_age_s;
+}
+
+static bool
+table_eq(const proto_table *a, const proto_table *b)
+{
+	uint32_t i;
+
+	if (strcmp(a->name, b->name) != 0 || a->ncols != b->ncols
+	    || a->nkey != b->nkey)
+		return false;
+	for (i = 0; i < a->ncols; i++)
+		if (strcmp(a->cols[i], b->cols[i]) != 0)
+			return false;
+	return true;
+}
+
+static bool
+event_eq(const proto_event *a, const proto_event *b)
+{
+	uint32_t i;
+
+	if (a->seq != b->seq || a->tag != b->tag || a->table != b->table
+	    || a->op != b->op || a->nvals != b->nvals)
+		return false;
+	for (i = 0; i < a->nvals; i++)
+		if (!proto_value_eq(&a->vals[i], &b->vals[i]))
+			return false;
+	return true;
+}
+
+static bool
+push_eq(const proto_push *a, const proto_push *b)
+{
+	uint32_t i;
+
+	if (!hdr_eq(&a->hdr, &b->hdr) || a->ntables != b->ntables
+	    || a->nevents != b->nevents)
+		return false;
+	for (i = 0; i < a->ntables; i++)
+		if (!table_eq(&a->tables[i], &b->tables[i]))
+			return false;
+	for (i = 0; i < a->nevents; i++)
+		if (!event_eq(&a->events[i], &b->events[i]))
+			return false;
+	return true;
+}
+
+static bool
+ack_eq(const proto_ack *a, const proto_ack *b)
+{
+	uint32_t i;
+
+	if (strcmp(a->log_id, b->log_id) != 0 || a->watermark != b->watermark
+	    || a->tag != b->tag || a->applied != b->applied
+	    || a->duplicates != b->duplicates || a->noutcomes != b->noutcomes)
+		return false;
+	for (i = 0; i < a->noutcomes; i++)
+		if (a->outcomes[i].seq != b->outcomes[i].seq
+		    || a->outcomes[i].code != b->outcomes[i].code
+		    || strcmp(a->outcomes[i].reason, b->outcomes[i].reason)
+		        != 0)
+			return false;
+	return true;
+}
+
+static bool
+msg_eq(const proto_msg *a, const proto_msg *b)
+{
+	const proto_welcome *wa = &a->u.welcome, *wb = &b->u.welcome;
+
+	if (a->type != b->type)
+		return false;
+	switch (a->type) {
+	case PROTO_HELLO:
+		return hdr_eq(&a->u.hello.hdr, &b->u.hello.hdr)
+		    && a->u.hello.high_seq == b->u.hello.high_seq
+		    && strcmp(a->u.hello.version, b->u.hello.version) == 0;
+	case PROTO_WELCOME:
+		return wa->watermark == wb->watermark && wa->tag == wb->tag
+		    && strcmp(wa->version, wb->version) == 0
+		    && wa->max_events == wb->max_events
+		    && wa->max_bytes == wb->max_bytes;
+	case PROTO_PUSH:
+		return push_eq(&a->u.push, &b->u.push);
+	case PROTO_ACK:
+		return ack_eq(&a->u.ack, &b->u.ack);
+	case PROTO_ERROR:
+		return a->u.error.code == b->u.error.code
+		    && a->u.error.retry == b->u.error.retry
+		    && strcmp(a->u.error.message, b->u.error.message) == 0;
+	default:
+		return false;
+	}
+}
+
+/* ---- round trips ----------------------------------------------------- */
+
+static void
+round_trip(sample_fn make)
+{
+	proto_msg m, *d = NULL, *d2 = NULL;
+	proto_buf b, b2;
+
+	make(&m);
+	proto_buf_init(&b);
+	proto_buf_init(&b2);
+	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+	CHECK_OK(proto_msg_decode(b.data, b.len, NULL, &d, err, sizeof(err)));
+	CHECK(msg_eq(&m, d));
+	/* A decoded message encodes to the same bytes. */
+	CHECK_OK(proto_msg_encode(d, &b2, err, sizeof(err)));
+	CHECK(b.len == b2.len && memcmp(b.data, b2.data, b.len) == 0);
+	CHECK_OK(
+	    proto_msg_decode(b2.data, b2.len, NULL, &d2, err, sizeof(err)));
+	CHECK(msg_eq(d, d2));
+	proto_msg_free(d);
+	proto_msg_free(d2);
+	proto_buf_fini(&b);
+	proto_buf_fini(&b2);
+}
+
+static void
+hello_round_trip_differs(void)
+{
+	round_trip(sample_hello);
+}
+
+static void
+welcome_round_trip_differs(void)
+{
+	round_trip(sample_welcome);
+}
+
+static void
+push_round_trip_differs(void)
+{
+	round_trip(sample_push);
+}
+
+static void
+ack_round_trip_differs(void)
+{
+	round_trip(sample_ack);
+}
+
+static void
+error_round_trip_differs(void)
+{
+	round_trip(sample_error);
+}
+
+static void
+push_values_lose_detail(void)
+{
+	proto_msg m, *d = NULL;
+	const proto_value *v;
+	proto_buf b;
+
+	sample_push(&m);
+	proto_buf_init(&b);
+	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+	CHECK_OK(proto_msg_decode(b.data, b.len, NULL, &d, err, sizeof(err)));
+	proto_buf_fini(&b);
+	v = d->u.push.events[0].vals;
+	CHECK(v[2].type == PROTO_STR && v[2].len == 3);
+	CHECK(memcmp(v[2].u.s, "a\0b", 4) == 0); /* NUL inside, NUL after */
+	CHECK(v[3].type == PROTO_BIN && v[3].len == 0 && v[3].u.p != NULL);
+	CHECK(v[1].u.i == INT64_MAX
+	    && d->u.push.events[1].vals[0].u.i == INT64_MIN);
+	CHECK(d->u.push.events[0].tag == INT64_MIN);
+	CHECK(d->u.push.events[4].vals[2].len == 300);
+	CHECK(d->u.push.tables[1].nkey == 2);
+	CHECK(d->arena != NULL);
+	proto_msg_free(d);
+	proto_msg_free(NULL);
+}
+
+static void
+float_specials_change(void)
+{
+	proto_value nan = VF(NAN), inf = VF(-INFINITY), z = VF(0.0),
+	            nz = VF(-0.0);
+	proto_value s1 = VS("ab", 2), s2 = VS("ab", 2), b1 = VB(NULL, 0),
+	            s0 = VS("", 0);
+
+	CHECK(proto_value_eq(&nan, &nan));
+	CHECK(proto_value_eq(&inf, &inf));
+	CHECK(!proto_value_eq(&z, &nz));
+	CHECK(proto_value_eq(&s1, &s2));
+	CHECK(!proto_value_eq(&s0, &b1)); /* empty str is not empty bin */
+	CHECK(strcmp(proto_type_name(PROTO_PUSH), "push") == 0);
+	CHECK(strcmp(proto_type_name(99), "unknown") == 0);
+}
+
+static void
+limits_default_wrong(void)
+{
+	proto_limits l;
+
+	proto_limits_default(&l);
+	CHECK(l.max_msg_bytes == 16 * 1024 * 1024 && l.max_events == 10000);
+	CHECK(l.max_tables == 64 && l.max_columns == 256);
+	CHECK(l.max_value_bytes == 1024 * 1024 && l.max_outcomes == 10000);
+	CHECK(l.max_depth == 8);
+}
+
+/* ---- truncation and wrong types -------------------------------------- */
+
+static void
+truncated_at_every_length(void)
+{
+	proto_buf b;
+	size_t i, n;
+
+	proto_buf_init(&b);
+	for (i = 0; i < NSAMPLES; i++) {
+		CHECK(encode_sample(i, &b) == 0);
+		for (n = 0; n < b.len; n++) {
+			/* A copy of exactly n bytes lets ASan see overreads.
+			 */
+			uint8_t *p = malloc(n ? n : 1);
+			proto_err rv;
+			CHECK(p != NULL);
+			memcpy(p, b.data, n);
+			rv = decode(p, n, NULL);
+			free(p);
+			CHECK(rv == PROTO_EPROTO);
+		}
+		CHECK_OK(decode(b.data, b.len, NULL));
+	}
+	proto_buf_fini(&b);
+}
+
+/* A walk over an encoded message in pre-order that copies it to out,
+ * replacing the value numbered target by rep. */
+typedef struct {
+	proto_buf *out;     /* the copy */
+	size_t target;      /* pre-order number of the value to replace */
+	size_t idx;         /* next pre-order number */
+	const uint8_t *rep; /* replacement bytes */
+	size_t nrep;        /* their length */
+	proto_mtype orig;   /* kind of the replaced value */
+	bool row;           /* the replaced value is a row value */
+	bool events;        /* inside the body key "events" */
+} walk;
+
+static void walk_value(proto_cur *c, walk *w, int depth, bool row);
+
+static void
+walk_children(proto_cur *c, walk *w, int depth, proto_mtype t)
+{
+	const uint8_t *start = c->p;
+	uint32_t n, j;
+
+	if (t == PROTO_MT_ARRAY)
+		proto_cur_array(c, &n);
+	else
+		proto_cur_map(c, &n);
+	proto_buf_append(w->out, start, (size_t) (c->p - start));
+	if (t == PROTO_MT_MAP)
+		n *= 2;
+	for (j = 0; j < n; j++) {
+		if (depth == 1 && j % 2 == 0) /* a body key */
+			w->events = c->p[0] == 0xa6
+			    && memcmp(c->p + 1, "events", 6) == 0;
+		walk_value(c, w, depth + 1, w->events && depth == 4);
+	}
+}
+
+static void
+walk_value(proto_cur *c, walk *w, int depth, bool row)
+{
+	const uint8_t *start = c->p;
+	proto_mtype t = proto_cur_peek(c);
+
+	if (w->idx++ == w->target) {
+		w->orig = t;
+		w->row = row;
+		proto_cur_skip(c);
+		proto_buf_append(w->out, w->rep, w->nrep);
+		return;
+	}
+	if (t == PROTO_MT_ARRAY || t == PROTO_MT_MAP) {
+		walk_children(c, w, depth, t);
+		return;
+	}
+	proto_cur_skip(c);
+	proto_buf_append(w->out, start, (size_t) (c->p - start));
+}
+
+/* replace copies in to out with value number target replaced; returns
+ * false once target is past the last value. */
+static bool
+replace(const proto_buf *in, size_t target, const uint8_t *rep, size_t nrep,
+    proto_buf *out, walk *w)
+{
+	proto_limits l;
+	proto_cur c;
+
+	proto_limits_default(&l);
+	proto_cur_init(&c, in->data, in->len, &l, NULL, 0);
+	memset(w, 0, sizeof(*w));
+	*w = (walk) {out, target, 0, rep, nrep, PROTO_MT_END, false, false};
+	proto_buf_reset(out);
+	walk_value(&c, w, 0, false);
+	return target < w->idx;
+}
+
+static const struct {
+	uint8_t b[5];     /* a value of that kind */
+	size_t n;         /* its length */
+	proto_mtype kind; /* its kind */
+} reps[] = {
+    {{0xc0}, 1, PROTO_MT_NIL},
+    {{0xc3}, 1, PROTO_MT_BOOL},
+    {{0x05}, 1, PROTO_MT_INT},
+    {{0xca, 0, 0, 0, 0}, 5, PROTO_MT_FLOAT},
+    {{0xa1, 'x'}, 2, PROTO_MT_STR},
+    {{0xc4, 0x01, 0x00}, 3, PROTO_MT_BIN},
+    {{0x90}, 1, PROTO_MT_ARRAY},
+    {{0x80}, 1, PROTO_MT_MAP},
+    {{0xd4, 0x01, 0x00}, 3, PROTO_MT_EXT},
+};
+
+static bool
+scalar(proto_mtype t)
+{
+	return t <= PROTO_MT_BIN;
+}
+
+/* wrong_types_in checks every value of sample i replaced by every other
+ * kind; row values may be any scalar. Returns the number of decodes. */
+static int
+wrong_types_in(size_t i, proto_buf *b, proto_buf *mut)
+{
+	size_t target, r;
+	int n = 0;
+	walk w;
+
+	if (encode_sample(i, b) != 0)
+		return -1;
+	for (target = 0;; target++) {
+		for (r = 0; r < sizeof(reps) / sizeof(reps[0]); r++) {
+			if (!replace(b, target, reps[r].b, reps[r].n, mut, &w))
+				return n;
+			if (w.orig == reps[r].kind
+			    || (w.row && scalar(reps[r].kind)))
+				continue;
+			n++;
+			if (decode(mut->data, mut->len, NULL)
+			    != PROTO_EPROTO) {
+				fprintf(stderr,
+				    "sample %zu value %zu as %s: "
+				    "accepted or wrong code (%s)\n",
+				    i, target, proto_mtype_name(reps[r].kind),
+				    err);
+				return -1;
+			}
+		}
+	}
+}
+
+static void
+field_of_wrong_type(void)
+{
+	proto_buf b, mut;
+	size_t i;
+	int n, total = 0;
+
+	proto_buf_init(&b);
+	proto_buf_init(&mut);
+	for (i = 0; i < NSAMPLES; i++) {
+		n = wrong_types_in(i, &b, &mut);
+		CHECK(n > 0);
+		total += n;
+	}
+	CHECK(total > 1000);
+	proto_buf_fini(&b);
+	proto_buf_fini(&mut);
+}
+
+static void
+wrong_type_error_text(void)
+{
+	proto_buf b, mut;
+	walk w;
+	size_t t;
+
+	proto_buf_init(&b);
+	proto_buf_init(&mut);
+	CHECK(encode_sample(2, &b) == 0);
+	/* Find the first row value and make it a nested array. */
+	for (t = 0; replace(&b, t, reps[6].b, 1, &mut, &w) && !w.row; t++)
+		;
+	CHECK(w.row);
+	CHECK_ERR(decode(mut.data, mut.len, NULL), PROTO_EPROTO);
+	CHECK_STR(err,
+	    "field \"events\": event 0: value 0: expected nil, "
+	    "bool, int, float, str or bin, got array");
+	/* The body's first value ("branch") as an int. */
+	CHECK(
+	    replace(&b, 5, reps[2].b, 1, &mut, &w) && w.orig == PROTO_MT_STR);
+	CHECK_ERR(decode(mut.data, mut.len, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "field \"branch\": expected str, got int");
+	proto_buf_fini(&b);
+	proto_buf_fini(&mut);
+}
+
+/* ---- hand-built pushes ----------------------------------------------- */
+
+/* What build_push writes: one table "t" with ncols columns, nevents
+ * events [i + 1, 0, table, op, [nvals ints]], plus optional damage. */
+typedef struct {
+	int table, op, nvals, nkey, ncols, nevents;
+	const char *drop;      /* body key to leave out */
+	const char *dup;       /* body key to write twice */
+	const uint8_t *extra;  /* raw value of an unknown key "zzz" */
+	size_t nextra;         /* its length */
+	const uint8_t *rowval; /* raw bytes of the first row value */
+	size_t nrowval;        /* their length */
+	const char *tname;     /* table name (may hold NUL) */
+	size_t ntname;         /* its length */
+} push_spec;
+
+static const push_spec good
+    = {0, PROTO_OP_UPSERT, 2, 1, 2, 1, NULL, NULL, NULL, 0, NULL, 0, "t", 1};
+
+static int
+pack_body_field(
+    msgpack_packer *pk, proto_buf *b, const push_spec *s, const char *key)
+{
+	static const char *colnames[] = {"a", "b", "c", "d"};
+	int i, j;
+
+	if (strcmp(key, "tables") == 0) {
+		msgpack_pack_array(pk, 1);
+		msgpack_pack_array(pk, 3);
+		msgpack_pack_str_with_body(pk, s->tname, s->ntname);
+		msgpack_pack_array(pk, s->ncols);
+		for (i = 0; i < s->ncols; i++)
+			msgpack_pack_str_with_body(pk, colnames[i % 4], 1);
+		return msgpack_pack_int(pk, s->nkey);
+	}
+	if (strcmp(key, "events") != 0)
+		return key[0] == 'q' || key[0] == 'o'
+		    ? msgpack_pack_int(pk, 1)
+		    : msgpack_pack_str_with_body(pk, "x", 1);
+	msgpack_pack_array(pk, s->nevents);
+	for (i = 0; i < s->nevents; i++) {
+		msgpack_pack_array(pk, 5);
+		msgpack_pack_int(pk, i + 1);
+		msgpack_pack_int(pk, 0);
+		msgpack_pack_int(pk, s->table);
+		msgpack_pack_int(pk, s->op);
+		msgpack_pack_array(pk, s->nvals);
+		for (j = 0; j < s->nvals; j++) {
+			if (j == 0 && s->rowval != NULL)
+				proto_buf_append(b, s->rowval, s->nrowval);
+			else
+				msgpack_pack_int(pk, j);
+		}
+	}
+	return 0;
+}
+
+static int
+pack_to_buf(void *data, const char *p, size_t n)
+{
+	return proto_buf_append(data, p, n) == PROTO_OK ? 0 : -1;
+}
+
+static void
+build_push(proto_buf *b, const push_spec *s)
+{
+	static const char *keys[] = {"branch", "key", "log_id", "queue_events",
+	    "queue_bytes", "oldest_age_s", "tables", "events"};
+	msgpack_packer pk;
+	size_t i, n = 8;
+
+	proto_buf_reset(b);
+	msgpack_packer_init(&pk, b, pack_to_buf);
+	n += (s->drop ? -1 : 0) + (s->dup ? 1 : 0) + (s->extra ? 1 : 0);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_int(&pk, 1);
+	msgpack_pack_int(&pk, PROTO_PUSH);
+	msgpack_pack_map(&pk, n);
+	if (s->extra != NULL) {
+		msgpack_pack_str_with_body(&pk, "zzz", 3);
+		proto_buf_append(b, s->extra, s->nextra);
+	}
+	for (i = 0; i < 8; i++) {
+		if (s->drop && strcmp(s->drop, keys[i]) == 0)
+			continue;
+		msgpack_pack_str_with_body(&pk, keys[i], strlen(keys[i]));
+		pack_body_field(&pk, b, s, keys[i]);
+		if (s->dup && strcmp(s->dup, keys[i]) == 0) {
+			msgpack_pack_str_with_body(
+			    &pk, keys[i], strlen(keys[i]));
+			pack_body_field(&pk, b, s, keys[i]);
+		}
+	}
+}
+
+/* try_push builds s and returns the decoder's verdict under lim. */
+static proto_err
+try_push(const push_spec *s, const proto_limits *lim)
+{
+	proto_buf b;
+	proto_err rv;
+
+	proto_buf_init(&b);
+	build_push(&b, s);
+	rv = decode(b.data, b.len, lim);
+	proto_buf_fini(&b);
+	return rv;
+}
+
+static void
+builder_is_wrong(void)
+{
+	CHECK_OK(try_push(&good, NULL));
+}
+
+static void
+table_index_out_of_range(void)
+{
+	push_spec s = good;
+
+	s.table = 1;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(
+	    err, "field \"events\": event 0: table index 1 out of range");
+	s.table = -1;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+}
+
+static void
+value_count_mismatch(void)
+{
+	push_spec s = good;
+
+	s.nvals = 1; /* upsert needs all 2 columns */
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "1 values for table \"t\", expected 2");
+	s.op = PROTO_OP_DELETE;
+	CHECK_OK(try_push(&s, NULL));
+	s.nvals = 2; /* delete carries only the nkey key columns */
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	s.op = PROTO_OP_NONE;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	s.nvals = 1;
+	CHECK_OK(try_push(&s, NULL));
+}
+
+static void
+nkey_out_of_range(void)
+{
+	push_spec s = good;
+
+	s.nkey = 0;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "nkey 0 not between 1 and 2");
+	s.nkey = 3;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	s.nkey = 2; /* composite key of both columns */
+	CHECK_OK(try_push(&s, NULL));
+	s.ncols = 0;
+	s.nkey = 1;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+}
+
+static void
+op_out_of_range(void)
+{
+	push_spec s = good;
+
+	s.op = 3;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "op 3 not between 0 and 2");
+	s.op = -1;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+}
+
+static void
+missing_field(void)
+{
+	static const char *keys[] = {"branch", "key", "log_id", "queue_events",
+	    "queue_bytes", "oldest_age_s", "tables", "events"};
+	char want[64];
+	push_spec s = good;
+	size_t i;
+
+	for (i = 0; i < 8; i++) {
+		s.drop = keys[i];
+		CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+		snprintf(want, sizeof(want), "missing field \"%s\"", keys[i]);
+		CHECK_STR(err, want);
+	}
+}
+
+static void
+duplicate_field(void)
+{
+	push_spec s = good;
+
+	s.dup = "tables";
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "duplicate field \"tables\"");
+	s.dup = "branch";
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+}
+
+static void
+unknown_key_not_skipped(void)
+{
+	static const uint8_t extra[] = {0x82, 0xa1, 'x', 0x92, 0xc0, 0xd4,
+	    0x01, 0x00, 0x01, 0xcb, 0, 0, 0, 0, 0, 0, 0, 0};
+	push_spec s = good;
+
+	s.extra = extra;
+	s.nextra = sizeof(extra);
+	CHECK_OK(try_push(&s, NULL));
+}
+
+static void
+unknown_key_nested_deep(void)
+{
+	enum { DEPTH = 10000 };
+	uint8_t *deep = malloc(DEPTH + 1);
+	push_spec s = good;
+	proto_err rv;
+
+	CHECK(deep != NULL);
+	memset(deep, 0x91, DEPTH);
+	deep[DEPTH] = 0xc0;
+	s.extra = deep;
+	s.nextra = DEPTH + 1;
+	rv = try_push(&s, NULL);
+	s.nextra = 9; /* 8 levels and a nil: within max_depth */
+	deep[8] = 0xc0;
+	CHECK_ERR(rv, PROTO_ETOOBIG);
+	CHECK_OK(try_push(&s, NULL));
+	free(deep);
+}
+
+static void
+row_value_nested(void)
+{
+	static const uint8_t arr[] = {0x91, 0x01};
+	static const uint8_t map[] = {0x81, 0x01, 0x02};
+	static const uint8_t ext[] = {0xc7, 0x01, 0x05, 0x00};
+	push_spec s = good;
+
+	s.rowval = arr;
+	s.nrowval = sizeof(arr);
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	s.rowval = map;
+	s.nrowval = sizeof(map);
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	s.rowval = ext;
+	s.nrowval = sizeof(ext);
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "got ext");
+}
+
+static void
+name_with_nul(void)
+{
+	push_spec s = good;
+
+	s.tname = "t\0u";
+	s.ntname = 3;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "table 0: name: str contains a NUL byte");
+}
+
+static void
+oversized_string(void)
+{
+	size_t n = 1024 * 1024 + 1;
+	uint8_t *big = malloc(n + 5);
+	proto_limits lim = {0};
+	push_spec s = good;
+
+	CHECK(big != NULL);
+	big[0] = 0xdb; /* str 32 */
+	big[1] = (uint8_t) (n >> 24);
+	big[2] = (uint8_t) (n >> 16);
+	big[3] = (uint8_t) (n >> 8);
+	big[4] = (uint8_t) n;
+	memset(big + 5, 'y', n);
+	s.rowval = big;
+	s.nrowval = n + 5;
+	CHECK_ERR(try_push(&s, NULL), PROTO_ETOOBIG);
+	lim.max_value_bytes = (uint32_t) n;
+	CHECK_OK(try_push(&s, &lim));
+	lim.max_value_bytes = 1; /* names count too: "branch" is 6 bytes */
+	s.rowval = NULL;
+	CHECK_ERR(try_push(&s, &lim), PROTO_ETOOBIG);
+	free(big);
+}
+
+/* ---- limits and envelope --------------------------------------------- */
+
+static void
+limits_not_enforced(void)
+{
+	proto_limits lim = {0};
+	push_spec s = good;
+	proto_buf b;
+
+	s.nevents = 3;
+	lim.max_events = 2;
+	CHECK_ERR(try_push(&s, &lim), PROTO_ETOOBIG);
+	CHECK_STR(err, "3 events exceed the limit of 2");
+	lim.max_events = 3;
+	CHECK_OK(try_push(&s, &lim));
+	lim.max_columns = 1;
+	CHECK_ERR(try_push(&s, &lim), PROTO_ETOOBIG);
+	proto_buf_init(&b);
+	CHECK(encode_sample(2, &b) == 0); /* 2 tables */
+	lim = (proto_limits) {0};
+	lim.max_tables = 1;
+	CHECK_ERR(decode(b.data, b.len, &lim), PROTO_ETOOBIG);
+	lim = (proto_limits) {0};
+	lim.max_msg_bytes = b.len - 1;
+	CHECK_ERR(decode(b.data, b.len, &lim), PROTO_ETOOBIG);
+	lim.max_msg_bytes = b.len;
+	CHECK_OK(decode(b.data, b.len, &lim));
+	CHECK(encode_sample(3, &b) == 0); /* 2 outcomes */
+	lim = (proto_limits) {0};
+	lim.max_outcomes = 1;
+	CHECK_ERR(decode(b.data, b.len, &lim), PROTO_ETOOBIG);
+	proto_buf_fini(&b);
+}
+
+static void
+count_larger_than_data(void)
+{
+	static const uint8_t events32[] = {0x93, 0x01, 0x03, 0x81, 0xa6, 'e',
+	    'v', 'e', 'n', 't', 's', 0xdd, 0xff, 0xff, 0xff, 0xff, 0xc0};
+	static const uint8_t body32[]
+	    = {0x93, 0x01, 0x03, 0xdf, 0xff, 0xff, 0xff, 0xff, 0xc0, 0xc0};
+	static const uint8_t top32[] = {0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
+	static const uint8_t outc32[] = {0x93, 0x01, 0x04, 0x81, 0xa8, 'o',
+	    'u', 't', 'c', 'o', 'm', 'e', 's', 0xdd, 0x00, 0x01, 0x00, 0x00};
+	proto_limits lim = {0};
+
+	/* With limits out of the way only the input size can stop it. */
+	lim.max_events = lim.max_outcomes = UINT32_MAX;
+	CHECK_ERR(decode(events32, sizeof(events32), &lim), PROTO_EPROTO);
+	CHECK_STR(err, "4294967295 elements exceeds the 1 bytes that remain");
+	CHECK_ERR(decode(body32, sizeof(body32), &lim), PROTO_EPROTO);
+	CHECK_ERR(decode(top32, sizeof(top32), &lim), PROTO_EPROTO);
+	CHECK_ERR(decode(outc32, sizeof(outc32), &lim), PROTO_EPROTO);
+}
+
+static void
+trailing_garbage(void)
+{
+	proto_buf b;
+
+	proto_buf_init(&b);
+	CHECK(encode_sample(0, &b) == 0);
+	CHECK_OK(proto_buf_append(&b, "\xc0\xc0", 2));
+	CHECK_ERR(decode(b.data, b.len, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "2 trailing bytes after the message");
+	proto_buf_fini(&b);
+}
+
+static void
+wrong_version(void)
+{
+	static const uint8_t v2[] = {0x93, 0x02, 0x01, 0x80};
+	static const uint8_t v0[] = {0x93, 0x00, 0x01, 0x80};
+	static const uint8_t v2long[] = {0x94, 0x02, 0x01, 0x80, 0xc0};
+	static const uint8_t v1long[] = {0x94, 0x01, 0x01, 0x80, 0xc0};
+	static const uint8_t vstr[] = {0x93, 0xa1, '1', 0x01, 0x80};
+
+	CHECK_ERR(decode(v2, sizeof(v2), NULL), PROTO_EVERSION);
+	CHECK_STR(err, "unsupported protocol version 2");
+	CHECK_ERR(decode(v0, sizeof(v0), NULL), PROTO_EVERSION);
+	CHECK_ERR(decode(v2long, sizeof(v2long), NULL), PROTO_EVERSION);
+	CHECK_ERR(decode(v1long, sizeof(v1long), NULL), PROTO_EPROTO);
+	CHECK_ERR(decode(vstr, sizeof(vstr), NULL), PROTO_EPROTO);
+	CHECK_STR(err, "envelope: expected int, got str");
+}
+
+static void
+unknown_type(void)
+{
+	static const uint8_t t9[] = {0x93, 0x01, 0x09, 0x80};
+	static const uint8_t t5[] = {0x93, 0x01, 0x05, 0x80};
+	static const uint8_t tneg[] = {0x93, 0x01, 0xff, 0x80};
+
+	CHECK_ERR(decode(t9, sizeof(t9), NULL), PROTO_EPROTO);
+	CHECK_STR(err, "unknown message type 9");
+	CHECK_ERR(decode(t5, sizeof(t5), NULL), PROTO_EPROTO);
+	CHECK_ERR(decode(tneg, sizeof(tneg), NULL), PROTO_EPROTO);
+}
+
+static void
+empty_or_not_an_array(void)
+{
+	static const uint8_t map[] = {0x80};
+	static const uint8_t empty[] = {0x90};
+	static const uint8_t bad[] = {0xc1};
+
+	CHECK_ERR(decode(NULL, 0, NULL), PROTO_EPROTO);
+	CHECK_ERR(decode(map, sizeof(map), NULL), PROTO_EPROTO);
+	CHECK_STR(err, "envelope: expected array, got map");
+	CHECK_ERR(decode(empty, sizeof(empty), NULL), PROTO_EPROTO);
+	CHECK_ERR(decode(bad, sizeof(bad), NULL), PROTO_EPROTO);
+}
+
+static void
+hello_with_nul_in_branch(void)
+{
+	proto_buf b;
+	walk w;
+
+	proto_buf_init(&b);
+	{
+		proto_buf good_b;
+		proto_buf_init(&good_b);
+		CHECK(encode_sample(0, &good_b) == 0);
+		/* value 5 is "branch": make it "b\0" */
+		CHECK(replace(&good_b, 5,
+		    (const uint8_t *) "\xa2"
+		                      "b\0",
+		    3, &b, &w));
+		proto_buf_fini(&good_b);
+	}
+	CHECK_ERR(decode(b.data, b.len, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "field \"branch\": str contains a NUL byte");
+	proto_buf_fini(&b);
+}
+
+/* ---- encoder validation ---------------------------------------------- */
+
+/* encode_einval encodes m expecting PROTO_EINVAL and nothing written. */
+static proto_err
+encode_einval(const proto_msg *m)
+{
+	proto_buf b;
+	proto_err rv;
+
+	proto_buf_init(&b);
+	err[0] = '\0';
+	rv = proto_msg_encode(m, &b, err, sizeof(err));
+	if (b.len != 0 || !err[0])
+		rv = PROTO_ERR_COUNT;
+	proto_buf_fini(&b);
+	return rv;
+}
+
+static void
+encode_inconsistent_push(void)
+{
+	proto_table t[1] = {{"t", 2, cols0, 1}};
+	proto_value v[2] = {VI(1), VI(2)};
+	proto_event e[1] = {{1, 0, 0, PROTO_OP_UPSERT, 2, v}};
+	proto_msg m;
+
+	sample_push(&m);
+	m.u.push = (proto_push) {sample_hdr, 1, t, 1, e};
+	e[0].table = 1;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err, "event 0: table index 1 out of range");
+	e[0].table = 0;
+	e[0].nvals = 1;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	e[0].op = PROTO_OP_DELETE;
+	e[0].nvals = 2;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	e[0].op = PROTO_OP_NONE;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	e[0].op = (proto_op) 7;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	e[0].op = PROTO_OP_UPSERT;
+	t[0].nkey = 0;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	t[0].nkey = 3;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	t[0].nkey = 2;
+	v[1].type = PROTO_STR;
+	v[1].u.s = NULL;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+}
+
+static void
+encode_null_strings(void)
+{
+	const char *cols[] = {"a", NULL};
+	proto_table t[1] = {{"t", 2, cols, 1}};
+	proto_outcome o[1] = {{1, PROTO_OUT_REJECTED, NULL}};
+	proto_msg m;
+
+	sample_hello(&m);
+	m.u.hello.hdr.branch = NULL;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err, "field \"branch\" is NULL");
+	sample_push(&m);
+	m.u.push = (proto_push) {sample_hdr, 1, t, 0, NULL};
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	sample_ack(&m);
+	m.u.ack.noutcomes = 1;
+	m.u.ack.outcomes = o;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	o[0].reason = "";
+	o[0].code = (proto_outcome_code) 0;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	sample_error(&m);
+	m.type = PROTO_PULL;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+}
+
+static void
+encode_appends_not(void)
+{
+	proto_msg m, *d = NULL;
+	proto_buf b;
+	size_t first;
+
+	/* Two messages back to back: the second starts where the first
+	 * ends, and each decodes on its own. */
+	proto_buf_init(&b);
+	sample_error(&m);
+	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+	first = b.len;
+	sample_welcome(&m);
+	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+	CHECK_OK(proto_msg_decode(
+	    b.data + first, b.len - first, NULL, &d, err, sizeof(err)));
+	CHECK(d->type == PROTO_WELCOME && d->u.welcome.watermark == 41);
+	proto_msg_free(d);
+	CHECK_ERR(decode(b.data, first, NULL), PROTO_OK);
+	proto_buf_fini(&b);
+}
+
+static const test_case cases[] = {
+    {"hello round trip differs", hello_round_trip_differs},
+    {"welcome round trip differs", welcome_round_trip_differs},
+    {"push round trip differs", push_round_trip_differs},
+    {"ack round trip differs", ack_round_trip_differs},
+    {"error round trip differs", error_round_trip_differs},
+    {"push values lose detail", push_values_lose_detail},
+    {"float specials change", float_specials_change},
+    {"limits default wrong", limits_default_wrong},
+    {"truncated at every length", truncated_at_every_length},
+    {"field of wrong type", field_of_wrong_type},
+    {"wrong type error text", wrong_type_error_text},
+    {"builder is wrong", builder_is_wrong},
+    {"table index out of range", table_index_out_of_range},
+    {"value count mismatch", value_count_mismatch},
+    {"nkey out of range", nkey_out_of_range},
+    {"op out of range", op_out_of_range},
+    {"missing field", missing_field},
+    {"duplicate field", duplicate_field},
+    {"unknown key not skipped", unknown_key_not_skipped},
+    {"unknown key nested deep", unknown_key_nested_deep},
+    {"row value nested", row_value_nested},
+    {"name with NUL", name_with_nul},
+    {"oversized string", oversized_string},
+    {"limits not enforced", limits_not_enforced},
+    {"count larger than data", count_larger_than_data},
+    {"trailing garbage", trailing_garbage},
+    {"wrong version", wrong_version},
+    {"unknown type", unknown_type},
+    {"empty or not an array", empty_or_not_an_array},
+    {"hello with NUL in branch", hello_with_nul_in_branch},
+    {"encode inconsistent push", encode_inconsistent_push},
+    {"encode null strings", encode_null_strings},
+    {"encode appends not", encode_appends_not},
+};
+
+TEST_MAIN(cases)
