@@ -1,0 +1,61 @@
+/*
+ * apply.h: applying HELLO and PUSH requests to PostgreSQL.
+ *
+ * A PUSH is applied in one transaction (see apply.c for the algorithm):
+ * the (branch, log_id) watermark row is locked, events at or below it are
+ * duplicates, the rest are collapsed to the last event per (table, key) and
+ * written with one set-based statement per table and kind. If that fails
+ * for a reason tied to the data, the batch is retried event by event under
+ * savepoints and the failing events are recorded in branchsync.reject.
+ *
+ * An apply_ctx belongs to one worker thread and one PostgreSQL connection;
+ * it caches per table shape the SQL it built, and keeps its buffers between
+ * requests so a steady stream of batches allocates nothing.
+ */
+#ifndef HUB_APPLY_H
+#define HUB_APPLY_H
+
+#include <libpq-fe.h>
+#include <stddef.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "proto/msg.h"
+
+typedef struct apply_ctx apply_ctx;
+
+/*
+ * apply_new returns a context for one worker. conf and cat are borrowed
+ * and must outlive it. Aborts on OOM like every xmalloc user.
+ */
+apply_ctx *apply_new(const hub_config *conf, const catalog *cat);
+
+/* apply_free frees ctx (not its connection); apply_free(NULL) is a no-op. */
+void apply_free(apply_ctx *ctx);
+
+/*
+ * apply_set_conn makes ctx use conn (borrowed; NULL while disconnected)
+ * and forgets whatever was tied to the previous connection.
+ */
+void apply_set_conn(apply_ctx *ctx, PGconn *conn);
+
+/*
+ * apply_hello records the agent's reported state in branch_status and
+ * fills w with the watermark and tag of (branch_id, hello log_id), 0 if
+ * unknown. PROTO_EDB with a reason in err on failure.
+ */
+proto_err apply_hello(apply_ctx *ctx, int branch_id, const proto_hello *h,
+    proto_welcome *w, char *err, size_t errlen);
+
+/*
+ * apply_push applies an authenticated PUSH and fills ack. Strings and
+ * outcomes in ack are owned by ctx and valid until its next call.
+ * Returns PROTO_OK (committed; some events may be rejected, see the
+ * outcomes), PROTO_EPROTO (seqs not strictly increasing or a malformed
+ * event: nothing applied) or PROTO_EDB (nothing applied; may be retried;
+ * the connection may be lost). err says why.
+ */
+proto_err apply_push(apply_ctx *ctx, int branch_id, const proto_push *p,
+    proto_ack *ack, char *err, size_t errlen);
+
+#endif /* HUB_APPLY_H */

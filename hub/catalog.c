@@ -1,0 +1,173 @@
+/*
+ * catalog.c: load and check the allow-listed target tables.
+ *
+ * Types are read with format_type(atttypid, NULL), i.e. without typmod:
+ * "$2::varchar(20)[]" would silently truncate values as an explicit cast
+ * does, while the assignment to the column still enforces the typmod and
+ * raises an error for a value that does not fit.
+ */
+#include "catalog.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "util.h"
+
+char *
+catalog_quote(const char *name)
+{
+	size_t n = strlen(name), j = 0;
+	char *q = xmalloc(2 * n + 3);
+
+	q[j++] = '"';
+	for (size_t i = 0; i < n; i++) {
+		if (name[i] == '"')
+			q[j++] = '"';
+		q[j++] = name[i];
+	}
+	q[j++] = '"';
+	q[j] = '\0';
+	return q;
+}
+
+const catalog_table *
+catalog_find(const catalog *cat, const char *name)
+{
+	for (size_t i = 0; i < cat->ntables; i++)
+		if (!strcmp(cat->tables[i].cfg->name, name))
+			return &cat->tables[i];
+	return NULL;
+}
+
+int
+catalog_col_find(const catalog_table *t, const char *name)
+{
+	for (size_t i = 0; i < t->ncols; i++)
+		if (!strcmp(t->cols[i].name, name))
+			return (int) i;
+	return -1;
+}
+
+/* fill_cols copies the columns of one query result into t. */
+static void
+fill_cols(catalog_table *t, PGresult *res)
+{
+	t->ncols = (size_t) PQntuples(res);
+	t->cols = xcalloc(t->ncols, sizeof *t->cols);
+	for (size_t i = 0; i < t->ncols; i++) {
+		catalog_col *c = &t->cols[i];
+		c->name = xstrdup(PQgetvalue(res, (int) i, 0));
+		c->quoted = catalog_quote(c->name);
+		c->type = xstrdup(PQgetvalue(res, (int) i, 1));
+		c->in_pk = PQgetvalue(res, (int) i, 2)[0] == 't';
+		if (c->in_pk)
+			t->npk++;
+	}
+}
+
+/* check_table verifies the shape the apply relies on. */
+static proto_err
+check_table(const catalog_table *t, char *err, size_t errlen)
+{
+	const hub_table_cfg *cfg = t->cfg;
+	int b;
+
+	if (t->ncols == 0) {
+		snprintf(err, errlen,
+		    "table \"%s.%s\" (for \"%s\") does not "
+		    "exist",
+		    cfg->schema, cfg->relname, cfg->name);
+		return PROTO_EINVAL;
+	}
+	if ((b = catalog_col_find(t, "branch_id")) < 0) {
+		snprintf(err, errlen,
+		    "table \"%s.%s\" has no \"branch_id\" "
+		    "column",
+		    cfg->schema, cfg->relname);
+		return PROTO_EINVAL;
+	}
+	if (!t->cols[b].in_pk || t->npk < 2) {
+		snprintf(err, errlen,
+		    "primary key of table \"%s.%s\" must be "
+		    "(branch_id, <local key columns>)",
+		    cfg->schema, cfg->relname);
+		return PROTO_EINVAL;
+	}
+	return PROTO_OK;
+}
+
+/* load_table reads one target table's columns and primary key. */
+static proto_err
+load_table(PGconn *conn, catalog_table *t, char *err, size_t errlen)
+{
+	const char *params[2] = {t->cfg->schema, t->cfg->relname};
+	PGresult *res;
+	proto_err rv;
+	char *qs, *qr;
+
+	rv = db_exec(conn,
+	    "SELECT a.attname, format_type(a.atttypid, NULL),"
+	    " a.attnum = ANY (coalesce((SELECT i.indkey::int2[]"
+	    "  FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),"
+	    "  '{}'))"
+	    " FROM pg_class c"
+	    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+	    " JOIN pg_attribute a ON a.attrelid = c.oid"
+	    " WHERE n.nspname = $1 AND c.relname = $2"
+	    " AND c.relkind IN ('r', 'p') AND a.attnum > 0"
+	    " AND NOT a.attisdropped ORDER BY a.attnum",
+	    2, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	fill_cols(t, res);
+	PQclear(res);
+	qs = catalog_quote(t->cfg->schema);
+	qr = catalog_quote(t->cfg->relname);
+	t->quoted = xasprintf("%s.%s", qs, qr);
+	free(qs);
+	free(qr);
+	return check_table(t, err, errlen);
+}
+
+proto_err
+catalog_load(PGconn *conn, const hub_config *conf, catalog **out, char *err,
+    size_t errlen)
+{
+	catalog *cat = xcalloc(1, sizeof *cat);
+	proto_err rv = PROTO_OK;
+
+	*out = NULL;
+	cat->tables = xcalloc(conf->ntables, sizeof *cat->tables);
+	cat->ntables = conf->ntables;
+	for (size_t i = 0; i < conf->ntables && rv == PROTO_OK; i++) {
+		cat->tables[i].cfg = &conf->tables[i];
+		rv = load_table(conn, &cat->tables[i], err, errlen);
+	}
+	if (rv != PROTO_OK) {
+		catalog_free(cat);
+		return rv;
+	}
+	*out = cat;
+	return PROTO_OK;
+}
+
+void
+catalog_free(catalog *cat)
+{
+	if (cat == NULL)
+		return;
+	for (size_t i = 0; i < cat->ntables; i++) {
+		catalog_table *t = &cat->tables[i];
+		for (size_t j = 0; j < t->ncols; j++) {
+			free(t->cols[j].name);
+			free(t->cols[j].quoted);
+			free(t->cols[j].type);
+		}
+		free(t->cols);
+		free(t->quoted);
+	}
+	free(cat->tables);
+	free(cat);
+}

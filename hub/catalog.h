@@ -1,0 +1,66 @@
+/*
+ * catalog.h: what PostgreSQL says about the allow-listed target tables.
+ *
+ * Loaded once at startup from pg_attribute (names, types via format_type)
+ * and pg_index (primary key) and shared read-only by all workers. Only
+ * names found here are ever put into SQL, always quoted, so a PUSH can
+ * never name a table or column the operator did not allow.
+ */
+#ifndef HUB_CATALOG_H
+#define HUB_CATALOG_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "config.h"
+#include "proto/err.h"
+
+/* One column of a target table. */
+typedef struct {
+	char *name;   /* attname */
+	char *quoted; /* name as a quoted identifier */
+	char *type;   /* format_type without typmod, e.g. "bigint" */
+	bool in_pk;   /* part of the primary key */
+} catalog_col;
+
+/* One allow-listed target table. */
+typedef struct {
+	const hub_table_cfg *cfg; /* the allow-list entry (borrowed) */
+	char *quoted;             /* "schema"."table" */
+	catalog_col *cols;        /* columns in attnum order */
+	size_t ncols;             /* number of columns */
+	size_t npk;               /* PK columns, branch_id included */
+} catalog_table;
+
+typedef struct {
+	catalog_table *tables; /* one per hub_config table, same order */
+	size_t ntables;        /* number of tables */
+} catalog;
+
+/*
+ * catalog_load reads every table of conf's allow-list. Each must exist,
+ * have a "branch_id" column and a primary key that contains it. Returns
+ * PROTO_OK and a catalog the caller frees with catalog_free, or PROTO_EINVAL
+ * (a table fails those checks) or PROTO_EDB, with the reason in err. The
+ * catalog borrows conf, which must outlive it.
+ */
+proto_err catalog_load(PGconn *conn, const hub_config *conf, catalog **out,
+    char *err, size_t errlen);
+
+/* catalog_free frees a catalog; catalog_free(NULL) does nothing. */
+void catalog_free(catalog *cat);
+
+/* catalog_find returns the table for a branch-side name, or NULL. */
+const catalog_table *catalog_find(const catalog *cat, const char *name);
+
+/* catalog_col_find returns the index of column name in t, or -1. */
+int catalog_col_find(const catalog_table *t, const char *name);
+
+/*
+ * catalog_quote returns name as a quoted SQL identifier ("" doubled),
+ * which the caller frees.
+ */
+char *catalog_quote(const char *name);
+
+#endif /* HUB_CATALOG_H */

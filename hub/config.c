@@ -1,0 +1,237 @@
+/*
+ * config.c: the hub's key table, the [table NAME] allow-list sections and
+ * the checks that need more than one key.
+ */
+#include "config.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg.h"
+#include "util.h"
+
+#define TABLE_PREFIX "table "
+
+/* Alphabetical within the section, like pgbouncer's table. */
+static const cfg_key hub_keys[] = {
+    {"hub", "listen", CFG_STR, offsetof(hub_config, listen), NULL, 0, 0,
+        CFG_REQUIRED, "comma-separated nng URLs to listen on"},
+    {"hub", "log_level", CFG_STR, offsetof(hub_config, log_level), "info", 0,
+        0, 0, "error, warning, notice, info or debug"},
+    {"hub", "max_batch_events", CFG_INT,
+        offsetof(hub_config, max_batch_events), "10000", 1, 100000, 0,
+        "most events accepted in one PUSH"},
+    {"hub", "max_message_bytes", CFG_INT,
+        offsetof(hub_config, max_message_bytes), "16777216", 65536, 268435456,
+        0, "largest request accepted, bytes"},
+    {"hub", "postgres", CFG_STR, offsetof(hub_config, postgres), NULL, 0, 0,
+        CFG_REQUIRED, "libpq connection string"},
+    {"hub", "workers", CFG_INT, offsetof(hub_config, workers), "4", 1, 64, 0,
+        "worker threads, each with its own PostgreSQL connection"},
+};
+
+bool
+hub_config_parse_level(const char *s, log_level *out)
+{
+	static const struct {
+		const char *name;
+		log_level lvl;
+	} levels[] = {{"error", LOG_LVL_ERROR}, {"warning", LOG_LVL_WARN},
+	    {"notice", LOG_LVL_NOTICE}, {"info", LOG_LVL_INFO},
+	    {"debug", LOG_LVL_DEBUG}};
+
+	for (size_t i = 0; i < ARRAY_LEN(levels); i++) {
+		if (!strcmp(s, levels[i].name)) {
+			*out = levels[i].lvl;
+			return true;
+		}
+	}
+	return false;
+}
+
+const hub_table_cfg *
+hub_config_find(const hub_config *conf, const char *name)
+{
+	for (size_t i = 0; i < conf->ntables; i++)
+		if (!strcmp(conf->tables[i].name, name))
+			return &conf->tables[i];
+	return NULL;
+}
+
+/* table_get returns the entry for name, appending it if new. */
+static hub_table_cfg *
+table_get(hub_config *conf, const char *name)
+{
+	hub_table_cfg *t;
+
+	for (size_t i = 0; i < conf->ntables; i++)
+		if (!strcmp(conf->tables[i].name, name))
+			return &conf->tables[i];
+	conf->tables = xrealloc(
+	    conf->tables, (conf->ntables + 1) * sizeof *conf->tables);
+	t = &conf->tables[conf->ntables++];
+	memset(t, 0, sizeof *t);
+	t->name = xstrdup(name);
+	return t;
+}
+
+/* Called by cfg_load for "name = value" in sections not in hub_keys. */
+static bool
+on_section(void *vconf, const char *section, const char *name,
+    const char *value, char *err, size_t errlen)
+{
+	hub_config *conf = vconf;
+	hub_table_cfg *t;
+	char **field;
+
+	if (strncmp(section, TABLE_PREFIX, strlen(TABLE_PREFIX)) != 0
+	    || section[strlen(TABLE_PREFIX)] == '\0') {
+		snprintf(err, errlen, "unknown section [%s]", section);
+		return false;
+	}
+	t = table_get(conf, section + strlen(TABLE_PREFIX));
+	if (!strcmp(name, "target"))
+		field = &t->target;
+	else if (!strcmp(name, "direction"))
+		field = &t->direction;
+	else {
+		snprintf(
+		    err, errlen, "unknown key \"%s\" in [%s]", name, section);
+		return false;
+	}
+	if (*field != NULL) {
+		snprintf(err, errlen, "duplicate key \"%s\" in [%s]", name,
+		    section);
+		return false;
+	}
+	*field = xstrdup(value);
+	return true;
+}
+
+/*
+ * scan_sections adds every "[table NAME]" header to the allow-list.
+ * libinih calls the handler only for key lines, so without this an empty
+ * section (the common case: all defaults) would be lost silently.
+ */
+static void
+scan_sections(hub_config *conf, const char *path)
+{
+	char line[1024];
+	FILE *f = fopen(path, "r");
+
+	if (f == NULL)
+		return; /* cfg_load already reported it */
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *p = line, *end;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (*p != '[' || (end = strchr(p, ']')) == NULL)
+			continue;
+		*end = '\0';
+		p++;
+		if (!strncmp(p, TABLE_PREFIX, strlen(TABLE_PREFIX))
+		    && p[strlen(TABLE_PREFIX)] != '\0')
+			table_get(conf, p + strlen(TABLE_PREFIX));
+	}
+	fclose(f);
+}
+
+/* table_check fills schema and relname from target and checks direction. */
+static bool
+table_check(hub_table_cfg *t, char *err, size_t errlen)
+{
+	const char *dot;
+
+	if (t->direction != NULL && strcmp(t->direction, "up") != 0) {
+		snprintf(err, errlen,
+		    "invalid direction \"%s\" for table "
+		    "\"%s\": only \"up\" is supported",
+		    t->direction, t->name);
+		return false;
+	}
+	if (t->target == NULL) {
+		t->schema = xstrdup("public");
+		t->relname = xstrdup(t->name);
+		return true;
+	}
+	dot = strchr(t->target, '.');
+	if (dot == NULL) {
+		t->schema = xstrdup("public");
+		t->relname = xstrdup(t->target);
+	} else {
+		t->schema = xstrdup(t->target);
+		t->schema[dot - t->target] = '\0';
+		t->relname = xstrdup(dot + 1);
+	}
+	if (t->schema[0] == '\0' || t->relname[0] == '\0'
+	    || strchr(t->relname, '.') != NULL) {
+		snprintf(err, errlen,
+		    "invalid target \"%s\" for table \"%s\": "
+		    "expected \"schema.table\" or \"table\"",
+		    t->target, t->name);
+		return false;
+	}
+	return true;
+}
+
+/* validate runs the checks that involve more than one key. */
+static bool
+validate(hub_config *conf, char *err, size_t errlen)
+{
+	if (!hub_config_parse_level(conf->log_level, &conf->level)) {
+		snprintf(err, errlen,
+		    "invalid value \"%s\" for \"log_level\": "
+		    "expected error, warning, notice, info or debug",
+		    conf->log_level);
+		return false;
+	}
+	conf->nurls = cfg_list_split(conf->listen, &conf->urls);
+	if (conf->nurls == 0) {
+		snprintf(err, errlen, "\"listen\" names no URL");
+		return false;
+	}
+	if (conf->ntables == 0) {
+		snprintf(err, errlen,
+		    "no [table NAME] section: nothing may "
+		    "be replicated");
+		return false;
+	}
+	for (size_t i = 0; i < conf->ntables; i++)
+		if (!table_check(&conf->tables[i], err, errlen))
+			return false;
+	return true;
+}
+
+proto_err
+hub_config_load(const char *path, hub_config *conf, char *err, size_t errlen)
+{
+	char why[600];
+
+	if (!cfg_load(path, hub_keys, ARRAY_LEN(hub_keys), conf, on_section,
+	        err, errlen))
+		return PROTO_EINVAL;
+	scan_sections(conf, path);
+	if (!validate(conf, why, sizeof why)) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		return PROTO_EINVAL;
+	}
+	return PROTO_OK;
+}
+
+void
+hub_config_free(hub_config *conf)
+{
+	cfg_free(hub_keys, ARRAY_LEN(hub_keys), conf);
+	cfg_list_free(conf->urls, conf->nurls);
+	for (size_t i = 0; i < conf->ntables; i++) {
+		hub_table_cfg *t = &conf->tables[i];
+		free(t->name);
+		free(t->schema);
+		free(t->relname);
+		free(t->target);
+		free(t->direction);
+	}
+	free(conf->tables);
+	memset(conf, 0, sizeof *conf);
+}

@@ -1,0 +1,77 @@
+/*
+ * config.h: the hub's configuration file.
+ *
+ *   [hub]
+ *   listen = tcp://127.0.0.1:7450      ; comma-separated nng URLs
+ *   postgres = dbname=branchsync       ; libpq conninfo
+ *   workers = 4                        ; nng contexts, one PG connection each
+ *   max_message_bytes = 16777216       ; NNG_OPT_RECVMAXSZ and decoder limit
+ *   max_batch_events = 10000           ; events in one PUSH
+ *   log_level = info
+ *
+ *   [table transactions]               ; allow-list, one section per table
+ *   target = public.transactions       ; default public.<name>
+ *   direction = up                     ; only "up" for now
+ *
+ * Every [hub] key is declared once in the table in config.c; [table NAME]
+ * sections go through a callback and a scan of the section headers (an
+ * empty section is still an allow-list entry).
+ */
+#ifndef HUB_CONFIG_H
+#define HUB_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+#include "proto/err.h"
+
+/* One allow-listed table. */
+typedef struct {
+	char *name;      /* branch-side table name, as sent in a PUSH */
+	char *schema;    /* PostgreSQL schema of the target, e.g. "public" */
+	char *relname;   /* PostgreSQL table name of the target */
+	char *target;    /* the "target" value as written, or NULL */
+	char *direction; /* "up", or NULL for the default */
+} hub_table_cfg;
+
+typedef struct {
+	char *listen;              /* comma-separated nng URLs */
+	char *postgres;            /* libpq conninfo */
+	int64_t workers;           /* worker threads (nng ctx + PG conn) */
+	int64_t max_message_bytes; /* largest request accepted */
+	int64_t max_batch_events;  /* most events in one PUSH */
+	char *log_level;           /* error|warning|notice|info|debug */
+	log_level level;           /* log_level parsed */
+	char **urls;               /* listen split at commas */
+	size_t nurls;              /* number of urls */
+	hub_table_cfg *tables;     /* the allow-list, in file order */
+	size_t ntables;            /* number of tables */
+} hub_config;
+
+/*
+ * hub_config_load reads and validates the file at path into conf, which
+ * the caller zero-initializes. Returns PROTO_OK, or PROTO_EINVAL with
+ * "path:line: reason" (or "path: reason") in err. Either way the caller
+ * releases conf with hub_config_free.
+ */
+proto_err hub_config_load(
+    const char *path, hub_config *conf, char *err, size_t errlen);
+
+/* hub_config_free frees what hub_config_load stored; conf may be partial. */
+void hub_config_free(hub_config *conf);
+
+/*
+ * hub_config_find returns the allow-list entry for a branch-side table
+ * name, or NULL. The result is borrowed from conf.
+ */
+const hub_table_cfg *hub_config_find(const hub_config *conf, const char *name);
+
+/*
+ * hub_config_parse_level maps "error", "warning", "notice", "info" or
+ * "debug" to a log_level. Returns false for anything else.
+ */
+bool hub_config_parse_level(const char *s, log_level *out);
+
+#endif /* HUB_CONFIG_H */

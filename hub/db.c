@@ -1,0 +1,440 @@
+/*
+ * db.c: libpq helpers, migrations, branch keys and authentication.
+ *
+ * Every exec goes through db_exec, which compares PQresultStatus with the
+ * exact status expected and PQclears on every failure path, so callers only
+ * ever hold a result that succeeded.
+ */
+#include "db.h"
+
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "util.h"
+
+/* Seconds between reconnection attempts. */
+#define DB_RETRY_S 2
+
+/* Advisory lock key serializing concurrent "migrate" runs ("bsmi"). */
+#define DB_MIGRATE_LOCK "1651731817"
+
+static const char *const migration_1
+    = "CREATE SCHEMA IF NOT EXISTS branchsync;"
+      "CREATE TABLE branchsync.branch(id serial PRIMARY KEY,"
+      " code text NOT NULL UNIQUE, key_hash bytea NOT NULL,"
+      " enabled boolean NOT NULL DEFAULT true,"
+      " created_at timestamptz NOT NULL DEFAULT now());"
+      "CREATE TABLE branchsync.watermark(branch_id int NOT NULL"
+      " REFERENCES branchsync.branch(id), log_id text NOT NULL,"
+      " seq bigint NOT NULL DEFAULT 0, tag bigint NOT NULL DEFAULT 0,"
+      " updated_at timestamptz NOT NULL DEFAULT now(),"
+      " PRIMARY KEY (branch_id, log_id));"
+      "CREATE TABLE branchsync.branch_status(branch_id int PRIMARY KEY"
+      " REFERENCES branchsync.branch(id), last_seen timestamptz,"
+      " queue_events bigint, queue_bytes bigint, oldest_age_s bigint,"
+      " agent_version text, applied_total bigint NOT NULL DEFAULT 0,"
+      " rejected_total bigint NOT NULL DEFAULT 0);"
+      "CREATE TABLE branchsync.reject(id bigserial PRIMARY KEY,"
+      " branch_id int NOT NULL, log_id text NOT NULL, seq bigint NOT NULL,"
+      " tbl text NOT NULL, key jsonb, row jsonb, reason text NOT NULL,"
+      " created_at timestamptz NOT NULL DEFAULT now());";
+
+/* migrations[i] brings the schema to version i + 1. Append only. */
+static const char *const migrations[] = {migration_1};
+
+proto_err
+db_result_error(const PGresult *res, PGconn *conn, char *err, size_t errlen)
+{
+	const char *msg = res != NULL ? PQresultErrorMessage(res) : "";
+	const char *state
+	    = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	size_t n;
+
+	if (msg[0] == '\0')
+		msg = PQerrorMessage(conn);
+	if (msg[0] == '\0')
+		msg = "unexpected result status";
+	/* Keep the primary line only: libpq adds "ERROR:  " and a newline. */
+	if (!strncmp(msg, "ERROR:  ", 8))
+		msg += 8;
+	n = strcspn(msg, "\n");
+	if (state != NULL)
+		snprintf(
+		    err, errlen, "%.*s (SQLSTATE %s)", (int) n, msg, state);
+	else
+		snprintf(err, errlen, "%.*s", (int) n, msg);
+	return PROTO_EDB;
+}
+
+proto_err
+db_exec(PGconn *conn, const char *sql, int nparams, const char *const *params,
+    ExecStatusType want, PGresult **out, char *sqlstate, char *err,
+    size_t errlen)
+{
+	PGresult *res;
+	const char *state;
+
+	if (out != NULL)
+		*out = NULL;
+	if (sqlstate != NULL)
+		sqlstate[0] = '\0';
+	/* PQexec for parameterless SQL: it may hold several statements. */
+	if (nparams == 0)
+		res = PQexec(conn, sql);
+	else
+		res = PQexecParams(
+		    conn, sql, nparams, NULL, params, NULL, NULL, 0);
+	if (res != NULL && PQresultStatus(res) == want) {
+		if (out != NULL)
+			*out = res;
+		else
+			PQclear(res);
+		return PROTO_OK;
+	}
+	state = res != NULL ? PQresultErrorField(res, PG_DIAG_SQLSTATE) : NULL;
+	if (sqlstate != NULL && state != NULL)
+		snprintf(sqlstate, 6, "%s", state);
+	db_result_error(res, conn, err, errlen);
+	PQclear(res);
+	return PROTO_EDB;
+}
+
+bool
+db_lost(PGconn *conn)
+{
+	return conn == NULL || PQstatus(conn) != CONNECTION_OK;
+}
+
+bool
+db_transient(const char *sqlstate)
+{
+	/*
+	 * 40: serialization failure, deadlock; 08: connection; 53: out of
+	 * resources; 57: operator intervention (shutdown, cancel). The same
+	 * batch may well succeed later, so these must not become rejects.
+	 */
+	return !strncmp(sqlstate, "40", 2) || !strncmp(sqlstate, "08", 2)
+	    || !strncmp(sqlstate, "53", 2) || !strncmp(sqlstate, "57", 2);
+}
+
+static void
+on_notice(void *arg, const char *msg)
+{
+	log_debug("HUB-PG-NOTICE", "%.*s", (int) strcspn(msg, "\n"), msg);
+}
+
+proto_err
+db_connect(const char *conninfo, PGconn **out, char *err, size_t errlen)
+{
+	PGconn *conn = PQconnectdb(conninfo);
+
+	*out = NULL;
+	if (conn == NULL) {
+		snprintf(err, errlen, "could not connect: out of memory");
+		return PROTO_EDB;
+	}
+	if (PQstatus(conn) != CONNECTION_OK) {
+		const char *msg = PQerrorMessage(conn);
+		snprintf(err, errlen, "could not connect to PostgreSQL: %.*s",
+		    (int) strcspn(msg, "\n"), msg);
+		PQfinish(conn);
+		return PROTO_EDB;
+	}
+	/* Server notices ("already exists, skipping") are not our output. */
+	PQsetNoticeProcessor(conn, on_notice, NULL);
+	*out = conn;
+	return PROTO_OK;
+}
+
+proto_err
+db_connect_retry(const char *conninfo, PGconn **out)
+{
+	char err[512];
+
+	while (!sig_term) {
+		if (db_connect(conninfo, out, err, sizeof err) == PROTO_OK)
+			return PROTO_OK;
+		log_error("HUB-DB-DOWN", "%s; disconnected; retrying in %d s",
+		    err, DB_RETRY_S);
+		sleep_ms(DB_RETRY_S * 1000);
+	}
+	return PROTO_ECLOSED;
+}
+
+/* query_int runs sql (no parameters) and returns its one integer value. */
+static proto_err
+query_int(PGconn *conn, const char *sql, int *value, char *err, size_t errlen)
+{
+	PGresult *res;
+	proto_err rv;
+
+	rv = db_exec(
+	    conn, sql, 0, NULL, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	*value = PQntuples(res) == 1 && !PQgetisnull(res, 0, 0)
+	    ? atoi(PQgetvalue(res, 0, 0))
+	    : 0;
+	PQclear(res);
+	return PROTO_OK;
+}
+
+/* current_version reads max(version), 0 if the table does not exist. */
+static proto_err
+current_version(PGconn *conn, int *version, char *err, size_t errlen)
+{
+	int exists;
+	proto_err rv;
+
+	*version = 0;
+	rv = query_int(conn,
+	    "SELECT (to_regclass('branchsync.schema_version') IS NOT NULL)"
+	    "::int",
+	    &exists, err, errlen);
+	if (rv != PROTO_OK || !exists)
+		return rv;
+	return query_int(conn,
+	    "SELECT max(version) FROM branchsync.schema_version", version, err,
+	    errlen);
+}
+
+/*
+ * migrate_one applies migration number version (1-based) in one
+ * transaction, unless a concurrent run got there first. *applied says
+ * whether it ran here.
+ */
+static proto_err
+migrate_one(PGconn *conn, int version, bool *applied, char *err, size_t errlen)
+{
+	char ver[16];
+	const char *params[1] = {ver};
+	int have;
+	proto_err rv;
+
+	*applied = false;
+	snprintf(ver, sizeof ver, "%d", version);
+	if ((rv = db_exec(conn,
+	         "BEGIN; SELECT pg_advisory_xact_lock(" DB_MIGRATE_LOCK ");"
+	         "CREATE SCHEMA IF NOT EXISTS branchsync;"
+	         "CREATE TABLE IF NOT EXISTS branchsync.schema_version("
+	         "version int PRIMARY KEY, applied_at timestamptz NOT NULL"
+	         " DEFAULT now())",
+	         0, NULL, PGRES_COMMAND_OK, NULL, NULL, err, errlen))
+	    != PROTO_OK)
+		goto fail;
+	if ((rv = current_version(conn, &have, err, errlen)) != PROTO_OK)
+		goto fail;
+	if (have < version) {
+		if ((rv = db_exec(conn, migrations[version - 1], 0, NULL,
+		         PGRES_COMMAND_OK, NULL, NULL, err, errlen))
+		        != PROTO_OK
+		    || (rv = db_exec(conn,
+		            "INSERT INTO branchsync.schema_version(version)"
+		            " VALUES ($1)",
+		            1, params, PGRES_COMMAND_OK, NULL, NULL, err,
+		            errlen))
+		        != PROTO_OK)
+			goto fail;
+		*applied = true;
+	}
+	return db_exec(conn, "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL, NULL,
+	    err, errlen);
+fail:
+	PQclear(PQexec(conn, "ROLLBACK"));
+	return rv;
+}
+
+proto_err
+db_migrate(PGconn *conn, int *from, int *to, char *err, size_t errlen)
+{
+	proto_err rv;
+	bool applied;
+
+	if ((rv = current_version(conn, from, err, errlen)) != PROTO_OK)
+		return rv;
+	if (*from > (int) ARRAY_LEN(migrations)) {
+		snprintf(err, errlen,
+		    "database schema version %d is newer "
+		    "than this hub (%d)",
+		    *from, (int) ARRAY_LEN(migrations));
+		return PROTO_EINVAL;
+	}
+	for (int v = *from + 1; v <= (int) ARRAY_LEN(migrations); v++) {
+		if ((rv = migrate_one(conn, v, &applied, err, errlen))
+		    != PROTO_OK)
+			return rv;
+		if (applied)
+			log_info("HUB-MIGRATE", "applied migration %d", v);
+	}
+	return current_version(conn, to, err, errlen);
+}
+
+proto_err
+db_check_schema(PGconn *conn, char *err, size_t errlen)
+{
+	int version;
+	proto_err rv;
+
+	if ((rv = current_version(conn, &version, err, errlen)) != PROTO_OK)
+		return rv;
+	if (version < DB_SCHEMA_VERSION) {
+		snprintf(err, errlen,
+		    "database schema is at version %d, "
+		    "need %d: run \"branchsync-hub migrate\" first",
+		    version, DB_SCHEMA_VERSION);
+		return PROTO_EINVAL;
+	}
+	if (version > DB_SCHEMA_VERSION) {
+		snprintf(err, errlen,
+		    "database schema version %d is newer "
+		    "than this hub (%d)",
+		    version, DB_SCHEMA_VERSION);
+		return PROTO_EINVAL;
+	}
+	return PROTO_OK;
+}
+
+/*
+ * key_hash computes sha256 of the key's text bytes. libcrypto's EVP does the
+ * hashing: a hand-written SHA-256 is one more thing to get subtly wrong, and
+ * libcrypto is linked anyway.
+ */
+static bool
+key_hash(const char *key, uint8_t digest[32])
+{
+	unsigned int n = 0;
+
+	return EVP_Digest(key, strlen(key), digest, &n, EVP_sha256(), NULL)
+	    == 1
+	    && n == 32;
+}
+
+/* code_valid accepts 1..64 characters of letters, digits, '_', '-', '.'. */
+static bool
+code_valid(const char *code)
+{
+	size_t n = strlen(code);
+
+	if (n == 0 || n > 64)
+		return false;
+	for (size_t i = 0; i < n; i++) {
+		char c = code[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		        || (c >= '0' && c <= '9') || c == '_' || c == '-'
+		        || c == '.'))
+			return false;
+	}
+	return true;
+}
+
+proto_err
+db_branch_add(
+    PGconn *conn, const char *code, char *key, char *err, size_t errlen)
+{
+	uint8_t raw[DB_KEY_BYTES], digest[32];
+	char hash[2 + 64 + 1] = "\\x";
+	char state[6];
+	const char *params[2] = {code, hash};
+	proto_err rv;
+
+	if (!code_valid(code)) {
+		snprintf(err, errlen,
+		    "invalid branch code \"%s\": use 1 to 64 "
+		    "letters, digits, \"_\", \"-\" or \".\"",
+		    code);
+		return PROTO_EINVAL;
+	}
+	if (rand_bytes(raw, sizeof raw) != PROTO_OK) {
+		snprintf(err, errlen, "could not read random bytes");
+		return PROTO_EIO;
+	}
+	hex_encode(raw, sizeof raw, key);
+	OPENSSL_cleanse(raw, sizeof raw);
+	if (!key_hash(key, digest)) {
+		snprintf(err, errlen, "could not compute sha256");
+		return PROTO_EIO;
+	}
+	hex_encode(digest, sizeof digest, hash + 2);
+	rv = db_exec(conn,
+	    "INSERT INTO branchsync.branch(code, key_hash) VALUES ($1, $2)", 2,
+	    params, PGRES_COMMAND_OK, NULL, state, err, errlen);
+	if (rv != PROTO_OK && !strcmp(state, "23505")) {
+		snprintf(err, errlen, "branch \"%s\" already exists", code);
+		return PROTO_EINVAL;
+	}
+	return rv;
+}
+
+proto_err
+db_auth(PGconn *conn, const char *code, const char *key, int *branch_id,
+    char *err, size_t errlen)
+{
+	const char *params[1] = {code};
+	uint8_t digest[32];
+	PGresult *res;
+	proto_err rv;
+	bool ok;
+
+	rv = db_exec(conn,
+	    "SELECT id, key_hash FROM branchsync.branch"
+	    " WHERE code = $1 AND enabled",
+	    1, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	/*
+	 * The stored value comes back as bytea text "\x<64 hex>". Compare
+	 * digests in constant time so the reply time says nothing about how
+	 * many bytes matched.
+	 */
+	ok = PQntuples(res) == 1 && key_hash(key, digest);
+	if (ok) {
+		char hex[2 + 64 + 1] = "\\x";
+		hex_encode(digest, sizeof digest, hex + 2);
+		ok = PQgetlength(res, 0, 1) == (int) sizeof hex - 1
+		    && CRYPTO_memcmp(
+		           PQgetvalue(res, 0, 1), hex, sizeof hex - 1)
+		        == 0;
+		*branch_id = atoi(PQgetvalue(res, 0, 0));
+	}
+	PQclear(res);
+	if (!ok) {
+		snprintf(err, errlen, "authentication failed");
+		return PROTO_EAUTH;
+	}
+	return PROTO_OK;
+}
+
+proto_err
+db_status(PGconn *conn, FILE *out, char *err, size_t errlen)
+{
+	PGresult *res;
+	proto_err rv;
+
+	rv = db_exec(conn,
+	    "SELECT b.code, coalesce(to_char(s.last_seen AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
+	    " (SELECT coalesce(sum(w.seq), 0) FROM branchsync.watermark w"
+	    "  WHERE w.branch_id = b.id),"
+	    " coalesce(s.applied_total, 0), coalesce(s.rejected_total, 0),"
+	    " coalesce(s.queue_events::text, '-'),"
+	    " CASE WHEN b.enabled THEN 'yes' ELSE 'no' END"
+	    " FROM branchsync.branch b LEFT JOIN branchsync.branch_status s"
+	    " ON s.branch_id = b.id ORDER BY b.code",
+	    0, NULL, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	for (int i = 0; i < PQntuples(res); i++)
+		fprintf(out,
+		    "branch=%s last_seen=%s watermark=%s applied=%s "
+		    "rejected=%s queue_events=%s enabled=%s\n",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+		    PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
+		    PQgetvalue(res, i, 6));
+	PQclear(res);
+	return PROTO_OK;
+}

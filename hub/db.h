@@ -1,0 +1,113 @@
+/*
+ * db.h: PostgreSQL plumbing of the hub: connecting, running statements with
+ * exact status checks, schema migrations, branch keys and authentication.
+ *
+ * Objects in schema "branchsync" (migration 1):
+ *
+ *   schema_version(version, applied_at)       one row per migration applied
+ *   branch(id, code, key_hash, enabled, ...)   key_hash = sha256(key text)
+ *   watermark(branch_id, log_id, seq, tag)     last applied event per log
+ *   branch_status(branch_id, last_seen, ...)   what agents last reported
+ *   reject(id, branch_id, log_id, seq, tbl, key, row, reason, created_at)
+ *
+ * Error text written into err is one line: the server's primary message
+ * followed by "(SQLSTATE xxxxx)" when there is one.
+ */
+#ifndef HUB_DB_H
+#define HUB_DB_H
+
+#include <libpq-fe.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "proto/err.h"
+
+/* The newest migration this hub knows; "run" requires exactly this. */
+#define DB_SCHEMA_VERSION 1
+
+/* A branch key: 32 random bytes written as 64 hex digits. */
+#define DB_KEY_BYTES 32
+#define DB_KEY_HEX   (2 * DB_KEY_BYTES)
+
+/*
+ * db_connect opens a connection. Returns PROTO_OK and sets *out (the
+ * caller closes it with PQfinish), or PROTO_EDB with the reason in err.
+ */
+proto_err db_connect(
+    const char *conninfo, PGconn **out, char *err, size_t errlen);
+
+/*
+ * db_connect_retry calls db_connect until it succeeds, logging
+ * "disconnected; retrying in N s" and sleeping between attempts. Returns
+ * PROTO_OK, or PROTO_ECLOSED if a termination signal arrived first.
+ */
+proto_err db_connect_retry(const char *conninfo, PGconn **out);
+
+/*
+ * db_result_error writes the error of res (or of conn when res is NULL)
+ * into err: first line of the message plus the SQLSTATE. Returns PROTO_EDB.
+ */
+proto_err db_result_error(
+    const PGresult *res, PGconn *conn, char *err, size_t errlen);
+
+/*
+ * db_exec runs sql with text parameters (params may be NULL when nparams
+ * is 0) and checks that the result status is exactly want. On PROTO_OK,
+ * *out (if out is not NULL) holds the result and the caller PQclears it;
+ * otherwise the result is already cleared, *out is NULL and err says why.
+ * If sqlstate is not NULL it receives the SQLSTATE ("" if none), size 6.
+ */
+proto_err db_exec(PGconn *conn, const char *sql, int nparams,
+    const char *const *params, ExecStatusType want, PGresult **out,
+    char *sqlstate, char *err, size_t errlen);
+
+/*
+ * db_lost reports whether conn is unusable (connection broken), as opposed
+ * to a statement that merely failed.
+ */
+bool db_lost(PGconn *conn);
+
+/* db_transient reports whether a SQLSTATE is worth retrying as is. */
+bool db_transient(const char *sqlstate);
+
+/*
+ * db_migrate applies the migrations not yet applied, each in its own
+ * transaction under an advisory lock, so concurrent runs are safe.
+ * *from and *to receive the versions before and after. PROTO_EDB on error.
+ */
+proto_err db_migrate(
+    PGconn *conn, int *from, int *to, char *err, size_t errlen);
+
+/*
+ * db_check_schema returns PROTO_OK if the database is migrated to
+ * DB_SCHEMA_VERSION, PROTO_EINVAL with "run "branchsync-hub migrate"
+ * first" if not, or PROTO_EDB.
+ */
+proto_err db_check_schema(PGconn *conn, char *err, size_t errlen);
+
+/*
+ * db_branch_add creates branch code with a new random key, written as 64
+ * hex digits and a NUL into key (size DB_KEY_HEX + 1); only its sha256 is
+ * stored. PROTO_EINVAL if the code is invalid or already exists, PROTO_EIO
+ * if no random bytes, PROTO_EDB otherwise.
+ */
+proto_err db_branch_add(
+    PGconn *conn, const char *code, char *key, char *err, size_t errlen);
+
+/*
+ * db_auth checks a branch code and key against branch.key_hash in constant
+ * time. Returns PROTO_OK with *branch_id set, PROTO_EAUTH (unknown or
+ * disabled branch, wrong key) or PROTO_EDB.
+ */
+proto_err db_auth(PGconn *conn, const char *code, const char *key,
+    int *branch_id, char *err, size_t errlen);
+
+/*
+ * db_status prints one line per branch to out: code, last_seen, sum of its
+ * watermarks, applied and rejected totals, queue_events. PROTO_EDB on
+ * error.
+ */
+proto_err db_status(PGconn *conn, FILE *out, char *err, size_t errlen);
+
+#endif /* HUB_DB_H */

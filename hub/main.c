@@ -1,0 +1,264 @@
+/*
+ * main.c: command line of branchsync-hub, the head-office side of
+ * branchsync: migrate the PostgreSQL schema, add branches, serve agents.
+ *
+ * Exit status: 0 on success (including a stop by SIGTERM/SIGINT), 1 on
+ * any error.
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "catalog.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "server.h"
+#include "util.h"
+
+#define PROG "branchsync-hub"
+
+static void
+usage(void)
+{
+	printf(PROG " receives the changes of branch POS databases and "
+	            "applies them to PostgreSQL.\n\n"
+	            "Usage:\n"
+	            "  " PROG " migrate -c FILE        create or upgrade the "
+	            "branchsync schema\n"
+	            "  " PROG " run -c FILE            serve agents until "
+	            "SIGTERM\n"
+	            "  " PROG " status -c FILE         one line per branch\n"
+	            "  " PROG " branch add CODE -c FILE\n"
+	            "                                    add a branch; prints "
+	            "its key once\n\n"
+	            "Options:\n"
+	            "  -c, --config=FILE   configuration file (INI, see "
+	            "hub.ini.example)\n"
+	            "  -V, --version       output version information, then "
+	            "exit\n"
+	            "  -?, --help          show this help, then exit\n");
+}
+
+/* bad_usage reports a command line error with the usual hint; exits 1. */
+static void bad_usage(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2), noreturn));
+
+static void
+bad_usage(const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	cli_error("%s", msg);
+	cli_hint("Try \"%s --help\" for more information.", PROG);
+	exit(1);
+}
+
+/* load loads the configuration or exits 1. */
+static void
+load(const char *path, hub_config *conf)
+{
+	char err[1024];
+
+	if (hub_config_load(path, conf, err, sizeof err) != PROTO_OK) {
+		hub_config_free(conf);
+		cli_fatal("%s", err);
+	}
+	log_set_level(conf->level);
+}
+
+/* connect_checked connects and, if want_schema, checks the migrations. */
+static PGconn *
+connect_checked(const hub_config *conf, bool want_schema)
+{
+	char err[1024];
+	PGconn *conn;
+
+	if (db_connect(conf->postgres, &conn, err, sizeof err) != PROTO_OK)
+		cli_fatal("%s", err);
+	if (want_schema
+	    && db_check_schema(conn, err, sizeof err) != PROTO_OK) {
+		PQfinish(conn);
+		cli_fatal("%s", err);
+	}
+	return conn;
+}
+
+static int
+cmd_migrate(const hub_config *conf)
+{
+	PGconn *conn = connect_checked(conf, false);
+	char err[1024];
+	int from, to;
+
+	if (db_migrate(conn, &from, &to, err, sizeof err) != PROTO_OK) {
+		PQfinish(conn);
+		cli_error("could not migrate: %s", err);
+		return 1;
+	}
+	PQfinish(conn);
+	if (from == to)
+		printf("schema already at version %d\n", to);
+	else
+		printf("schema migrated from version %d to %d\n", from, to);
+	return 0;
+}
+
+static int
+cmd_run(const hub_config *conf)
+{
+	char err[1024];
+	PGconn *conn;
+	catalog *cat;
+	proto_err rv;
+
+	sig_install();
+	/* Under systemd PostgreSQL may still be starting: wait for it. */
+	if (db_connect_retry(conf->postgres, &conn) != PROTO_OK)
+		return 0; /* stopped by a signal while waiting */
+	if ((rv = db_check_schema(conn, err, sizeof err)) != PROTO_OK
+	    || (rv = catalog_load(conn, conf, &cat, err, sizeof err))
+	        != PROTO_OK) {
+		PQfinish(conn);
+		log_error("HUB-START-FAIL", "%s", err);
+		return 1;
+	}
+	PQfinish(conn);
+	rv = server_run(conf, cat, err, sizeof err);
+	catalog_free(cat);
+	if (rv != PROTO_OK) {
+		log_error("HUB-START-FAIL", "%s", err);
+		return 1;
+	}
+	log_info("HUB-STOP", "stopped");
+	return 0;
+}
+
+static int
+cmd_status(const hub_config *conf)
+{
+	PGconn *conn = connect_checked(conf, true);
+	char err[1024];
+	proto_err rv = db_status(conn, stdout, err, sizeof err);
+
+	PQfinish(conn);
+	if (rv != PROTO_OK) {
+		cli_error("could not read status: %s", err);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_branch_add(const hub_config *conf, const char *code)
+{
+	PGconn *conn = connect_checked(conf, true);
+	char key[DB_KEY_HEX + 1], err[1024];
+	proto_err rv = db_branch_add(conn, code, key, err, sizeof err);
+
+	PQfinish(conn);
+	if (rv != PROTO_OK) {
+		cli_error("could not add branch: %s", err);
+		return 1;
+	}
+	/* The only copy of the key: stdout, one line, nothing else. */
+	printf("%s\n", key);
+	return 0;
+}
+
+/* parse_options handles -c and returns the config path (exits on error). */
+static const char *
+parse_options(int argc, char **argv)
+{
+	static const struct option opts[]
+	    = {{"config", required_argument, NULL, 'c'},
+	        {"help", no_argument, NULL, '?'},
+	        {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+	const char *path = NULL;
+	int c;
+
+	opterr = 0; /* we word the errors ourselves */
+	while ((c = getopt_long(argc, argv, "c:V?", opts, NULL)) != -1) {
+		if (c == 'c')
+			path = optarg;
+		else if (c == 'V') {
+			printf(PROG " " BS_VERSION "\n");
+			exit(0);
+		} else
+			bad_usage("invalid option \"%s\"", argv[optind - 1]);
+	}
+	if (path == NULL)
+		bad_usage("no configuration file given (use -c FILE)");
+	return path;
+}
+
+/* check_args validates the positional arguments before any work. */
+static void
+check_args(char **args, int nargs)
+{
+	const char *cmd;
+
+	if (nargs == 0)
+		bad_usage("no command given");
+	cmd = args[0];
+	if (!strcmp(cmd, "branch")) {
+		if (nargs < 2 || strcmp(args[1], "add") != 0)
+			bad_usage("unknown branch command (expected \"branch "
+			          "add CODE\")");
+		if (nargs != 3)
+			bad_usage("\"branch add\" needs exactly one CODE");
+		return;
+	}
+	if (strcmp(cmd, "migrate") && strcmp(cmd, "run")
+	    && strcmp(cmd, "status"))
+		bad_usage("unknown command \"%s\"", cmd);
+	if (nargs > 1)
+		bad_usage("too many command-line arguments (first is \"%s\")",
+		    args[1]);
+}
+
+/* run_command runs a command check_args accepted. */
+static int
+run_command(char **args, const hub_config *conf)
+{
+	if (!strcmp(args[0], "branch"))
+		return cmd_branch_add(conf, args[2]);
+	if (!strcmp(args[0], "migrate"))
+		return cmd_migrate(conf);
+	if (!strcmp(args[0], "run"))
+		return cmd_run(conf);
+	return cmd_status(conf);
+}
+
+int
+main(int argc, char **argv)
+{
+	hub_config conf;
+	const char *path;
+	int rc;
+
+	log_init(PROG, LOG_LVL_INFO);
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-?")) {
+			usage();
+			return 0;
+		}
+		if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
+			printf(PROG " " BS_VERSION "\n");
+			return 0;
+		}
+	}
+	path = parse_options(argc, argv);
+	check_args(argv + optind, argc - optind);
+	memset(&conf, 0, sizeof conf);
+	load(path, &conf);
+	rc = run_command(argv + optind, &conf);
+	hub_config_free(&conf);
+	return rc;
+}

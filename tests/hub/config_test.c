@@ -1,0 +1,115 @@
+/*
+ * config_test.c: tests of hub/config.c: defaults, the [table NAME]
+ * allow-list (including empty sections) and the cross-key checks.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static int failures;
+
+#define CHECK(cond)                                                           \
+	do {                                                                  \
+		if (!(cond)) {                                                \
+			fprintf(stderr, "%s:%d: check failed: %s\n",          \
+			    __FILE__, __LINE__, #cond);                       \
+			failures++;                                           \
+		}                                                             \
+	} while (0)
+
+/* load writes text to a temporary file and loads it. */
+static proto_err
+load(const char *text, hub_config *conf, char *err, size_t errlen)
+{
+	char path[] = "/tmp/hub_config_testXXXXXX";
+	int fd = mkstemp(path);
+	proto_err rv;
+
+	if (fd < 0 || write(fd, text, strlen(text)) != (ssize_t) strlen(text))
+		abort();
+	close(fd);
+	memset(conf, 0, sizeof *conf);
+	rv = hub_config_load(path, conf, err, errlen);
+	unlink(path);
+	return rv;
+}
+
+static void
+test_defaults_and_tables(void)
+{
+	hub_config c;
+	char err[512] = "";
+	const hub_table_cfg *t;
+
+	CHECK(load("[hub]\nlisten = tcp://a:1, tcp://b:2\npostgres = x\n"
+	           "[table transactions]\n"
+	           "[table items]   ; comment\ntarget = sales.items\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	CHECK(c.workers == 4 && c.max_batch_events == 10000);
+	CHECK(c.nurls == 2 && !strcmp(c.urls[1], "tcp://b:2"));
+	CHECK(c.ntables == 2);
+	t = hub_config_find(&c, "transactions");
+	CHECK(t != NULL && !strcmp(t->schema, "public")
+	    && !strcmp(t->relname, "transactions"));
+	t = hub_config_find(&c, "items");
+	CHECK(t != NULL && !strcmp(t->schema, "sales")
+	    && !strcmp(t->relname, "items"));
+	CHECK(hub_config_find(&c, "nope") == NULL);
+	hub_config_free(&c);
+}
+
+static void
+test_errors(void)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+	    {"[hub]\nlisten=x\n[table t]\n", "missing required key"},
+	    {"[hub]\nlisten=x\npostgres=y\n", "no [table NAME]"},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ndirection=down\n",
+	        "invalid direction"},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ncolor=red\n",
+	        "unknown key \"color\""},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ntarget=.x\n",
+	        "invalid target"},
+	    {"[hub]\nlisten=x\npostgres=y\nlog_level=loud\n[table t]\n",
+	        "log_level"},
+	    {"[hub]\nlisten=x\npostgres=y\n[tables]\na=1\n",
+	        "unknown section"},
+	};
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		hub_config c;
+		char err[512] = "";
+		CHECK(load(bad[i].text, &c, err, sizeof err) == PROTO_EINVAL);
+		if (strstr(err, bad[i].want) == NULL) {
+			fprintf(stderr, "case %zu: [%s] lacks [%s]\n", i, err,
+			    bad[i].want);
+			failures++;
+		}
+		hub_config_free(&c);
+	}
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} cases[] = {
+    {"defaults and empty table sections", test_defaults_and_tables},
+    {"bad config files", test_errors},
+};
+
+int
+main(void)
+{
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int before = failures;
+		cases[i].fn();
+		printf("%s: %s\n", cases[i].name,
+		    failures == before ? "ok" : "FAILED");
+	}
+	return failures != 0;
+}

@@ -1,0 +1,140 @@
+/*
+ * pgval_test.c: tests of hub/pgval.c, the text encodings of wire values
+ * (array-literal elements for the set-based apply, JSON for rejects).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "pgval.h"
+
+static int failures;
+
+#define CHECK_STR(got, want)                                                  \
+	do {                                                                  \
+		if (strcmp((got), (want)) != 0) {                             \
+			fprintf(stderr, "%s:%d: got [%s], want [%s]\n",       \
+			    __FILE__, __LINE__, (got), (want));               \
+			failures++;                                           \
+		}                                                             \
+	} while (0)
+
+static proto_value
+v_int(int64_t i)
+{
+	proto_value v = {.type = PROTO_INT};
+	v.u.i = i;
+	return v;
+}
+
+static proto_value
+v_str(const char *s, uint32_t n)
+{
+	proto_value v = {.type = PROTO_STR, .len = n};
+	v.u.s = s;
+	return v;
+}
+
+static proto_value
+v_float(double f)
+{
+	proto_value v = {.type = PROTO_FLOAT};
+	v.u.f = f;
+	return v;
+}
+
+/* elem encodes one value as an array element. */
+static const char *
+elem(pgval_buf *b, proto_value v)
+{
+	pgval_reset(b);
+	pgval_array_elem(b, &v);
+	return b->p;
+}
+
+static const char *
+json(pgval_buf *b, proto_value v)
+{
+	pgval_reset(b);
+	pgval_json(b, &v);
+	return b->p;
+}
+
+static void
+test_array_scalars(void)
+{
+	pgval_buf b = {0};
+	proto_value nil = {.type = PROTO_NIL}, t = {.type = PROTO_BOOL};
+	static const uint8_t bin[] = {0x00, 0xab, 0x10};
+	proto_value bv = {.type = PROTO_BIN, .len = 3};
+
+	t.u.b = true;
+	bv.u.p = bin;
+	CHECK_STR(elem(&b, nil), "NULL");
+	CHECK_STR(elem(&b, t), "t");
+	CHECK_STR(elem(&b, v_int(0)), "0");
+	CHECK_STR(elem(&b, v_int(-42)), "-42");
+	CHECK_STR(elem(&b, v_int(INT64_MIN)), "-9223372036854775808");
+	CHECK_STR(elem(&b, v_int(INT64_MAX)), "9223372036854775807");
+	CHECK_STR(elem(&b, v_float(1.5)), "\"1.5\"");
+	CHECK_STR(elem(&b, v_float(NAN)), "\"NaN\"");
+	CHECK_STR(elem(&b, v_float(-INFINITY)), "\"-Infinity\"");
+	CHECK_STR(elem(&b, bv), "\"\\\\x00ab10\"");
+	pgval_fini(&b);
+}
+
+static void
+test_array_strings(void)
+{
+	pgval_buf b = {0};
+
+	CHECK_STR(elem(&b, v_str("", 0)), "\"\"");
+	CHECK_STR(elem(&b, v_str("NULL", 4)), "\"NULL\"");
+	CHECK_STR(elem(&b, v_str("a\"b\\c", 5)), "\"a\\\"b\\\\c\"");
+	CHECK_STR(elem(&b, v_str("{x, y}", 6)), "\"{x, y}\"");
+	if (!pgval_has_nul(
+	        &(proto_value) {.type = PROTO_STR, .len = 3, .u.s = "a\0b"}))
+		fprintf(stderr, "NUL not detected\n"), failures++;
+	if (pgval_has_nul(
+	        &(proto_value) {.type = PROTO_STR, .len = 3, .u.s = "abc"}))
+		fprintf(stderr, "false NUL\n"), failures++;
+	pgval_fini(&b);
+}
+
+static void
+test_json(void)
+{
+	pgval_buf b = {0};
+
+	CHECK_STR(json(&b, v_str("a\"\n\x01", 4)), "\"a\\\"\\u000a\\u0001\"");
+	CHECK_STR(json(&b, v_str("\xc3\xa9", 2)), "\"\xc3\xa9\"");
+	CHECK_STR(json(&b, v_str("\xff\xc3", 2)), "\"\\ufffd\\ufffd\"");
+	CHECK_STR(json(&b, v_str("a\0b", 3)), "\"a\\ufffdb\"");
+	CHECK_STR(
+	    json(&b, v_str("\xed\xa0\x80", 3)), "\"\\ufffd\\ufffd\\ufffd\"");
+	CHECK_STR(json(&b, v_float(INFINITY)), "null");
+	CHECK_STR(json(&b, v_int(-7)), "-7");
+	pgval_fini(&b);
+}
+
+static const struct {
+	const char *name;
+	void (*fn)(void);
+} cases[] = {
+    {"array scalars", test_array_scalars},
+    {"array strings need quoting", test_array_strings},
+    {"json from bad utf8 and controls", test_json},
+};
+
+int
+main(void)
+{
+	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+		int before = failures;
+		cases[i].fn();
+		printf("%s: %s\n", cases[i].name,
+		    failures == before ? "ok" : "FAILED");
+	}
+	return failures != 0;
+}
