@@ -1,0 +1,272 @@
+/*
+ * config.c: the agent's key table, "[table NAME]" sections and the branch
+ * secret. libinih (through cfg_load) parses the file; this file only knows
+ * which keys exist and how to check them.
+ */
+#include "config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+
+#include "cfg.h"
+#include "util.h"
+
+#define OFF(f) offsetof(agent_conf, f)
+
+/* Every [agent] key, alphabetical. */
+static const cfg_key agent_keys[] = {
+    {"agent", "backoff_max_ms", CFG_INT, OFF(backoff_max_ms), "30000", 1,
+        86400000, 0, "largest delay between retries"},
+    {"agent", "backoff_min_ms", CFG_INT, OFF(backoff_min_ms), "100", 1,
+        86400000, 0, "first delay between retries"},
+    {"agent", "batch_max_bytes", CFG_INT, OFF(batch_max_bytes), "1048576",
+        1024, 16777216, 0, "approximate bytes of values per PUSH"},
+    {"agent", "batch_max_events", CFG_INT, OFF(batch_max_events), "2000", 1,
+        10000, 0, "events per PUSH"},
+    {"agent", "branch", CFG_STR, OFF(branch), NULL, 0, 0, CFG_REQUIRED,
+        "branch code"},
+    {"agent", "busy_timeout_ms", CFG_INT, OFF(busy_timeout_ms), "5000", 0,
+        600000, 0, "SQLite busy timeout"},
+    {"agent", "database", CFG_STR, OFF(database), NULL, 0, 0, CFG_REQUIRED,
+        "the POS SQLite file"},
+    {"agent", "hub", CFG_STR, OFF(hub), NULL, 0, 0, CFG_REQUIRED,
+        "comma-separated hub URLs"},
+    {"agent", "key", CFG_STR, OFF(key), NULL, 0, 0, 0, "branch secret"},
+    {"agent", "key_file", CFG_STR, OFF(key_file), NULL, 0, 0, 0,
+        "file holding the branch secret"},
+    {"agent", "log_level", CFG_STR, OFF(log_level), "info", 0, 0, 0,
+        "error|warning|notice|info|debug"},
+    {"agent", "poll_ms", CFG_INT, OFF(poll_ms), "200", 1, 3600000, 0,
+        "idle poll interval"},
+    {"agent", "request_timeout_ms", CFG_INT, OFF(request_timeout_ms), "10000",
+        100, 3600000, 0, "wait for a hub answer this long"},
+};
+
+const agent_table_conf *
+config_find_table(const agent_conf *c, const char *name)
+{
+	for (size_t i = 0; i < c->ntables; i++)
+		if (!strcmp(c->tables[i].name, name))
+			return &c->tables[i];
+	return NULL;
+}
+
+/* "table NAME" -> NAME (trimmed), or NULL if section is something else. */
+static const char *
+table_section_name(const char *section, char *buf, size_t buflen)
+{
+	size_t n;
+
+	if (strncmp(section, "table", 5)
+	    || !isspace((unsigned char) section[5]))
+		return NULL;
+	section += 5;
+	while (isspace((unsigned char) *section))
+		section++;
+	n = strlen(section);
+	while (n > 0 && isspace((unsigned char) section[n - 1]))
+		n--;
+	if (n == 0 || n >= buflen)
+		return NULL;
+	memcpy(buf, section, n);
+	buf[n] = '\0';
+	return buf;
+}
+
+/* Called by cfg_load for lines in sections outside the key table. */
+static bool
+table_key_cb(void *conf, const char *section, const char *name,
+    const char *value, char *err, size_t errlen)
+{
+	agent_conf *c = conf;
+	char buf[256];
+	const char *tbl = table_section_name(section, buf, sizeof buf);
+	agent_table_conf *t;
+
+	if (tbl == NULL) {
+		snprintf(err, errlen, "unknown section [%s]", section);
+		return false;
+	}
+	if (strcmp(name, "key") != 0) {
+		snprintf(
+		    err, errlen, "unknown key \"%s\" in [%s]", name, section);
+		return false;
+	}
+	/* Sections were collected by the pre-scan, so the table exists. */
+	t = (agent_table_conf *) config_find_table(c, tbl);
+	if (t == NULL || t->key != NULL) {
+		snprintf(
+		    err, errlen, "duplicate key \"key\" in [%s]", section);
+		return false;
+	}
+	t->key = xstrdup(value);
+	return true;
+}
+
+/*
+ * libinih calls a handler only for "name = value" lines, so an empty
+ * "[table payments]" section would be invisible. A short pre-scan of the
+ * section headers collects the tables in file order.
+ */
+static bool
+scan_tables(const char *path, agent_conf *c, char *err, size_t errlen)
+{
+	FILE *f = fopen(path, "r");
+	char line[1024], buf[256];
+	int lineno = 0;
+
+	if (f == NULL)
+		return true; /* cfg_load reports it */
+	while (fgets(line, sizeof line, f) != NULL) {
+		char *p = line, *end;
+		const char *tbl;
+		lineno++;
+		while (isspace((unsigned char) *p))
+			p++;
+		if (*p != '[' || (end = strchr(p, ']')) == NULL)
+			continue;
+		*end = '\0';
+		if ((tbl = table_section_name(p + 1, buf, sizeof buf)) == NULL)
+			continue;
+		if (config_find_table(c, tbl) != NULL) {
+			snprintf(err, errlen, "%s:%d: duplicate section [%s]",
+			    path, lineno, p + 1);
+			fclose(f);
+			return false;
+		}
+		c->tables = xrealloc(
+		    c->tables, (c->ntables + 1) * sizeof *c->tables);
+		c->tables[c->ntables++]
+		    = (agent_table_conf) {xstrdup(tbl), NULL, lineno};
+	}
+	fclose(f);
+	return true;
+}
+
+static bool
+parse_level(const char *s, log_level *out)
+{
+	static const struct {
+		const char *name;
+		log_level lvl;
+	} levels[] = {
+	    {"error", LOG_LVL_ERROR},
+	    {"warning", LOG_LVL_WARN},
+	    {"notice", LOG_LVL_NOTICE},
+	    {"info", LOG_LVL_INFO},
+	    {"debug", LOG_LVL_DEBUG},
+	};
+	for (size_t i = 0; i < ARRAY_LEN(levels); i++) {
+		if (!strcasecmp(s, levels[i].name)) {
+			*out = levels[i].lvl;
+			return true;
+		}
+	}
+	return false;
+}
+
+/* Reads the first line of key_file into c->secret. */
+static bool
+read_key_file(agent_conf *c, char *err, size_t errlen)
+{
+	FILE *f = fopen(c->key_file, "r");
+	struct stat st;
+	char line[1024];
+	size_t n;
+
+	if (f == NULL) {
+		snprintf(err, errlen, "could not open key file \"%s\": %m",
+		    c->key_file);
+		return false;
+	}
+	/* The secret is a password: others must not be able to read it. */
+	if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH))
+		log_warn("AGENT-KEY-FILE",
+		    "key file \"%s\" is readable by all users", c->key_file);
+	if (fgets(line, sizeof line, f) == NULL)
+		line[0] = '\0';
+	fclose(f);
+	n = strlen(line);
+	while (n > 0 && isspace((unsigned char) line[n - 1]))
+		line[--n] = '\0';
+	if (n == 0) {
+		snprintf(err, errlen, "key file \"%s\" is empty", c->key_file);
+		return false;
+	}
+	c->secret = xstrdup(line);
+	return true;
+}
+
+static bool
+resolve_secret(agent_conf *c, const char *path, char *err, size_t errlen)
+{
+	if ((c->key == NULL) == (c->key_file == NULL)) {
+		snprintf(err, errlen,
+		    "%s: exactly one of \"key\" and \"key_file\" must be set "
+		    "in [agent]",
+		    path);
+		return false;
+	}
+	if (c->key != NULL) {
+		if (c->key[0] == '\0') {
+			snprintf(err, errlen, "%s: \"key\" is empty", path);
+			return false;
+		}
+		c->secret = xstrdup(c->key);
+		return true;
+	}
+	return read_key_file(c, err, errlen);
+}
+
+/* Checks that need more than one key, after the file was read. */
+static bool
+check_conf(agent_conf *c, const char *path, char *err, size_t errlen)
+{
+	if (!parse_level(c->log_level, &c->level)) {
+		snprintf(err, errlen, "%s: invalid log_level \"%s\"", path,
+		    c->log_level);
+		return false;
+	}
+	if (c->backoff_min_ms > c->backoff_max_ms) {
+		snprintf(err, errlen,
+		    "%s: backoff_min_ms is larger than backoff_max_ms", path);
+		return false;
+	}
+	if (c->ntables == 0) {
+		snprintf(err, errlen, "%s: no [table NAME] section", path);
+		return false;
+	}
+	return true;
+}
+
+bool
+config_load(const char *path, bool need_secret, agent_conf *c, char *err,
+    size_t errlen)
+{
+	memset(c, 0, sizeof *c);
+	if (!scan_tables(path, c, err, errlen))
+		return false;
+	if (!cfg_load(path, agent_keys, ARRAY_LEN(agent_keys), c, table_key_cb,
+	        err, errlen))
+		return false;
+	if (!check_conf(c, path, err, errlen))
+		return false;
+	return !need_secret || resolve_secret(c, path, err, errlen);
+}
+
+void
+config_free(agent_conf *c)
+{
+	cfg_free(agent_keys, ARRAY_LEN(agent_keys), c);
+	for (size_t i = 0; i < c->ntables; i++) {
+		free(c->tables[i].name);
+		free(c->tables[i].key);
+	}
+	free(c->tables);
+	free(c->secret);
+	memset(c, 0, sizeof *c);
+}

@@ -1,0 +1,65 @@
+/*
+ * config.h: the agent's configuration file.
+ *
+ * One [agent] section described by a cfg_key table (see proto/util/cfg.h)
+ * and one "[table NAME]" section per upstream table, with an optional
+ * "key = a, b" naming the key columns (default: the declared PRIMARY KEY).
+ * The branch secret comes either inline ("key") or from a file ("key_file",
+ * first line); exactly one of the two must be set.
+ */
+#ifndef AGENT_CONFIG_H
+#define AGENT_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "log.h"
+
+#define AGENT_VERSION BS_VERSION
+
+/* One "[table NAME]" section. */
+typedef struct {
+	char *name; /* table name in the POS file */
+	char *key;  /* "a, b" from "key =", or NULL for the PRIMARY KEY */
+	int line;   /* line of the section header, for messages */
+} agent_table_conf;
+
+typedef struct {
+	char *branch;               /* branch code */
+	char *key;                  /* inline secret, or NULL */
+	char *key_file;             /* file holding the secret, or NULL */
+	char *database;             /* POS SQLite file */
+	char *hub;                  /* comma-separated hub URLs */
+	int64_t batch_max_events;   /* events per PUSH */
+	int64_t batch_max_bytes;    /* approximate value bytes per PUSH */
+	int64_t poll_ms;            /* idle poll interval */
+	int64_t request_timeout_ms; /* wait for an answer this long */
+	int64_t backoff_min_ms;     /* first retry delay cap */
+	int64_t backoff_max_ms;     /* largest retry delay */
+	int64_t busy_timeout_ms;    /* SQLite busy timeout */
+	char *log_level;            /* error|warning|notice|info|debug */
+	log_level level;            /* log_level parsed */
+	char *secret;               /* the resolved branch secret */
+	agent_table_conf *tables;   /* upstream tables, in file order */
+	size_t ntables;             /* number of tables */
+} agent_conf;
+
+/*
+ * config_load reads the file at path into c (which it zeroes first). With
+ * need_secret, also resolves the branch secret (reading key_file, warning
+ * if that file is readable by others). Returns true on success; otherwise
+ * err holds "path:line: reason" or "path: reason". Either way release c with
+ * config_free.
+ */
+bool config_load(const char *path, bool need_secret, agent_conf *c, char *err,
+    size_t errlen);
+
+/* config_free frees what config_load stored; safe on a zeroed struct. */
+void config_free(agent_conf *c);
+
+/* config_find_table returns the table named name, or NULL (borrowed). */
+const agent_table_conf *config_find_table(
+    const agent_conf *c, const char *name);
+
+#endif /* AGENT_CONFIG_H */

@@ -1,0 +1,40 @@
+/*
+ * db.h: small SQLite helpers shared by capture and outbox.
+ *
+ * Every SQLite failure is mapped to PROTO_EDB here, with "what: sqlite
+ * message" in the caller's error buffer.
+ */
+#ifndef AGENT_DB_H
+#define AGENT_DB_H
+
+#include <sqlite3.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto/err.h"
+
+/*
+ * db_open opens an existing SQLite file read-write (never creates one)
+ * with the given busy timeout. On PROTO_OK *out belongs to the caller
+ * (sqlite3_close_v2); on PROTO_EDB *out is NULL and err says why.
+ */
+proto_err db_open(const char *path, int64_t busy_timeout_ms, sqlite3 **out,
+    char *err, size_t errlen);
+
+/* db_exec runs one or more statements without results. */
+proto_err db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
+
+/*
+ * db_prepare compiles sql into *st, which the caller finalizes. Returns
+ * PROTO_OK or PROTO_EDB.
+ */
+proto_err db_prepare(
+    sqlite3 *db, const char *sql, sqlite3_stmt **st, char *err, size_t errlen);
+
+/* db_fail writes "what: <sqlite message>" into err and returns PROTO_EDB. */
+proto_err db_fail(sqlite3 *db, const char *what, char *err, size_t errlen);
+
+/* db_rollback rolls back an open transaction, ignoring errors. */
+void db_rollback(sqlite3 *db);
+
+#endif /* AGENT_DB_H */

@@ -1,0 +1,849 @@
+/*
+ * outbox.c: read pending log entries into a PUSH and process ACKs.
+ *
+ * All statements are prepared once at open (per table: read the row by
+ * key, decode a composite key, mark the row synced) and reused, because
+ * the agent must drain tens of thousands of events per second.
+ */
+#include "outbox.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "capture.h"
+#include "db.h"
+#include "log.h"
+#include "sqlb.h"
+#include "util.h"
+
+/* Per configured table: its layout and its statements. */
+typedef struct {
+	capture_table t;       /* layout from the catalog */
+	sqlite3_stmt *sel;     /* SELECT cols FROM t WHERE key = ?1 */
+	sqlite3_stmt *keyvals; /* composite: json_extract(?1, '$[i]') */
+	sqlite3_stmt *synced;  /* UPDATE t SET is_synced = 1 ... */
+	int push_idx;          /* index in the current push, or -1 */
+} ob_table;
+
+struct outbox {
+	const agent_conf *conf; /* configuration (borrowed) */
+	sqlite3 *db;            /* the POS file */
+	ob_table *tables;       /* configured tables */
+	size_t ntables;         /* number of tables */
+	char log_id[33];        /* current log id */
+	int64_t acked_seq;      /* meta acked_seq */
+	int64_t acked_tag;      /* meta acked_tag */
+	int64_t data_version;   /* last PRAGMA data_version seen */
+	int64_t avg_bytes;      /* bytes per event in the last batch */
+	sqlite3_stmt *log_sel;  /* pending log rows in a seq range */
+	sqlite3_stmt *set_err;  /* set err of one entry */
+	sqlite3_stmt *del;      /* delete acked entries below a seq */
+	sqlite3_stmt *meta_set; /* write one meta row */
+	sqlite3_stmt *tag_at;   /* tag of the entry at a seq */
+	sqlite3_stmt *high;     /* max(seq) */
+	sqlite3_stmt *dv;       /* PRAGMA data_version */
+};
+
+outbox_id_decision
+outbox_id_decide(int64_t acked_seq, int64_t high_seq, int64_t w, int64_t t,
+    bool have_entry, int64_t entry_tag)
+{
+	if (w == 0)
+		return OUTBOX_ID_NEW_HUB;
+	/* The hub saw more of this log than the file holds. */
+	if (w > high_seq)
+		return OUTBOX_ID_RESTORED;
+	if (w < acked_seq)
+		return OUTBOX_ID_HUB_BEHIND;
+	/* Same seq range: only the random tag tells a lost ack from a
+	 * restored file that has written as many events again. */
+	if (have_entry && entry_tag == t)
+		return OUTBOX_ID_TRUST;
+	return OUTBOX_ID_RESTORED;
+}
+
+const char *
+outbox_id_name(outbox_id_decision d)
+{
+	switch (d) {
+	case OUTBOX_ID_NEW_HUB:
+		return "new-hub";
+	case OUTBOX_ID_TRUST:
+		return "trust";
+	case OUTBOX_ID_RESTORED:
+		return "restored";
+	case OUTBOX_ID_HUB_BEHIND:
+		return "hub-behind";
+	}
+	return "unknown";
+}
+
+const char *
+outbox_log_id(const outbox *ob)
+{
+	return ob->log_id;
+}
+
+sqlite3 *
+outbox_db(outbox *ob)
+{
+	return ob->db;
+}
+
+/* "c1" = ?1 AND ..., composite keys through json_extract. */
+static void
+add_key_match(sqlb *b, const capture_table *t)
+{
+	for (size_t i = 0; i < t->nkey; i++) {
+		sqlb_add(b, "%s", i ? " AND " : "");
+		sqlb_ident(b, t->cols[i]);
+		if (t->nkey == 1)
+			sqlb_add(b, " = ?1");
+		else
+			sqlb_add(b, " = json_extract(?1, '$[%zu]')", i);
+	}
+}
+
+static proto_err
+prepare_table(sqlite3 *db, ob_table *ot, char *err, size_t errlen)
+{
+	const capture_table *t = &ot->t;
+	sqlb b = {0};
+	proto_err rv;
+
+	sqlb_add(&b, "SELECT ");
+	for (size_t i = 0; i < t->ncols; i++) {
+		sqlb_add(&b, "%s", i ? ", " : "");
+		sqlb_ident(&b, t->cols[i]);
+	}
+	sqlb_add(&b, " FROM ");
+	sqlb_ident(&b, t->name);
+	sqlb_add(&b, " WHERE ");
+	add_key_match(&b, t);
+	if ((rv = db_prepare(db, b.s, &ot->sel, err, errlen)) != PROTO_OK)
+		goto done;
+	sqlb_fini(&b);
+	if (t->nkey > 1) {
+		sqlb_add(&b, "SELECT ");
+		for (size_t i = 0; i < t->nkey; i++)
+			sqlb_add(&b, "%sjson_extract(?1, '$[%zu]')",
+			    i ? ", " : "", i);
+		if ((rv = db_prepare(db, b.s, &ot->keyvals, err, errlen))
+		    != PROTO_OK)
+			goto done;
+		sqlb_fini(&b);
+	}
+	if (t->has_synced) {
+		/* Touches only is_synced, so no capture trigger fires. */
+		sqlb_add(&b, "UPDATE ");
+		sqlb_ident(&b, t->name);
+		sqlb_add(&b, " SET is_synced = 1 WHERE ");
+		add_key_match(&b, t);
+		sqlb_add(&b,
+		    " AND is_synced IS NOT 1 AND NOT EXISTS (SELECT 1 "
+		    "FROM _branchsync_log WHERE tbl = ?2 AND k = ?1 "
+		    "AND seq > ?3)");
+		rv = db_prepare(db, b.s, &ot->synced, err, errlen);
+	}
+done:
+	sqlb_fini(&b);
+	return rv;
+}
+
+static const struct {
+	size_t off;      /* statement field in struct outbox */
+	const char *sql; /* its text */
+} global_stmts[] = {
+    {offsetof(struct outbox, log_sel),
+        "SELECT seq, tbl, op, k, tag FROM _branchsync_log WHERE seq > ?1 "
+        "AND seq <= ?2 AND err IS NULL ORDER BY seq LIMIT ?3"},
+    {offsetof(struct outbox, set_err),
+        "UPDATE _branchsync_log SET err = ?2 WHERE seq = ?1"},
+    {offsetof(struct outbox, del),
+        "DELETE FROM _branchsync_log WHERE seq < ?1 AND err IS NULL"},
+    {offsetof(struct outbox, meta_set),
+        "INSERT OR REPLACE INTO _branchsync_meta(name, value) "
+        "VALUES (?1, ?2)"},
+    {offsetof(struct outbox, tag_at),
+        "SELECT tag FROM _branchsync_log WHERE seq = ?1"},
+    {offsetof(struct outbox, high),
+        "SELECT coalesce(max(seq), 0) FROM _branchsync_log"},
+    {offsetof(struct outbox, dv), "PRAGMA data_version"},
+};
+
+static proto_err
+prepare_all(outbox *ob, char *err, size_t errlen)
+{
+	proto_err rv;
+
+	for (size_t i = 0; i < ARRAY_LEN(global_stmts); i++) {
+		sqlite3_stmt **st = (sqlite3_stmt **) (void *) ((char *) ob
+		    + global_stmts[i].off);
+		if ((rv = db_prepare(
+		         ob->db, global_stmts[i].sql, st, err, errlen))
+		    != PROTO_OK)
+			return rv;
+	}
+	for (size_t i = 0; i < ob->ntables; i++)
+		if ((rv = prepare_table(ob->db, &ob->tables[i], err, errlen))
+		    != PROTO_OK)
+			return rv;
+	return PROTO_OK;
+}
+
+/* Reads log_id, acked_seq and acked_tag; fails if init was not run. */
+static proto_err
+read_meta(outbox *ob, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = NULL;
+	bool schema = false;
+	proto_err rv;
+	int rc;
+
+	if (sqlite3_table_column_metadata(ob->db, NULL, "_branchsync_meta",
+	        "value", NULL, NULL, NULL, NULL, NULL)
+	    != SQLITE_OK)
+		goto not_init;
+	if ((rv = db_prepare(ob->db,
+	         "SELECT name, value FROM _branchsync_meta", &st, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *name = (const char *) sqlite3_column_text(st, 0);
+		const char *text = (const char *) sqlite3_column_text(st, 1);
+		if (!strcmp(name, "schema"))
+			schema = true;
+		else if (!strcmp(name, "log_id") && text != NULL)
+			snprintf(ob->log_id, sizeof ob->log_id, "%s", text);
+		else if (!strcmp(name, "acked_seq"))
+			ob->acked_seq = sqlite3_column_int64(st, 1);
+		else if (!strcmp(name, "acked_tag"))
+			ob->acked_tag = sqlite3_column_int64(st, 1);
+	}
+	if (rc != SQLITE_DONE)
+		rv = db_fail(
+		    ob->db, "could not read _branchsync_meta", err, errlen);
+	sqlite3_finalize(st);
+	if (rv != PROTO_OK)
+		return rv;
+	if (schema && strlen(ob->log_id) == 32)
+		return PROTO_OK;
+not_init:
+	snprintf(err, errlen,
+	    "database \"%s\" is not set up; run \"branchsync-agent init\" "
+	    "first",
+	    ob->conf->database);
+	return PROTO_EINVAL;
+}
+
+static proto_err
+describe_tables(outbox *ob, char *err, size_t errlen)
+{
+	capture_table *ts = xcalloc(ob->conf->ntables, sizeof *ts);
+	proto_err rv = PROTO_OK;
+	int nstale = 0;
+
+	ob->tables = xcalloc(ob->conf->ntables, sizeof *ob->tables);
+	for (size_t i = 0; i < ob->conf->ntables && rv == PROTO_OK; i++) {
+		rv = capture_describe(ob->db, &ob->conf->tables[i],
+		    &ob->tables[i].t, err, errlen);
+		if (rv == PROTO_OK)
+			ts[ob->ntables++] = ob->tables[i].t;
+	}
+	/* Writes to a column missing from an UPDATE OF list would be
+	 * silently left out, so say so loudly. */
+	if (rv == PROTO_OK
+	    && (rv = capture_stale(
+	            ob->db, ts, ob->ntables, &nstale, err, errlen))
+	        == PROTO_OK
+	    && nstale > 0)
+		log_warn("AGENT-STALE-TRIGGERS",
+		    "%d capture triggers in \"%s\" differ from the "
+		    "configuration or schema; run \"branchsync-agent init\"",
+		    nstale, ob->conf->database);
+	free(ts);
+	return rv;
+}
+
+proto_err
+outbox_open(const agent_conf *conf, outbox **out, char *err, size_t errlen)
+{
+	outbox *ob = xcalloc(1, sizeof *ob);
+	proto_err rv;
+
+	*out = NULL;
+	ob->conf = conf;
+	ob->avg_bytes = 64;
+	if ((rv = db_open(
+	         conf->database, conf->busy_timeout_ms, &ob->db, err, errlen))
+	        != PROTO_OK
+	    || (rv = read_meta(ob, err, errlen)) != PROTO_OK
+	    || (rv = describe_tables(ob, err, errlen)) != PROTO_OK
+	    || (rv = prepare_all(ob, err, errlen)) != PROTO_OK) {
+		outbox_close(ob);
+		return rv;
+	}
+	outbox_changed(ob);
+	*out = ob;
+	return PROTO_OK;
+}
+
+void
+outbox_close(outbox *ob)
+{
+	if (ob == NULL)
+		return;
+	for (size_t i = 0; i < ARRAY_LEN(global_stmts); i++)
+		sqlite3_finalize(*(sqlite3_stmt **) (void *) ((char *) ob
+		    + global_stmts[i].off));
+	for (size_t i = 0; i < ob->ntables; i++) {
+		sqlite3_finalize(ob->tables[i].sel);
+		sqlite3_finalize(ob->tables[i].keyvals);
+		sqlite3_finalize(ob->tables[i].synced);
+		capture_table_fini(&ob->tables[i].t);
+	}
+	free(ob->tables);
+	sqlite3_close_v2(ob->db);
+	free(ob);
+}
+
+bool
+outbox_changed(outbox *ob)
+{
+	int64_t v;
+	bool changed = true;
+
+	if (sqlite3_step(ob->dv) == SQLITE_ROW) {
+		v = sqlite3_column_int64(ob->dv, 0);
+		changed = v != ob->data_version;
+		ob->data_version = v;
+	}
+	sqlite3_reset(ob->dv);
+	return changed;
+}
+
+/* Copies one SQLite value into the arena; adds its size to *bytes. */
+static proto_err
+value_copy(proto_arena *a, sqlite3_value *sv, proto_value *v, size_t *bytes)
+{
+	int n;
+
+	switch (sqlite3_value_type(sv)) {
+	case SQLITE_INTEGER:
+		*v = (proto_value) {
+		    .type = PROTO_INT, .u.i = sqlite3_value_int64(sv)};
+		break;
+	case SQLITE_FLOAT:
+		*v = (proto_value) {
+		    .type = PROTO_FLOAT, .u.f = sqlite3_value_double(sv)};
+		break;
+	case SQLITE_TEXT: {
+		const char *s = (const char *) sqlite3_value_text(sv);
+		n = sqlite3_value_bytes(sv);
+		*v = (proto_value) {.type = PROTO_STR, .len = (uint32_t) n};
+		if ((v->u.s = proto_arena_strndup(a, s, (size_t) n)) == NULL)
+			return PROTO_ENOMEM;
+		*bytes += (size_t) n;
+		break;
+	}
+	case SQLITE_BLOB: {
+		uint8_t *p;
+		const void *src = sqlite3_value_blob(sv);
+		n = sqlite3_value_bytes(sv);
+		if ((p = proto_arena_alloc(a, (size_t) n + 1)) == NULL)
+			return PROTO_ENOMEM;
+		if (n > 0)
+			memcpy(p, src, (size_t) n);
+		*v = (proto_value) {
+		    .type = PROTO_BIN, .len = (uint32_t) n, .u.p = p};
+		*bytes += (size_t) n;
+		break;
+	}
+	default:
+		*v = (proto_value) {.type = PROTO_NIL};
+	}
+	*bytes += 9; /* msgpack tag and length, or a number */
+	return PROTO_OK;
+}
+
+/* Copies n columns of a stepped statement into a new value array. */
+static proto_err
+row_copy(
+    proto_arena *a, sqlite3_stmt *st, size_t n, proto_event *ev, size_t *bytes)
+{
+	proto_err rv;
+
+	if ((ev->vals = proto_arena_alloc(a, n * sizeof *ev->vals)) == NULL)
+		return PROTO_ENOMEM;
+	ev->nvals = (uint32_t) n;
+	for (size_t i = 0; i < n; i++)
+		if ((rv = value_copy(a, sqlite3_column_value(st, (int) i),
+		         &ev->vals[i], bytes))
+		    != PROTO_OK)
+			return rv;
+	return PROTO_OK;
+}
+
+/* The key values of a log entry, for DELETE and NONE events. */
+static proto_err
+key_copy(outbox *ob, ob_table *ot, sqlite3_value *k, proto_arena *a,
+    proto_event *ev, size_t *bytes, char *err, size_t errlen)
+{
+	proto_err rv;
+
+	if (ot->t.nkey == 1) {
+		if ((ev->vals = proto_arena_alloc(a, sizeof *ev->vals))
+		    == NULL)
+			return PROTO_ENOMEM;
+		ev->nvals = 1;
+		return value_copy(a, k, &ev->vals[0], bytes);
+	}
+	sqlite3_bind_value(ot->keyvals, 1, k);
+	if (sqlite3_step(ot->keyvals) == SQLITE_ROW)
+		rv = row_copy(a, ot->keyvals, ot->t.nkey, ev, bytes);
+	else
+		rv = db_fail(
+		    ob->db, "could not decode a composite key", err, errlen);
+	sqlite3_reset(ot->keyvals);
+	return rv;
+}
+
+/* Fills ev from the table's current row, or the key if it is gone. */
+static proto_err
+event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, proto_arena *a,
+    proto_event *ev, size_t *bytes, char *err, size_t errlen)
+{
+	proto_err rv;
+	int rc;
+
+	if (op == 3) {
+		ev->op = PROTO_OP_DELETE;
+		return key_copy(ob, ot, k, a, ev, bytes, err, errlen);
+	}
+	sqlite3_bind_value(ot->sel, 1, k);
+	rc = sqlite3_step(ot->sel);
+	if (rc == SQLITE_ROW) {
+		ev->op = PROTO_OP_UPSERT;
+		rv = row_copy(a, ot->sel, ot->t.ncols, ev, bytes);
+	} else if (rc == SQLITE_DONE) {
+		/* Deleted since: a later delete event is pending. */
+		ev->op = PROTO_OP_NONE;
+		rv = key_copy(ob, ot, k, a, ev, bytes, err, errlen);
+	} else {
+		rv = db_fail(
+		    ob->db, "could not read a captured row", err, errlen);
+	}
+	sqlite3_reset(ot->sel);
+	return rv;
+}
+
+static ob_table *
+find_table(outbox *ob, const char *name)
+{
+	for (size_t i = 0; i < ob->ntables; i++)
+		if (!strcmp(ob->tables[i].t.name, name))
+			return &ob->tables[i];
+	return NULL;
+}
+
+/* The table's index in push, adding it on first use (names borrowed). */
+static uint32_t
+push_table_idx(ob_table *ot, proto_push *push)
+{
+	if (ot->push_idx < 0) {
+		proto_table *pt = &push->tables[push->ntables];
+		pt->name = ot->t.name;
+		pt->ncols = (uint32_t) ot->t.ncols;
+		pt->cols = (const char **) ot->t.cols;
+		pt->nkey = (uint32_t) ot->t.nkey;
+		ot->push_idx = (int) push->ntables++;
+	}
+	return (uint32_t) ot->push_idx;
+}
+
+/* Seqs of entries whose table is not configured (any more). */
+typedef struct {
+	int64_t *seq; /* the entries */
+	size_t n;     /* how many */
+} seq_list;
+
+/* Steps the log rows and reads each row's values, inside a read txn. */
+static proto_err
+read_events(outbox *ob, size_t max_bytes, proto_arena *a, proto_push *push,
+    seq_list *unknown, size_t *bytes, char *err, size_t errlen)
+{
+	proto_err rv = PROTO_OK;
+	int rc;
+
+	while ((rc = sqlite3_step(ob->log_sel)) == SQLITE_ROW) {
+		const char *tbl
+		    = (const char *) sqlite3_column_text(ob->log_sel, 1);
+		ob_table *ot = find_table(ob, tbl != NULL ? tbl : "");
+		proto_event *ev = &push->events[push->nevents];
+		if (ot == NULL) {
+			unknown->seq = xrealloc(
+			    unknown->seq, (unknown->n + 1) * sizeof(int64_t));
+			unknown->seq[unknown->n++]
+			    = sqlite3_column_int64(ob->log_sel, 0);
+			continue;
+		}
+		ev->seq = sqlite3_column_int64(ob->log_sel, 0);
+		ev->tag = sqlite3_column_int64(ob->log_sel, 4);
+		ev->table = push_table_idx(ot, push);
+		if ((rv = event_fill(ob, ot,
+		         sqlite3_column_int(ob->log_sel, 2),
+		         sqlite3_column_value(ob->log_sel, 3), a, ev, bytes,
+		         err, errlen))
+		    != PROTO_OK)
+			break;
+		*bytes += 16;
+		push->nevents++;
+		if (*bytes >= max_bytes)
+			break;
+	}
+	if (rv == PROTO_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
+		rv = db_fail(
+		    ob->db, "could not read _branchsync_log", err, errlen);
+	sqlite3_reset(ob->log_sel);
+	return rv;
+}
+
+/* Sets aside entries of unconfigured tables, in one short write txn. */
+static proto_err
+mark_unknown(outbox *ob, const seq_list *unknown, char *err, size_t errlen)
+{
+	proto_err rv;
+
+	if ((rv = db_exec(ob->db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
+		return rv;
+	for (size_t i = 0; i < unknown->n && rv == PROTO_OK; i++) {
+		sqlite3_bind_int64(ob->set_err, 1, unknown->seq[i]);
+		sqlite3_bind_text(ob->set_err, 2,
+		    "table is not configured in the agent", -1, SQLITE_STATIC);
+		if (sqlite3_step(ob->set_err) != SQLITE_DONE)
+			rv = db_fail(ob->db, "could not set aside an entry",
+			    err, errlen);
+		sqlite3_reset(ob->set_err);
+	}
+	if (rv == PROTO_OK)
+		rv = db_exec(ob->db, "COMMIT", err, errlen);
+	if (rv != PROTO_OK)
+		db_rollback(ob->db);
+	else
+		log_warn("AGENT-UNKNOWN-TABLE",
+		    "set aside %zu log entries of tables not configured",
+		    unknown->n);
+	return rv;
+}
+
+static proto_err
+read_batch(outbox *ob, size_t max_events, size_t max_bytes, proto_arena *a,
+    proto_push *push, seq_list *unknown, char *err, size_t errlen)
+{
+	size_t bytes = 0;
+	proto_err rv;
+
+	push->ntables = push->nevents = 0;
+	push->tables = proto_arena_alloc(a, ob->ntables * sizeof(proto_table));
+	push->events = proto_arena_alloc(a, max_events * sizeof(proto_event));
+	if (push->tables == NULL || push->events == NULL)
+		return PROTO_ENOMEM;
+	for (size_t i = 0; i < ob->ntables; i++)
+		ob->tables[i].push_idx = -1;
+	/* One read transaction: the log rows and the row values agree. */
+	if ((rv = db_exec(ob->db, "BEGIN", err, errlen)) != PROTO_OK)
+		return rv;
+	sqlite3_bind_int64(ob->log_sel, 1, ob->acked_seq);
+	sqlite3_bind_int64(ob->log_sel, 2, INT64_MAX);
+	sqlite3_bind_int64(ob->log_sel, 3, (sqlite3_int64) max_events);
+	rv = read_events(ob, max_bytes, a, push, unknown, &bytes, err, errlen);
+	if (rv == PROTO_OK)
+		rv = db_exec(ob->db, "COMMIT", err, errlen);
+	if (rv != PROTO_OK)
+		db_rollback(ob->db);
+	else if (push->nevents > 0)
+		ob->avg_bytes = (int64_t) (bytes / push->nevents);
+	return rv;
+}
+
+proto_err
+outbox_read(outbox *ob, size_t max_events, size_t max_bytes,
+    proto_arena *arena, proto_push *push, char *err, size_t errlen)
+{
+	seq_list unknown = {0};
+	proto_err rv;
+
+	for (;;) {
+		rv = read_batch(ob, max_events, max_bytes, arena, push,
+		    &unknown, err, errlen);
+		if (rv != PROTO_OK || unknown.n == 0)
+			break;
+		rv = mark_unknown(ob, &unknown, err, errlen);
+		free(unknown.seq);
+		unknown = (seq_list) {0};
+		/* A batch of only unknown entries: look again at once. */
+		if (rv != PROTO_OK || push->nevents > 0)
+			break;
+	}
+	free(unknown.seq);
+	return rv;
+}
+
+/* One acknowledged log entry, copied out of the log statement. */
+typedef struct {
+	int64_t seq;      /* position in the log */
+	int64_t tag;      /* its random tag */
+	int op;           /* 1 insert, 2 update, 3 delete */
+	ob_table *ot;     /* its table, or NULL if not configured */
+	sqlite3_value *k; /* its key (sqlite3_value_dup) */
+} ack_row;
+
+static proto_err
+meta_put(outbox *ob, const char *name, int64_t v, char *err, size_t errlen)
+{
+	proto_err rv = PROTO_OK;
+
+	sqlite3_bind_text(ob->meta_set, 1, name, -1, SQLITE_STATIC);
+	sqlite3_bind_int64(ob->meta_set, 2, v);
+	if (sqlite3_step(ob->meta_set) != SQLITE_DONE)
+		rv = db_fail(
+		    ob->db, "could not update _branchsync_meta", err, errlen);
+	sqlite3_reset(ob->meta_set);
+	return rv;
+}
+
+/* Reads the next up to OUTBOX_ACK_CHUNK pending entries with seq <= w. */
+static proto_err
+ack_rows(
+    outbox *ob, int64_t w, ack_row *rows, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = ob->log_sel;
+	int rc;
+
+	*n = 0;
+	sqlite3_bind_int64(st, 1, ob->acked_seq);
+	sqlite3_bind_int64(st, 2, w);
+	sqlite3_bind_int64(st, 3, OUTBOX_ACK_CHUNK);
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		const char *tbl = (const char *) sqlite3_column_text(st, 1);
+		ack_row *r = &rows[(*n)++];
+		r->seq = sqlite3_column_int64(st, 0);
+		r->op = sqlite3_column_int(st, 2);
+		r->ot = find_table(ob, tbl != NULL ? tbl : "");
+		r->k = sqlite3_value_dup(sqlite3_column_value(st, 3));
+		r->tag = sqlite3_column_int64(st, 4);
+	}
+	sqlite3_reset(st);
+	if (rc != SQLITE_DONE)
+		return db_fail(
+		    ob->db, "could not read _branchsync_log", err, errlen);
+	return PROTO_OK;
+}
+
+/* Rejected: keep the entry with its reason. Applied: maybe mark synced. */
+static proto_err
+ack_one(outbox *ob, const ack_row *r, const proto_outcome *out, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st;
+	proto_err rv = PROTO_OK;
+
+	if (out != NULL && out->code == PROTO_OUT_REJECTED) {
+		st = ob->set_err;
+		sqlite3_bind_int64(st, 1, r->seq);
+		sqlite3_bind_text(st, 2,
+		    out->reason != NULL && out->reason[0] ? out->reason
+		                                          : "rejected",
+		    -1, SQLITE_TRANSIENT);
+	} else if ((r->op == 1 || r->op == 2) && r->ot != NULL
+	    && r->ot->synced != NULL
+	    && (out == NULL || out->code == PROTO_OUT_DUPLICATE)) {
+		/* "seq > this entry" rather than "> w": a later event of the
+		 * same key in this ack decides, and it may be rejected. */
+		st = r->ot->synced;
+		sqlite3_bind_value(st, 1, r->k);
+		sqlite3_bind_text(st, 2, r->ot->t.name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 3, r->seq);
+	} else {
+		return PROTO_OK;
+	}
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rv = db_fail(ob->db, "could not process an ack", err, errlen);
+	sqlite3_reset(st);
+	return rv;
+}
+
+/* Finds seq's outcome in the sorted outcomes, moving *oi forward. */
+static const proto_outcome *
+outcome_of(const proto_outcome *outs, size_t n, size_t *oi, int64_t seq)
+{
+	while (*oi < n && outs[*oi].seq < seq)
+		(*oi)++;
+	return *oi < n && outs[*oi].seq == seq ? &outs[*oi] : NULL;
+}
+
+/* One chunk in one short write transaction; *n = entries done. */
+static proto_err
+ack_chunk(outbox *ob, int64_t w, const proto_outcome *outs, size_t nouts,
+    size_t *oi, size_t *n, char *err, size_t errlen)
+{
+	ack_row rows[OUTBOX_ACK_CHUNK];
+	proto_err rv;
+
+	*n = 0;
+	if ((rv = db_exec(ob->db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
+		return rv;
+	if ((rv = ack_rows(ob, w, rows, n, err, errlen)) != PROTO_OK)
+		goto done;
+	for (size_t i = 0; i < *n && rv == PROTO_OK; i++)
+		rv = ack_one(ob, &rows[i],
+		    outcome_of(outs, nouts, oi, rows[i].seq), err, errlen);
+	if (rv != PROTO_OK || *n == 0)
+		goto done;
+	/* Keep the chunk's last entry: it marks max(seq) and the tag. */
+	sqlite3_bind_int64(ob->del, 1, rows[*n - 1].seq);
+	if (sqlite3_step(ob->del) != SQLITE_DONE)
+		rv = db_fail(
+		    ob->db, "could not delete acked entries", err, errlen);
+	sqlite3_reset(ob->del);
+	if (rv == PROTO_OK
+	    && (rv = meta_put(ob, "acked_seq", rows[*n - 1].seq, err, errlen))
+	        == PROTO_OK
+	    && (rv = meta_put(ob, "acked_tag", rows[*n - 1].tag, err, errlen))
+	        == PROTO_OK)
+		rv = db_exec(ob->db, "COMMIT", err, errlen);
+done:
+	if (rv != PROTO_OK || *n == 0)
+		db_rollback(ob->db);
+	else {
+		ob->acked_seq = rows[*n - 1].seq;
+		ob->acked_tag = rows[*n - 1].tag;
+	}
+	for (size_t i = 0; i < *n; i++)
+		sqlite3_value_free(rows[i].k);
+	return rv;
+}
+
+proto_err
+outbox_ack(outbox *ob, int64_t w, const proto_outcome *outs, size_t n,
+    char *err, size_t errlen)
+{
+	size_t oi = 0, done;
+	proto_err rv;
+
+	do {
+		rv = ack_chunk(ob, w, outs, n, &oi, &done, err, errlen);
+	} while (rv == PROTO_OK && done == OUTBOX_ACK_CHUNK);
+	return rv;
+}
+
+static proto_err
+new_log_id(outbox *ob, char *err, size_t errlen)
+{
+	uint8_t raw[16];
+	char hex[33];
+	proto_err rv = PROTO_OK;
+
+	if (rand_bytes(raw, sizeof raw) != PROTO_OK) {
+		snprintf(err, errlen, "could not read random bytes");
+		return PROTO_EIO;
+	}
+	hex_encode(raw, sizeof raw, hex);
+	sqlite3_bind_text(ob->meta_set, 1, "log_id", -1, SQLITE_STATIC);
+	sqlite3_bind_text(ob->meta_set, 2, hex, -1, SQLITE_STATIC);
+	if (sqlite3_step(ob->meta_set) != SQLITE_DONE)
+		rv = db_fail(
+		    ob->db, "could not store a new log id", err, errlen);
+	sqlite3_reset(ob->meta_set);
+	if (rv == PROTO_OK)
+		memcpy(ob->log_id, hex, sizeof hex);
+	return rv;
+}
+
+static proto_err
+scalar(outbox *ob, sqlite3_stmt *st, int64_t arg, bool *found, int64_t *v,
+    char *err, size_t errlen)
+{
+	int rc;
+
+	if (sqlite3_bind_parameter_count(st) > 0)
+		sqlite3_bind_int64(st, 1, arg);
+	rc = sqlite3_step(st);
+	*found = rc == SQLITE_ROW;
+	*v = *found ? sqlite3_column_int64(st, 0) : 0;
+	sqlite3_reset(st);
+	if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+		return db_fail(
+		    ob->db, "could not read _branchsync_log", err, errlen);
+	return PROTO_OK;
+}
+
+proto_err
+outbox_welcome(outbox *ob, int64_t w, int64_t t, outbox_id_decision *d,
+    char *err, size_t errlen)
+{
+	int64_t high, tag = 0;
+	bool found = false;
+	proto_err rv;
+
+	if ((rv = scalar(ob, ob->high, 0, &found, &high, err, errlen))
+	        != PROTO_OK
+	    || (w > 0
+	        && (rv = scalar(ob, ob->tag_at, w, &found, &tag, err, errlen))
+	            != PROTO_OK))
+		return rv;
+	*d = outbox_id_decide(ob->acked_seq, high, w, t, w > 0 && found, tag);
+	if (*d == OUTBOX_ID_TRUST)
+		return outbox_ack(ob, w, NULL, 0, err, errlen);
+	if (*d == OUTBOX_ID_RESTORED)
+		return new_log_id(ob, err, errlen);
+	return PROTO_OK;
+}
+
+static proto_err
+count(outbox *ob, const char *sql, int64_t arg, int64_t *v, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st;
+	bool found;
+	proto_err rv;
+
+	if ((rv = db_prepare(ob->db, sql, &st, err, errlen)) != PROTO_OK)
+		return rv;
+	rv = scalar(ob, st, arg, &found, v, err, errlen);
+	sqlite3_finalize(st);
+	return rv;
+}
+
+proto_err
+outbox_stats(
+    outbox *ob, bool exact, outbox_counts *st, char *err, size_t errlen)
+{
+	bool found;
+	proto_err rv;
+
+	memset(st, 0, sizeof *st);
+	st->acked_seq = ob->acked_seq;
+	st->acked_tag = ob->acked_tag;
+	if ((rv = scalar(ob, ob->high, 0, &found, &st->high_seq, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	/* seq numbers above acked_seq are dense, so this is close. */
+	st->pending = st->high_seq - st->acked_seq;
+	if (exact
+	    && ((rv = count(ob,
+	             "SELECT count(*) FROM _branchsync_log WHERE seq > ?1 AND "
+	             "err IS NULL",
+	             ob->acked_seq, &st->pending, err, errlen))
+	            != PROTO_OK
+	        || (rv = count(ob,
+	                "SELECT count(*) FROM _branchsync_log WHERE err IS "
+	                "NOT "
+	                "NULL",
+	                0, &st->rejected, err, errlen))
+	            != PROTO_OK))
+		return rv;
+	st->queue_bytes = st->pending * ob->avg_bytes;
+	return PROTO_OK;
+}

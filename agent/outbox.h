@@ -1,0 +1,126 @@
+/*
+ * outbox.h: the branch log in the POS file, seen from the sending side.
+ *
+ * The capture triggers append (seq, tbl, op, k, tag) rows to
+ * _branchsync_log; the outbox reads the pending ones (seq > acked_seq, no
+ * err) into a PUSH together with the rows' current values, and processes
+ * ACKs: it marks rows synced, records rejects and deletes acknowledged log
+ * entries, always keeping the newest acknowledged entry as a marker so
+ * max(seq) never goes back and a seq is never reused.
+ *
+ * Transactions on the POS file are short: one read transaction per batch,
+ * one BEGIN IMMEDIATE transaction per ack chunk of at most
+ * OUTBOX_ACK_CHUNK events, so POS writers wait at most a few ms.
+ */
+#ifndef AGENT_OUTBOX_H
+#define AGENT_OUTBOX_H
+
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "proto/err.h"
+#include "proto/msg.h"
+
+#define OUTBOX_ACK_CHUNK 256
+
+typedef struct outbox outbox;
+
+/* Counters of the local log. */
+typedef struct {
+	int64_t acked_seq;   /* last seq the hub acknowledged */
+	int64_t acked_tag;   /* tag of that entry */
+	int64_t high_seq;    /* largest seq in the log (0 if empty) */
+	int64_t pending;     /* events waiting to be sent */
+	int64_t rejected;    /* entries the hub rejected (exact mode only) */
+	int64_t queue_bytes; /* approximate bytes waiting */
+} outbox_counts;
+
+/* What a WELCOME's watermark says about the local log. */
+typedef enum {
+	OUTBOX_ID_NEW_HUB,    /* watermark 0: the hub knows nothing of it */
+	OUTBOX_ID_TRUST,      /* the watermark is ours: ack up to it */
+	OUTBOX_ID_RESTORED,   /* the POS file was restored: new log id */
+	OUTBOX_ID_HUB_BEHIND, /* below acked_seq: the hub lost acked events */
+} outbox_id_decision;
+
+/*
+ * outbox_id_decide is the log identity check, as a pure function. w and t
+ * are the WELCOME's watermark and tag; have_entry and entry_tag describe
+ * the local log entry at seq w (the marker row when w == acked_seq).
+ */
+outbox_id_decision outbox_id_decide(int64_t acked_seq, int64_t high_seq,
+    int64_t w, int64_t t, bool have_entry, int64_t entry_tag);
+
+/* outbox_id_name returns a word for d, for logs and tests. */
+const char *outbox_id_name(outbox_id_decision d);
+
+/*
+ * outbox_open opens conf->database (read-write, busy timeout), checks that
+ * init was run, reads the log identity and the configured tables' layout
+ * and prepares all statements. conf must outlive the outbox. Errors:
+ * PROTO_EDB, PROTO_EINVAL (init not run, table missing...), with a message
+ * in err. On PROTO_OK the caller frees *out with outbox_close.
+ */
+proto_err outbox_open(
+    const agent_conf *conf, outbox **out, char *err, size_t errlen);
+
+/* outbox_close finalizes and closes; outbox_close(NULL) does nothing. */
+void outbox_close(outbox *ob);
+
+/* outbox_log_id returns the current log id (borrowed, 32 hex digits). */
+const char *outbox_log_id(const outbox *ob);
+
+/* outbox_db returns the connection (borrowed), for tests and status. */
+sqlite3 *outbox_db(outbox *ob);
+
+/*
+ * outbox_read fills push->tables and push->events with the next pending
+ * events in seq order: at most max_events, and stopping after about
+ * max_bytes of values (at least one event). Row values are read in the
+ * same read transaction as the log rows. All memory comes from arena,
+ * which the caller owns and resets; push->hdr is not touched. Events of
+ * tables that are not configured are set aside with an err. Returns
+ * PROTO_OK (push->nevents == 0: nothing pending) or PROTO_EDB.
+ */
+proto_err outbox_read(outbox *ob, size_t max_events, size_t max_bytes,
+    proto_arena *arena, proto_push *push, char *err, size_t errlen);
+
+/*
+ * outbox_ack processes an ACK up to watermark w: rejected outcomes (sorted
+ * by seq; may be NULL when n is 0) get their reason in err and stay; the
+ * other acknowledged rows with op insert/update set is_synced = 1 when no
+ * later event for the same key is waiting; acknowledged entries are deleted
+ * but the last. Works in chunks of OUTBOX_ACK_CHUNK, each its own
+ * transaction. Returns PROTO_OK or PROTO_EDB (chunks already committed
+ * stay committed).
+ */
+proto_err outbox_ack(outbox *ob, int64_t w, const proto_outcome *outs,
+    size_t n, char *err, size_t errlen);
+
+/*
+ * outbox_welcome applies the identity check for a WELCOME (w, t): on
+ * TRUST it acks up to w, on RESTORED it stores a new random log id. Sets
+ * *d. Returns PROTO_OK or PROTO_EDB.
+ */
+proto_err outbox_welcome(outbox *ob, int64_t w, int64_t t,
+    outbox_id_decision *d, char *err, size_t errlen);
+
+/*
+ * outbox_stats fills st. With exact, pending and rejected are counted
+ * (slow on a big backlog: for "status"); otherwise pending is estimated
+ * from seq numbers and rejected is 0. Returns PROTO_OK or PROTO_EDB.
+ */
+proto_err outbox_stats(
+    outbox *ob, bool exact, outbox_counts *st, char *err, size_t errlen);
+
+/*
+ * outbox_changed reports whether another connection committed to the file
+ * since the previous call (PRAGMA data_version); true on errors, so the
+ * caller looks instead of sleeping.
+ */
+bool outbox_changed(outbox *ob);
+
+#endif /* AGENT_OUTBOX_H */

@@ -1,0 +1,505 @@
+/*
+ * sender.c: HELLO/WELCOME, PUSH/ACK, backoff and idle polling.
+ *
+ * req0 aborts a request when its receive is cancelled or times out, so a
+ * receive is never sliced with NNG_OPT_RECVTIMEO: one aio carries the whole
+ * request timeout and the loop waits on it in short slices, cancelling it
+ * only when a termination signal arrives.
+ */
+#include "sender.h"
+
+#include <inttypes.h>
+#include <nng/nng.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "log.h"
+#include "outbox.h"
+#include "proto/msg.h"
+#include "util.h"
+
+#define WAIT_SLICE_MS 100
+
+typedef struct {
+	const agent_conf *conf; /* configuration (borrowed) */
+	outbox *ob;             /* the POS log */
+	nng_socket sock;        /* req0 socket dialing all hubs */
+	nng_aio *aio;           /* receive of the current request */
+	pthread_mutex_t mtx;    /* guards done */
+	pthread_cond_t cv;      /* signalled when the aio completes */
+	bool done;              /* the aio completed */
+	proto_arena *arena;     /* memory of the outgoing PUSH */
+	proto_buf buf;          /* encoded request */
+	bool session;           /* WELCOME received, identity checked */
+	size_t max_events;      /* events per PUSH: ours and the hub's */
+	size_t max_bytes;       /* value bytes per PUSH: ours and the hub's */
+	unsigned failures;      /* consecutive failures, for backoff */
+	char why[512];          /* reason of the last failure */
+} sender;
+
+int64_t
+sender_backoff_ms(
+    int64_t min_ms, int64_t max_ms, unsigned attempt, uint64_t rnd)
+{
+	int64_t cap = min_ms;
+
+	for (unsigned i = 0; i < attempt && cap < max_ms; i++)
+		cap *= 2;
+	if (cap > max_ms)
+		cap = max_ms;
+	return (int64_t) (rnd % (uint64_t) (cap + 1));
+}
+
+static void
+recv_cb(void *arg)
+{
+	sender *s = arg;
+
+	pthread_mutex_lock(&s->mtx);
+	s->done = true;
+	pthread_cond_signal(&s->cv);
+	pthread_mutex_unlock(&s->mtx);
+}
+
+/* Waits for the receive aio, cancelling it if a signal arrives. */
+static void
+wait_aio(sender *s)
+{
+	bool cancelled = false;
+
+	pthread_mutex_lock(&s->mtx);
+	while (!s->done) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&s->cv, &s->mtx, &ts);
+		if (sig_term && !cancelled && !s->done) {
+			pthread_mutex_unlock(&s->mtx);
+			nng_aio_cancel(s->aio);
+			pthread_mutex_lock(&s->mtx);
+			cancelled = true;
+		}
+	}
+	s->done = false;
+	pthread_mutex_unlock(&s->mtx);
+}
+
+/* Maps an nng send or receive failure; s->why gets the reason. */
+static proto_err
+nng_fail(sender *s, int rv, const char *what, const proto_msg *req)
+{
+	if (rv == NNG_ETIMEDOUT) {
+		snprintf(s->why, sizeof s->why,
+		    "could not %s %s: no hub answered within %" PRId64 " ms",
+		    what, proto_type_name(req->type),
+		    s->conf->request_timeout_ms);
+		return PROTO_ETIMEDOUT;
+	}
+	snprintf(s->why, sizeof s->why, "could not %s %s: %s", what,
+	    proto_type_name(req->type), nng_strerror(rv));
+	return rv == NNG_ECANCELED ? PROTO_ECLOSED : PROTO_EIO;
+}
+
+/* Sends req and waits for the answer; *resp belongs to the caller. */
+static proto_err
+request(sender *s, const proto_msg *req, proto_msg **resp)
+{
+	nng_msg *m = NULL;
+	char why[256];
+	proto_err pe;
+	int rv;
+
+	*resp = NULL;
+	proto_buf_reset(&s->buf);
+	if ((pe = proto_msg_encode(req, &s->buf, why, sizeof why))
+	    != PROTO_OK) {
+		snprintf(s->why, sizeof s->why, "could not encode %s: %s",
+		    proto_type_name(req->type), why);
+		return pe;
+	}
+	if ((rv = nng_msg_alloc(&m, s->buf.len)) != 0) {
+		snprintf(s->why, sizeof s->why, "out of memory");
+		return PROTO_ENOMEM;
+	}
+	memcpy(nng_msg_body(m), s->buf.data, s->buf.len);
+	/* Sending waits for a connected hub: bounded, and interruptible. */
+	nng_aio_set_msg(s->aio, m);
+	nng_aio_set_timeout(
+	    s->aio, (nng_duration) s->conf->request_timeout_ms);
+	nng_send_aio(s->sock, s->aio);
+	wait_aio(s);
+	if ((rv = nng_aio_result(s->aio)) != 0) {
+		/* On failure the message is still ours. */
+		nng_msg_free(nng_aio_get_msg(s->aio));
+		nng_aio_set_msg(s->aio, NULL);
+		return nng_fail(s, rv, "send", req);
+	}
+	nng_aio_set_timeout(
+	    s->aio, (nng_duration) s->conf->request_timeout_ms);
+	nng_recv_aio(s->sock, s->aio);
+	wait_aio(s);
+	if ((rv = nng_aio_result(s->aio)) != 0)
+		return nng_fail(s, rv, "get an answer to", req);
+	m = nng_aio_get_msg(s->aio);
+	pe = proto_msg_decode(
+	    nng_msg_body(m), nng_msg_len(m), NULL, resp, why, sizeof why);
+	nng_msg_free(m);
+	if (pe != PROTO_OK)
+		snprintf(s->why, sizeof s->why,
+		    "malformed answer from hub: %s", why);
+	return pe;
+}
+
+/* An ERROR reply: remember whether the hub said retrying may help. */
+static proto_err
+hub_error(sender *s, const proto_msg *resp, bool *no_retry)
+{
+	const proto_error *e = &resp->u.error;
+
+	if (resp->type != PROTO_ERROR) {
+		snprintf(s->why, sizeof s->why, "unexpected %s from hub",
+		    proto_type_name(resp->type));
+		return PROTO_EPROTO;
+	}
+	*no_retry = !e->retry;
+	snprintf(s->why, sizeof s->why, "hub error: %s (%s)",
+	    e->message != NULL ? e->message : "",
+	    proto_strerror((int) e->code));
+	if (e->code > PROTO_OK && e->code < PROTO_ERR_COUNT)
+		return (proto_err) e->code;
+	return PROTO_EPROTO;
+}
+
+static void
+fill_hdr(sender *s, proto_agent_hdr *h, int64_t *high_seq)
+{
+	outbox_counts c = {0};
+	char err[256];
+
+	if (outbox_stats(s->ob, false, &c, err, sizeof err) != PROTO_OK)
+		log_debug("AGENT-STATS", "%s", err);
+	h->branch = s->conf->branch;
+	h->key = s->conf->secret;
+	h->log_id = outbox_log_id(s->ob);
+	h->queue_events = c.pending;
+	h->queue_bytes = c.queue_bytes;
+	h->oldest_age_s = 0; /* the log does not store capture times */
+	if (high_seq != NULL)
+		*high_seq = c.high_seq;
+}
+
+static void
+log_decision(sender *s, outbox_id_decision d, const proto_welcome *w,
+    int64_t acked, int64_t high)
+{
+	switch (d) {
+	case OUTBOX_ID_NEW_HUB:
+		if (acked > 0)
+			log_warn("AGENT-HUB-NEW",
+			    "hub has no watermark for this log although seq "
+			    "%" PRId64
+			    " was acknowledged; sending all pending "
+			    "events",
+			    acked);
+		break;
+	case OUTBOX_ID_TRUST:
+		log_debug(
+		    NULL, "hub watermark %" PRId64 " confirmed", w->watermark);
+		break;
+	case OUTBOX_ID_RESTORED:
+		log_error("AGENT-LOG-RESTORED",
+		    "hub watermark %" PRId64 " (tag %" PRId64 ") does not "
+		    "match the local log (high seq %" PRId64 "): the POS file "
+		    "was restored from a backup; continuing as new log \"%s\"",
+		    w->watermark, w->tag, high, outbox_log_id(s->ob));
+		break;
+	case OUTBOX_ID_HUB_BEHIND:
+		log_error("AGENT-HUB-BEHIND",
+		    "hub watermark %" PRId64 " is below the acknowledged seq "
+		    "%" PRId64 ": the hub database lost acknowledged events",
+		    w->watermark, acked);
+		break;
+	}
+}
+
+/* WELCOME: identity check, then the hub's limits. */
+static proto_err
+welcome(sender *s, const proto_welcome *w, int64_t high)
+{
+	outbox_counts c = {0};
+	outbox_id_decision d;
+	char err[400];
+	proto_err rv;
+
+	if ((rv = outbox_stats(s->ob, false, &c, err, sizeof err)) != PROTO_OK
+	    || (rv = outbox_welcome(
+	            s->ob, w->watermark, w->tag, &d, err, sizeof err))
+	        != PROTO_OK) {
+		snprintf(s->why, sizeof s->why, "%s", err);
+		return rv;
+	}
+	log_decision(s, d, w, c.acked_seq, high);
+	s->max_events = (size_t) s->conf->batch_max_events;
+	s->max_bytes = (size_t) s->conf->batch_max_bytes;
+	if (w->max_events > 0 && (size_t) w->max_events < s->max_events)
+		s->max_events = (size_t) w->max_events;
+	/* Our byte count is approximate: stay well under the hub's limit. */
+	if (w->max_bytes > 0 && (size_t) w->max_bytes / 2 < s->max_bytes)
+		s->max_bytes = (size_t) w->max_bytes / 2;
+	s->session = true;
+	return PROTO_OK;
+}
+
+static proto_err
+hello(sender *s, bool *no_retry)
+{
+	proto_msg req = {.type = PROTO_HELLO}, *resp = NULL;
+	proto_err rv;
+
+	fill_hdr(s, &req.u.hello.hdr, &req.u.hello.high_seq);
+	req.u.hello.version = AGENT_VERSION;
+	if ((rv = request(s, &req, &resp)) != PROTO_OK)
+		return rv;
+	if (resp->type == PROTO_WELCOME)
+		rv = welcome(s, &resp->u.welcome, req.u.hello.high_seq);
+	else
+		rv = hub_error(s, resp, no_retry);
+	proto_msg_free(resp);
+	return rv;
+}
+
+/* Checks an ACK against the batch it answers, then applies it. */
+static proto_err
+ack(sender *s, const proto_push *p, const proto_ack *a)
+{
+	int64_t last = p->events[p->nevents - 1].seq;
+	uint32_t rejected = 0;
+	char err[400];
+	proto_err rv;
+
+	if (a->log_id == NULL || strcmp(a->log_id, outbox_log_id(s->ob))) {
+		snprintf(s->why, sizeof s->why, "ack for another log");
+		return PROTO_EPROTO;
+	}
+	if (a->watermark > last) {
+		snprintf(s->why, sizeof s->why,
+		    "ack watermark %" PRId64 " beyond the batch (last seq "
+		    "%" PRId64 ")",
+		    a->watermark, last);
+		return PROTO_EPROTO;
+	}
+	for (uint32_t i = 0; i < a->noutcomes; i++) {
+		if (i > 0 && a->outcomes[i].seq <= a->outcomes[i - 1].seq) {
+			snprintf(s->why, sizeof s->why,
+			    "ack outcomes out of order");
+			return PROTO_EPROTO;
+		}
+		rejected += a->outcomes[i].code == PROTO_OUT_REJECTED;
+	}
+	if ((rv = outbox_ack(s->ob, a->watermark, a->outcomes, a->noutcomes,
+	         err, sizeof err))
+	    != PROTO_OK) {
+		snprintf(
+		    s->why, sizeof s->why, "could not process ack: %s", err);
+		return rv;
+	}
+	if (rejected > 0)
+		log_warn("AGENT-REJECTED",
+		    "hub rejected %" PRIu32 " events; reasons are in "
+		    "_branchsync_log.err",
+		    rejected);
+	log_debug(NULL, "pushed %" PRIu32 " events, watermark %" PRId64,
+	    p->nevents, a->watermark);
+	return PROTO_OK;
+}
+
+/* Sends the next batch; *idle when nothing is pending. */
+static proto_err
+push(sender *s, bool *idle, bool *no_retry)
+{
+	proto_msg req = {.type = PROTO_PUSH}, *resp = NULL;
+	proto_push *p = &req.u.push;
+	char err[400];
+	proto_err rv;
+
+	proto_arena_reset(s->arena);
+	if ((rv = outbox_read(s->ob, s->max_events, s->max_bytes, s->arena, p,
+	         err, sizeof err))
+	    != PROTO_OK) {
+		snprintf(
+		    s->why, sizeof s->why, "could not read the log: %s", err);
+		return rv;
+	}
+	if (p->nevents == 0) {
+		*idle = true;
+		return PROTO_OK;
+	}
+	fill_hdr(s, &p->hdr, NULL);
+	if ((rv = request(s, &req, &resp)) != PROTO_OK)
+		return rv;
+	if (resp->type == PROTO_ACK)
+		rv = ack(s, p, &resp->u.ack);
+	else
+		rv = hub_error(s, resp, no_retry);
+	proto_msg_free(resp);
+	return rv;
+}
+
+/* Ends the session and sleeps before the next attempt. */
+static void
+backoff(sender *s, proto_err rv, bool no_retry)
+{
+	const agent_conf *c = s->conf;
+	int64_t ms = no_retry ? c->backoff_max_ms
+	                      : sender_backoff_ms(c->backoff_min_ms,
+	                          c->backoff_max_ms, s->failures, rand_u64());
+	bool loud = no_retry || s->failures % 20 == 0;
+
+	if (rv == PROTO_EDB)
+		log_error("AGENT-DB-ERROR", "%s", s->why);
+	else if (loud)
+		log_msg(no_retry ? LOG_LVL_ERROR : LOG_LVL_WARN,
+		    "AGENT-HUB-ERROR", "%s", s->why);
+	else
+		log_debug("AGENT-HUB-ERROR", "%s", s->why);
+	if (s->failures == 0)
+		log_info("AGENT-BACKOFF", "retrying in %" PRId64 " ms", ms);
+	else
+		log_debug("AGENT-BACKOFF",
+		    "retrying in %" PRId64 " ms (attempt %u)", ms,
+		    s->failures + 1);
+	s->failures++;
+	s->session = false;
+	sleep_ms(ms);
+}
+
+/* Nothing pending: wake when another connection commits. */
+static void
+idle_wait(sender *s)
+{
+	while (!sig_term) {
+		sleep_ms(s->conf->poll_ms);
+		if (outbox_changed(s->ob))
+			return;
+	}
+}
+
+static void
+run_loop(sender *s)
+{
+	while (!sig_term) {
+		bool idle = false, no_retry = false;
+		proto_err rv = PROTO_OK;
+
+		sig_hup = 0; /* nothing to reload yet */
+		if (!s->session)
+			rv = hello(s, &no_retry);
+		if (rv == PROTO_OK && !sig_term)
+			rv = push(s, &idle, &no_retry);
+		if (sig_term)
+			break;
+		if (rv != PROTO_OK) {
+			backoff(s, rv, no_retry);
+			continue;
+		}
+		if (s->failures > 0)
+			log_notice("AGENT-HUB-OK",
+			    "hub answered after %u failed attempts",
+			    s->failures);
+		s->failures = 0;
+		if (idle)
+			idle_wait(s);
+	}
+}
+
+static proto_err
+open_socket(sender *s, char *err, size_t errlen)
+{
+	const agent_conf *c = s->conf;
+	char **urls;
+	size_t n = cfg_list_split(c->hub, &urls);
+	proto_err pe = PROTO_OK;
+	int rv;
+
+	if ((rv = nng_req0_open(&s->sock)) != 0
+	    || (rv = nng_aio_alloc(&s->aio, recv_cb, s)) != 0) {
+		snprintf(err, errlen, "could not open socket: %s",
+		    nng_strerror(rv));
+		pe = PROTO_EIO;
+		goto done;
+	}
+	/* Answers are small, but an ACK may list many rejects. */
+	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 16u << 20);
+	/* We resend ourselves, after a new HELLO. */
+	nng_socket_set_ms(
+	    s->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	nng_socket_set_ms(
+	    s->sock, NNG_OPT_RECONNMINT, (nng_duration) c->backoff_min_ms);
+	nng_socket_set_ms(
+	    s->sock, NNG_OPT_RECONNMAXT, (nng_duration) c->backoff_max_ms);
+	if (n == 0) {
+		snprintf(err, errlen, "no hub URL in \"hub\"");
+		pe = PROTO_EINVAL;
+	}
+	/* Non-blocking: nng keeps redialing in the background. */
+	for (size_t i = 0; i < n && pe == PROTO_OK; i++) {
+		if ((rv = nng_dial(s->sock, urls[i], NULL, NNG_FLAG_NONBLOCK))
+		    != 0) {
+			snprintf(err, errlen, "could not dial hub \"%s\": %s",
+			    urls[i], nng_strerror(rv));
+			pe = PROTO_EINVAL;
+		}
+	}
+done:
+	cfg_list_free(urls, n);
+	return pe;
+}
+
+proto_err
+sender_run(const agent_conf *conf, char *err, size_t errlen)
+{
+	sender s = {.conf = conf};
+	proto_err rv;
+
+	pthread_mutex_init(&s.mtx, NULL);
+	pthread_cond_init(&s.cv, NULL);
+	proto_buf_init(&s.buf);
+	s.max_events = (size_t) conf->batch_max_events;
+	s.max_bytes = (size_t) conf->batch_max_bytes;
+	if ((rv = outbox_open(conf, &s.ob, err, errlen)) != PROTO_OK
+	    || (rv = open_socket(&s, err, errlen)) != PROTO_OK)
+		goto done;
+	if ((s.arena = proto_arena_new()) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		rv = PROTO_ENOMEM;
+		goto done;
+	}
+	log_info("AGENT-START",
+	    "branchsync-agent %s started: branch \"%s\", database \"%s\", "
+	    "log \"%s\", hub %s",
+	    AGENT_VERSION, conf->branch, conf->database, outbox_log_id(s.ob),
+	    conf->hub);
+	sd_notify_msg("READY=1");
+	run_loop(&s);
+	sd_notify_msg("STOPPING=1");
+	log_info("AGENT-STOP", "stopping");
+done:
+	nng_aio_free(s.aio);
+	if (nng_socket_id(s.sock) > 0)
+		nng_close(s.sock);
+	proto_arena_free(s.arena);
+	proto_buf_fini(&s.buf);
+	outbox_close(s.ob);
+	pthread_cond_destroy(&s.cv);
+	pthread_mutex_destroy(&s.mtx);
+	return rv;
+}

@@ -1,0 +1,389 @@
+/*
+ * capture_test.c: tests of agent/capture.c against real SQLite files.
+ *
+ * Each case gets a fresh POS file with the example schema in a temp dir,
+ * installs the capture objects and checks the log rows that POS writes
+ * produce. Cases are named after the failure they exercise.
+ */
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "config.h"
+#include "db.h"
+#include "util.h"
+
+#define CHECK(x)                                                              \
+	do {                                                                  \
+		if (!(x)) {                                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n",          \
+			    __FILE__, __LINE__, #x);                          \
+			return false;                                         \
+		}                                                             \
+	} while (0)
+#define CHECK_OK(x)     CHECK((x) == PROTO_OK)
+#define CHECK_STR(a, b) CHECK(strcmp((a), (b)) == 0)
+
+static const char schema[]
+    = "CREATE TABLE transactions(id INTEGER PRIMARY KEY, store_id INTEGER, "
+      "total_cost INTEGER NOT NULL, created_at TEXT, "
+      "is_synced INTEGER NOT NULL DEFAULT 0);"
+      "CREATE TABLE transaction_items(id INTEGER PRIMARY KEY, "
+      "transaction_id INTEGER NOT NULL, qty INTEGER NOT NULL, "
+      "is_synced INTEGER NOT NULL DEFAULT 0);"
+      "CREATE TABLE payments(transaction_id INTEGER NOT NULL, "
+      "line_no INTEGER NOT NULL, method TEXT NOT NULL, amount INTEGER NOT "
+      "NULL, is_synced INTEGER NOT NULL DEFAULT 0, "
+      "PRIMARY KEY (transaction_id, line_no));"
+      "CREATE TABLE nokey(a INTEGER, b TEXT);"
+      "CREATE TABLE \"odd\"\"name\"(\"we\"\"ird\" INTEGER PRIMARY KEY, v);";
+
+static char dir[64], path[128];
+static agent_table_conf tconf[5];
+static agent_conf conf;
+static sqlite3 *db;
+static char err[512];
+
+static void
+setup(void)
+{
+	static const char *names[]
+	    = {"transactions", "transaction_items", "payments", "odd\"name"};
+	snprintf(dir, sizeof dir, "/tmp/capture_testXXXXXX");
+	if (mkdtemp(dir) == NULL)
+		abort();
+	snprintf(path, sizeof path, "%s/pos.db", dir);
+	if (sqlite3_open(path, &db) != SQLITE_OK
+	    || sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
+		abort();
+	memset(&conf, 0, sizeof conf);
+	memset(tconf, 0, sizeof tconf);
+	for (size_t i = 0; i < 4; i++)
+		tconf[i].name = (char *) names[i];
+	conf.database = path;
+	conf.tables = tconf;
+	conf.ntables = 3;
+	conf.busy_timeout_ms = 1000;
+}
+
+static void
+teardown(void)
+{
+	static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+	char p[160];
+
+	sqlite3_close_v2(db);
+	for (size_t i = 0; i < ARRAY_LEN(sfx); i++) {
+		snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+/* First column of the first row of sql as text ("" for none/NULL). */
+static const char *
+query(const char *sql)
+{
+	static char out[8192];
+	sqlite3_stmt *st;
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		snprintf(out, sizeof out, "ERROR %s", sqlite3_errmsg(db));
+		return out;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, sizeof out, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
+}
+
+static bool
+exec(const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "exec \"%s\": %s\n", sql, msg);
+		sqlite3_free(msg);
+		return false;
+	}
+	return true;
+}
+
+/* The log as "tbl:op:k;..." in seq order. */
+static const char *
+log_rows(void)
+{
+	return query("SELECT group_concat(tbl || ':' || op || ':' || k, ';') "
+	             "FROM (SELECT * FROM _branchsync_log ORDER BY seq)");
+}
+
+static const char *
+catalog(void)
+{
+	return query("SELECT group_concat(type || name || sql, '|') FROM "
+	             "(SELECT * FROM sqlite_master ORDER BY name)");
+}
+
+static bool
+install(capture_result *res)
+{
+	proto_err rv = capture_install(db, &conf, false, res, err, sizeof err);
+	if (rv != PROTO_OK)
+		fprintf(stderr, "install: %s\n", err);
+	return rv == PROTO_OK;
+}
+
+static bool
+test_init_installs(void)
+{
+	capture_result res;
+	CHECK(install(&res));
+	CHECK(res.created == 9 && res.dropped == 0);
+	CHECK_STR(
+	    query("SELECT count(*) FROM sqlite_master WHERE type = "
+	          "'trigger' AND name LIKE '\\_branchsync\\_%' ESCAPE '\\'"),
+	    "9");
+	CHECK_STR(query("SELECT value FROM _branchsync_meta WHERE name = "
+	                "'schema'"),
+	    "1");
+	CHECK_STR(query("SELECT length(value) FROM _branchsync_meta WHERE "
+	                "name = 'log_id'"),
+	    "32");
+	CHECK_STR(query("SELECT value FROM _branchsync_meta WHERE name = "
+	                "'acked_seq'"),
+	    "0");
+	return true;
+}
+
+static bool
+test_init_twice_changes(void)
+{
+	capture_result res;
+	char before[8192];
+	CHECK(install(&res));
+	snprintf(before, sizeof before, "%s", catalog());
+	char log_id[64];
+	snprintf(log_id, sizeof log_id, "%s",
+	    query("SELECT value FROM _branchsync_meta WHERE name='log_id'"));
+	CHECK(install(&res));
+	CHECK(res.created == 0 && res.dropped == 0);
+	CHECK_STR(catalog(), before);
+	CHECK_STR(query("SELECT value FROM _branchsync_meta WHERE "
+	                "name='log_id'"),
+	    log_id);
+	return true;
+}
+
+static bool
+test_new_column_not_captured(void)
+{
+	capture_result res;
+	CHECK(install(&res));
+	CHECK(exec("ALTER TABLE transactions ADD COLUMN note TEXT;"
+	           "INSERT INTO transactions(id, total_cost) VALUES (1, 5);"
+	           "DELETE FROM _branchsync_log;"));
+	CHECK(install(&res));
+	/* Only the UPDATE OF list changed. */
+	CHECK(res.created == 1 && res.dropped == 1);
+	CHECK(exec("UPDATE transactions SET note = 'x' WHERE id = 1"));
+	CHECK_STR(log_rows(), "transactions:2:1");
+	return true;
+}
+
+static bool
+test_unconfigured_table_keeps_triggers(void)
+{
+	capture_result res;
+	CHECK(install(&res));
+	conf.ntables = 1;
+	CHECK(install(&res));
+	CHECK(res.created == 0 && res.dropped == 6);
+	CHECK(exec("INSERT INTO payments VALUES (1, 1, 'cash', 5, 0)"));
+	CHECK_STR(log_rows(), "");
+	return true;
+}
+
+static bool
+test_write_kinds_logged_wrong(void)
+{
+	capture_result res;
+	CHECK(install(&res));
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (7, 5);"
+	           "UPDATE transactions SET total_cost = 6 WHERE id = 7;"
+	           "DELETE FROM transactions WHERE id = 7;"));
+	CHECK_STR(
+	    log_rows(), "transactions:1:7;transactions:2:7;transactions:3:7");
+	CHECK_STR(
+	    query("SELECT count(DISTINCT tag) FROM _branchsync_log"), "3");
+	return true;
+}
+
+static bool
+test_composite_key_logged_wrong(void)
+{
+	capture_result res;
+	CHECK(install(&res));
+	CHECK(exec("INSERT INTO payments VALUES (3, 1, 'cash', 5, 0);"
+	           "UPDATE payments SET amount = 6;"
+	           "DELETE FROM payments;"));
+	CHECK_STR(
+	    log_rows(), "payments:1:[3,1];payments:2:[3,1];payments:3:[3,1]");
+	return true;
+}
+
+static bool
+test_key_change_loses_old_key(void)
+{
+	capture_result res;
+	CHECK(install(&res));
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (1, 5);"
+	           "INSERT INTO payments VALUES (3, 1, 'cash', 5, 0);"
+	           "DELETE FROM _branchsync_log;"
+	           "UPDATE transactions SET id = 100 WHERE id = 1;"
+	           "UPDATE payments SET line_no = 2;"));
+	CHECK_STR(log_rows(),
+	    "transactions:3:1;transactions:2:100;"
+	    "payments:3:[3,1];payments:2:[3,2]");
+	return true;
+}
+
+static bool
+test_synced_update_captured(void)
+{
+	capture_result res;
+	CHECK(install(&res));
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (1, 5);"
+	           "DELETE FROM _branchsync_log;"
+	           "UPDATE transactions SET is_synced = 1;"));
+	CHECK_STR(log_rows(), "");
+	/* A real change marks the row unsynced again. */
+	CHECK(exec("UPDATE transactions SET total_cost = 9"));
+	CHECK_STR(query("SELECT is_synced FROM transactions"), "0");
+	return true;
+}
+
+static bool
+test_guard_row_captured(void)
+{
+	capture_result res;
+	CHECK(install(&res));
+	CHECK(exec("BEGIN; INSERT INTO _branchsync_guard VALUES (1);"
+	           "INSERT INTO transactions(id, total_cost) VALUES (1, 5);"
+	           "UPDATE transactions SET total_cost = 6;"
+	           "DELETE FROM _branchsync_guard; COMMIT;"));
+	CHECK_STR(log_rows(), "");
+	return true;
+}
+
+static bool
+test_insert_or_replace_missed(void)
+{
+	capture_result res;
+	CHECK(install(&res));
+	CHECK(exec("INSERT INTO transactions(id, total_cost, is_synced) "
+	           "VALUES (1, 5, 1);"));
+	CHECK_STR(query("SELECT is_synced FROM transactions"), "0");
+	CHECK(exec("DELETE FROM _branchsync_log;"
+	           "UPDATE transactions SET is_synced = 1;"
+	           "INSERT OR REPLACE INTO transactions(id, total_cost, "
+	           "is_synced) VALUES (1, 8, 1);"));
+	CHECK_STR(log_rows(), "transactions:1:1");
+	CHECK_STR(query("SELECT is_synced FROM transactions"), "0");
+	return true;
+}
+
+static bool
+test_odd_names_break_sql(void)
+{
+	capture_result res;
+	conf.tables = &tconf[3];
+	conf.ntables = 1;
+	CHECK(install(&res));
+	CHECK(res.created == 3);
+	CHECK(exec("INSERT INTO \"odd\"\"name\" VALUES (4, 'x')"));
+	CHECK_STR(log_rows(), "odd\"name:1:4");
+	CHECK(install(&res));
+	CHECK(res.created == 0);
+	return true;
+}
+
+static bool
+test_bad_tables_accepted(void)
+{
+	capture_result res;
+	char before[8192];
+	snprintf(before, sizeof before, "%s", catalog());
+	tconf[4].name = "nokey";
+	conf.tables = &tconf[4];
+	conf.ntables = 1;
+	CHECK(capture_install(db, &conf, false, &res, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK(strstr(err, "no PRIMARY KEY") != NULL);
+	tconf[4].name = "missing";
+	CHECK(capture_install(db, &conf, false, &res, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK(strstr(err, "does not exist") != NULL);
+	tconf[4].name = "nokey";
+	tconf[4].key = "a, zz";
+	CHECK(capture_install(db, &conf, false, &res, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK(strstr(err, "\"zz\"") != NULL);
+	/* A failed init leaves the file as it was. */
+	CHECK_STR(catalog(), before);
+	tconf[4].key = "b";
+	CHECK(install(&res));
+	CHECK(exec("INSERT INTO nokey VALUES (1, 'k')"));
+	CHECK_STR(log_rows(), "nokey:1:k");
+	return true;
+}
+
+static bool
+test_wal_switch_ignored(void)
+{
+	capture_result res;
+	CHECK_OK(capture_install(db, &conf, true, &res, err, sizeof err));
+	CHECK(res.wal);
+	CHECK_STR(query("PRAGMA journal_mode"), "wal");
+	return true;
+}
+
+static const struct {
+	const char *name;
+	bool (*fn)(void);
+} cases[] = {
+    {"init installs nothing", test_init_installs},
+    {"init twice changes the catalog", test_init_twice_changes},
+    {"new column not captured", test_new_column_not_captured},
+    {"unconfigured table keeps triggers",
+        test_unconfigured_table_keeps_triggers},
+    {"write kinds logged wrong", test_write_kinds_logged_wrong},
+    {"composite key logged wrong", test_composite_key_logged_wrong},
+    {"key change loses the old key", test_key_change_loses_old_key},
+    {"is_synced-only update captured", test_synced_update_captured},
+    {"guard row captured anyway", test_guard_row_captured},
+    {"insert or replace missed", test_insert_or_replace_missed},
+    {"odd names break the SQL", test_odd_names_break_sql},
+    {"bad tables accepted", test_bad_tables_accepted},
+    {"wal switch ignored", test_wal_switch_ignored},
+};
+
+int
+main(void)
+{
+	int passed = 0, failed = 0;
+
+	log_init("capture_test", LOG_LVL_WARN);
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		setup();
+		bool ok = cases[i].fn();
+		teardown();
+		printf("%s: %s\n", ok ? "ok" : "FAIL", cases[i].name);
+		ok ? passed++ : failed++;
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}

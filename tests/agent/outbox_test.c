@@ -1,0 +1,462 @@
+/*
+ * outbox_test.c: tests of agent/outbox.c against real SQLite files.
+ *
+ * Each case gets a fresh POS file with capture installed, makes POS writes
+ * and then reads batches and processes ACKs the way the sender does. The
+ * log identity decision is tested as a pure function too. Cases are named
+ * after the failure they exercise.
+ */
+#include <sqlite3.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "capture.h"
+#include "outbox.h"
+#include "proto/msg.h"
+#include "config.h"
+#include "db.h"
+#include "util.h"
+
+#define CHECK(x)                                                              \
+	do {                                                                  \
+		if (!(x)) {                                                   \
+			fprintf(stderr, "%s:%d: check failed: %s\n",          \
+			    __FILE__, __LINE__, #x);                          \
+			return false;                                         \
+		}                                                             \
+	} while (0)
+#define CHECK_OK(x)     CHECK((x) == PROTO_OK)
+#define CHECK_STR(a, b) CHECK(strcmp((a), (b)) == 0)
+
+static const char schema[]
+    = "CREATE TABLE transactions(id INTEGER PRIMARY KEY, store_id INTEGER, "
+      "total_cost INTEGER NOT NULL, created_at TEXT, "
+      "is_synced INTEGER NOT NULL DEFAULT 0);"
+      "CREATE TABLE transaction_items(id INTEGER PRIMARY KEY, "
+      "transaction_id INTEGER NOT NULL, qty INTEGER NOT NULL, "
+      "is_synced INTEGER NOT NULL DEFAULT 0);"
+      "CREATE TABLE payments(transaction_id INTEGER NOT NULL, "
+      "line_no INTEGER NOT NULL, method TEXT NOT NULL, amount INTEGER NOT "
+      "NULL, is_synced INTEGER NOT NULL DEFAULT 0, "
+      "PRIMARY KEY (transaction_id, line_no));"
+      "CREATE TABLE nokey(a INTEGER, b TEXT);"
+      "CREATE TABLE \"odd\"\"name\"(\"we\"\"ird\" INTEGER PRIMARY KEY, v);";
+
+static char dir[64], path[128];
+static agent_table_conf tconf[5];
+static agent_conf conf;
+static sqlite3 *db;
+static char err[512];
+static outbox *ob;
+static proto_arena *arena;
+static proto_push push;
+
+static void
+setup(void)
+{
+	static const char *names[]
+	    = {"transactions", "transaction_items", "payments", "odd\"name"};
+	snprintf(dir, sizeof dir, "/tmp/outbox_testXXXXXX");
+	if (mkdtemp(dir) == NULL)
+		abort();
+	snprintf(path, sizeof path, "%s/pos.db", dir);
+	if (sqlite3_open(path, &db) != SQLITE_OK
+	    || sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
+		abort();
+	memset(&conf, 0, sizeof conf);
+	memset(tconf, 0, sizeof tconf);
+	for (size_t i = 0; i < 4; i++)
+		tconf[i].name = (char *) names[i];
+	conf.database = path;
+	conf.tables = tconf;
+	conf.ntables = 3;
+	conf.busy_timeout_ms = 1000;
+}
+
+static void
+teardown(void)
+{
+	static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
+	char p[160];
+
+	outbox_close(ob);
+	ob = NULL;
+	proto_arena_free(arena);
+	arena = NULL;
+	sqlite3_close_v2(db);
+	for (size_t i = 0; i < ARRAY_LEN(sfx); i++) {
+		snprintf(p, sizeof p, "%s%s", path, sfx[i]);
+		unlink(p);
+	}
+	rmdir(dir);
+}
+
+/* First column of the first row of sql as text ("" for none/NULL). */
+static const char *
+query(const char *sql)
+{
+	static char out[8192];
+	sqlite3_stmt *st;
+	out[0] = '\0';
+	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+		snprintf(out, sizeof out, "ERROR %s", sqlite3_errmsg(db));
+		return out;
+	}
+	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+		snprintf(out, sizeof out, "%s", sqlite3_column_text(st, 0));
+	sqlite3_finalize(st);
+	return out;
+}
+
+static bool
+exec(const char *sql)
+{
+	char *msg = NULL;
+	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
+		fprintf(stderr, "exec \"%s\": %s\n", sql, msg);
+		sqlite3_free(msg);
+		return false;
+	}
+	return true;
+}
+
+/* Installs capture and opens the outbox on the test file. */
+static bool
+open_ob(void)
+{
+	capture_result res;
+	CHECK_OK(capture_install(db, &conf, false, &res, err, sizeof err));
+	if (outbox_open(&conf, &ob, err, sizeof err) != PROTO_OK) {
+		fprintf(stderr, "outbox_open: %s\n", err);
+		return false;
+	}
+	CHECK((arena = proto_arena_new()) != NULL);
+	return true;
+}
+
+static bool
+read_batch(size_t max_events, size_t max_bytes)
+{
+	proto_arena_reset(arena);
+	memset(&push, 0, sizeof push);
+	if (outbox_read(
+	        ob, max_events, max_bytes, arena, &push, err, sizeof err)
+	    != PROTO_OK) {
+		fprintf(stderr, "outbox_read: %s\n", err);
+		return false;
+	}
+	return true;
+}
+
+static int64_t
+qint(const char *sql)
+{
+	return strtoll(query(sql), NULL, 10);
+}
+
+static bool
+is_int(const proto_value *v, int64_t i)
+{
+	return v->type == PROTO_INT && v->u.i == i;
+}
+
+static bool
+test_batch_order_or_values_wrong(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions VALUES (1, 10, 500, "
+	           "'2024-01-01 10:00:00', 0);"
+	           "INSERT INTO payments VALUES (1, 2, 'card', 500, 0);"
+	           "INSERT INTO transactions VALUES (2, 10, 2.5, NULL, 0);"));
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 3 && push.ntables == 2);
+	CHECK_STR(push.tables[0].name, "transactions");
+	CHECK(push.tables[0].ncols == 4 && push.tables[0].nkey == 1);
+	CHECK_STR(push.tables[0].cols[3], "created_at");
+	CHECK(push.tables[1].nkey == 2 && push.tables[1].ncols == 4);
+	CHECK(push.events[0].seq < push.events[1].seq
+	    && push.events[1].seq < push.events[2].seq);
+	proto_event *e = &push.events[0];
+	CHECK(e->op == PROTO_OP_UPSERT && e->nvals == 4 && e->table == 0);
+	CHECK(is_int(&e->vals[0], 1) && is_int(&e->vals[2], 500));
+	CHECK(e->vals[3].type == PROTO_STR && e->vals[3].len == 19);
+	CHECK_STR(e->vals[3].u.s, "2024-01-01 10:00:00");
+	e = &push.events[1];
+	CHECK(
+	    e->table == 1 && is_int(&e->vals[0], 1) && is_int(&e->vals[1], 2));
+	CHECK_STR(e->vals[2].u.s, "card");
+	e = &push.events[2];
+	CHECK(e->vals[2].type == PROTO_FLOAT && e->vals[2].u.f == 2.5);
+	CHECK(e->vals[3].type == PROTO_NIL);
+	return true;
+}
+
+static bool
+test_batch_limits_ignored(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(total_cost) VALUES (1), (2), "
+	           "(3), (4);"));
+	CHECK(read_batch(2, 1 << 20));
+	CHECK(push.nevents == 2);
+	CHECK(read_batch(100, 1));
+	CHECK(push.nevents == 1);
+	return true;
+}
+
+static bool
+test_deleted_row_sent_as_upsert(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (5, 1);"
+	           "INSERT INTO payments VALUES (7, 3, 'cash', 1, 0);"
+	           "DELETE FROM transactions; DELETE FROM payments;"));
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 4);
+	CHECK(push.events[0].op == PROTO_OP_NONE && push.events[0].nvals == 1
+	    && is_int(&push.events[0].vals[0], 5));
+	CHECK(push.events[1].op == PROTO_OP_NONE && push.events[1].nvals == 2);
+	CHECK(push.events[2].op == PROTO_OP_DELETE
+	    && is_int(&push.events[2].vals[0], 5));
+	CHECK(push.events[3].op == PROTO_OP_DELETE && push.events[3].nvals == 2
+	    && is_int(&push.events[3].vals[0], 7)
+	    && is_int(&push.events[3].vals[1], 3));
+	return true;
+}
+
+static bool
+test_ack_marks_newer_change_synced(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (1, 1);"
+	           "INSERT INTO transactions(id, total_cost) VALUES (2, 1);"));
+	CHECK(read_batch(100, 1 << 20));
+	int64_t w = push.events[push.nevents - 1].seq;
+	/* Changed after the batch was read: not in PostgreSQL yet. */
+	CHECK(exec("UPDATE transactions SET total_cost = 9 WHERE id = 2"));
+	CHECK_OK(outbox_ack(ob, w, NULL, 0, err, sizeof err));
+	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 1") == 1);
+	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 2") == 0);
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 1 && push.events[0].seq == w + 1);
+	CHECK_OK(outbox_ack(ob, w + 1, NULL, 0, err, sizeof err));
+	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 2") == 1);
+	/* The ack's own UPDATE was not captured. */
+	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
+	return true;
+}
+
+static bool
+test_ack_reuses_seq(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(total_cost) VALUES (1), (2);"));
+	CHECK(read_batch(100, 1 << 20));
+	int64_t w = push.events[1].seq, tag = push.events[1].tag;
+	CHECK_OK(outbox_ack(ob, w, NULL, 0, err, sizeof err));
+	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
+	CHECK(qint("SELECT max(seq) FROM _branchsync_log") == w);
+	CHECK(qint("SELECT value FROM _branchsync_meta WHERE name = "
+	           "'acked_seq'")
+	    == w);
+	CHECK(qint("SELECT value FROM _branchsync_meta WHERE name = "
+	           "'acked_tag'")
+	    == tag);
+	CHECK(exec("INSERT INTO transactions(total_cost) VALUES (3)"));
+	CHECK(qint("SELECT max(seq) FROM _branchsync_log") == w + 1);
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 1 && push.events[0].seq == w + 1);
+	return true;
+}
+
+static bool
+test_reject_lost(void)
+{
+	proto_outcome out = {0, PROTO_OUT_REJECTED, "violates check"};
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (1, 1);"
+	           "INSERT INTO transactions(id, total_cost) VALUES (2, 1);"
+	           "INSERT INTO transactions(id, total_cost) VALUES (3, 1);"));
+	CHECK(read_batch(100, 1 << 20));
+	out.seq = push.events[0].seq;
+	CHECK_OK(outbox_ack(ob, push.events[2].seq, &out, 1, err, sizeof err));
+	CHECK_STR(query("SELECT err FROM _branchsync_log WHERE k = 1"),
+	    "violates check");
+	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 1") == 0);
+	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 2") == 1);
+	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 2);
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 0);
+	return true;
+}
+
+static bool
+test_later_reject_marks_synced(void)
+{
+	proto_outcome out = {0, PROTO_OUT_REJECTED, ""};
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (1, 1);"
+	           "UPDATE transactions SET total_cost = -1;"));
+	CHECK(read_batch(100, 1 << 20));
+	out.seq = push.events[1].seq;
+	CHECK_OK(outbox_ack(ob, out.seq, &out, 1, err, sizeof err));
+	CHECK(qint("SELECT is_synced FROM transactions") == 0);
+	CHECK_STR(
+	    query("SELECT err FROM _branchsync_log WHERE op = 2"), "rejected");
+	return true;
+}
+
+static bool
+test_big_ack_not_chunked(void)
+{
+	CHECK(open_ob());
+	CHECK(
+	    exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+	         "FROM n WHERE i < 600) INSERT INTO transactions(total_cost) "
+	         "SELECT i FROM n;"));
+	CHECK(read_batch(1000, 1 << 24));
+	CHECK(push.nevents == 600);
+	CHECK_OK(
+	    outbox_ack(ob, push.events[599].seq, NULL, 0, err, sizeof err));
+	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
+	CHECK(qint("SELECT count(*) FROM transactions WHERE is_synced = 1")
+	    == 600);
+	CHECK(qint("SELECT value FROM _branchsync_meta WHERE name = "
+	           "'acked_seq'")
+	    == push.events[599].seq);
+	return true;
+}
+
+static bool
+test_unconfigured_entries_block(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO payments VALUES (1, 1, 'cash', 1, 0);"
+	           "INSERT INTO transactions(total_cost) VALUES (1);"));
+	outbox_close(ob);
+	conf.ntables = 1; /* payments no longer configured */
+	CHECK_OK(outbox_open(&conf, &ob, err, sizeof err));
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 1 && push.ntables == 1);
+	CHECK_STR(push.tables[0].name, "transactions");
+	CHECK(qint("SELECT count(*) FROM _branchsync_log WHERE err IS NOT "
+	           "NULL AND tbl = 'payments'")
+	    == 1);
+	return true;
+}
+
+static bool
+test_run_before_init(void)
+{
+	CHECK(outbox_open(&conf, &ob, err, sizeof err) == PROTO_EINVAL);
+	CHECK(strstr(err, "branchsync-agent init") != NULL);
+	return true;
+}
+
+static bool
+test_identity_decisions_wrong(void)
+{
+	/* acked 10, high 20; entry at w has tag 77. */
+	CHECK(outbox_id_decide(10, 20, 0, 0, false, 0) == OUTBOX_ID_NEW_HUB);
+	/* Lost ack: the hub is ahead of acked_seq and the tag matches. */
+	CHECK(outbox_id_decide(10, 20, 15, 77, true, 77) == OUTBOX_ID_TRUST);
+	CHECK(outbox_id_decide(10, 20, 10, 77, true, 77) == OUTBOX_ID_TRUST);
+	/* Restored from a backup: the hub saw more than the file holds. */
+	CHECK(
+	    outbox_id_decide(10, 20, 21, 77, false, 0) == OUTBOX_ID_RESTORED);
+	/* Restored and written as many events again: same seq, other tag. */
+	CHECK(
+	    outbox_id_decide(10, 20, 15, 78, true, 77) == OUTBOX_ID_RESTORED);
+	CHECK(
+	    outbox_id_decide(10, 20, 15, 77, false, 0) == OUTBOX_ID_RESTORED);
+	CHECK(
+	    outbox_id_decide(10, 20, 5, 1, false, 0) == OUTBOX_ID_HUB_BEHIND);
+	return true;
+}
+
+static bool
+test_lost_ack_resent(void)
+{
+	outbox_id_decision d;
+	char log_id[33];
+	CHECK(open_ob());
+	snprintf(log_id, sizeof log_id, "%s", outbox_log_id(ob));
+	CHECK(exec("INSERT INTO transactions(total_cost) VALUES (1), (2), "
+	           "(3);"));
+	CHECK(read_batch(100, 1 << 20));
+	/* The hub applied up to the 2nd event; its ack was lost. */
+	CHECK_OK(outbox_welcome(
+	    ob, push.events[1].seq, push.events[1].tag, &d, err, sizeof err));
+	CHECK(d == OUTBOX_ID_TRUST);
+	CHECK_STR(outbox_log_id(ob), log_id);
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 1);
+	CHECK(qint("SELECT count(*) FROM transactions WHERE is_synced = 1")
+	    == 2);
+	return true;
+}
+
+static bool
+test_restored_file_trusted(void)
+{
+	outbox_id_decision d;
+	char log_id[33];
+	CHECK(open_ob());
+	snprintf(log_id, sizeof log_id, "%s", outbox_log_id(ob));
+	CHECK(exec("INSERT INTO transactions(total_cost) VALUES (1), (2);"));
+	CHECK(read_batch(100, 1 << 20));
+	/* Same seq as the hub's watermark, but another tag. */
+	CHECK_OK(outbox_welcome(ob, push.events[1].seq, push.events[1].tag ^ 1,
+	    &d, err, sizeof err));
+	CHECK(d == OUTBOX_ID_RESTORED);
+	CHECK(strcmp(outbox_log_id(ob), log_id) != 0);
+	CHECK_STR(query("SELECT value FROM _branchsync_meta WHERE name = "
+	                "'log_id'"),
+	    outbox_log_id(ob));
+	/* Everything pending is sent again under the new log id. */
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 2);
+	/* Watermark above the file's high mark: restored as well. */
+	CHECK_OK(outbox_welcome(ob, 1000, 5, &d, err, sizeof err));
+	CHECK(d == OUTBOX_ID_RESTORED);
+	return true;
+}
+
+static const struct {
+	const char *name;
+	bool (*fn)(void);
+} cases[] = {
+    {"batch order or values wrong", test_batch_order_or_values_wrong},
+    {"batch limits ignored", test_batch_limits_ignored},
+    {"deleted row sent as upsert", test_deleted_row_sent_as_upsert},
+    {"ack marks a newer change synced", test_ack_marks_newer_change_synced},
+    {"ack lets seq be reused", test_ack_reuses_seq},
+    {"reject lost", test_reject_lost},
+    {"later reject marks row synced", test_later_reject_marks_synced},
+    {"big ack not chunked", test_big_ack_not_chunked},
+    {"unconfigured entries block the log", test_unconfigured_entries_block},
+    {"run before init", test_run_before_init},
+    {"identity decisions wrong", test_identity_decisions_wrong},
+    {"lost ack resent", test_lost_ack_resent},
+    {"restored file trusted", test_restored_file_trusted},
+};
+
+int
+main(void)
+{
+	int passed = 0, failed = 0;
+
+	log_init("outbox_test", LOG_LVL_ERROR);
+	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
+		setup();
+		bool ok = cases[i].fn();
+		teardown();
+		printf("%s: %s\n", ok ? "ok" : "FAIL", cases[i].name);
+		ok ? passed++ : failed++;
+	}
+	printf("%d passed, %d failed\n", passed, failed);
+	return failed ? 1 : 0;
+}
