@@ -311,8 +311,6 @@ static const char base_sql[]
     = "CREATE TABLE IF NOT EXISTS _branchsync_log(seq INTEGER PRIMARY KEY, "
       "tbl TEXT NOT NULL, op INTEGER NOT NULL, k NOT NULL, "
       "tag INTEGER NOT NULL, err TEXT);\n"
-      "CREATE INDEX IF NOT EXISTS _branchsync_log_key ON "
-      "_branchsync_log(tbl, k);\n"
       "CREATE TABLE IF NOT EXISTS _branchsync_meta(name TEXT PRIMARY KEY, "
       "value) WITHOUT ROWID;\n"
       "CREATE TABLE IF NOT EXISTS _branchsync_guard(x INTEGER);\n"

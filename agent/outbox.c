@@ -22,8 +22,9 @@ typedef struct {
 	capture_table t;       /* layout from the catalog */
 	sqlite3_stmt *sel;     /* SELECT cols FROM t WHERE key = ?1 */
 	sqlite3_stmt *keyvals; /* composite: json_extract(?1, '$[i]') */
-	sqlite3_stmt *synced;  /* UPDATE t SET is_synced = 1 ... */
-	int push_idx;          /* index in the current push, or -1 */
+	sqlite3_stmt *synced;  /* is_synced = 1 if the row equals the sent */
+	sqlite3_stmt *synced_dup; /* is_synced = 1 after a lost ack */
+	int push_idx;             /* index in the current push, or -1 */
 } ob_table;
 
 struct outbox {
@@ -105,6 +106,83 @@ add_key_match(sqlb *b, const capture_table *t)
 	}
 }
 
+/*
+ * The ACK marks a row synced when it still holds exactly the values that
+ * were sent: those are now in PostgreSQL, so is_synced = 1 is true. A row
+ * changed since the send fails the comparison and stays 0 (its newer log
+ * entry sends it again). This needs no index on the log, which would cost
+ * every POS write a page. Touches only is_synced: no trigger fires.
+ */
+static proto_err
+prepare_synced(sqlite3 *db, ob_table *ot, sqlb *b, char *err, size_t errlen)
+{
+	const capture_table *t = &ot->t;
+
+	sqlb_add(b, "UPDATE ");
+	sqlb_ident(b, t->name);
+	sqlb_add(b, " SET is_synced = 1 WHERE is_synced IS NOT 1");
+	for (size_t i = 0; i < t->ncols; i++) {
+		sqlb_add(b, " AND ");
+		sqlb_ident(b, t->cols[i]);
+		sqlb_add(b, i < t->nkey ? " = ?%zu" : " IS ?%zu", i + 1);
+	}
+	return db_prepare(db, b->s, &ot->synced, err, errlen);
+}
+
+/* The key of a log entry as SQL over column k: itself or json parts. */
+static void
+add_key_select(sqlb *b, const capture_table *t)
+{
+	if (t->nkey == 1) {
+		sqlb_add(b, "SELECT k");
+		return;
+	}
+	for (size_t i = 0; i < t->nkey; i++)
+		sqlb_add(
+		    b, "%sjson_extract(k, '$[%zu]')", i ? ", " : "SELECT ", i);
+}
+
+static void
+add_key_tuple(sqlb *b, const capture_table *t)
+{
+	sqlb_add(b, t->nkey > 1 ? "(" : "");
+	for (size_t i = 0; i < t->nkey; i++) {
+		sqlb_add(b, "%s", i ? ", " : "");
+		sqlb_ident(b, t->cols[i]);
+	}
+	sqlb_add(b, t->nkey > 1 ? ")" : "");
+}
+
+/*
+ * For entries the hub reported as duplicates (an earlier ACK was lost),
+ * the values sent now were not the ones applied, so the comparison above
+ * proves nothing. Such a row is synced if no later entry of its key
+ * exists: then the committed send read the row after its last write.
+ * ?1 table, ?2 acked_seq, ?3 last duplicate seq. Runs only after a lost
+ * ack, so the scan of the pending tail it needs is rare.
+ */
+static proto_err
+prepare_synced_dup(
+    sqlite3 *db, ob_table *ot, sqlb *b, char *err, size_t errlen)
+{
+	const capture_table *t = &ot->t;
+
+	sqlb_add(b, "UPDATE ");
+	sqlb_ident(b, t->name);
+	sqlb_add(b, " SET is_synced = 1 WHERE is_synced IS NOT 1 AND ");
+	add_key_tuple(b, t);
+	sqlb_add(b, " IN (");
+	add_key_select(b, t);
+	sqlb_add(b,
+	    " FROM _branchsync_log WHERE tbl = ?1 AND seq > ?2 AND "
+	    "seq <= ?3 AND op IN (1, 2) AND err IS NULL) AND ");
+	add_key_tuple(b, t);
+	sqlb_add(b, " NOT IN (");
+	add_key_select(b, t);
+	sqlb_add(b, " FROM _branchsync_log WHERE tbl = ?1 AND seq > ?3)");
+	return db_prepare(db, b->s, &ot->synced_dup, err, errlen);
+}
+
 static proto_err
 prepare_table(sqlite3 *db, ob_table *ot, char *err, size_t errlen)
 {
@@ -135,16 +213,10 @@ prepare_table(sqlite3 *db, ob_table *ot, char *err, size_t errlen)
 		sqlb_fini(&b);
 	}
 	if (t->has_synced) {
-		/* Touches only is_synced, so no capture trigger fires. */
-		sqlb_add(&b, "UPDATE ");
-		sqlb_ident(&b, t->name);
-		sqlb_add(&b, " SET is_synced = 1 WHERE ");
-		add_key_match(&b, t);
-		sqlb_add(&b,
-		    " AND is_synced IS NOT 1 AND NOT EXISTS (SELECT 1 "
-		    "FROM _branchsync_log WHERE tbl = ?2 AND k = ?1 "
-		    "AND seq > ?3)");
-		rv = db_prepare(db, b.s, &ot->synced, err, errlen);
+		if ((rv = prepare_synced(db, ot, &b, err, errlen)) != PROTO_OK)
+			goto done;
+		sqlb_fini(&b);
+		rv = prepare_synced_dup(db, ot, &b, err, errlen);
 	}
 done:
 	sqlb_fini(&b);
@@ -301,6 +373,7 @@ outbox_close(outbox *ob)
 		sqlite3_finalize(ob->tables[i].sel);
 		sqlite3_finalize(ob->tables[i].keyvals);
 		sqlite3_finalize(ob->tables[i].synced);
+		sqlite3_finalize(ob->tables[i].synced_dup);
 		capture_table_fini(&ob->tables[i].t);
 	}
 	free(ob->tables);
@@ -641,11 +714,98 @@ ack_rows(
 	return PROTO_OK;
 }
 
+/* Finds seq's outcome in the sorted outcomes, moving *oi forward. */
+static const proto_outcome *
+outcome_of(const proto_outcome *outs, size_t n, size_t *oi, int64_t seq)
+{
+	while (*oi < n && outs[*oi].seq < seq)
+		(*oi)++;
+	return *oi < n && outs[*oi].seq == seq ? &outs[*oi] : NULL;
+}
+
+/* What one ACK said, and what was sent, for the chunks to consult. */
+typedef struct {
+	const proto_push *sent;    /* the batch, or NULL after a lost ack */
+	size_t dups;               /* its first dups events were duplicates */
+	const proto_outcome *outs; /* non-success outcomes, sorted by seq */
+	size_t nouts;              /* number of outcomes */
+	const proto_event **blocked; /* sent events rejected or in conflict */
+	size_t nblocked;             /* number of blocked events */
+	size_t oi;                   /* cursor into outs */
+	size_t si;                   /* cursor into sent->events */
+} ack_ctx;
+
+static bool
+same_key(const proto_event *a, const proto_event *b, uint32_t nkey)
+{
+	if (a->table != b->table)
+		return false;
+	for (uint32_t i = 0; i < nkey; i++)
+		if (!proto_value_eq(&a->vals[i], &b->vals[i]))
+			return false;
+	return true;
+}
+
+/*
+ * The sent event at seq, if it may mark its row synced: applied as sent
+ * (not a duplicate) and no event of the same key was rejected or kept
+ * out by a conflict in this batch (the hub applies the last per key).
+ */
+static const proto_event *
+ack_markable(ack_ctx *c, int64_t seq)
+{
+	const proto_push *p = c->sent;
+	const proto_event *ev;
+
+	if (p == NULL)
+		return NULL;
+	while (c->si < p->nevents && p->events[c->si].seq < seq)
+		c->si++;
+	if (c->si >= p->nevents || c->si < c->dups)
+		return NULL;
+	ev = &p->events[c->si];
+	if (ev->seq != seq || ev->op != PROTO_OP_UPSERT)
+		return NULL;
+	for (size_t i = 0; i < c->nblocked; i++)
+		if (same_key(ev, c->blocked[i], p->tables[ev->table].nkey))
+			return NULL;
+	return ev;
+}
+
+static void
+value_bind(sqlite3_stmt *st, int idx, const proto_value *v)
+{
+	switch (v->type) {
+	case PROTO_NIL:
+		sqlite3_bind_null(st, idx);
+		break;
+	case PROTO_BOOL:
+		sqlite3_bind_int(st, idx, v->u.b);
+		break;
+	case PROTO_INT:
+		sqlite3_bind_int64(st, idx, v->u.i);
+		break;
+	case PROTO_FLOAT:
+		sqlite3_bind_double(st, idx, v->u.f);
+		break;
+	case PROTO_STR:
+		sqlite3_bind_text(
+		    st, idx, v->u.s, (int) v->len, SQLITE_STATIC);
+		break;
+	case PROTO_BIN:
+		sqlite3_bind_blob(
+		    st, idx, v->u.p, (int) v->len, SQLITE_STATIC);
+		break;
+	}
+}
+
 /* Rejected: keep the entry with its reason. Applied: maybe mark synced. */
 static proto_err
-ack_one(outbox *ob, const ack_row *r, const proto_outcome *out, char *err,
-    size_t errlen)
+ack_one(outbox *ob, const ack_row *r, ack_ctx *c, char *err, size_t errlen)
 {
+	const proto_outcome *out
+	    = outcome_of(c->outs, c->nouts, &c->oi, r->seq);
+	const proto_event *ev;
 	sqlite3_stmt *st;
 	proto_err rv = PROTO_OK;
 
@@ -656,37 +816,26 @@ ack_one(outbox *ob, const ack_row *r, const proto_outcome *out, char *err,
 		    out->reason != NULL && out->reason[0] ? out->reason
 		                                          : "rejected",
 		    -1, SQLITE_TRANSIENT);
-	} else if ((r->op == 1 || r->op == 2) && r->ot != NULL
-	    && r->ot->synced != NULL
-	    && (out == NULL || out->code == PROTO_OUT_DUPLICATE)) {
-		/* "seq > this entry" rather than "> w": a later event of the
-		 * same key in this ack decides, and it may be rejected. */
+	} else if (r->ot != NULL && r->ot->synced != NULL
+	    && (ev = ack_markable(c, r->seq)) != NULL
+	    && ev->nvals == r->ot->t.ncols) {
 		st = r->ot->synced;
-		sqlite3_bind_value(st, 1, r->k);
-		sqlite3_bind_text(st, 2, r->ot->t.name, -1, SQLITE_STATIC);
-		sqlite3_bind_int64(st, 3, r->seq);
+		for (uint32_t i = 0; i < ev->nvals; i++)
+			value_bind(st, (int) i + 1, &ev->vals[i]);
 	} else {
 		return PROTO_OK;
 	}
 	if (sqlite3_step(st) != SQLITE_DONE)
 		rv = db_fail(ob->db, "could not process an ack", err, errlen);
 	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
 	return rv;
-}
-
-/* Finds seq's outcome in the sorted outcomes, moving *oi forward. */
-static const proto_outcome *
-outcome_of(const proto_outcome *outs, size_t n, size_t *oi, int64_t seq)
-{
-	while (*oi < n && outs[*oi].seq < seq)
-		(*oi)++;
-	return *oi < n && outs[*oi].seq == seq ? &outs[*oi] : NULL;
 }
 
 /* One chunk in one short write transaction; *n = entries done. */
 static proto_err
-ack_chunk(outbox *ob, int64_t w, const proto_outcome *outs, size_t nouts,
-    size_t *oi, size_t *n, char *err, size_t errlen)
+ack_chunk(
+    outbox *ob, int64_t w, ack_ctx *c, size_t *n, char *err, size_t errlen)
 {
 	ack_row rows[OUTBOX_ACK_CHUNK];
 	proto_err rv;
@@ -697,8 +846,7 @@ ack_chunk(outbox *ob, int64_t w, const proto_outcome *outs, size_t nouts,
 	if ((rv = ack_rows(ob, w, rows, n, err, errlen)) != PROTO_OK)
 		goto done;
 	for (size_t i = 0; i < *n && rv == PROTO_OK; i++)
-		rv = ack_one(ob, &rows[i],
-		    outcome_of(outs, nouts, oi, rows[i].seq), err, errlen);
+		rv = ack_one(ob, &rows[i], c, err, errlen);
 	if (rv != PROTO_OK || *n == 0)
 		goto done;
 	/* Keep the chunk's last entry: it marks max(seq) and the tag. */
@@ -725,16 +873,82 @@ done:
 	return rv;
 }
 
-proto_err
-outbox_ack(outbox *ob, int64_t w, const proto_outcome *outs, size_t n,
-    char *err, size_t errlen)
+/* Marks rows of duplicate entries in (acked_seq, hi], one transaction. */
+static proto_err
+ack_dups(outbox *ob, int64_t hi, char *err, size_t errlen)
 {
-	size_t oi = 0, done;
 	proto_err rv;
 
-	do {
-		rv = ack_chunk(ob, w, outs, n, &oi, &done, err, errlen);
-	} while (rv == PROTO_OK && done == OUTBOX_ACK_CHUNK);
+	if ((rv = db_exec(ob->db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
+		return rv;
+	for (size_t i = 0; i < ob->ntables && rv == PROTO_OK; i++) {
+		sqlite3_stmt *st = ob->tables[i].synced_dup;
+		if (st == NULL)
+			continue;
+		sqlite3_bind_text(
+		    st, 1, ob->tables[i].t.name, -1, SQLITE_STATIC);
+		sqlite3_bind_int64(st, 2, ob->acked_seq);
+		sqlite3_bind_int64(st, 3, hi);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rv = db_fail(
+			    ob->db, "could not process an ack", err, errlen);
+		sqlite3_reset(st);
+	}
+	if (rv == PROTO_OK)
+		rv = db_exec(ob->db, "COMMIT", err, errlen);
+	if (rv != PROTO_OK)
+		db_rollback(ob->db);
+	return rv;
+}
+
+/* The sent events whose outcome keeps their key from being marked. */
+static void
+ack_block(ack_ctx *c)
+{
+	size_t si = 0;
+
+	if (c->sent == NULL || c->nouts == 0)
+		return;
+	c->blocked = xcalloc(c->nouts, sizeof *c->blocked);
+	for (size_t i = 0; i < c->nouts; i++) {
+		const proto_outcome *o = &c->outs[i];
+		if (o->code != PROTO_OUT_REJECTED
+		    && o->code != PROTO_OUT_CONFLICT)
+			continue;
+		while (
+		    si < c->sent->nevents && c->sent->events[si].seq < o->seq)
+			si++;
+		if (si < c->sent->nevents && c->sent->events[si].seq == o->seq)
+			c->blocked[c->nblocked++] = &c->sent->events[si];
+	}
+}
+
+proto_err
+outbox_ack(outbox *ob, int64_t w, const proto_push *sent, int64_t dups,
+    const proto_outcome *outs, size_t n, char *err, size_t errlen)
+{
+	ack_ctx c = {sent, 0, outs, n, NULL, 0, 0, 0};
+	int64_t dup_hi = w;
+	size_t done;
+	proto_err rv = PROTO_OK;
+
+	if (sent != NULL) {
+		c.dups = dups < 0                     ? 0
+		    : (uint64_t) dups > sent->nevents ? sent->nevents
+		                                      : (size_t) dups;
+		dup_hi = c.dups > 0 ? sent->events[c.dups - 1].seq : 0;
+	}
+	if (dup_hi > w)
+		dup_hi = w;
+	if (dup_hi > ob->acked_seq)
+		rv = ack_dups(ob, dup_hi, err, errlen);
+	ack_block(&c);
+	while (rv == PROTO_OK) {
+		rv = ack_chunk(ob, w, &c, &done, err, errlen);
+		if (done < OUTBOX_ACK_CHUNK)
+			break;
+	}
+	free(c.blocked);
 	return rv;
 }
 
@@ -795,7 +1009,7 @@ outbox_welcome(outbox *ob, int64_t w, int64_t t, outbox_id_decision *d,
 		return rv;
 	*d = outbox_id_decide(ob->acked_seq, high, w, t, w > 0 && found, tag);
 	if (*d == OUTBOX_ID_TRUST)
-		return outbox_ack(ob, w, NULL, 0, err, errlen);
+		return outbox_ack(ob, w, NULL, 0, NULL, 0, err, errlen);
 	if (*d == OUTBOX_ID_RESTORED)
 		return new_log_id(ob, err, errlen);
 	return PROTO_OK;

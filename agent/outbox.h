@@ -89,16 +89,21 @@ proto_err outbox_read(outbox *ob, size_t max_events, size_t max_bytes,
     proto_arena *arena, proto_push *push, char *err, size_t errlen);
 
 /*
- * outbox_ack processes an ACK up to watermark w: rejected outcomes (sorted
- * by seq; may be NULL when n is 0) get their reason in err and stay; the
- * other acknowledged rows with op insert/update set is_synced = 1 when no
- * later event for the same key is waiting; acknowledged entries are deleted
- * but the last. Works in chunks of OUTBOX_ACK_CHUNK, each its own
- * transaction. Returns PROTO_OK or PROTO_EDB (chunks already committed
- * stay committed).
+ * outbox_ack processes an ACK up to watermark w for the batch sent (NULL
+ * when there is none: the WELCOME of a lost ack); dups is the ACK's
+ * duplicates count, i.e. the first dups events of sent were applied
+ * before. Rejected outcomes (sorted by seq; outs may be NULL when n is 0)
+ * get their reason in err and stay. A row of an applied insert/update
+ * gets is_synced = 1 if it still equals the values sent (so a change made
+ * since keeps it 0) and no event of its key was rejected or in conflict;
+ * a row of a duplicate gets it if no later event of its key is waiting.
+ * Acknowledged entries are deleted but the last. Works in chunks of
+ * OUTBOX_ACK_CHUNK, each its own transaction. Returns PROTO_OK or
+ * PROTO_EDB (chunks already committed stay committed).
  */
-proto_err outbox_ack(outbox *ob, int64_t w, const proto_outcome *outs,
-    size_t n, char *err, size_t errlen);
+proto_err outbox_ack(outbox *ob, int64_t w, const proto_push *sent,
+    int64_t dups, const proto_outcome *outs, size_t n, char *err,
+    size_t errlen);
 
 /*
  * outbox_welcome applies the identity check for a WELCOME (w, t): on

@@ -305,8 +305,8 @@ ack(sender *s, const proto_push *p, const proto_ack *a)
 		}
 		rejected += a->outcomes[i].code == PROTO_OUT_REJECTED;
 	}
-	if ((rv = outbox_ack(s->ob, a->watermark, a->outcomes, a->noutcomes,
-	         err, sizeof err))
+	if ((rv = outbox_ack(s->ob, a->watermark, p, a->duplicates,
+	         a->outcomes, a->noutcomes, err, sizeof err))
 	    != PROTO_OK) {
 		snprintf(
 		    s->why, sizeof s->why, "could not process ack: %s", err);

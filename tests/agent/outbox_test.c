@@ -237,12 +237,12 @@ test_ack_marks_newer_change_synced(void)
 	int64_t w = push.events[push.nevents - 1].seq;
 	/* Changed after the batch was read: not in PostgreSQL yet. */
 	CHECK(exec("UPDATE transactions SET total_cost = 9 WHERE id = 2"));
-	CHECK_OK(outbox_ack(ob, w, NULL, 0, err, sizeof err));
+	CHECK_OK(outbox_ack(ob, w, &push, 0, NULL, 0, err, sizeof err));
 	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 1") == 1);
 	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 2") == 0);
 	CHECK(read_batch(100, 1 << 20));
 	CHECK(push.nevents == 1 && push.events[0].seq == w + 1);
-	CHECK_OK(outbox_ack(ob, w + 1, NULL, 0, err, sizeof err));
+	CHECK_OK(outbox_ack(ob, w + 1, &push, 0, NULL, 0, err, sizeof err));
 	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 2") == 1);
 	/* The ack's own UPDATE was not captured. */
 	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
@@ -256,7 +256,7 @@ test_ack_reuses_seq(void)
 	CHECK(exec("INSERT INTO transactions(total_cost) VALUES (1), (2);"));
 	CHECK(read_batch(100, 1 << 20));
 	int64_t w = push.events[1].seq, tag = push.events[1].tag;
-	CHECK_OK(outbox_ack(ob, w, NULL, 0, err, sizeof err));
+	CHECK_OK(outbox_ack(ob, w, &push, 0, NULL, 0, err, sizeof err));
 	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
 	CHECK(qint("SELECT max(seq) FROM _branchsync_log") == w);
 	CHECK(qint("SELECT value FROM _branchsync_meta WHERE name = "
@@ -282,7 +282,8 @@ test_reject_lost(void)
 	           "INSERT INTO transactions(id, total_cost) VALUES (3, 1);"));
 	CHECK(read_batch(100, 1 << 20));
 	out.seq = push.events[0].seq;
-	CHECK_OK(outbox_ack(ob, push.events[2].seq, &out, 1, err, sizeof err));
+	CHECK_OK(outbox_ack(
+	    ob, push.events[2].seq, &push, 0, &out, 1, err, sizeof err));
 	CHECK_STR(query("SELECT err FROM _branchsync_log WHERE k = 1"),
 	    "violates check");
 	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 1") == 0);
@@ -302,7 +303,7 @@ test_later_reject_marks_synced(void)
 	           "UPDATE transactions SET total_cost = -1;"));
 	CHECK(read_batch(100, 1 << 20));
 	out.seq = push.events[1].seq;
-	CHECK_OK(outbox_ack(ob, out.seq, &out, 1, err, sizeof err));
+	CHECK_OK(outbox_ack(ob, out.seq, &push, 0, &out, 1, err, sizeof err));
 	CHECK(qint("SELECT is_synced FROM transactions") == 0);
 	CHECK_STR(
 	    query("SELECT err FROM _branchsync_log WHERE op = 2"), "rejected");
@@ -319,14 +320,55 @@ test_big_ack_not_chunked(void)
 	         "SELECT i FROM n;"));
 	CHECK(read_batch(1000, 1 << 24));
 	CHECK(push.nevents == 600);
-	CHECK_OK(
-	    outbox_ack(ob, push.events[599].seq, NULL, 0, err, sizeof err));
+	CHECK_OK(outbox_ack(
+	    ob, push.events[599].seq, &push, 0, NULL, 0, err, sizeof err));
 	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
 	CHECK(qint("SELECT count(*) FROM transactions WHERE is_synced = 1")
 	    == 600);
 	CHECK(qint("SELECT value FROM _branchsync_meta WHERE name = "
 	           "'acked_seq'")
 	    == push.events[599].seq);
+	return true;
+}
+
+/* Duplicates: the hub applied an earlier send whose ACK was lost, so the
+ * values sent now prove nothing; only "no later entry" does. */
+static bool
+test_duplicate_ack_marks_changed_row(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (1, 1);"
+	           "INSERT INTO transactions(id, total_cost) VALUES (2, 1);"));
+	CHECK(read_batch(100, 1 << 20));
+	int64_t w = push.events[1].seq;
+	CHECK(exec("UPDATE transactions SET total_cost = 7 WHERE id = 2"));
+	CHECK_OK(outbox_ack(ob, w, &push, 2, NULL, 0, err, sizeof err));
+	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 1") == 1);
+	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 2") == 0);
+	CHECK(qint("SELECT count(*) FROM _branchsync_log WHERE seq > "
+	           "(SELECT value FROM _branchsync_meta WHERE name = "
+	           "'acked_seq')")
+	    == 1);
+	return true;
+}
+
+/* A row changed between the send and the ACK keeps is_synced = 0 even
+ * when its newer entry has been acknowledged in the same ACK range. */
+static bool
+test_changed_row_marked_by_stale_ack(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO payments VALUES (4, 1, 'cash', 10, 0);"));
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(exec("UPDATE payments SET amount = 11"));
+	CHECK_OK(outbox_ack(
+	    ob, push.events[0].seq, &push, 0, NULL, 0, err, sizeof err));
+	CHECK(qint("SELECT is_synced FROM payments") == 0);
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 1 && push.events[0].op == PROTO_OP_UPSERT);
+	CHECK_OK(outbox_ack(
+	    ob, push.events[0].seq, &push, 0, NULL, 0, err, sizeof err));
+	CHECK(qint("SELECT is_synced FROM payments") == 1);
 	return true;
 }
 
@@ -437,6 +479,8 @@ static const struct {
     {"reject lost", test_reject_lost},
     {"later reject marks row synced", test_later_reject_marks_synced},
     {"big ack not chunked", test_big_ack_not_chunked},
+    {"duplicate ack marks changed row", test_duplicate_ack_marks_changed_row},
+    {"changed row marked by stale ack", test_changed_row_marked_by_stale_ack},
     {"unconfigured entries block the log", test_unconfigured_entries_block},
     {"run before init", test_run_before_init},
     {"identity decisions wrong", test_identity_decisions_wrong},
