@@ -11,15 +11,15 @@
 
 typedef struct {
 	const cfg_key *keys; /* the table */
-	size_t nkeys;	     /* its length */
-	void *conf;	     /* the struct being filled */
+	size_t nkeys;        /* its length */
+	void *conf;          /* the struct being filled */
 	cfg_section_cb cb;   /* for sections not in the table */
-	bool *seen;	     /* per key: set by the file */
-	char *err;	     /* first error, if any */
-	size_t errlen;	     /* size of err */
-	bool failed;	     /* an error was recorded */
-	FILE *file;	     /* the file being read */
-	int lineno;	     /* lines read so far */
+	bool *seen;          /* per key: set by the file */
+	char *err;           /* first error, if any */
+	size_t errlen;       /* size of err */
+	bool failed;         /* an error was recorded */
+	FILE *file;          /* the file being read */
+	int lineno;          /* lines read so far */
 } cfg_ctx;
 
 /*
@@ -37,8 +37,8 @@ read_line(char *str, int num, void *stream)
 }
 
 static bool
-set_value(const cfg_key *k, void *conf, const char *value, char *err,
-    size_t errlen)
+set_value(
+    const cfg_key *k, void *conf, const char *value, char *err, size_t errlen)
 {
 	char *field = (char *) conf + k->offset;
 
@@ -51,20 +51,20 @@ set_value(const cfg_key *k, void *conf, const char *value, char *err,
 	}
 	case CFG_INT: {
 		int64_t v;
-		if (!parse_int64(value, k->min, k->max, &v, k->name, err,
-			errlen))
+		if (!parse_int64(
+		        value, k->min, k->max, &v, k->name, err, errlen))
 			return false;
 		memcpy(field, &v, sizeof v);
 		return true;
 	}
 	case CFG_BOOL: {
 		bool b;
-		if (!strcasecmp(value, "true") || !strcasecmp(value, "yes") ||
-		    !strcasecmp(value, "on") || !strcmp(value, "1"))
+		if (!strcasecmp(value, "true") || !strcasecmp(value, "yes")
+		    || !strcasecmp(value, "on") || !strcmp(value, "1"))
 			b = true;
-		else if (!strcasecmp(value, "false") ||
-		    !strcasecmp(value, "no") || !strcasecmp(value, "off") ||
-		    !strcmp(value, "0"))
+		else if (!strcasecmp(value, "false")
+		    || !strcasecmp(value, "no") || !strcasecmp(value, "off")
+		    || !strcmp(value, "0"))
 			b = false;
 		else {
 			snprintf(err, errlen,
@@ -100,7 +100,8 @@ on_line(void *user, const char *section, const char *name, const char *value)
 	if (section_known(c, section)) {
 		for (size_t i = 0; i < c->nkeys; i++) {
 			const cfg_key *k = &c->keys[i];
-			if (strcmp(k->section, section) || strcmp(k->name, name))
+			if (strcmp(k->section, section)
+			    || strcmp(k->name, name))
 				continue;
 			if (c->seen[i]) {
 				snprintf(why, sizeof why,
@@ -134,21 +135,25 @@ cfg_load(const char *path, const cfg_key *keys, size_t nkeys, void *conf,
     cfg_section_cb cb, char *err, size_t errlen)
 {
 	char why[600] = "";
-	cfg_ctx c = {keys, nkeys, conf, cb, NULL, why, sizeof why, false, NULL, 0};
+	cfg_ctx c
+	    = {keys, nkeys, conf, cb, NULL, why, sizeof why, false, NULL, 0};
 	FILE *f;
 	int rc;
 	bool ok = false;
 
 	for (size_t i = 0; i < nkeys; i++) {
-		if (keys[i].def != NULL &&
-		    !set_value(&keys[i], conf, keys[i].def, why, sizeof why)) {
+		if (keys[i].def != NULL
+		    && !set_value(
+		        &keys[i], conf, keys[i].def, why, sizeof why)) {
 			snprintf(err, errlen, "bad default: %s", why);
 			return false;
 		}
 	}
 	if ((f = fopen(path, "r")) == NULL) {
-		snprintf(err, errlen, "could not open configuration file "
-		    "\"%s\": %m", path);
+		snprintf(err, errlen,
+		    "could not open configuration file "
+		    "\"%s\": %m",
+		    path);
 		return false;
 	}
 	c.seen = xcalloc(nkeys ? nkeys : 1, sizeof(bool));
@@ -165,8 +170,10 @@ cfg_load(const char *path, const cfg_key *keys, size_t nkeys, void *conf,
 	}
 	for (size_t i = 0; i < nkeys; i++) {
 		if ((keys[i].flags & CFG_REQUIRED) && !c.seen[i]) {
-			snprintf(err, errlen, "%s: missing required key \"%s\""
-			    " in [%s]", path, keys[i].name, keys[i].section);
+			snprintf(err, errlen,
+			    "%s: missing required key \"%s\""
+			    " in [%s]",
+			    path, keys[i].name, keys[i].section);
 			goto done;
 		}
 	}
@@ -181,8 +188,8 @@ cfg_free(const cfg_key *keys, size_t nkeys, void *conf)
 {
 	for (size_t i = 0; i < nkeys; i++) {
 		if (keys[i].type == CFG_STR) {
-			char **sp = (char **) (void *) ((char *) conf +
-			    keys[i].offset);
+			char **sp = (char **) (void *) ((char *) conf
+			    + keys[i].offset);
 			free(*sp);
 			*sp = NULL;
 		}

@@ -25,18 +25,18 @@ typedef enum {
 } cfg_type;
 
 enum {
-	CFG_REQUIRED = 1 << 0,	/* the file must set it */
+	CFG_REQUIRED = 1 << 0,  /* the file must set it */
 	CFG_NO_RELOAD = 1 << 1, /* a reload keeps the old value */
 };
 
 typedef struct {
 	const char *section; /* e.g. "agent" */
 	const char *name;    /* e.g. "batch_max_events" */
-	cfg_type type;	     /* how to parse */
-	size_t offset;	     /* offsetof(struct, field) */
+	cfg_type type;       /* how to parse */
+	size_t offset;       /* offsetof(struct, field) */
 	const char *def;     /* default as text; NULL means none */
 	int64_t min, max;    /* range for CFG_INT */
-	unsigned flags;	     /* CFG_REQUIRED, CFG_NO_RELOAD */
+	unsigned flags;      /* CFG_REQUIRED, CFG_NO_RELOAD */
 	const char *help;    /* one line, for --help and docs */
 } cfg_key;
 
@@ -52,8 +52,8 @@ typedef bool (*cfg_section_cb)(void *conf, const char *section,
  * true on success; on failure err holds "path:line: reason" (or "path:
  * reason") and conf may hold partial values: release it with cfg_free.
  */
-bool cfg_load(const char *path, const cfg_key *keys, size_t nkeys,
-    void *conf, cfg_section_cb cb, char *err, size_t errlen);
+bool cfg_load(const char *path, const cfg_key *keys, size_t nkeys, void *conf,
+    cfg_section_cb cb, char *err, size_t errlen);
 
 /* cfg_free frees the strings cfg_load stored in conf. */
 void cfg_free(const cfg_key *keys, size_t nkeys, void *conf);

@@ -15,7 +15,14 @@ static bool log_journal;
 static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const level_words[8] = {
-	"EMERG", "ALERT", "CRIT", "ERROR", "WARNING", "NOTICE", "INFO", "DEBUG",
+    "EMERG",
+    "ALERT",
+    "CRIT",
+    "ERROR",
+    "WARNING",
+    "NOTICE",
+    "INFO",
+    "DEBUG",
 };
 
 void

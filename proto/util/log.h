@@ -28,14 +28,14 @@ bool log_enabled(log_level lvl);
 void log_msg(log_level lvl, const char *id, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-#define log_error(id, ...) log_msg(LOG_LVL_ERROR, id, __VA_ARGS__)
-#define log_warn(id, ...) log_msg(LOG_LVL_WARN, id, __VA_ARGS__)
+#define log_error(id, ...)  log_msg(LOG_LVL_ERROR, id, __VA_ARGS__)
+#define log_warn(id, ...)   log_msg(LOG_LVL_WARN, id, __VA_ARGS__)
 #define log_notice(id, ...) log_msg(LOG_LVL_NOTICE, id, __VA_ARGS__)
-#define log_info(id, ...) log_msg(LOG_LVL_INFO, id, __VA_ARGS__)
-#define log_debug(id, ...)                                      \
-	do {                                                    \
-		if (log_enabled(LOG_LVL_DEBUG))                 \
-			log_msg(LOG_LVL_DEBUG, id, __VA_ARGS__); \
+#define log_info(id, ...)   log_msg(LOG_LVL_INFO, id, __VA_ARGS__)
+#define log_debug(id, ...)                                                    \
+	do {                                                                  \
+		if (log_enabled(LOG_LVL_DEBUG))                               \
+			log_msg(LOG_LVL_DEBUG, id, __VA_ARGS__);              \
 	} while (0)
 
 /*

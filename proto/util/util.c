@@ -105,7 +105,8 @@ sleep_ms(int64_t ms)
 			break;
 		if (left > 50)
 			left = 50;
-		struct timespec ts = {left / 1000, (long) (left % 1000) * 1000000};
+		struct timespec ts
+		    = {left / 1000, (long) (left % 1000) * 1000000};
 		nanosleep(&ts, NULL);
 	}
 }
@@ -191,7 +192,8 @@ parse_int64(const char *s, int64_t min, int64_t max, int64_t *out,
 	errno = 0;
 	v = strtoll(s, &end, 10);
 	if (s[0] == '\0' || *end != '\0' || errno == ERANGE) {
-		snprintf(err, errlen, "invalid value \"%s\" for \"%s\"", s, name);
+		snprintf(
+		    err, errlen, "invalid value \"%s\" for \"%s\"", s, name);
 		return false;
 	}
 	if (v < min || v > max) {
@@ -226,7 +228,8 @@ sd_notify_msg(const char *msg)
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0)
 		return;
-	(void) sendto(fd, msg, strlen(msg), MSG_NOSIGNAL, (struct sockaddr *) &sa,
+	(void) sendto(fd, msg, strlen(msg), MSG_NOSIGNAL,
+	    (struct sockaddr *) &sa,
 	    (socklen_t) (offsetof(struct sockaddr_un, sun_path) + plen));
 	close(fd);
 }

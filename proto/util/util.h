@@ -14,10 +14,10 @@
 
 #include "proto/err.h"
 
-#define ALWAYS(x) (__builtin_expect(!!(x), 1))
-#define NEVER(x) (__builtin_expect(!!(x), 0))
+#define ALWAYS(x)    (__builtin_expect(!!(x), 1))
+#define NEVER(x)     (__builtin_expect(!!(x), 0))
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define MUST_CHECK __attribute__((warn_unused_result))
+#define MUST_CHECK   __attribute__((warn_unused_result))
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);

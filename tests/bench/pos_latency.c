@@ -76,8 +76,9 @@ main(int argc, char **argv)
 	char pragma[64];
 
 	if (argc < 4 || argc > 5) {
-		fprintf(stderr, "usage: pos_latency DB ROWS FULL|NORMAL "
-				"[BATCH]\n");
+		fprintf(stderr,
+		    "usage: pos_latency DB ROWS FULL|NORMAL "
+		    "[BATCH]\n");
 		return 1;
 	}
 	rows = atoi(argv[2]);
@@ -91,11 +92,12 @@ main(int argc, char **argv)
 	snprintf(pragma, sizeof pragma, "PRAGMA synchronous=%s", argv[3]);
 	exec(db, pragma);
 	if (sqlite3_prepare_v2(db,
-		"INSERT INTO transactions(store_id, user_id, total_cost, "
-		"payment_type, payment_method, payment_status, created_at, "
-		"updated_at, tax) VALUES (?1, ?2, ?3, ?4, ?5, 'paid', ?6, ?6, "
-		"0)",
-		-1, &st, NULL) != SQLITE_OK)
+	        "INSERT INTO transactions(store_id, user_id, total_cost, "
+	        "payment_type, payment_method, payment_status, created_at, "
+	        "updated_at, tax) VALUES (?1, ?2, ?3, ?4, ?5, 'paid', ?6, ?6, "
+	        "0)",
+	        -1, &st, NULL)
+	    != SQLITE_OK)
 		die(db, "prepare");
 	lat = calloc((size_t) rows, sizeof *lat);
 	for (int i = 0; i < rows; i++) {

@@ -9,18 +9,18 @@
 #define PROTO_ERR_H
 
 typedef enum {
-	PROTO_OK = 0,	   /* success */
-	PROTO_ENOMEM,	   /* out of memory */
-	PROTO_EINVAL,	   /* invalid argument or configuration */
-	PROTO_EPROTO,	   /* malformed or unexpected message */
-	PROTO_ETIMEDOUT,   /* an operation timed out */
-	PROTO_ECLOSED,	   /* peer or object closed */
-	PROTO_EDB,	   /* database error (SQLite or PostgreSQL) */
-	PROTO_EIO,	   /* I/O or network error */
-	PROTO_EAUTH,	   /* authentication failed */
-	PROTO_ETOOBIG,	   /* a size or count limit was exceeded */
-	PROTO_EVERSION,	   /* unsupported protocol version */
-	PROTO_ERR_COUNT	   /* number of codes; not an error */
+	PROTO_OK = 0,    /* success */
+	PROTO_ENOMEM,    /* out of memory */
+	PROTO_EINVAL,    /* invalid argument or configuration */
+	PROTO_EPROTO,    /* malformed or unexpected message */
+	PROTO_ETIMEDOUT, /* an operation timed out */
+	PROTO_ECLOSED,   /* peer or object closed */
+	PROTO_EDB,       /* database error (SQLite or PostgreSQL) */
+	PROTO_EIO,       /* I/O or network error */
+	PROTO_EAUTH,     /* authentication failed */
+	PROTO_ETOOBIG,   /* a size or count limit was exceeded */
+	PROTO_EVERSION,  /* unsupported protocol version */
+	PROTO_ERR_COUNT  /* number of codes; not an error */
 } proto_err;
 
 /* proto_strerror returns a static, human-readable name for err. */

@@ -85,7 +85,7 @@ typedef enum {
 	PROTO_WELCOME = 2,
 	PROTO_PUSH = 3,
 	PROTO_ACK = 4,
-	PROTO_PULL = 5,	   /* reserved */
+	PROTO_PULL = 5,    /* reserved */
 	PROTO_CHANGES = 6, /* reserved */
 	PROTO_ERROR = 7,
 } proto_type;
@@ -100,8 +100,8 @@ typedef enum {
 /* Outcome codes in an ACK, for events that were not plainly applied. */
 typedef enum {
 	PROTO_OUT_DUPLICATE = 1, /* already applied earlier; skipped */
-	PROTO_OUT_CONFLICT = 2,	 /* kept the server's row; conflict recorded */
-	PROTO_OUT_REJECTED = 3,	 /* not applied; reason says why */
+	PROTO_OUT_CONFLICT = 2,  /* kept the server's row; conflict recorded */
+	PROTO_OUT_REJECTED = 3,  /* not applied; reason says why */
 } proto_outcome_code;
 
 typedef enum {
@@ -116,25 +116,25 @@ typedef enum {
 /* One scalar value of a row. */
 typedef struct {
 	proto_vtype type; /* which member of u is set */
-	uint32_t len;	  /* length in bytes of u.s / u.p */
+	uint32_t len;     /* length in bytes of u.s / u.p */
 	union {
-		bool b;		  /* PROTO_BOOL */
-		int64_t i;	  /* PROTO_INT */
-		double f;	  /* PROTO_FLOAT */
-		const char *s;	  /* PROTO_STR: NUL-terminated, may hold NULs */
+		bool b;        /* PROTO_BOOL */
+		int64_t i;     /* PROTO_INT */
+		double f;      /* PROTO_FLOAT */
+		const char *s; /* PROTO_STR: NUL-terminated, may hold NULs */
 		const uint8_t *p; /* PROTO_BIN */
 	} u;
 } proto_value;
 
 /* Limits a decoder enforces. Zero fields mean "use the default". */
 typedef struct {
-	size_t max_msg_bytes;	/* whole message; default 16 MiB */
-	uint32_t max_events;	/* events in one PUSH; default 10000 */
-	uint32_t max_tables;	/* tables in one PUSH; default 64 */
-	uint32_t max_columns;	/* columns per table/row; default 256 */
+	size_t max_msg_bytes;     /* whole message; default 16 MiB */
+	uint32_t max_events;      /* events in one PUSH; default 10000 */
+	uint32_t max_tables;      /* tables in one PUSH; default 64 */
+	uint32_t max_columns;     /* columns per table/row; default 256 */
 	uint32_t max_value_bytes; /* one str or bin; default 1 MiB */
-	uint32_t max_outcomes;	/* outcomes in one ACK; default 10000 */
-	uint32_t max_depth;	/* nesting of skipped values; default 8 */
+	uint32_t max_outcomes;    /* outcomes in one ACK; default 10000 */
+	uint32_t max_depth;       /* nesting of skipped values; default 8 */
 } proto_limits;
 
 /* Fields every agent request carries. */
@@ -155,56 +155,56 @@ typedef struct {
 
 typedef struct {
 	int64_t watermark;   /* last applied seq for (branch, log_id) */
-	int64_t tag;	     /* tag of the event at watermark */
+	int64_t tag;         /* tag of the event at watermark */
 	const char *version; /* hub version string */
 	int64_t max_events;  /* most events per PUSH the hub accepts */
 	int64_t max_bytes;   /* largest message the hub accepts */
 } proto_welcome;
 
 typedef struct {
-	const char *name;     /* branch-side table name */
-	uint32_t ncols;	      /* number of columns */
-	const char **cols;    /* column names; key columns first */
-	uint32_t nkey;	      /* 1 <= nkey <= ncols */
+	const char *name;  /* branch-side table name */
+	uint32_t ncols;    /* number of columns */
+	const char **cols; /* column names; key columns first */
+	uint32_t nkey;     /* 1 <= nkey <= ncols */
 } proto_table;
 
 typedef struct {
-	int64_t seq;	    /* position in the branch log, increasing */
-	int64_t tag;	    /* random tag the capture trigger wrote */
-	uint32_t table;	    /* index into proto_push.tables */
-	proto_op op;	    /* what to do */
-	uint32_t nvals;	    /* ncols for UPSERT, nkey otherwise */
-	proto_value *vals;  /* the values, in the table's column order */
+	int64_t seq;       /* position in the branch log, increasing */
+	int64_t tag;       /* random tag the capture trigger wrote */
+	uint32_t table;    /* index into proto_push.tables */
+	proto_op op;       /* what to do */
+	uint32_t nvals;    /* ncols for UPSERT, nkey otherwise */
+	proto_value *vals; /* the values, in the table's column order */
 } proto_event;
 
 typedef struct {
-	proto_agent_hdr hdr;  /* who is pushing */
-	uint32_t ntables;     /* number of tables */
-	proto_table *tables;  /* tables referenced by events */
-	uint32_t nevents;     /* number of events */
-	proto_event *events;  /* events in increasing seq order */
+	proto_agent_hdr hdr; /* who is pushing */
+	uint32_t ntables;    /* number of tables */
+	proto_table *tables; /* tables referenced by events */
+	uint32_t nevents;    /* number of events */
+	proto_event *events; /* events in increasing seq order */
 } proto_push;
 
 typedef struct {
-	int64_t seq;	    /* the event */
+	int64_t seq;             /* the event */
 	proto_outcome_code code; /* what happened to it */
-	const char *reason; /* why; "" when there is nothing to add */
+	const char *reason;      /* why; "" when there is nothing to add */
 } proto_outcome;
 
 typedef struct {
-	const char *log_id;	/* the log the batch belonged to */
-	int64_t watermark;	/* last applied seq, now committed */
-	int64_t tag;		/* tag of the event at watermark */
-	int64_t applied;	/* events applied by this request */
-	int64_t duplicates;	/* events skipped as already applied */
-	uint32_t noutcomes;	/* number of outcomes */
+	const char *log_id;      /* the log the batch belonged to */
+	int64_t watermark;       /* last applied seq, now committed */
+	int64_t tag;             /* tag of the event at watermark */
+	int64_t applied;         /* events applied by this request */
+	int64_t duplicates;      /* events skipped as already applied */
+	uint32_t noutcomes;      /* number of outcomes */
 	proto_outcome *outcomes; /* non-success outcomes in seq order */
 } proto_ack;
 
 typedef struct {
-	int64_t code;	     /* a proto_err */
+	int64_t code;        /* a proto_err */
 	const char *message; /* human-readable reason */
-	bool retry;	     /* the same request may succeed later */
+	bool retry;          /* the same request may succeed later */
 } proto_error;
 
 /* A message. Decoded messages own all their memory (see proto_msg_free). */
@@ -239,8 +239,8 @@ void proto_limits_default(proto_limits *lim);
  * inconsistent, e.g. an event's table index is out of range or its value
  * count does not match its table. The caller keeps ownership of m and out.
  */
-proto_err proto_msg_encode(const proto_msg *m, proto_buf *out, char *err,
-    size_t errlen);
+proto_err proto_msg_encode(
+    const proto_msg *m, proto_buf *out, char *err, size_t errlen);
 
 /*
  * proto_msg_decode parses len bytes at buf into a new message. lim may be
@@ -253,7 +253,8 @@ proto_err proto_msg_encode(const proto_msg *m, proto_buf *out, char *err,
 proto_err proto_msg_decode(const uint8_t *buf, size_t len,
     const proto_limits *lim, proto_msg **out, char *err, size_t errlen);
 
-/* proto_msg_free frees a decoded message. proto_msg_free(NULL) does nothing. */
+/* proto_msg_free frees a decoded message. proto_msg_free(NULL) does nothing.
+ */
 void proto_msg_free(proto_msg *m);
 
 /* proto_type_name returns "hello", "push", ... or "unknown". */
