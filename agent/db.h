@@ -21,6 +21,12 @@
 proto_err db_open(const char *path, int64_t busy_timeout_ms, sqlite3 **out,
     char *err, size_t errlen);
 
+/*
+ * db_tune sets synchronous=NORMAL on this connection when the file is in
+ * WAL mode (safe there, see db.c), and leaves it alone otherwise.
+ */
+void db_tune(sqlite3 *db);
+
 /* db_exec runs one or more statements without results. */
 proto_err db_exec(sqlite3 *db, const char *sql, char *err, size_t errlen);
 
