@@ -350,7 +350,7 @@ outbox_open(const agent_conf *conf, outbox **out, char *err, size_t errlen)
 	if ((rv = db_open(
 	         conf->database, conf->busy_timeout_ms, &ob->db, err, errlen))
 	        != PROTO_OK
-	    || (rv = read_meta(ob, err, errlen)) != PROTO_OK
+	    || (db_tune(ob->db), rv = read_meta(ob, err, errlen)) != PROTO_OK
 	    || (rv = describe_tables(ob, err, errlen)) != PROTO_OK
 	    || (rv = prepare_all(ob, err, errlen)) != PROTO_OK) {
 		outbox_close(ob);
@@ -611,8 +611,9 @@ mark_unknown(outbox *ob, const seq_list *unknown, char *err, size_t errlen)
 }
 
 static proto_err
-read_batch(outbox *ob, size_t max_events, size_t max_bytes, proto_arena *a,
-    proto_push *push, seq_list *unknown, char *err, size_t errlen)
+read_batch(outbox *ob, int64_t after, size_t max_events, size_t max_bytes,
+    proto_arena *a, proto_push *push, seq_list *unknown, char *err,
+    size_t errlen)
 {
 	size_t bytes = 0;
 	proto_err rv;
@@ -627,7 +628,8 @@ read_batch(outbox *ob, size_t max_events, size_t max_bytes, proto_arena *a,
 	/* One read transaction: the log rows and the row values agree. */
 	if ((rv = db_exec(ob->db, "BEGIN", err, errlen)) != PROTO_OK)
 		return rv;
-	sqlite3_bind_int64(ob->log_sel, 1, ob->acked_seq);
+	sqlite3_bind_int64(
+	    ob->log_sel, 1, after > ob->acked_seq ? after : ob->acked_seq);
 	sqlite3_bind_int64(ob->log_sel, 2, INT64_MAX);
 	sqlite3_bind_int64(ob->log_sel, 3, (sqlite3_int64) max_events);
 	rv = read_events(ob, max_bytes, a, push, unknown, &bytes, err, errlen);
@@ -641,14 +643,14 @@ read_batch(outbox *ob, size_t max_events, size_t max_bytes, proto_arena *a,
 }
 
 proto_err
-outbox_read(outbox *ob, size_t max_events, size_t max_bytes,
+outbox_read(outbox *ob, int64_t after, size_t max_events, size_t max_bytes,
     proto_arena *arena, proto_push *push, char *err, size_t errlen)
 {
 	seq_list unknown = {0};
 	proto_err rv;
 
 	for (;;) {
-		rv = read_batch(ob, max_events, max_bytes, arena, push,
+		rv = read_batch(ob, after, max_events, max_bytes, arena, push,
 		    &unknown, err, errlen);
 		if (rv != PROTO_OK || unknown.n == 0)
 			break;

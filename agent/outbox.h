@@ -78,15 +78,18 @@ sqlite3 *outbox_db(outbox *ob);
 
 /*
  * outbox_read fills push->tables and push->events with the next pending
- * events in seq order: at most max_events, and stopping after about
- * max_bytes of values (at least one event). Row values are read in the
+ * events in seq order after seq max(after, acked_seq) (so the next batch
+ * can be read while the previous one waits for its ACK processing): at
+ * most max_events, and stopping after about max_bytes of values (at least
+ * one event). Row values are read in the
  * same read transaction as the log rows. All memory comes from arena,
  * which the caller owns and resets; push->hdr is not touched. Events of
  * tables that are not configured are set aside with an err. Returns
  * PROTO_OK (push->nevents == 0: nothing pending) or PROTO_EDB.
  */
-proto_err outbox_read(outbox *ob, size_t max_events, size_t max_bytes,
-    proto_arena *arena, proto_push *push, char *err, size_t errlen);
+proto_err outbox_read(outbox *ob, int64_t after, size_t max_events,
+    size_t max_bytes, proto_arena *arena, proto_push *push, char *err,
+    size_t errlen);
 
 /*
  * outbox_ack processes an ACK up to watermark w for the batch sent (NULL

@@ -25,6 +25,12 @@
 
 #define WAIT_SLICE_MS 100
 
+/* One PUSH and the memory it lives in, kept until its ACK is applied. */
+typedef struct {
+	proto_arena *arena; /* values, tables and events of msg */
+	proto_msg msg;      /* the PUSH */
+} batch;
+
 typedef struct {
 	const agent_conf *conf; /* configuration (borrowed) */
 	outbox *ob;             /* the POS log */
@@ -33,7 +39,10 @@ typedef struct {
 	pthread_mutex_t mtx;    /* guards done */
 	pthread_cond_t cv;      /* signalled when the aio completes */
 	bool done;              /* the aio completed */
-	proto_arena *arena;     /* memory of the outgoing PUSH */
+	batch b[2];             /* the batch in flight and the next one */
+	int cur;                /* index in b of the batch in flight */
+	bool inflight;          /* a request awaits its answer on aio */
+	proto_type req_type;    /* type of that request */
 	proto_buf buf;          /* encoded request */
 	bool session;           /* WELCOME received, identity checked */
 	size_t max_events;      /* events per PUSH: ours and the hub's */
@@ -95,30 +104,34 @@ wait_aio(sender *s)
 
 /* Maps an nng send or receive failure; s->why gets the reason. */
 static proto_err
-nng_fail(sender *s, int rv, const char *what, const proto_msg *req)
+nng_fail(sender *s, int rv, const char *what)
 {
 	if (rv == NNG_ETIMEDOUT) {
 		snprintf(s->why, sizeof s->why,
 		    "could not %s %s: no hub answered within %" PRId64 " ms",
-		    what, proto_type_name(req->type),
+		    what, proto_type_name(s->req_type),
 		    s->conf->request_timeout_ms);
 		return PROTO_ETIMEDOUT;
 	}
 	snprintf(s->why, sizeof s->why, "could not %s %s: %s", what,
-	    proto_type_name(req->type), nng_strerror(rv));
+	    proto_type_name(s->req_type), nng_strerror(rv));
 	return rv == NNG_ECANCELED ? PROTO_ECLOSED : PROTO_EIO;
 }
 
-/* Sends req and waits for the answer; *resp belongs to the caller. */
+/*
+ * request_start encodes and sends req, then starts receiving its answer
+ * without waiting for it: request_finish collects it. In between the
+ * agent may work on the POS file while the hub works on the request.
+ */
 static proto_err
-request(sender *s, const proto_msg *req, proto_msg **resp)
+request_start(sender *s, const proto_msg *req)
 {
 	nng_msg *m = NULL;
 	char why[256];
 	proto_err pe;
 	int rv;
 
-	*resp = NULL;
+	s->req_type = req->type;
 	proto_buf_reset(&s->buf);
 	if ((pe = proto_msg_encode(req, &s->buf, why, sizeof why))
 	    != PROTO_OK) {
@@ -141,14 +154,29 @@ request(sender *s, const proto_msg *req, proto_msg **resp)
 		/* On failure the message is still ours. */
 		nng_msg_free(nng_aio_get_msg(s->aio));
 		nng_aio_set_msg(s->aio, NULL);
-		return nng_fail(s, rv, "send", req);
+		return nng_fail(s, rv, "send");
 	}
 	nng_aio_set_timeout(
 	    s->aio, (nng_duration) s->conf->request_timeout_ms);
 	nng_recv_aio(s->sock, s->aio);
+	s->inflight = true;
+	return PROTO_OK;
+}
+
+/* request_finish waits for the answer; *resp belongs to the caller. */
+static proto_err
+request_finish(sender *s, proto_msg **resp)
+{
+	nng_msg *m;
+	char why[256];
+	proto_err pe;
+	int rv;
+
+	*resp = NULL;
 	wait_aio(s);
+	s->inflight = false;
 	if ((rv = nng_aio_result(s->aio)) != 0)
-		return nng_fail(s, rv, "get an answer to", req);
+		return nng_fail(s, rv, "get an answer to");
 	m = nng_aio_get_msg(s->aio);
 	pe = proto_msg_decode(
 	    nng_msg_body(m), nng_msg_len(m), NULL, resp, why, sizeof why);
@@ -157,6 +185,32 @@ request(sender *s, const proto_msg *req, proto_msg **resp)
 		snprintf(s->why, sizeof s->why,
 		    "malformed answer from hub: %s", why);
 	return pe;
+}
+
+/* request sends req and waits for the answer. */
+static proto_err
+request(sender *s, const proto_msg *req, proto_msg **resp)
+{
+	proto_err rv;
+
+	*resp = NULL;
+	if ((rv = request_start(s, req)) != PROTO_OK)
+		return rv;
+	return request_finish(s, resp);
+}
+
+/* abandon drops the request in flight, if any: its answer is not read. */
+static void
+abandon(sender *s)
+{
+	if (!s->inflight)
+		return;
+	nng_aio_cancel(s->aio);
+	wait_aio(s);
+	if (nng_aio_result(s->aio) == 0)
+		nng_msg_free(nng_aio_get_msg(s->aio));
+	nng_aio_set_msg(s->aio, NULL);
+	s->inflight = false;
 }
 
 /* An ERROR reply: remember whether the hub said retrying may help. */
@@ -277,14 +331,11 @@ hello(sender *s, bool *no_retry)
 	return rv;
 }
 
-/* Checks an ACK against the batch it answers, then applies it. */
+/* ack_check verifies that an ACK answers the batch p. */
 static proto_err
-ack(sender *s, const proto_push *p, const proto_ack *a)
+ack_check(sender *s, const proto_push *p, const proto_ack *a)
 {
 	int64_t last = p->events[p->nevents - 1].seq;
-	uint32_t rejected = 0;
-	char err[400];
-	proto_err rv;
 
 	if (a->log_id == NULL || strcmp(a->log_id, outbox_log_id(s->ob))) {
 		snprintf(s->why, sizeof s->why, "ack for another log");
@@ -297,14 +348,26 @@ ack(sender *s, const proto_push *p, const proto_ack *a)
 		    a->watermark, last);
 		return PROTO_EPROTO;
 	}
-	for (uint32_t i = 0; i < a->noutcomes; i++) {
-		if (i > 0 && a->outcomes[i].seq <= a->outcomes[i - 1].seq) {
+	for (uint32_t i = 1; i < a->noutcomes; i++) {
+		if (a->outcomes[i].seq <= a->outcomes[i - 1].seq) {
 			snprintf(s->why, sizeof s->why,
 			    "ack outcomes out of order");
 			return PROTO_EPROTO;
 		}
-		rejected += a->outcomes[i].code == PROTO_OUT_REJECTED;
 	}
+	return PROTO_OK;
+}
+
+/* ack_apply records the ACK of batch p in the POS file. */
+static proto_err
+ack_apply(sender *s, const proto_push *p, const proto_ack *a)
+{
+	uint32_t rejected = 0;
+	char err[400];
+	proto_err rv;
+
+	for (uint32_t i = 0; i < a->noutcomes; i++)
+		rejected += a->outcomes[i].code == PROTO_OUT_REJECTED;
 	if ((rv = outbox_ack(s->ob, a->watermark, p, a->duplicates,
 	         a->outcomes, a->noutcomes, err, sizeof err))
 	    != PROTO_OK) {
@@ -322,34 +385,75 @@ ack(sender *s, const proto_push *p, const proto_ack *a)
 	return PROTO_OK;
 }
 
-/* Sends the next batch; *idle when nothing is pending. */
+/* batch_read reads the next batch after seq `after` into b. */
 static proto_err
-push(sender *s, bool *idle, bool *no_retry)
+batch_read(sender *s, batch *b, int64_t after)
 {
-	proto_msg req = {.type = PROTO_PUSH}, *resp = NULL;
-	proto_push *p = &req.u.push;
+	proto_push *p = &b->msg.u.push;
 	char err[400];
 	proto_err rv;
 
-	proto_arena_reset(s->arena);
-	if ((rv = outbox_read(s->ob, s->max_events, s->max_bytes, s->arena, p,
-	         err, sizeof err))
+	proto_arena_reset(b->arena);
+	memset(&b->msg, 0, sizeof b->msg);
+	b->msg.type = PROTO_PUSH;
+	if ((rv = outbox_read(s->ob, after, s->max_events, s->max_bytes,
+	         b->arena, p, err, sizeof err))
 	    != PROTO_OK) {
 		snprintf(
 		    s->why, sizeof s->why, "could not read the log: %s", err);
 		return rv;
 	}
-	if (p->nevents == 0) {
-		*idle = true;
-		return PROTO_OK;
-	}
-	fill_hdr(s, &p->hdr, NULL);
-	if ((rv = request(s, &req, &resp)) != PROTO_OK)
+	if (p->nevents > 0)
+		fill_hdr(s, &p->hdr, NULL);
+	return PROTO_OK;
+}
+
+/* send_next reads and sends the batch after seq `after`, if any. */
+static proto_err
+send_next(sender *s, batch *b, int64_t after)
+{
+	proto_err rv;
+
+	if ((rv = batch_read(s, b, after)) != PROTO_OK
+	    || b->msg.u.push.nevents == 0)
 		return rv;
-	if (resp->type == PROTO_ACK)
-		rv = ack(s, p, &resp->u.ack);
-	else
+	return request_start(s, &b->msg);
+}
+
+/*
+ * push sends the next batch unless one is in flight, and takes its ACK.
+ * While the hub applies a batch the agent processes the previous ACK: on
+ * an ACK it first sends the next batch, then records the ACK. There is
+ * still one request at a time, so the hub sees batches in order. The next
+ * batch starts after this one only when the ACK covers all of it. *idle
+ * when nothing is pending.
+ */
+static proto_err
+push(sender *s, bool *idle, bool *no_retry)
+{
+	batch *cur = &s->b[s->cur], *nxt = &s->b[!s->cur];
+	const proto_push *p = &cur->msg.u.push;
+	proto_msg *resp = NULL;
+	proto_err rv;
+
+	if (!s->inflight) {
+		if ((rv = send_next(s, cur, 0)) != PROTO_OK)
+			return rv;
+		*idle = p->nevents == 0;
+		if (*idle)
+			return PROTO_OK;
+	}
+	if ((rv = request_finish(s, &resp)) != PROTO_OK)
+		return rv;
+	if (resp->type != PROTO_ACK)
 		rv = hub_error(s, resp, no_retry);
+	else if ((rv = ack_check(s, p, &resp->u.ack)) == PROTO_OK
+	    && (resp->u.ack.watermark < p->events[p->nevents - 1].seq
+	        || (rv = send_next(s, nxt, resp->u.ack.watermark))
+	            == PROTO_OK))
+		rv = ack_apply(s, p, &resp->u.ack);
+	if (rv == PROTO_OK && s->inflight)
+		s->cur = !s->cur;
 	proto_msg_free(resp);
 	return rv;
 }
@@ -379,6 +483,7 @@ backoff(sender *s, proto_err rv, bool no_retry)
 		    s->failures + 1);
 	s->failures++;
 	s->session = false;
+	abandon(s);
 	sleep_ms(ms);
 }
 
@@ -478,7 +583,8 @@ sender_run(const agent_conf *conf, char *err, size_t errlen)
 	if ((rv = outbox_open(conf, &s.ob, err, errlen)) != PROTO_OK
 	    || (rv = open_socket(&s, err, errlen)) != PROTO_OK)
 		goto done;
-	if ((s.arena = proto_arena_new()) == NULL) {
+	if ((s.b[0].arena = proto_arena_new()) == NULL
+	    || (s.b[1].arena = proto_arena_new()) == NULL) {
 		snprintf(err, errlen, "out of memory");
 		rv = PROTO_ENOMEM;
 		goto done;
@@ -490,13 +596,15 @@ sender_run(const agent_conf *conf, char *err, size_t errlen)
 	    conf->hub);
 	sd_notify_msg("READY=1");
 	run_loop(&s);
+	abandon(&s);
 	sd_notify_msg("STOPPING=1");
 	log_info("AGENT-STOP", "stopping");
 done:
 	nng_aio_free(s.aio);
 	if (nng_socket_id(s.sock) > 0)
 		nng_close(s.sock);
-	proto_arena_free(s.arena);
+	proto_arena_free(s.b[0].arena);
+	proto_arena_free(s.b[1].arena);
 	proto_buf_fini(&s.buf);
 	outbox_close(s.ob);
 	pthread_cond_destroy(&s.cv);

@@ -143,7 +143,7 @@ read_batch(size_t max_events, size_t max_bytes)
 	proto_arena_reset(arena);
 	memset(&push, 0, sizeof push);
 	if (outbox_read(
-	        ob, max_events, max_bytes, arena, &push, err, sizeof err)
+	        ob, 0, max_events, max_bytes, arena, &push, err, sizeof err)
 	    != PROTO_OK) {
 		fprintf(stderr, "outbox_read: %s\n", err);
 		return false;
