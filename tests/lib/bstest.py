@@ -270,13 +270,15 @@ class Postgres:
     Started with fsync=off, synchronous_commit=off and
     full_page_writes=off: the tests want speed, not durability of the test
     cluster across a machine crash (kill() below is a process crash,
-    which these settings survive).
+    which these settings survive). durable=True keeps PostgreSQL's
+    defaults, for benchmarks.
     """
 
     DBNAME = "branchsync"
     USER = "postgres"
 
-    def __init__(self, env=None):
+    def __init__(self, env=None, durable=False):
+        self.durable = durable
         if importlib.util.find_spec("psycopg2") is None:
             raise Skip("python3-psycopg2 not installed")
         self.bindir = pg_bindir()
@@ -320,9 +322,10 @@ class Postgres:
                    cwd=self.dir)
 
     def start(self):
-        opts = ("-k %s -c listen_addresses='' -p %d -c fsync=off "
-                "-c synchronous_commit=off -c full_page_writes=off"
-                % (self.dir, self.port))
+        opts = "-k %s -c listen_addresses='' -p %d" % (self.dir, self.port)
+        if not self.durable:
+            opts += (" -c fsync=off -c synchronous_commit=off"
+                     " -c full_page_writes=off")
         _check_run(self._as_pg([self._bin("pg_ctl"), "-D", self.data, "-l",
                                 self.logpath, "-o", opts, "-w", "-t", "60",
                                 "start"]), timeout=90, cwd=self.dir)
@@ -879,8 +882,8 @@ class Env:
     def add_cleanup(self, fn):
         self.cleanups.append(fn)
 
-    def postgres(self):
-        pg = Postgres(self)
+    def postgres(self, **kw):
+        pg = Postgres(self, **kw)
         self.pgs.append(pg)
         return pg
 
