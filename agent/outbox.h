@@ -10,7 +10,8 @@
  *
  * Transactions on the POS file are short: one read transaction per batch,
  * one BEGIN IMMEDIATE transaction per ack chunk of at most
- * OUTBOX_ACK_CHUNK events, so POS writers wait at most a few ms.
+ * OUTBOX_ACK_CHUNK events; while the POS is writing, the agent also keeps
+ * its share of the write lock near 1% (see ack_yield in outbox.c).
  */
 #ifndef AGENT_OUTBOX_H
 #define AGENT_OUTBOX_H
@@ -24,7 +25,7 @@
 #include "proto/err.h"
 #include "proto/msg.h"
 
-#define OUTBOX_ACK_CHUNK 256
+#define OUTBOX_ACK_CHUNK 64
 
 typedef struct outbox outbox;
 

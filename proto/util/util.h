@@ -27,6 +27,7 @@ char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /* Milliseconds of CLOCK_MONOTONIC, and of the wall clock since the epoch. */
 int64_t now_mono_ms(void);
+int64_t now_mono_us(void);
 int64_t now_wall_ms(void);
 /* sleep_ms sleeps, returning early if a termination signal arrives. */
 void sleep_ms(int64_t ms);
