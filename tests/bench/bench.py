@@ -32,6 +32,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import bstest  # noqa: E402
 
 TABLES = bstest.UPSTREAM_TABLES
+NICE = 10
 OPTS = None
 
 
@@ -125,10 +126,11 @@ def copy_ceiling(pg, backlog):
     src.close()
 
 
-def latency(db, commits, sync, batch=1):
+def latency(db, commits, sync, batch=1, pause_us=0):
     """Runs tests/bench/pos_latency; returns its key=value output."""
     exe = os.path.join(bstest.BUILD_DIR, "tests", "bench", "pos_latency")
-    out = subprocess.run([exe, db, str(commits), sync, str(batch)],
+    out = subprocess.run([exe, db, str(commits), sync, str(batch),
+                          str(pause_us)],
                          check=True, capture_output=True, text=True).stdout
     return dict(kv.split("=") for kv in out.split())
 
@@ -145,54 +147,77 @@ def pos_file(env, name, triggers):
     return path
 
 
-def pos_latency(env):
-    for sync, commits in (("FULL", 2000), ("NORMAL", 20000)):
-        res = {}
+def median(xs):
+    xs = sorted(xs)
+    return xs[len(xs) // 2]
+
+
+def pos_latency(env, rounds=5):
+    """Single-row commits without and with capture, in alternating rounds
+    on two files, so disk noise and run order hit both alike; medians of
+    the rounds' p50, p99 and mean."""
+    for sync, commits in (("FULL", 1000), ("NORMAL", 10000)):
+        dbs = {t: pos_file(env, "lat-%s-%d" % (sync, t), t)
+               for t in (False, True)}
+        res = {False: [], True: []}
+        for _ in range(rounds):
+            for trig in (False, True):
+                res[trig].append(latency(dbs[trig], commits, sync))
+        fig = {}
         for trig in (False, True):
-            db = pos_file(env, "lat-%s-%d" % (sync, trig), trig)
-            res[trig] = latency(db, commits, sync)
-        for trig in (False, True):
+            fig[trig] = {k: median(float(r[k]) for r in res[trig])
+                         for k in ("p50_us", "p99_us", "mean_us")}
             figure("POS commit %s %s triggers" % (sync, "with" if trig
                                                   else "without"),
-                   "p50 %s us, p99 %s us, mean %s us"
-                   % (res[trig]["p50_us"], res[trig]["p99_us"],
-                      res[trig]["mean_us"]))
-        p50 = [float(res[t]["p50_us"]) for t in (False, True)]
-        figure("capture cost %s single-row commit" % sync,
-               "+%.1f us at p50 (+%.0f%%)"
-               % (p50[1] - p50[0], 100 * (p50[1] - p50[0]) / p50[0]))
+                   "p50 %.1f us, p99 %.1f us, mean %.1f us"
+                   % (fig[trig]["p50_us"], fig[trig]["p99_us"],
+                      fig[trig]["mean_us"]))
+        for k in ("p50_us", "mean_us"):
+            d = fig[True][k] - fig[False][k]
+            figure("capture cost %s single-row commit, %s" % (sync, k[:-3]),
+                   "+%.1f us (%+.0f%%)" % (d, 100 * d / fig[False][k]))
     per = {}
     for trig in (False, True):
         db = pos_file(env, "rows-%d" % trig, trig)
-        per[trig] = float(latency(db, 500, "NORMAL", 100)["per_row_us"])
+        per[trig] = median(float(latency(db, 300, "NORMAL", 100)
+                                 ["per_row_us"]) for _ in range(3))
     figure("capture cost per row, 100-row transactions, NORMAL",
            "%.2f -> %.2f us = +%.2f us" % (per[0], per[1], per[1] - per[0]))
 
 
-def latency_while_draining(env, pg, hub, backlog, sync):
-    """p99 of POS commits on a file while its agent drains a backlog,
-    against the same file idle."""
-    key = hub.branch_add("lat" + sync)
-    db = os.path.join(env.dir, "lat-drain-%s.db" % sync)
+def latency_while_draining(env, pg, hub, backlog, sync, run=0, own=True):
+    """p99 of POS commits on a file while its agent drains a backlog from
+    it (own), or, as a control, while another branch's agent drains and
+    only the disk and CPU are shared; against the same file idle."""
+    code = "lat%s%d%s" % (sync, run, "" if own else "x")
+    key = hub.branch_add(code)
+    db = os.path.join(env.dir, code + ".db")
     shutil.copy(backlog, db)
-    a = env.agent("lat" + sync, "lat" + sync, key, hub.url, db=db,
+    pos = db
+    if not own:
+        pos = os.path.join(env.dir, code + "-pos.db")
+        shutil.copy(backlog, pos)
+    a = env.agent(code, code, key, hub.url, db=db,
                   log_level="warning", batch_max_events=OPTS.batch_events)
-    idle = latency(db, 1000, sync)
+    # A commit every millisecond, like a busy till, spread over the drain.
+    idle = latency(pos, 1500, sync, 1, 1000)
     a.start()
+    os.setpriority(os.PRIO_PROCESS, a.proc.p.pid, NICE)
     t0 = time.monotonic()
-    busy = latency(db, 1000, sync)
+    busy = latency(pos, 1500, sync, 1, 1000)
     during = pending(db) > 0
     a.wait_drained(timeout=600, hub=hub)
     a.stop()
-    figure("POS commit %s while draining" % sync,
+    ratio = float(busy["p99_us"]) / float(idle["p99_us"])
+    figure("POS commit %s while %s agent drains" % (sync, "its" if own
+                                                     else "another"),
            "idle p50 %s / p99 %s us; draining p50 %s / p99 %s us "
-           "(%.1fx idle p99)%s" % (idle["p50_us"], idle["p99_us"],
-                                   busy["p50_us"], busy["p99_us"],
-                                   float(busy["p99_us"])
-                                   / float(idle["p99_us"]),
-                                   "" if during else
-                                   " [drain ended before the run]"))
-    bstest.log("latency run took %.1f s" % (time.monotonic() - t0))
+           "(%.1fx idle p99), drain took %.1f s%s"
+           % (idle["p50_us"], idle["p99_us"], busy["p50_us"],
+              busy["p99_us"], float(busy["p99_us"]) / float(idle["p99_us"]),
+              time.monotonic() - t0,
+              "" if during else " [drain ended before the run]"))
+    return ratio
 
 
 def main(env):
@@ -208,8 +233,30 @@ def main(env):
     if OPTS.branches > 1:
         drain(env, pg, hub, backlog, OPTS.branches, "many")
     copy_ceiling(pg, backlog)
+    hub.stop()
+    # POS latency while draining: PostgreSQL's fsyncs on this machine's one
+    # disk would slow a FULL POS commit even with no agent on its file (the
+    # control run shows it), so here a durable PostgreSQL on tmpfs stands in
+    # for the one in the datacenter.
+    # On a branch PC the agent runs below the POS (Nice=10 in its unit);
+    # hub and PostgreSQL, here only for want of a datacenter, get the same.
+    pg = env.postgres(durable=True, base="/dev/shm")
+    os.setpriority(os.PRIO_PROCESS, pg.postmaster_pid(), NICE)
+    hub = env.hub(pg, name="hub2", workers=OPTS.workers, log_level="warning")
+    bstest.setup_center(pg, hub)
+    hub.start()
+    os.setpriority(os.PRIO_PROCESS, hub.proc.p.pid, NICE)
     for sync in ("FULL", "NORMAL"):
-        latency_while_draining(env, pg, hub, backlog, sync)
+        own, other = [], []
+        for run in range(OPTS.rounds):
+            own.append(latency_while_draining(env, pg, hub, backlog, sync,
+                                              run))
+            other.append(latency_while_draining(env, pg, hub, backlog,
+                                                sync, run, False))
+        figure("POS p99 while draining / idle p99, %s, median of %d"
+               % (sync, OPTS.rounds),
+               "its agent %.1fx; control, another agent %.1fx"
+               % (median(own), median(other)))
     hub.stop()
 
 
@@ -221,6 +268,8 @@ if __name__ == "__main__":
                     help="branches draining at once (default 10)")
     ap.add_argument("--workers", type=int, default=4,
                     help="hub worker contexts (default 4)")
+    ap.add_argument("--rounds", type=int, default=3,
+                    help="rounds of the latency-while-draining runs")
     ap.add_argument("--batch-events", type=int, default=2000,
                     help="agent batch_max_events (default 2000)")
     OPTS = ap.parse_args()

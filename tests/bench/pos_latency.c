@@ -7,12 +7,13 @@
  * capture triggers to see what capture costs, and while an agent drains a
  * backlog to see whether the agent holds the POS up.
  *
- *   pos_latency DB ROWS SYNC [BATCH]
+ *   pos_latency DB ROWS SYNC [BATCH [PAUSE_US]]
  *
  * SYNC is FULL or NORMAL (PRAGMA synchronous). BATCH > 1 inserts that many
  * rows per transaction instead, to measure the per-row cost of the trigger
- * without the commit. Output is one line of "key=value" pairs in
- * microseconds, easy to read and to parse.
+ * without the commit. PAUSE_US sleeps between commits, like a till that
+ * writes a sale now and then, so the samples spread over a longer time. Output
+ * is one line of "key=value" pairs in microseconds, easy to read and to parse.
  */
 #include <sqlite3.h>
 #include <stdint.h>
@@ -72,19 +73,21 @@ main(int argc, char **argv)
 	sqlite3 *db = NULL;
 	sqlite3_stmt *st;
 	double *lat, total = 0;
-	int rows, batch = 1;
+	int rows, batch = 1, pause_us = 0;
 	char pragma[64];
 
-	if (argc < 4 || argc > 5) {
+	if (argc < 4 || argc > 6) {
 		fprintf(stderr,
 		    "usage: pos_latency DB ROWS FULL|NORMAL "
-		    "[BATCH]\n");
+		    "[BATCH [PAUSE_US]]\n");
 		return 1;
 	}
 	rows = atoi(argv[2]);
-	if (argc == 5)
+	if (argc >= 5)
 		batch = atoi(argv[4]);
-	if (rows <= 0 || batch <= 0)
+	if (argc == 6)
+		pause_us = atoi(argv[5]);
+	if (rows <= 0 || batch <= 0 || pause_us < 0)
 		return 1;
 	if (sqlite3_open(argv[1], &db) != SQLITE_OK)
 		die(db, "open");
@@ -108,6 +111,11 @@ main(int argc, char **argv)
 		exec(db, "COMMIT");
 		lat[i] = now_us() - t0;
 		total += lat[i];
+		if (pause_us > 0) {
+			struct timespec ts = {pause_us / 1000000,
+			    (long) (pause_us % 1000000) * 1000};
+			nanosleep(&ts, NULL);
+		}
 	}
 	qsort(lat, (size_t) rows, sizeof *lat, cmp_double);
 	printf("commits=%d rows_per_commit=%d sync=%s mean_us=%.1f "

@@ -271,13 +271,13 @@ class Postgres:
     full_page_writes=off: the tests want speed, not durability of the test
     cluster across a machine crash (kill() below is a process crash,
     which these settings survive). durable=True keeps PostgreSQL's
-    defaults, for benchmarks.
+    defaults, for benchmarks; base is the folder to make the cluster in.
     """
 
     DBNAME = "branchsync"
     USER = "postgres"
 
-    def __init__(self, env=None, durable=False):
+    def __init__(self, env=None, durable=False, base=None):
         self.durable = durable
         if importlib.util.find_spec("psycopg2") is None:
             raise Skip("python3-psycopg2 not installed")
@@ -285,7 +285,7 @@ class Postgres:
         if self.bindir is None:
             raise Skip("initdb not found (PostgreSQL server not installed)")
         self.as_root = os.getuid() == 0
-        self.dir = tempfile.mkdtemp(prefix="bs-pg-")
+        self.dir = tempfile.mkdtemp(prefix="bs-pg-", dir=base)
         os.chmod(self.dir, 0o755)  # traversable by the postgres user
         if self.as_root:
             try:
