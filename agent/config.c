@@ -35,6 +35,8 @@ static const cfg_key agent_keys[] = {
         "the POS SQLite file"},
     {"agent", "hub", CFG_STR, OFF(hub), NULL, 0, 0, CFG_REQUIRED,
         "comma-separated hub URLs"},
+    {"agent", "heartbeat_ms", CFG_INT, OFF(heartbeat_ms), "30000", 1000,
+        86400000, 0, "an idle agent reports to the hub this often"},
     {"agent", "key", CFG_STR, OFF(key), NULL, 0, 0, 0, "branch secret"},
     {"agent", "key_file", CFG_STR, OFF(key_file), NULL, 0, 0, 0,
         "file holding the branch secret"},

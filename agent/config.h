@@ -34,6 +34,7 @@ typedef struct {
 	int64_t batch_max_events;   /* events per PUSH */
 	int64_t batch_max_bytes;    /* approximate value bytes per PUSH */
 	int64_t poll_ms;            /* idle poll interval */
+	int64_t heartbeat_ms;       /* idle: report to the hub this often */
 	int64_t request_timeout_ms; /* wait for an answer this long */
 	int64_t backoff_min_ms;     /* first retry delay cap */
 	int64_t backoff_max_ms;     /* largest retry delay */

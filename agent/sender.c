@@ -48,6 +48,7 @@ typedef struct {
 	size_t max_events;      /* events per PUSH: ours and the hub's */
 	size_t max_bytes;       /* value bytes per PUSH: ours and the hub's */
 	unsigned failures;      /* consecutive failures, for backoff */
+	int64_t last_hello_ms;  /* when the last HELLO was answered */
 	char why[512];          /* reason of the last failure */
 } sender;
 
@@ -323,9 +324,10 @@ hello(sender *s, bool *no_retry)
 	req.u.hello.version = AGENT_VERSION;
 	if ((rv = request(s, &req, &resp)) != PROTO_OK)
 		return rv;
-	if (resp->type == PROTO_WELCOME)
+	if (resp->type == PROTO_WELCOME) {
 		rv = welcome(s, &resp->u.welcome, req.u.hello.high_seq);
-	else
+		s->last_hello_ms = now_mono_ms();
+	} else
 		rv = hub_error(s, resp, no_retry);
 	proto_msg_free(resp);
 	return rv;
@@ -487,20 +489,32 @@ backoff(sender *s, proto_err rv, bool no_retry)
 	sleep_ms(ms);
 }
 
-/* Nothing pending: wake when another connection commits. */
+/*
+ * Nothing pending: wake when another connection commits, or when the hub
+ * is due a heartbeat. The HELLO that follows reports the queue, so the hub
+ * sees an idle branch as alive and empty, not as silent.
+ */
 static void
 idle_wait(sender *s)
 {
+	int64_t due = s->last_hello_ms + s->conf->heartbeat_ms;
+
 	while (!sig_term) {
 		sleep_ms(s->conf->poll_ms);
 		if (outbox_changed(s->ob))
 			return;
+		if (now_mono_ms() >= due) {
+			s->session = false;
+			return;
+		}
 	}
 }
 
 static void
 run_loop(sender *s)
 {
+	bool was_idle = true;
+
 	while (!sig_term) {
 		bool idle = false, no_retry = false;
 		proto_err rv = PROTO_OK;
@@ -521,6 +535,13 @@ run_loop(sender *s)
 			    "hub answered after %u failed attempts",
 			    s->failures);
 		s->failures = 0;
+		if (idle && !was_idle) {
+			/* Just drained: tell the hub the queue is empty. */
+			s->session = false;
+			was_idle = true;
+			continue;
+		}
+		was_idle = idle;
 		if (idle)
 			idle_wait(s);
 	}

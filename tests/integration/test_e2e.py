@@ -71,8 +71,17 @@ def main(env):
     check_eq(len(hub.watermarks("b1")), 1, "still one watermark row for "
              "the branch")
 
+    def reported_queue():
+        rows = pg.psql("SELECT s.queue_events FROM branchsync.branch_status s"
+                       " JOIN branchsync.branch b ON b.id = s.branch_id"
+                       " WHERE b.code = 'b1'")
+        return rows and rows[0][0] == 0
+    bstest.wait_until(reported_queue, 10, "the hub to record the drained "
+                      "agent's empty queue", alive=[agent.proc, hub.proc])
+    check(True, "an agent that drained its log reports queue_events = 0")
     out = hub.status()
-    check("b1" in out, "branchsync-hub status lists the branch", out)
+    check("b1" in out and "queue_events=0" in out,
+          "branchsync-hub status lists the branch with an empty queue", out)
     check_eq(agent.stop(), 0, "agent exits 0 on SIGTERM")
     check_eq(hub.stop(), 0, "hub exits 0 on SIGTERM")
 
