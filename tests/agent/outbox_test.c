@@ -6,121 +6,23 @@
  * log identity decision is tested as a pure function too. Cases are named
  * after the failure they exercise.
  */
-#include <sqlite3.h>
-#include <stdbool.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <unistd.h>
-
+#include "agent_test.h"
 #include "capture.h"
 #include "outbox.h"
 #include "proto/msg.h"
-#include "config.h"
-#include "db.h"
-#include "util.h"
 
-#define CHECK(x)                                                              \
-	do {                                                                  \
-		if (!(x)) {                                                   \
-			fprintf(stderr, "%s:%d: check failed: %s\n",          \
-			    __FILE__, __LINE__, #x);                          \
-			return false;                                         \
-		}                                                             \
-	} while (0)
-#define CHECK_OK(x)     CHECK((x) == PROTO_OK)
-#define CHECK_STR(a, b) CHECK(strcmp((a), (b)) == 0)
-
-static const char schema[]
-    = "CREATE TABLE transactions(id INTEGER PRIMARY KEY, store_id INTEGER, "
-      "total_cost INTEGER NOT NULL, created_at TEXT, "
-      "is_synced INTEGER NOT NULL DEFAULT 0);"
-      "CREATE TABLE transaction_items(id INTEGER PRIMARY KEY, "
-      "transaction_id INTEGER NOT NULL, qty INTEGER NOT NULL, "
-      "is_synced INTEGER NOT NULL DEFAULT 0);"
-      "CREATE TABLE payments(transaction_id INTEGER NOT NULL, "
-      "line_no INTEGER NOT NULL, method TEXT NOT NULL, amount INTEGER NOT "
-      "NULL, is_synced INTEGER NOT NULL DEFAULT 0, "
-      "PRIMARY KEY (transaction_id, line_no));"
-      "CREATE TABLE nokey(a INTEGER, b TEXT);"
-      "CREATE TABLE \"odd\"\"name\"(\"we\"\"ird\" INTEGER PRIMARY KEY, v);";
-
-static char dir[64], path[128];
-static agent_table_conf tconf[5];
-static agent_conf conf;
-static sqlite3 *db;
-static char err[512];
 static outbox *ob;
 static proto_arena *arena;
 static proto_push push;
 
+/* close_ob releases what a case opened; it runs before teardown(). */
 static void
-setup(void)
+close_ob(void)
 {
-	static const char *names[]
-	    = {"transactions", "transaction_items", "payments", "odd\"name"};
-	snprintf(dir, sizeof dir, "/tmp/outbox_testXXXXXX");
-	if (mkdtemp(dir) == NULL)
-		abort();
-	snprintf(path, sizeof path, "%s/pos.db", dir);
-	if (sqlite3_open(path, &db) != SQLITE_OK
-	    || sqlite3_exec(db, schema, NULL, NULL, NULL) != SQLITE_OK)
-		abort();
-	memset(&conf, 0, sizeof conf);
-	memset(tconf, 0, sizeof tconf);
-	for (size_t i = 0; i < 4; i++)
-		tconf[i].name = (char *) names[i];
-	conf.database = path;
-	conf.tables = tconf;
-	conf.ntables = 3;
-	conf.busy_timeout_ms = 1000;
-}
-
-static void
-teardown(void)
-{
-	static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-	char p[160];
-
 	outbox_close(ob);
 	ob = NULL;
 	proto_arena_free(arena);
 	arena = NULL;
-	sqlite3_close_v2(db);
-	for (size_t i = 0; i < ARRAY_LEN(sfx); i++) {
-		snprintf(p, sizeof p, "%s%s", path, sfx[i]);
-		unlink(p);
-	}
-	rmdir(dir);
-}
-
-/* First column of the first row of sql as text ("" for none/NULL). */
-static const char *
-query(const char *sql)
-{
-	static char out[8192];
-	sqlite3_stmt *st;
-	out[0] = '\0';
-	if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
-		snprintf(out, sizeof out, "ERROR %s", sqlite3_errmsg(db));
-		return out;
-	}
-	if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-		snprintf(out, sizeof out, "%s", sqlite3_column_text(st, 0));
-	sqlite3_finalize(st);
-	return out;
-}
-
-static bool
-exec(const char *sql)
-{
-	char *msg = NULL;
-	if (sqlite3_exec(db, sql, NULL, NULL, &msg) != SQLITE_OK) {
-		fprintf(stderr, "exec \"%s\": %s\n", sql, msg);
-		sqlite3_free(msg);
-		return false;
-	}
-	return true;
 }
 
 /* Installs capture and opens the outbox on the test file. */
@@ -467,10 +369,7 @@ test_restored_file_trusted(void)
 	return true;
 }
 
-static const struct {
-	const char *name;
-	bool (*fn)(void);
-} cases[] = {
+static const agent_test_case cases[] = {
     {"batch order or values wrong", test_batch_order_or_values_wrong},
     {"batch limits ignored", test_batch_limits_ignored},
     {"deleted row sent as upsert", test_deleted_row_sent_as_upsert},
@@ -491,16 +390,6 @@ static const struct {
 int
 main(void)
 {
-	int passed = 0, failed = 0;
-
-	log_init("outbox_test", LOG_LVL_ERROR);
-	for (size_t i = 0; i < ARRAY_LEN(cases); i++) {
-		setup();
-		bool ok = cases[i].fn();
-		teardown();
-		printf("%s: %s\n", ok ? "ok" : "FAIL", cases[i].name);
-		ok ? passed++ : failed++;
-	}
-	printf("%d passed, %d failed\n", passed, failed);
-	return failed ? 1 : 0;
+	return agent_test_main(
+	    "outbox_test", LOG_LVL_ERROR, cases, ARRAY_LEN(cases), close_ob);
 }

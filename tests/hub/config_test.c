@@ -8,17 +8,7 @@
 #include <unistd.h>
 
 #include "config.h"
-
-static int failures;
-
-#define CHECK(cond)                                                           \
-	do {                                                                  \
-		if (!(cond)) {                                                \
-			fprintf(stderr, "%s:%d: check failed: %s\n",          \
-			    __FILE__, __LINE__, #cond);                       \
-			failures++;                                           \
-		}                                                             \
-	} while (0)
+#include "testutil.h"
 
 /* load writes text to a temporary file and loads it. */
 static proto_err
@@ -85,31 +75,14 @@ test_errors(void)
 		hub_config c;
 		char err[512] = "";
 		CHECK(load(bad[i].text, &c, err, sizeof err) == PROTO_EINVAL);
-		if (strstr(err, bad[i].want) == NULL) {
-			fprintf(stderr, "case %zu: [%s] lacks [%s]\n", i, err,
-			    bad[i].want);
-			failures++;
-		}
+		CHECK_STR(err, bad[i].want);
 		hub_config_free(&c);
 	}
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} cases[] = {
+static const test_case cases[] = {
     {"defaults and empty table sections", test_defaults_and_tables},
     {"bad config files", test_errors},
 };
 
-int
-main(void)
-{
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		int before = failures;
-		cases[i].fn();
-		printf("%s: %s\n", cases[i].name,
-		    failures == before ? "ok" : "FAILED");
-	}
-	return failures != 0;
-}
+TEST_MAIN(cases)

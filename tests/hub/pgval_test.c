@@ -8,17 +8,7 @@
 #include <string.h>
 
 #include "pgval.h"
-
-static int failures;
-
-#define CHECK_STR(got, want)                                                  \
-	do {                                                                  \
-		if (strcmp((got), (want)) != 0) {                             \
-			fprintf(stderr, "%s:%d: got [%s], want [%s]\n",       \
-			    __FILE__, __LINE__, (got), (want));               \
-			failures++;                                           \
-		}                                                             \
-	} while (0)
+#include "testutil.h"
 
 static proto_value
 v_int(int64_t i)
@@ -71,16 +61,16 @@ test_array_scalars(void)
 
 	t.u.b = true;
 	bv.u.p = bin;
-	CHECK_STR(elem(&b, nil), "NULL");
-	CHECK_STR(elem(&b, t), "t");
-	CHECK_STR(elem(&b, v_int(0)), "0");
-	CHECK_STR(elem(&b, v_int(-42)), "-42");
-	CHECK_STR(elem(&b, v_int(INT64_MIN)), "-9223372036854775808");
-	CHECK_STR(elem(&b, v_int(INT64_MAX)), "9223372036854775807");
-	CHECK_STR(elem(&b, v_float(1.5)), "\"1.5\"");
-	CHECK_STR(elem(&b, v_float(NAN)), "\"NaN\"");
-	CHECK_STR(elem(&b, v_float(-INFINITY)), "\"-Infinity\"");
-	CHECK_STR(elem(&b, bv), "\"\\\\x00ab10\"");
+	CHECK_STREQ(elem(&b, nil), "NULL");
+	CHECK_STREQ(elem(&b, t), "t");
+	CHECK_STREQ(elem(&b, v_int(0)), "0");
+	CHECK_STREQ(elem(&b, v_int(-42)), "-42");
+	CHECK_STREQ(elem(&b, v_int(INT64_MIN)), "-9223372036854775808");
+	CHECK_STREQ(elem(&b, v_int(INT64_MAX)), "9223372036854775807");
+	CHECK_STREQ(elem(&b, v_float(1.5)), "\"1.5\"");
+	CHECK_STREQ(elem(&b, v_float(NAN)), "\"NaN\"");
+	CHECK_STREQ(elem(&b, v_float(-INFINITY)), "\"-Infinity\"");
+	CHECK_STREQ(elem(&b, bv), "\"\\\\x00ab10\"");
 	pgval_fini(&b);
 }
 
@@ -88,17 +78,15 @@ static void
 test_array_strings(void)
 {
 	pgval_buf b = {0};
+	proto_value nul = {.type = PROTO_STR, .len = 3, .u.s = "a\0b"};
+	proto_value plain = {.type = PROTO_STR, .len = 3, .u.s = "abc"};
 
-	CHECK_STR(elem(&b, v_str("", 0)), "\"\"");
-	CHECK_STR(elem(&b, v_str("NULL", 4)), "\"NULL\"");
-	CHECK_STR(elem(&b, v_str("a\"b\\c", 5)), "\"a\\\"b\\\\c\"");
-	CHECK_STR(elem(&b, v_str("{x, y}", 6)), "\"{x, y}\"");
-	if (!pgval_has_nul(
-	        &(proto_value) {.type = PROTO_STR, .len = 3, .u.s = "a\0b"}))
-		fprintf(stderr, "NUL not detected\n"), failures++;
-	if (pgval_has_nul(
-	        &(proto_value) {.type = PROTO_STR, .len = 3, .u.s = "abc"}))
-		fprintf(stderr, "false NUL\n"), failures++;
+	CHECK_STREQ(elem(&b, v_str("", 0)), "\"\"");
+	CHECK_STREQ(elem(&b, v_str("NULL", 4)), "\"NULL\"");
+	CHECK_STREQ(elem(&b, v_str("a\"b\\c", 5)), "\"a\\\"b\\\\c\"");
+	CHECK_STREQ(elem(&b, v_str("{x, y}", 6)), "\"{x, y}\"");
+	CHECK(pgval_has_nul(&nul));    /* NUL detected */
+	CHECK(!pgval_has_nul(&plain)); /* no false NUL */
 	pgval_fini(&b);
 }
 
@@ -107,34 +95,22 @@ test_json(void)
 {
 	pgval_buf b = {0};
 
-	CHECK_STR(json(&b, v_str("a\"\n\x01", 4)), "\"a\\\"\\u000a\\u0001\"");
-	CHECK_STR(json(&b, v_str("\xc3\xa9", 2)), "\"\xc3\xa9\"");
-	CHECK_STR(json(&b, v_str("\xff\xc3", 2)), "\"\\ufffd\\ufffd\"");
-	CHECK_STR(json(&b, v_str("a\0b", 3)), "\"a\\ufffdb\"");
-	CHECK_STR(
+	CHECK_STREQ(
+	    json(&b, v_str("a\"\n\x01", 4)), "\"a\\\"\\u000a\\u0001\"");
+	CHECK_STREQ(json(&b, v_str("\xc3\xa9", 2)), "\"\xc3\xa9\"");
+	CHECK_STREQ(json(&b, v_str("\xff\xc3", 2)), "\"\\ufffd\\ufffd\"");
+	CHECK_STREQ(json(&b, v_str("a\0b", 3)), "\"a\\ufffdb\"");
+	CHECK_STREQ(
 	    json(&b, v_str("\xed\xa0\x80", 3)), "\"\\ufffd\\ufffd\\ufffd\"");
-	CHECK_STR(json(&b, v_float(INFINITY)), "null");
-	CHECK_STR(json(&b, v_int(-7)), "-7");
+	CHECK_STREQ(json(&b, v_float(INFINITY)), "null");
+	CHECK_STREQ(json(&b, v_int(-7)), "-7");
 	pgval_fini(&b);
 }
 
-static const struct {
-	const char *name;
-	void (*fn)(void);
-} cases[] = {
+static const test_case cases[] = {
     {"array scalars", test_array_scalars},
     {"array strings need quoting", test_array_strings},
     {"json from bad utf8 and controls", test_json},
 };
 
-int
-main(void)
-{
-	for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-		int before = failures;
-		cases[i].fn();
-		printf("%s: %s\n", cases[i].name,
-		    failures == before ? "ok" : "FAILED");
-	}
-	return failures != 0;
-}
+TEST_MAIN(cases)

@@ -57,6 +57,17 @@ static int test_failed_; /* set by a failing CHECK in the current case */
 		}                                                             \
 	} while (0)
 
+/* CHECK_STREQ checks that string got equals want. */
+#define CHECK_STREQ(got, want)                                                \
+	do {                                                                  \
+		if (strcmp((got), (want)) != 0) {                             \
+			fprintf(stderr, "%s:%d: got [%s], want [%s]\n",       \
+			    __FILE__, __LINE__, (got), (want));               \
+			test_failed_ = 1;                                     \
+			return;                                               \
+		}                                                             \
+	} while (0)
+
 static inline int
 test_run(const test_case *cases, size_t n)
 {
