@@ -6,8 +6,10 @@
  * packer; the decoder reads the body map with the bounds-checked cursor of
  * codec.c, looks every key up in the same table, skips keys it does not
  * know (the compatibility rule of msg.h) and copies what it keeps into an
- * arena owned by the message. A PUSH is checked for consistency by the
- * same function on both sides, so what encodes also decodes.
+ * arena owned by the message. PUSH, ACK and CHANGES are checked for
+ * consistency by the same functions on both sides, so what encodes also
+ * decodes. PUSH and CHANGES share the tables array and the event code; an
+ * event list description (evlist_desc) holds what differs between them.
  */
 #include <msgpack.h>
 #include <stddef.h>
@@ -107,17 +109,35 @@ typedef enum {
 	FK_INT,      /* int64_t */
 	FK_BOOL,     /* bool */
 	FK_STR,      /* const char *, no NUL inside */
-	FK_TABLES,   /* proto_push.tables/ntables */
-	FK_EVENTS,   /* proto_push.events/nevents */
-	FK_OUTCOMES, /* proto_ack.outcomes/noutcomes */
+	FK_TABLES,   /* uint32_t count, proto_table *array */
+	FK_EVENTS,   /* uint32_t count, proto_event *array: PUSH events */
+	FK_CHANGES,  /* uint32_t count, proto_event *array: CHANGES changes */
+	FK_OUTCOMES, /* uint32_t count, proto_outcome *array */
 } field_kind;
 
 /* One key of a body map. */
 typedef struct {
 	const char *name; /* the key */
 	field_kind kind;  /* msgpack type and C type */
-	size_t off;       /* offset of the C field in proto_msg */
+	size_t off;       /* offset of the C field (of the count for arrays) */
+	size_t aoff;      /* arrays: offset of the element pointer */
 } field_desc;
+
+/* An event list: PUSH events and CHANGES changes share proto_event and
+ * differ in what this says. */
+typedef struct {
+	const char *what; /* the body key, for limit messages */
+	const char *item; /* one element, for error contexts */
+	uint32_t tuple;   /* elements of one event array */
+	bool has_tag;     /* the tag is on the wire (else 0) */
+	proto_op op_lo;   /* lowest op allowed; PROTO_OP_DELETE is top */
+	bool increasing;  /* seq must strictly increase */
+} evlist_desc;
+
+static const evlist_desc push_events
+    = {"events", "event", 5, true, PROTO_OP_NONE, false};
+static const evlist_desc changes_events
+    = {"changes", "change", 4, false, PROTO_OP_UPSERT, true};
 
 typedef struct {
 	const field_desc *fields; /* keys of the body, all required in v1 */
@@ -126,7 +146,13 @@ typedef struct {
 
 #define F(name, kind, member)                                                 \
 	{                                                                     \
-		name, kind, offsetof(proto_msg, u.member)                     \
+		name, kind, offsetof(proto_msg, u.member), 0                  \
+	}
+/* L describes an array field: its count and its element pointer. */
+#define L(name, kind, count, array)                                           \
+	{                                                                     \
+		name, kind, offsetof(proto_msg, u.count),                     \
+		    offsetof(proto_msg, u.array)                              \
 	}
 #define HDR_FIELDS(t)                                                         \
 	F("branch", FK_STR, t.hdr.branch), F("key", FK_STR, t.hdr.key),       \
@@ -149,8 +175,8 @@ static const field_desc welcome_fields[] = {
 };
 static const field_desc push_fields[] = {
     HDR_FIELDS(push),
-    F("tables", FK_TABLES, push),
-    F("events", FK_EVENTS, push),
+    L("tables", FK_TABLES, push.ntables, push.tables),
+    L("events", FK_EVENTS, push.nevents, push.events),
 };
 static const field_desc ack_fields[] = {
     F("log_id", FK_STR, ack.log_id),
@@ -158,7 +184,20 @@ static const field_desc ack_fields[] = {
     F("tag", FK_INT, ack.tag),
     F("applied", FK_INT, ack.applied),
     F("duplicates", FK_INT, ack.duplicates),
-    F("outcomes", FK_OUTCOMES, ack),
+    L("outcomes", FK_OUTCOMES, ack.noutcomes, ack.outcomes),
+};
+static const field_desc pull_fields[] = {
+    HDR_FIELDS(pull),
+    F("cursor", FK_INT, pull.cursor),
+    F("table", FK_STR, pull.table),
+    F("max_rows", FK_INT, pull.max_rows),
+    F("max_bytes", FK_INT, pull.max_bytes),
+};
+static const field_desc changes_fields[] = {
+    F("cursor", FK_INT, changes.cursor),
+    F("more", FK_BOOL, changes.more),
+    L("tables", FK_TABLES, changes.ntables, changes.tables),
+    L("changes", FK_CHANGES, changes.nchanges, changes.changes),
 };
 static const field_desc error_fields[] = {
     F("code", FK_INT, error.code),
@@ -166,14 +205,14 @@ static const field_desc error_fields[] = {
     F("retry", FK_BOOL, error.retry),
 };
 #undef F
+#undef L
 
 #define BODY(a)                                                               \
 	{                                                                     \
 		a, sizeof(a) / sizeof(a[0])                                   \
 	}
 
-/* body_for returns the body of a message type, or NULL if it has none
- * (unknown, or reserved like PULL). */
+/* body_for returns the body of a message type, or NULL if it is unknown. */
 static const body_desc *
 body_for(int64_t type)
 {
@@ -181,6 +220,8 @@ body_for(int64_t type)
 	static const body_desc welcome = BODY(welcome_fields);
 	static const body_desc push = BODY(push_fields);
 	static const body_desc ack = BODY(ack_fields);
+	static const body_desc pull = BODY(pull_fields);
+	static const body_desc changes = BODY(changes_fields);
 	static const body_desc error = BODY(error_fields);
 
 	switch (type) {
@@ -192,6 +233,10 @@ body_for(int64_t type)
 		return &push;
 	case PROTO_ACK:
 		return &ack;
+	case PROTO_PULL:
+		return &pull;
+	case PROTO_CHANGES:
+		return &changes;
 	case PROTO_ERROR:
 		return &error;
 	default:
@@ -247,25 +292,26 @@ value_check(const proto_value *v, char *err, size_t errlen)
 	return true;
 }
 
+/* event_check verifies one event of list d against the tables. */
 static bool
-event_check(
-    const proto_push *p, const proto_event *e, char *err, size_t errlen)
+event_check(const proto_table *tables, uint32_t ntables, const proto_event *e,
+    const evlist_desc *d, char *err, size_t errlen)
 {
 	const proto_table *t;
 	uint32_t want, i;
 
-	if (e->table >= p->ntables) {
+	if (e->table >= ntables) {
 		proto_seterr(err, errlen,
-		    "table index %u out of range (%u %s)", e->table,
-		    p->ntables, p->ntables == 1 ? "table" : "tables");
+		    "table index %u out of range (%u %s)", e->table, ntables,
+		    ntables == 1 ? "table" : "tables");
 		return false;
 	}
-	if (e->op != PROTO_OP_NONE && e->op != PROTO_OP_UPSERT
-	    && e->op != PROTO_OP_DELETE) {
-		proto_seterr(err, errlen, "op %d out of range", (int) e->op);
+	if ((int) e->op < (int) d->op_lo || (int) e->op > PROTO_OP_DELETE) {
+		proto_seterr(err, errlen, "op %d not between %d and %d",
+		    (int) e->op, (int) d->op_lo, PROTO_OP_DELETE);
 		return false;
 	}
-	t = &p->tables[e->table];
+	t = &tables[e->table];
 	want = e->op == PROTO_OP_UPSERT ? t->ncols : t->nkey;
 	if (e->nvals != want || (want > 0 && e->vals == NULL)) {
 		proto_seterr(err, errlen,
@@ -282,32 +328,70 @@ event_check(
 	return true;
 }
 
-/* push_check verifies what msg.h promises about a PUSH: every table is
- * well formed, every event names a table and carries the right number of
- * values for its op. Sequence order is the hub's business. */
+/* events_check verifies what msg.h promises about a PUSH or a CHANGES:
+ * every table is well formed, every event names a table, has an op
+ * allowed in d and carries the right number of values for its op; and,
+ * if d says so, seq strictly increases. (A PUSH's seq order is the hub's
+ * business: it answers with an ERROR the agent can log.) */
 static bool
-push_check(const proto_push *p, char *err, size_t errlen)
+events_check(const proto_table *tables, uint32_t ntables,
+    const proto_event *events, uint32_t nevents, const evlist_desc *d,
+    char *err, size_t errlen)
 {
 	uint32_t i;
 
-	if ((p->ntables > 0 && p->tables == NULL)
-	    || (p->nevents > 0 && p->events == NULL)) {
-		proto_seterr(err, errlen, "tables or events array is NULL");
+	if ((ntables > 0 && tables == NULL)
+	    || (nevents > 0 && events == NULL)) {
+		proto_seterr(
+		    err, errlen, "tables or %s array is NULL", d->what);
 		return false;
 	}
-	for (i = 0; i < p->ntables; i++) {
-		if (!table_check(&p->tables[i], err, errlen)) {
+	for (i = 0; i < ntables; i++) {
+		if (!table_check(&tables[i], err, errlen)) {
 			proto_preerr(
 			    err, errlen, "field \"tables\": table %u: ", i);
 			return false;
 		}
 	}
-	for (i = 0; i < p->nevents; i++) {
-		if (!event_check(p, &p->events[i], err, errlen)) {
-			proto_preerr(
-			    err, errlen, "field \"events\": event %u: ", i);
+	for (i = 0; i < nevents; i++) {
+		if (!event_check(
+		        tables, ntables, &events[i], d, err, errlen)) {
+			proto_preerr(err, errlen,
+			    "field \"%s\": %s %u: ", d->what, d->item, i);
 			return false;
 		}
+		if (d->increasing && i > 0
+		    && events[i].seq <= events[i - 1].seq) {
+			proto_seterr(err, errlen,
+			    "field \"%s\": %s %u: id %lld not above the "
+			    "previous id %lld",
+			    d->what, d->item, i, (long long) events[i].seq,
+			    (long long) events[i - 1].seq);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* changes_check adds to events_check that the cursor is not behind the
+ * last change: the agent stores it and pulls from there next time. It may
+ * be ahead (the hub skips changes of tables it no longer sends). */
+static bool
+changes_check(const proto_changes *ch, char *err, size_t errlen)
+{
+	int64_t last;
+
+	if (!events_check(ch->tables, ch->ntables, ch->changes, ch->nchanges,
+	        &changes_events, err, errlen))
+		return false;
+	if (ch->nchanges == 0)
+		return true;
+	last = ch->changes[ch->nchanges - 1].seq;
+	if (ch->cursor < last) {
+		proto_seterr(err, errlen,
+		    "field \"cursor\": %lld is below the last change id %lld",
+		    (long long) ch->cursor, (long long) last);
+		return false;
 	}
 	return true;
 }
@@ -327,12 +411,50 @@ outcome_check(const proto_outcome *o, char *err, size_t errlen)
 	return true;
 }
 
-/* body_check verifies m before encoding: strings set, PUSH and ACK
- * consistent. */
+static bool
+ack_check(const proto_ack *ack, char *err, size_t errlen)
+{
+	uint32_t i;
+
+	if (ack->noutcomes > 0 && ack->outcomes == NULL) {
+		proto_seterr(err, errlen, "field \"outcomes\" is NULL");
+		return false;
+	}
+	for (i = 0; i < ack->noutcomes; i++) {
+		if (!outcome_check(&ack->outcomes[i], err, errlen)) {
+			proto_preerr(err, errlen,
+			    "field \"outcomes\": outcome %u: ", i);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* msg_check verifies the parts of m that span fields: PUSH, ACK and
+ * CHANGES consistent. The encoder runs it on its input and the decoder on
+ * its output. */
+static bool
+msg_check(const proto_msg *m, char *err, size_t errlen)
+{
+	const proto_push *p = &m->u.push;
+
+	switch (m->type) {
+	case PROTO_PUSH:
+		return events_check(p->tables, p->ntables, p->events,
+		    p->nevents, &push_events, err, errlen);
+	case PROTO_ACK:
+		return ack_check(&m->u.ack, err, errlen);
+	case PROTO_CHANGES:
+		return changes_check(&m->u.changes, err, errlen);
+	default:
+		return true;
+	}
+}
+
+/* body_check verifies m before encoding: strings set, then msg_check. */
 static bool
 body_check(const proto_msg *m, const body_desc *d, char *err, size_t errlen)
 {
-	const proto_ack *ack = &m->u.ack;
 	size_t i;
 
 	for (i = 0; i < d->nfields; i++) {
@@ -344,22 +466,7 @@ body_check(const proto_msg *m, const body_desc *d, char *err, size_t errlen)
 			return false;
 		}
 	}
-	if (m->type == PROTO_PUSH)
-		return push_check(&m->u.push, err, errlen);
-	if (m->type != PROTO_ACK)
-		return true;
-	if (ack->noutcomes > 0 && ack->outcomes == NULL) {
-		proto_seterr(err, errlen, "field \"outcomes\" is NULL");
-		return false;
-	}
-	for (i = 0; i < ack->noutcomes; i++) {
-		if (!outcome_check(&ack->outcomes[i], err, errlen)) {
-			proto_preerr(err, errlen,
-			    "field \"outcomes\": outcome %zu: ", i);
-			return false;
-		}
-	}
-	return true;
+	return msg_check(m, err, errlen);
 }
 
 /* ---- encoding -------------------------------------------------------- */
@@ -399,13 +506,13 @@ pack_value(msgpack_packer *pk, const proto_value *v)
 }
 
 static int
-pack_tables(msgpack_packer *pk, const proto_push *p)
+pack_tables(msgpack_packer *pk, const proto_table *tables, uint32_t n)
 {
-	int rc = msgpack_pack_array(pk, p->ntables);
+	int rc = msgpack_pack_array(pk, n);
 	uint32_t i, j;
 
-	for (i = 0; i < p->ntables; i++) {
-		const proto_table *t = &p->tables[i];
+	for (i = 0; i < n; i++) {
+		const proto_table *t = &tables[i];
 		rc |= msgpack_pack_array(pk, 3);
 		rc |= pack_cstr(pk, t->name);
 		rc |= msgpack_pack_array(pk, t->ncols);
@@ -416,17 +523,21 @@ pack_tables(msgpack_packer *pk, const proto_push *p)
 	return rc;
 }
 
+/* pack_events writes [seq, tag, table, op, values] (PUSH) or
+ * [id, table, op, values] (CHANGES: no tag), as d says. */
 static int
-pack_events(msgpack_packer *pk, const proto_push *p)
+pack_events(msgpack_packer *pk, const proto_event *events, uint32_t n,
+    const evlist_desc *d)
 {
-	int rc = msgpack_pack_array(pk, p->nevents);
+	int rc = msgpack_pack_array(pk, n);
 	uint32_t i, j;
 
-	for (i = 0; i < p->nevents; i++) {
-		const proto_event *e = &p->events[i];
-		rc |= msgpack_pack_array(pk, 5);
+	for (i = 0; i < n; i++) {
+		const proto_event *e = &events[i];
+		rc |= msgpack_pack_array(pk, d->tuple);
 		rc |= msgpack_pack_int64(pk, e->seq);
-		rc |= msgpack_pack_int64(pk, e->tag);
+		if (d->has_tag)
+			rc |= msgpack_pack_int64(pk, e->tag);
 		rc |= msgpack_pack_uint32(pk, e->table);
 		rc |= msgpack_pack_int(pk, (int) e->op);
 		rc |= msgpack_pack_array(pk, e->nvals);
@@ -437,16 +548,16 @@ pack_events(msgpack_packer *pk, const proto_push *p)
 }
 
 static int
-pack_outcomes(msgpack_packer *pk, const proto_ack *a)
+pack_outcomes(msgpack_packer *pk, const proto_outcome *o, uint32_t n)
 {
-	int rc = msgpack_pack_array(pk, a->noutcomes);
+	int rc = msgpack_pack_array(pk, n);
 	uint32_t i;
 
-	for (i = 0; i < a->noutcomes; i++) {
+	for (i = 0; i < n; i++) {
 		rc |= msgpack_pack_array(pk, 3);
-		rc |= msgpack_pack_int64(pk, a->outcomes[i].seq);
-		rc |= msgpack_pack_int(pk, (int) a->outcomes[i].code);
-		rc |= pack_cstr(pk, a->outcomes[i].reason);
+		rc |= msgpack_pack_int64(pk, o[i].seq);
+		rc |= msgpack_pack_int(pk, (int) o[i].code);
+		rc |= pack_cstr(pk, o[i].reason);
 	}
 	return rc;
 }
@@ -454,6 +565,8 @@ pack_outcomes(msgpack_packer *pk, const proto_ack *a)
 static int
 pack_field(msgpack_packer *pk, const proto_msg *m, const field_desc *f)
 {
+	/* Arrays: n is the count at f->off, the elements are at f->aoff. */
+#define N (*FIELD(const uint32_t, m, f->off))
 	switch (f->kind) {
 	case FK_INT:
 		return msgpack_pack_int64(
@@ -464,12 +577,17 @@ pack_field(msgpack_packer *pk, const proto_msg *m, const field_desc *f)
 	case FK_STR:
 		return pack_cstr(pk, *FIELD(const char *const, m, f->off));
 	case FK_TABLES:
-		return pack_tables(pk, &m->u.push);
+		return pack_tables(
+		    pk, *FIELD(proto_table *const, m, f->aoff), N);
 	case FK_EVENTS:
-		return pack_events(pk, &m->u.push);
+	case FK_CHANGES:
+		return pack_events(pk, *FIELD(proto_event *const, m, f->aoff),
+		    N, f->kind == FK_EVENTS ? &push_events : &changes_events);
 	default:
-		return pack_outcomes(pk, &m->u.ack);
+		return pack_outcomes(
+		    pk, *FIELD(proto_outcome *const, m, f->aoff), N);
 	}
+#undef N
 }
 
 proto_err
@@ -617,19 +735,17 @@ dec_table(proto_cur *c, proto_arena *a, proto_table *t)
 }
 
 static proto_err
-dec_tables(proto_cur *c, proto_arena *a, proto_push *p)
+dec_tables(proto_cur *c, proto_arena *a, proto_table **tables, uint32_t *n)
 {
 	proto_err rv;
 	uint32_t i;
 
-	rv = dec_count(c, &p->ntables, c->lim->max_tables, "tables");
-	if (rv != PROTO_OK)
+	if ((rv = dec_count(c, n, c->lim->max_tables, "tables")) != PROTO_OK)
 		return rv;
-	p->tables = proto_arena_array(a, p->ntables, sizeof(proto_table));
-	if (p->tables == NULL)
+	if ((*tables = proto_arena_array(a, *n, sizeof(proto_table))) == NULL)
 		return dec_nomem(c);
-	for (i = 0; i < p->ntables; i++) {
-		if ((rv = dec_table(c, a, &p->tables[i])) != PROTO_OK) {
+	for (i = 0; i < *n; i++) {
+		if ((rv = dec_table(c, a, &(*tables)[i])) != PROTO_OK) {
 			proto_preerr(c->err, c->errlen, "table %u: ", i);
 			return rv;
 		}
@@ -637,18 +753,19 @@ dec_tables(proto_cur *c, proto_arena *a, proto_push *p)
 	return PROTO_OK;
 }
 
-/* dec_event_head reads seq, tag, table and op of an event. */
+/* dec_event_head reads seq (or id), tag if d has one, table and op. */
 static proto_err
-dec_event_head(proto_cur *c, proto_event *e)
+dec_event_head(proto_cur *c, proto_event *e, const evlist_desc *d)
 {
 	proto_err rv;
 	int64_t v;
 
 	if ((rv = proto_cur_int(c, &e->seq)) != PROTO_OK) {
-		proto_preerr(c->err, c->errlen, "seq: ");
+		proto_preerr(
+		    c->err, c->errlen, "%s: ", d->has_tag ? "seq" : "id");
 		return rv;
 	}
-	if ((rv = proto_cur_int(c, &e->tag)) != PROTO_OK) {
+	if (d->has_tag && (rv = proto_cur_int(c, &e->tag)) != PROTO_OK) {
 		proto_preerr(c->err, c->errlen, "tag: ");
 		return rv;
 	}
@@ -656,21 +773,22 @@ dec_event_head(proto_cur *c, proto_event *e)
 	if (rv != PROTO_OK)
 		return rv;
 	e->table = (uint32_t) v;
-	if ((rv = dec_range(c, PROTO_OP_NONE, PROTO_OP_DELETE, "op", &v)))
+	if ((rv = dec_range(c, d->op_lo, PROTO_OP_DELETE, "op", &v)))
 		return rv;
 	e->op = (proto_op) v;
 	return PROTO_OK;
 }
 
-/* dec_event reads [seq, tag, table, op, [value, ...]]. */
+/* dec_event reads [seq, tag, table, op, [value, ...]] (PUSH) or
+ * [id, table, op, [value, ...]] (CHANGES). */
 static proto_err
-dec_event(proto_cur *c, proto_arena *a, proto_event *e)
+dec_event(proto_cur *c, proto_arena *a, proto_event *e, const evlist_desc *d)
 {
 	proto_err rv;
 	uint32_t i;
 
-	if ((rv = dec_tuple(c, 5)) != PROTO_OK
-	    || (rv = dec_event_head(c, e)) != PROTO_OK)
+	if ((rv = dec_tuple(c, d->tuple)) != PROTO_OK
+	    || (rv = dec_event_head(c, e, d)) != PROTO_OK)
 		return rv;
 	rv = dec_count(c, &e->nvals, c->lim->max_columns, "values");
 	if (rv != PROTO_OK)
@@ -687,21 +805,22 @@ dec_event(proto_cur *c, proto_arena *a, proto_event *e)
 	return PROTO_OK;
 }
 
+/* dec_events reads a PUSH's events or a CHANGES' changes; both count
+ * against max_events. */
 static proto_err
-dec_events(proto_cur *c, proto_arena *a, proto_push *p)
+dec_events(proto_cur *c, proto_arena *a, proto_event **events, uint32_t *n,
+    const evlist_desc *d)
 {
 	proto_err rv;
 	uint32_t i;
 
-	rv = dec_count(c, &p->nevents, c->lim->max_events, "events");
-	if (rv != PROTO_OK)
+	if ((rv = dec_count(c, n, c->lim->max_events, d->what)) != PROTO_OK)
 		return rv;
-	p->events = proto_arena_array(a, p->nevents, sizeof(proto_event));
-	if (p->events == NULL)
+	if ((*events = proto_arena_array(a, *n, sizeof(proto_event))) == NULL)
 		return dec_nomem(c);
-	for (i = 0; i < p->nevents; i++) {
-		if ((rv = dec_event(c, a, &p->events[i])) != PROTO_OK) {
-			proto_preerr(c->err, c->errlen, "event %u: ", i);
+	for (i = 0; i < *n; i++) {
+		if ((rv = dec_event(c, a, &(*events)[i], d)) != PROTO_OK) {
+			proto_preerr(c->err, c->errlen, "%s %u: ", d->item, i);
 			return rv;
 		}
 	}
@@ -732,20 +851,18 @@ dec_outcome(proto_cur *c, proto_arena *a, proto_outcome *o)
 }
 
 static proto_err
-dec_outcomes(proto_cur *c, proto_arena *a, proto_ack *ack)
+dec_outcomes(proto_cur *c, proto_arena *a, proto_outcome **o, uint32_t *n)
 {
 	proto_err rv;
 	uint32_t i;
 
-	rv = dec_count(c, &ack->noutcomes, c->lim->max_outcomes, "outcomes");
+	rv = dec_count(c, n, c->lim->max_outcomes, "outcomes");
 	if (rv != PROTO_OK)
 		return rv;
-	ack->outcomes
-	    = proto_arena_array(a, ack->noutcomes, sizeof(proto_outcome));
-	if (ack->outcomes == NULL)
+	if ((*o = proto_arena_array(a, *n, sizeof(proto_outcome))) == NULL)
 		return dec_nomem(c);
-	for (i = 0; i < ack->noutcomes; i++) {
-		if ((rv = dec_outcome(c, a, &ack->outcomes[i])) != PROTO_OK) {
+	for (i = 0; i < *n; i++) {
+		if ((rv = dec_outcome(c, a, &(*o)[i])) != PROTO_OK) {
 			proto_preerr(c->err, c->errlen, "outcome %u: ", i);
 			return rv;
 		}
@@ -756,6 +873,9 @@ dec_outcomes(proto_cur *c, proto_arena *a, proto_ack *ack)
 static proto_err
 dec_field(proto_cur *c, proto_arena *a, proto_msg *m, const field_desc *f)
 {
+	/* Arrays: n is the count at f->off, the elements are at f->aoff. */
+	uint32_t *n = FIELD(uint32_t, m, f->off);
+
 	switch (f->kind) {
 	case FK_INT:
 		return proto_cur_int(c, FIELD(int64_t, m, f->off));
@@ -764,11 +884,14 @@ dec_field(proto_cur *c, proto_arena *a, proto_msg *m, const field_desc *f)
 	case FK_STR:
 		return dec_name(c, a, FIELD(const char *, m, f->off));
 	case FK_TABLES:
-		return dec_tables(c, a, &m->u.push);
+		return dec_tables(c, a, FIELD(proto_table *, m, f->aoff), n);
 	case FK_EVENTS:
-		return dec_events(c, a, &m->u.push);
+	case FK_CHANGES:
+		return dec_events(c, a, FIELD(proto_event *, m, f->aoff), n,
+		    f->kind == FK_EVENTS ? &push_events : &changes_events);
 	default:
-		return dec_outcomes(c, a, &m->u.ack);
+		return dec_outcomes(
+		    c, a, FIELD(proto_outcome *, m, f->aoff), n);
 	}
 }
 
@@ -877,8 +1000,7 @@ dec_envelope(proto_cur *c, proto_arena *a, proto_msg *m)
 	m->type = (proto_type) type;
 	if ((rv = dec_body(c, a, m, d)) != PROTO_OK)
 		return rv;
-	if (m->type == PROTO_PUSH
-	    && !push_check(&m->u.push, c->err, c->errlen))
+	if (!msg_check(m, c->err, c->errlen))
 		return PROTO_EPROTO;
 	return PROTO_OK;
 }

@@ -44,6 +44,27 @@ same_fields(const proto_msg *a, const proto_msg *b)
 				    proto_value_eq(&p->events[i].vals[j],
 				        &q->events[i].vals[j]));
 		}
+	} else if (a->type == PROTO_CHANGES) {
+		const proto_changes *p = &a->u.changes, *q = &b->u.changes;
+		FUZZ_ASSERT(p->cursor == q->cursor && p->more == q->more);
+		FUZZ_ASSERT(p->ntables == q->ntables);
+		FUZZ_ASSERT(p->nchanges == q->nchanges);
+		for (i = 0; i < p->nchanges; i++) {
+			FUZZ_ASSERT(p->changes[i].seq == q->changes[i].seq);
+			FUZZ_ASSERT(p->changes[i].op == q->changes[i].op);
+			FUZZ_ASSERT(
+			    p->changes[i].tag == 0 && q->changes[i].tag == 0);
+			if (i > 0)
+				FUZZ_ASSERT(
+				    p->changes[i].seq > p->changes[i - 1].seq);
+			for (j = 0; j < p->changes[i].nvals; j++)
+				FUZZ_ASSERT(
+				    proto_value_eq(&p->changes[i].vals[j],
+				        &q->changes[i].vals[j]));
+		}
+	} else if (a->type == PROTO_PULL) {
+		FUZZ_ASSERT(a->u.pull.cursor == b->u.pull.cursor);
+		FUZZ_ASSERT(strcmp(a->u.pull.table, b->u.pull.table) == 0);
 	} else if (a->type == PROTO_ACK) {
 		FUZZ_ASSERT(a->u.ack.noutcomes == b->u.ack.noutcomes);
 		FUZZ_ASSERT(a->u.ack.watermark == b->u.ack.watermark);

@@ -1,7 +1,8 @@
 /*
  * make_corpus.c: writes the seed inputs of corpus/msg_decode: one valid
  * encoding of each message type plus a few variants (composite keys, every
- * value type, an unknown key, a float32). Run: make_corpus DIR.
+ * value type, an unknown key, a float32, an empty CHANGES page). Run:
+ * make_corpus DIR.
  */
 #include <stdio.h>
 #include <string.h>
@@ -98,6 +99,40 @@ write_others(const char *dir)
 	return write_msg(dir, "error", &m);
 }
 
+/* PULL of every table and of one; CHANGES with upserts and deletes of two
+ * tables (one with a composite key), and an empty last page. */
+static int
+write_downstream(const char *dir)
+{
+	static const char *c0[] = {"id", "name", "price", "barcode", "w"};
+	static const char *c1[] = {"product_id", "branch", "qty"};
+	proto_table t[] = {{"products", 5, c0, 1}, {"stock", 3, c1, 2}};
+	proto_value v0[5] = {{PROTO_INT, 0, {.i = 42}},
+	    {PROTO_STR, 5, {.s = "apple"}}, {PROTO_INT, 0, {.i = 1999}},
+	    {PROTO_NIL, 0, {.i = 0}}, {PROTO_FLOAT, 0, {.f = 0.5}}};
+	proto_value v1[3] = {{PROTO_INT, 0, {.i = 42}},
+	    {PROTO_BIN, 2, {.p = (const uint8_t *) "\x01\x02"}},
+	    {PROTO_BOOL, 0, {.b = false}}};
+	proto_event e[] = {{7, 0, 0, PROTO_OP_UPSERT, 5, v0},
+	    {8, 0, 1, PROTO_OP_UPSERT, 3, v1},
+	    {12, 0, 1, PROTO_OP_DELETE, 2, v1},
+	    {13, 0, 0, PROTO_OP_DELETE, 1, v0}};
+	proto_msg m = {.type = PROTO_PULL};
+
+	m.u.pull = (proto_pull) {hdr, 0, "", 5000, 4194304};
+	if (write_msg(dir, "pull_all", &m) != 0)
+		return -1;
+	m.u.pull = (proto_pull) {hdr, 123456789, "products", 1, 1024};
+	if (write_msg(dir, "pull_reload", &m) != 0)
+		return -1;
+	m.type = PROTO_CHANGES;
+	m.u.changes = (proto_changes) {20, true, 2, t, 4, e};
+	if (write_msg(dir, "changes_page", &m) != 0)
+		return -1;
+	m.u.changes = (proto_changes) {20, false, 0, NULL, 0, NULL};
+	return write_msg(dir, "changes_empty", &m);
+}
+
 /* Hand-made: an ERROR with an unknown nested key, and a float32 value. */
 static int
 write_raw(const char *dir)
@@ -132,7 +167,7 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (write_pushes(argv[1]) != 0 || write_others(argv[1]) != 0
-	    || write_raw(argv[1]) != 0)
+	    || write_downstream(argv[1]) != 0 || write_raw(argv[1]) != 0)
 		return 1;
 	return 0;
 }

@@ -141,9 +141,55 @@ sample_error(proto_msg *m)
 	    = (proto_error) {PROTO_EAUTH, "authentication failed", false};
 }
 
+static void
+sample_pull(proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_PULL;
+	m->u.pull = (proto_pull) {
+	    sample_hdr, 987654321, "products", 5000, 4 * 1024 * 1024};
+}
+
+static void
+sample_pull_all(proto_msg *m)
+{
+	sample_pull(m);
+	m->u.pull.cursor = 0;
+	m->u.pull.table = "";
+}
+
+/* Changes of two tables, upserts and deletes, ids with gaps; the cursor is
+ * ahead of the last id (the hub skipped a table it no longer sends). */
+static proto_event changes[] = {
+    {10, 0, 0, PROTO_OP_UPSERT, 6, vals0},
+    {11, 0, 1, PROTO_OP_DELETE, 2, vals2},
+    {15, 0, 1, PROTO_OP_UPSERT, 4, vals1},
+    {16, 0, 0, PROTO_OP_DELETE, 1, vals3},
+    {INT64_MAX - 1, 0, 0, PROTO_OP_UPSERT, 6, vals4},
+};
+
+static void
+sample_changes(proto_msg *m)
+{
+	memset(long_str, 'x', 300);
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_CHANGES;
+	m->u.changes
+	    = (proto_changes) {INT64_MAX, true, 2, tables, 5, changes};
+}
+
+static void
+sample_changes_empty(proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_CHANGES;
+	m->u.changes = (proto_changes) {12345, false, 0, NULL, 0, NULL};
+}
+
 typedef void (*sample_fn)(proto_msg *);
 static const sample_fn samples[]
-    = {sample_hello, sample_welcome, sample_push, sample_ack, sample_error};
+    = {sample_hello, sample_welcome, sample_push, sample_ack, sample_error,
+        sample_pull, sample_pull_all, sample_changes, sample_changes_empty};
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
 
 /* encode_sample encodes sample i into b (emptied first); 0 on success. */
@@ -248,6 +294,23 @@ ack_eq(const proto_ack *a, const proto_ack *b)
 }
 
 static bool
+changes_eq(const proto_changes *a, const proto_changes *b)
+{
+	uint32_t i;
+
+	if (a->cursor != b->cursor || a->more != b->more
+	    || a->ntables != b->ntables || a->nchanges != b->nchanges)
+		return false;
+	for (i = 0; i < a->ntables; i++)
+		if (!table_eq(&a->tables[i], &b->tables[i]))
+			return false;
+	for (i = 0; i < a->nchanges; i++)
+		if (!event_eq(&a->changes[i], &b->changes[i]))
+			return false;
+	return true;
+}
+
+static bool
 msg_eq(const proto_msg *a, const proto_msg *b)
 {
 	const proto_welcome *wa = &a->u.welcome, *wb = &b->u.welcome;
@@ -268,6 +331,14 @@ msg_eq(const proto_msg *a, const proto_msg *b)
 		return push_eq(&a->u.push, &b->u.push);
 	case PROTO_ACK:
 		return ack_eq(&a->u.ack, &b->u.ack);
+	case PROTO_PULL:
+		return hdr_eq(&a->u.pull.hdr, &b->u.pull.hdr)
+		    && a->u.pull.cursor == b->u.pull.cursor
+		    && strcmp(a->u.pull.table, b->u.pull.table) == 0
+		    && a->u.pull.max_rows == b->u.pull.max_rows
+		    && a->u.pull.max_bytes == b->u.pull.max_bytes;
+	case PROTO_CHANGES:
+		return changes_eq(&a->u.changes, &b->u.changes);
 	case PROTO_ERROR:
 		return a->u.error.code == b->u.error.code
 		    && a->u.error.retry == b->u.error.retry
@@ -334,6 +405,68 @@ error_round_trip_differs(void)
 }
 
 static void
+pull_round_trip_differs(void)
+{
+	round_trip(sample_pull);
+	round_trip(sample_pull_all);
+}
+
+static void
+changes_round_trip_differs(void)
+{
+	proto_msg m, *d = NULL;
+	proto_buf b;
+
+	round_trip(sample_changes);
+	round_trip(sample_changes_empty);
+	/* The decoded page: tag 0, ops and values as sent, empty page. */
+	sample_changes(&m);
+	proto_buf_init(&b);
+	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+	CHECK_OK(proto_msg_decode(b.data, b.len, NULL, &d, err, sizeof(err)));
+	CHECK(d->type == PROTO_CHANGES && d->u.changes.more);
+	CHECK(d->u.changes.changes[1].op == PROTO_OP_DELETE
+	    && d->u.changes.changes[1].nvals == 2
+	    && d->u.changes.changes[1].table == 1);
+	CHECK(d->u.changes.changes[0].tag == 0
+	    && d->u.changes.changes[4].seq == INT64_MAX - 1);
+	CHECK(d->u.changes.changes[4].vals[2].len == 300);
+	proto_msg_free(d);
+	d = NULL;
+	sample_changes_empty(&m);
+	proto_buf_reset(&b);
+	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+	CHECK_OK(proto_msg_decode(b.data, b.len, NULL, &d, err, sizeof(err)));
+	CHECK(!d->u.changes.more && d->u.changes.cursor == 12345);
+	CHECK(d->u.changes.nchanges == 0 && d->u.changes.ntables == 0);
+	proto_msg_free(d);
+	proto_buf_fini(&b);
+}
+
+static void
+changes_tag_not_sent(void)
+{
+	proto_msg m, *d = NULL;
+	proto_event e[1] = {{7, 99, 0, PROTO_OP_DELETE, 1, vals3}};
+	proto_buf b, b2;
+
+	/* A tag set by the caller is not on the wire: same bytes as 0. */
+	sample_changes(&m);
+	m.u.changes = (proto_changes) {7, false, 1, tables, 1, e};
+	proto_buf_init(&b);
+	proto_buf_init(&b2);
+	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+	e[0].tag = 0;
+	CHECK_OK(proto_msg_encode(&m, &b2, err, sizeof(err)));
+	CHECK(b.len == b2.len && memcmp(b.data, b2.data, b.len) == 0);
+	CHECK_OK(proto_msg_decode(b.data, b.len, NULL, &d, err, sizeof(err)));
+	CHECK(d->u.changes.changes[0].tag == 0);
+	proto_msg_free(d);
+	proto_buf_fini(&b);
+	proto_buf_fini(&b2);
+}
+
+static void
 push_values_lose_detail(void)
 {
 	proto_msg m, *d = NULL;
@@ -373,7 +506,10 @@ float_specials_change(void)
 	CHECK(proto_value_eq(&s1, &s2));
 	CHECK(!proto_value_eq(&s0, &b1)); /* empty str is not empty bin */
 	CHECK(strcmp(proto_type_name(PROTO_PUSH), "push") == 0);
+	CHECK(strcmp(proto_type_name(PROTO_PULL), "pull") == 0);
+	CHECK(strcmp(proto_type_name(PROTO_CHANGES), "changes") == 0);
 	CHECK(strcmp(proto_type_name(99), "unknown") == 0);
+	CHECK(strcmp(proto_type_name(0), "unknown") == 0);
 }
 
 static void
@@ -425,7 +561,7 @@ typedef struct {
 	size_t nrep;        /* their length */
 	proto_mtype orig;   /* kind of the replaced value */
 	bool row;           /* the replaced value is a row value */
-	bool events;        /* inside the body key "events" */
+	bool events;        /* inside the body key "events" or "changes" */
 } walk;
 
 static void walk_value(proto_cur *c, walk *w, int depth, bool row);
@@ -445,8 +581,10 @@ walk_children(proto_cur *c, walk *w, int depth, proto_mtype t)
 		n *= 2;
 	for (j = 0; j < n; j++) {
 		if (depth == 1 && j % 2 == 0) /* a body key */
-			w->events = c->p[0] == 0xa6
-			    && memcmp(c->p + 1, "events", 6) == 0;
+			w->events = (c->p[0] == 0xa6
+			                && memcmp(c->p + 1, "events", 6) == 0)
+			    || (c->p[0] == 0xa7
+			        && memcmp(c->p + 1, "changes", 7) == 0);
 		walk_value(c, w, depth + 1, w->events && depth == 4);
 	}
 }
@@ -884,6 +1022,334 @@ oversized_string(void)
 	free(big);
 }
 
+/* ---- hand-built CHANGES ---------------------------------------------- */
+
+/* What build_changes writes: cursor, more = false, one table "t" with
+ * ncols columns, nchanges changes [first_id + i * step, table, op,
+ * [nvals ints]]; the cursor is the last id (0 if none) plus cursor_delta. */
+typedef struct {
+	int table, op, nvals, nkey, ncols, nchanges;
+	int64_t first_id, step, cursor_delta;
+} changes_spec;
+
+static const changes_spec cgood = {0, PROTO_OP_UPSERT, 2, 1, 2, 1, 1, 1, 0};
+
+static void
+build_changes(proto_buf *b, const changes_spec *s)
+{
+	static const char *colnames[] = {"a", "b", "c", "d"};
+	int64_t last = s->nchanges > 0
+	    ? s->first_id + (int64_t) (s->nchanges - 1) * s->step
+	    : 0;
+	msgpack_packer pk;
+	int i, j;
+
+	proto_buf_reset(b);
+	msgpack_packer_init(&pk, b, pack_to_buf);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_int(&pk, 1);
+	msgpack_pack_int(&pk, PROTO_CHANGES);
+	msgpack_pack_map(&pk, 4);
+	msgpack_pack_str_with_body(&pk, "cursor", 6);
+	msgpack_pack_int64(&pk, last + s->cursor_delta);
+	msgpack_pack_str_with_body(&pk, "more", 4);
+	msgpack_pack_false(&pk);
+	msgpack_pack_str_with_body(&pk, "tables", 6);
+	msgpack_pack_array(&pk, 1);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_str_with_body(&pk, "t", 1);
+	msgpack_pack_array(&pk, s->ncols);
+	for (i = 0; i < s->ncols; i++)
+		msgpack_pack_str_with_body(&pk, colnames[i % 4], 1);
+	msgpack_pack_int(&pk, s->nkey);
+	msgpack_pack_str_with_body(&pk, "changes", 7);
+	msgpack_pack_array(&pk, s->nchanges);
+	for (i = 0; i < s->nchanges; i++) {
+		msgpack_pack_array(&pk, 4);
+		msgpack_pack_int64(&pk, s->first_id + (int64_t) i * s->step);
+		msgpack_pack_int(&pk, s->table);
+		msgpack_pack_int(&pk, s->op);
+		msgpack_pack_array(&pk, s->nvals);
+		for (j = 0; j < s->nvals; j++)
+			msgpack_pack_int(&pk, j);
+	}
+}
+
+/* try_changes builds s and returns the decoder's verdict under lim. */
+static proto_err
+try_changes(const changes_spec *s, const proto_limits *lim)
+{
+	proto_buf b;
+	proto_err rv;
+
+	proto_buf_init(&b);
+	build_changes(&b, s);
+	rv = decode(b.data, b.len, lim);
+	proto_buf_fini(&b);
+	return rv;
+}
+
+static void
+changes_builder_is_wrong(void)
+{
+	changes_spec s = cgood;
+
+	CHECK_OK(try_changes(&s, NULL));
+	s.nchanges = 0; /* an empty page: cursor is then 0 + delta */
+	CHECK_OK(try_changes(&s, NULL));
+	s.nchanges = 50;
+	s.first_id = 1000;
+	s.step = 7;
+	CHECK_OK(try_changes(&s, NULL));
+}
+
+static void
+changes_op_none_accepted(void)
+{
+	changes_spec s = cgood;
+
+	s.op = PROTO_OP_NONE;
+	s.nvals = 1; /* what NONE would carry in a PUSH */
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(
+	    err, "field \"changes\": change 0: op 0 not between 1 and 2");
+	s.op = 3;
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	s.op = -1;
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	s.op = PROTO_OP_DELETE;
+	CHECK_OK(try_changes(&s, NULL));
+}
+
+static void
+changes_ids_not_increasing(void)
+{
+	changes_spec s = cgood;
+
+	s.nchanges = 3;
+	s.step = 0;
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err,
+	    "field \"changes\": change 1: id 1 not above the previous id 1");
+	s.step = -1;
+	s.first_id = 10;
+	s.cursor_delta = 2; /* keep the cursor at the first id */
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "change 1: id 9 not above the previous id 10");
+	s.step = 1;
+	s.cursor_delta = 0;
+	CHECK_OK(try_changes(&s, NULL));
+	s.first_id = INT64_MIN; /* the decoder only checks the order */
+	CHECK_OK(try_changes(&s, NULL));
+}
+
+static void
+changes_value_count_mismatch(void)
+{
+	changes_spec s = cgood;
+
+	s.nvals = 1; /* upsert needs all 2 columns */
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(
+	    err, "change 0: 1 values for table \"t\", expected 2 for op 1");
+	s.nvals = 3;
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	s.op = PROTO_OP_DELETE;
+	s.nvals = 1;
+	CHECK_OK(try_changes(&s, NULL));
+	s.nvals = 2; /* delete carries only the nkey key columns */
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "2 values for table \"t\", expected 1 for op 2");
+	s.nkey = 2; /* composite key */
+	CHECK_OK(try_changes(&s, NULL));
+	s.nvals = 0;
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+}
+
+static void
+changes_table_index_out_of_range(void)
+{
+	changes_spec s = cgood;
+
+	s.table = 1;
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err,
+	    "field \"changes\": change 0: table index 1 out of range (1 "
+	    "table)");
+	s.table = -1;
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	s.table = 0;
+	s.nkey = 0;
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(
+	    err, "field \"tables\": table 0: nkey 0 not between 1 and 2");
+}
+
+static void
+changes_cursor_behind(void)
+{
+	changes_spec s = cgood;
+
+	s.nchanges = 2;
+	s.cursor_delta = -1;
+	CHECK_ERR(try_changes(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "field \"cursor\": 1 is below the last change id 2");
+	s.cursor_delta = 1000; /* ahead: changes of a skipped table */
+	CHECK_OK(try_changes(&s, NULL));
+	s.nchanges = 0; /* an empty page may carry any cursor */
+	s.cursor_delta = -5;
+	CHECK_OK(try_changes(&s, NULL));
+}
+
+static void
+changes_limits_not_enforced(void)
+{
+	proto_limits lim = {0};
+	changes_spec s = cgood;
+	proto_buf b;
+
+	s.nchanges = 3;
+	lim.max_events = 2;
+	CHECK_ERR(try_changes(&s, &lim), PROTO_ETOOBIG);
+	CHECK_STR(err, "field \"changes\": 3 changes exceed the limit of 2");
+	lim.max_events = 3;
+	CHECK_OK(try_changes(&s, &lim));
+	lim.max_columns = 1; /* 2 columns in the table */
+	CHECK_ERR(try_changes(&s, &lim), PROTO_ETOOBIG);
+	CHECK_STR(err, "2 columns exceed the limit of 1");
+	s.op = PROTO_OP_DELETE; /* the table still has 2 columns */
+	s.nvals = 1;
+	CHECK_ERR(try_changes(&s, &lim), PROTO_ETOOBIG);
+	proto_buf_init(&b);
+	CHECK(encode_sample(7, &b) == 0); /* 2 tables, a 300-byte str */
+	lim = (proto_limits) {0};
+	lim.max_tables = 1;
+	CHECK_ERR(decode(b.data, b.len, &lim), PROTO_ETOOBIG);
+	CHECK_STR(err, "2 tables exceed the limit of 1");
+	lim = (proto_limits) {0};
+	lim.max_value_bytes = 299;
+	CHECK_ERR(decode(b.data, b.len, &lim), PROTO_ETOOBIG);
+	lim.max_value_bytes = 300;
+	CHECK_OK(decode(b.data, b.len, &lim));
+	lim.max_msg_bytes = b.len - 1;
+	CHECK_ERR(decode(b.data, b.len, &lim), PROTO_ETOOBIG);
+	CHECK(encode_sample(5, &b) == 0); /* PULL: log_id is 32 bytes */
+	lim = (proto_limits) {0};
+	lim.max_value_bytes = 31;
+	CHECK_ERR(decode(b.data, b.len, &lim), PROTO_ETOOBIG);
+	proto_buf_fini(&b);
+}
+
+/* edit_body copies the message in to out with body pair number idx
+ * dropped (rep NULL, dup false), written twice (dup) or with its value
+ * replaced by rep. The key goes to key. Returns false once idx is past the
+ * last pair. */
+static bool
+edit_body(const proto_buf *in, uint32_t idx, bool dup, const uint8_t *rep,
+    size_t nrep, proto_buf *out, char *key, size_t keylen)
+{
+	const uint8_t *kstart, *vstart;
+	msgpack_packer pk;
+	proto_limits l;
+	proto_cur c;
+	int64_t v;
+	uint32_t n, j;
+
+	proto_limits_default(&l);
+	proto_cur_init(&c, in->data, in->len, &l, NULL, 0);
+	proto_buf_reset(out);
+	if (proto_cur_array(&c, &n) != PROTO_OK
+	    || proto_cur_int(&c, &v) != PROTO_OK
+	    || proto_cur_int(&c, &v) != PROTO_OK)
+		return false;
+	proto_buf_append(out, in->data, (size_t) (c.p - in->data));
+	if (proto_cur_map(&c, &n) != PROTO_OK || idx >= n)
+		return false;
+	msgpack_packer_init(&pk, out, pack_to_buf);
+	msgpack_pack_map(&pk, rep == NULL ? (dup ? n + 1 : n - 1) : n);
+	for (j = 0; j < n; j++) {
+		kstart = c.p;
+		proto_cur_skip(&c);
+		vstart = c.p;
+		proto_cur_skip(&c);
+		if (j != idx) {
+			proto_buf_append(out, kstart, (size_t) (c.p - kstart));
+			continue;
+		}
+		/* Body keys are fixstr: the length is in the first byte. */
+		snprintf(key, keylen, "%.*s", (int) (kstart[0] & 0x1f),
+		    (const char *) kstart + 1);
+		if (rep != NULL) {
+			proto_buf_append(
+			    out, kstart, (size_t) (vstart - kstart));
+			proto_buf_append(out, rep, nrep);
+		} else if (dup) {
+			proto_buf_append(out, kstart, (size_t) (c.p - kstart));
+			proto_buf_append(out, kstart, (size_t) (c.p - kstart));
+		}
+	}
+	return true;
+}
+
+static void
+field_missing_or_twice(void)
+{
+	char key[64], want[96];
+	proto_buf b, mut;
+	uint32_t k;
+	size_t i;
+	int n = 0;
+
+	proto_buf_init(&b);
+	proto_buf_init(&mut);
+	for (i = 0; i < NSAMPLES; i++) {
+		CHECK(encode_sample(i, &b) == 0);
+		for (k = 0;
+		     edit_body(&b, k, false, NULL, 0, &mut, key, sizeof(key));
+		     k++, n++) {
+			CHECK_ERR(
+			    decode(mut.data, mut.len, NULL), PROTO_EPROTO);
+			snprintf(
+			    want, sizeof(want), "missing field \"%s\"", key);
+			CHECK_STR(err, want);
+			CHECK(edit_body(
+			    &b, k, true, NULL, 0, &mut, key, sizeof(key)));
+			CHECK_ERR(
+			    decode(mut.data, mut.len, NULL), PROTO_EPROTO);
+			snprintf(
+			    want, sizeof(want), "duplicate field \"%s\"", key);
+			CHECK_STR(err, want);
+		}
+	}
+	CHECK(n == 8 + 5 + 8 + 6 + 3 + 10 + 10 + 4 + 4);
+	proto_buf_fini(&b);
+	proto_buf_fini(&mut);
+}
+
+static void
+pull_table_with_nul(void)
+{
+	static const uint8_t nul[] = {0xa3, 'a', 0, 'b'};
+	static const uint8_t empty[] = {0xa0};
+	char key[64];
+	proto_buf b, mut;
+
+	proto_buf_init(&b);
+	proto_buf_init(&mut);
+	CHECK(encode_sample(5, &b) == 0);
+	/* pair 7 is "table": header 0..5, "cursor" 6 */
+	CHECK(
+	    edit_body(&b, 7, false, nul, sizeof(nul), &mut, key, sizeof(key)));
+	CHECK(strcmp(key, "table") == 0);
+	CHECK_ERR(decode(mut.data, mut.len, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "field \"table\": str contains a NUL byte");
+	CHECK(edit_body(
+	    &b, 7, false, empty, sizeof(empty), &mut, key, sizeof(key)));
+	CHECK_OK(decode(mut.data, mut.len, NULL));
+	proto_buf_fini(&b);
+	proto_buf_fini(&mut);
+}
+
 /* ---- limits and envelope --------------------------------------------- */
 
 static void
@@ -974,13 +1440,24 @@ static void
 unknown_type(void)
 {
 	static const uint8_t t9[] = {0x93, 0x01, 0x09, 0x80};
+	static const uint8_t t8[] = {0x93, 0x01, 0x08, 0x80};
+	static const uint8_t t0[] = {0x93, 0x01, 0x00, 0x80};
 	static const uint8_t t5[] = {0x93, 0x01, 0x05, 0x80};
+	static const uint8_t t6[] = {0x93, 0x01, 0x06, 0x80};
 	static const uint8_t tneg[] = {0x93, 0x01, 0xff, 0x80};
 
 	CHECK_ERR(decode(t9, sizeof(t9), NULL), PROTO_EPROTO);
 	CHECK_STR(err, "unknown message type 9");
-	CHECK_ERR(decode(t5, sizeof(t5), NULL), PROTO_EPROTO);
+	CHECK_ERR(decode(t8, sizeof(t8), NULL), PROTO_EPROTO);
+	CHECK_STR(err, "unknown message type 8");
+	CHECK_ERR(decode(t0, sizeof(t0), NULL), PROTO_EPROTO);
+	CHECK_STR(err, "unknown message type 0");
 	CHECK_ERR(decode(tneg, sizeof(tneg), NULL), PROTO_EPROTO);
+	/* PULL and CHANGES are known now: an empty body lacks fields. */
+	CHECK_ERR(decode(t5, sizeof(t5), NULL), PROTO_EPROTO);
+	CHECK_STR(err, "missing field \"branch\"");
+	CHECK_ERR(decode(t6, sizeof(t6), NULL), PROTO_EPROTO);
+	CHECK_STR(err, "missing field \"cursor\"");
 }
 
 static void
@@ -1072,6 +1549,58 @@ encode_inconsistent_push(void)
 	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
 }
 
+/* encode_only encodes m into a scratch buffer and returns the result. */
+static proto_err
+encode_only(const proto_msg *m)
+{
+	proto_buf b;
+	proto_err rv;
+
+	proto_buf_init(&b);
+	rv = proto_msg_encode(m, &b, err, sizeof(err));
+	proto_buf_fini(&b);
+	return rv;
+}
+
+static void
+encode_inconsistent_changes(void)
+{
+	proto_table t[1] = {{"t", 2, cols0, 1}};
+	proto_value v[2] = {VI(1), VI(2)};
+	proto_event e[2] = {{5, 0, 0, PROTO_OP_UPSERT, 2, v},
+	    {6, 0, 0, PROTO_OP_DELETE, 1, v}};
+	proto_msg m;
+
+	sample_changes(&m);
+	m.u.changes = (proto_changes) {6, true, 1, t, 2, e};
+	CHECK_OK(encode_only(&m));
+	e[1].op = PROTO_OP_NONE;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(
+	    err, "field \"changes\": change 1: op 0 not between 1 and 2");
+	e[1].op = PROTO_OP_DELETE;
+	e[1].seq = 5;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err, "change 1: id 5 not above the previous id 5");
+	e[1].seq = 6;
+	m.u.changes.cursor = 5;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err, "field \"cursor\": 5 is below the last change id 6");
+	m.u.changes.cursor = 6;
+	e[1].nvals = 2;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	e[1].nvals = 1;
+	e[0].table = 1;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err, "change 0: table index 1 out of range");
+	e[0].table = 0;
+	m.u.changes.nchanges = 0; /* an empty page needs no array */
+	m.u.changes.changes = NULL;
+	m.u.changes.ntables = 0;
+	m.u.changes.tables = NULL;
+	CHECK_OK(encode_only(&m));
+}
+
 static void
 encode_null_strings(void)
 {
@@ -1094,8 +1623,19 @@ encode_null_strings(void)
 	o[0].reason = "";
 	o[0].code = (proto_outcome_code) 0;
 	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	sample_pull(&m);
+	m.u.pull.table = NULL;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err, "field \"table\" is NULL");
+	sample_changes(&m);
+	m.u.changes.tables = NULL;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err, "tables or changes array is NULL");
 	sample_error(&m);
-	m.type = PROTO_PULL;
+	m.type = (proto_type) 8;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err, "cannot encode message type 8");
+	m.type = (proto_type) 0;
 	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
 }
 
@@ -1128,6 +1668,9 @@ static const test_case cases[] = {
     {"push round trip differs", push_round_trip_differs},
     {"ack round trip differs", ack_round_trip_differs},
     {"error round trip differs", error_round_trip_differs},
+    {"pull round trip differs", pull_round_trip_differs},
+    {"changes round trip differs", changes_round_trip_differs},
+    {"changes tag not sent", changes_tag_not_sent},
     {"push values lose detail", push_values_lose_detail},
     {"float specials change", float_specials_change},
     {"limits default wrong", limits_default_wrong},
@@ -1146,6 +1689,15 @@ static const test_case cases[] = {
     {"row value nested", row_value_nested},
     {"name with NUL", name_with_nul},
     {"oversized string", oversized_string},
+    {"changes builder is wrong", changes_builder_is_wrong},
+    {"changes op NONE accepted", changes_op_none_accepted},
+    {"changes ids not increasing", changes_ids_not_increasing},
+    {"changes value count mismatch", changes_value_count_mismatch},
+    {"changes table index out of range", changes_table_index_out_of_range},
+    {"changes cursor behind", changes_cursor_behind},
+    {"changes limits not enforced", changes_limits_not_enforced},
+    {"field missing or twice", field_missing_or_twice},
+    {"pull table with NUL", pull_table_with_nul},
     {"limits not enforced", limits_not_enforced},
     {"count larger than data", count_larger_than_data},
     {"trailing garbage", trailing_garbage},
@@ -1154,6 +1706,7 @@ static const test_case cases[] = {
     {"empty or not an array", empty_or_not_an_array},
     {"hello with NUL in branch", hello_with_nul_in_branch},
     {"encode inconsistent push", encode_inconsistent_push},
+    {"encode inconsistent changes", encode_inconsistent_changes},
     {"encode null strings", encode_null_strings},
     {"encode appends not", encode_appends_not},
 };

@@ -57,12 +57,33 @@
  *   "outcomes"     array of [seq int, code int, reason str]: only the
  *                  events whose outcome is not plain success
  *
+ * PULL (agent -> hub), type 5: ask for master-data changes after a cursor.
+ *   "branch", "key", "log_id", "queue_events", "queue_bytes",
+ *   "oldest_age_s"       as in HELLO
+ *   "cursor"       int   the id of the last change applied; 0 for all
+ *   "table"        str   "" for every table, or one branch-side table
+ *                        name to receive only that table (a reload)
+ *   "max_rows"     int   most changes in the answer
+ *   "max_bytes"    int   stop adding changes after about this many bytes
+ *
+ * CHANGES (hub -> agent), type 6: one page of the change feed, in id order.
+ *   "cursor"       int   id of the last change in this page (the next
+ *                        PULL's cursor); the request's cursor if empty
+ *   "more"         bool  more changes follow: pull again at once
+ *   "tables"       array of [name str, columns array of str, nkey int]:
+ *                  as in PUSH; name is the branch-side table
+ *   "changes"      array of [id int, table int, op int, values array]:
+ *                  op is PROTO_OP_UPSERT (values: all columns) or
+ *                  PROTO_OP_DELETE (values: the nkey key columns)
+ *
  * ERROR (hub -> agent), type 7: the request was not applied.
  *   "code"         int   a proto_err
  *   "message"      str   human-readable reason
  *   "retry"        bool  true if the same request may succeed later
  *
- * Types 5 and 6 are reserved for PULL and CHANGES (master data).
+ * NUDGE (hub pub socket -> agents' sub sockets): not a msgpack message but
+ * a topic: the bytes "b:" + branch code + "\n", or "*\n" for all branches.
+ * It only says "pull now"; agents also pull every pull_interval_ms.
  *
  * Limits (proto_limits): total message size, events per batch, tables per
  * batch, columns per row, bytes per str/bin value, nesting depth. A decoder
@@ -85,8 +106,8 @@ typedef enum {
 	PROTO_WELCOME = 2,
 	PROTO_PUSH = 3,
 	PROTO_ACK = 4,
-	PROTO_PULL = 5,    /* reserved */
-	PROTO_CHANGES = 6, /* reserved */
+	PROTO_PULL = 5,
+	PROTO_CHANGES = 6,
 	PROTO_ERROR = 7,
 } proto_type;
 
@@ -129,8 +150,9 @@ typedef struct {
 /* Limits a decoder enforces. Zero fields mean "use the default". */
 typedef struct {
 	size_t max_msg_bytes;     /* whole message; default 16 MiB */
-	uint32_t max_events;      /* events in one PUSH; default 10000 */
-	uint32_t max_tables;      /* tables in one PUSH; default 64 */
+	uint32_t max_events;      /* events in a PUSH, changes in a CHANGES;
+	                             default 10000 */
+	uint32_t max_tables;      /* tables in a PUSH or CHANGES; default 64 */
 	uint32_t max_columns;     /* columns per table/row; default 256 */
 	uint32_t max_value_bytes; /* one str or bin; default 1 MiB */
 	uint32_t max_outcomes;    /* outcomes in one ACK; default 10000 */
@@ -207,6 +229,27 @@ typedef struct {
 	bool retry;          /* the same request may succeed later */
 } proto_error;
 
+typedef struct {
+	proto_agent_hdr hdr; /* who is asking */
+	int64_t cursor;      /* last change id applied; 0 for all */
+	const char *table;   /* "" for all tables, or one table (reload) */
+	int64_t max_rows;    /* most changes in the answer */
+	int64_t max_bytes;   /* about this many bytes at most */
+} proto_pull;
+
+/*
+ * One page of changes. A change reuses proto_event: seq is the change id,
+ * tag is 0 and not sent, op is PROTO_OP_UPSERT or PROTO_OP_DELETE.
+ */
+typedef struct {
+	int64_t cursor;       /* id of the last change in the page */
+	bool more;            /* more changes follow */
+	uint32_t ntables;     /* number of tables */
+	proto_table *tables;  /* tables referenced by changes */
+	uint32_t nchanges;    /* number of changes */
+	proto_event *changes; /* changes in increasing id order */
+} proto_changes;
+
 /* A message. Decoded messages own all their memory (see proto_msg_free). */
 typedef struct proto_msg {
 	proto_type type; /* selects the member of u */
@@ -215,6 +258,8 @@ typedef struct proto_msg {
 		proto_welcome welcome;
 		proto_push push;
 		proto_ack ack;
+		proto_pull pull;
+		proto_changes changes;
 		proto_error error;
 	} u;
 	struct proto_arena *arena; /* memory of a decoded message, or NULL */
