@@ -278,7 +278,8 @@ map_new(apply_ctx *ctx, const proto_table *pt, const char *sig)
 	m->ncols = pt->ncols;
 	m->nkey = pt->nkey;
 	m->send = xcalloc(pt->ncols, sizeof *m->send);
-	if (t == NULL)
+	/* A down table flows to branches only: a PUSH must not write it. */
+	if (t == NULL || t->cfg->down)
 		m->reason = xasprintf("table \"%s\" is not replicated by this "
 		                      "hub",
 		    pt->name);

@@ -62,14 +62,84 @@ fill_cols(catalog_table *t, PGresult *res)
 		c->quoted = catalog_quote(c->name);
 		c->type = xstrdup(PQgetvalue(res, (int) i, 1));
 		c->in_pk = PQgetvalue(res, (int) i, 2)[0] == 't';
+		c->pk_pos = atoi(PQgetvalue(res, (int) i, 3));
 		if (c->in_pk)
 			t->npk++;
 	}
 }
 
-/* check_table verifies the shape the apply relies on. */
+/* is_integer tells whether a format_type name is an integer type. */
+static bool
+is_integer(const char *type)
+{
+	return !strcmp(type, "smallint") || !strcmp(type, "integer")
+	    || !strcmp(type, "bigint");
+}
+
+/* add_send appends column i to the sending order of t. */
+static void
+add_send(catalog_table *t, size_t i)
+{
+	t->send[t->nsend] = i;
+	t->send_names[t->nsend++] = t->cols[i].name;
+}
+
+/*
+ * layout_down fixes the columns a down table sends: key columns (PK minus
+ * scope) in key order, then the rest, never the scope column, which only
+ * says who receives the row and means nothing at the branch.
+ */
+static void
+layout_down(catalog_table *t)
+{
+	t->send = xcalloc(t->ncols, sizeof *t->send);
+	t->send_names = xcalloc(t->ncols, sizeof *t->send_names);
+	for (int pos = 1; pos <= (int) t->npk; pos++)
+		for (size_t i = 0; i < t->ncols; i++)
+			if (t->cols[i].pk_pos == pos && (int) i != t->scope)
+				add_send(t, i);
+	t->nkey = t->nsend;
+	for (size_t i = 0; i < t->ncols; i++)
+		if (!t->cols[i].in_pk && (int) i != t->scope)
+			add_send(t, i);
+}
+
+/* check_down verifies a down table and fixes its sending layout. */
 static proto_err
-check_table(const catalog_table *t, char *err, size_t errlen)
+check_down(catalog_table *t, char *err, size_t errlen)
+{
+	const hub_table_cfg *cfg = t->cfg;
+
+	t->scope = -1;
+	if (cfg->scope != NULL
+	    && (t->scope = catalog_col_find(t, cfg->scope)) < 0) {
+		snprintf(err, errlen,
+		    "table \"%s.%s\" has no scope column \"%s\"", cfg->schema,
+		    cfg->relname, cfg->scope);
+		return PROTO_EINVAL;
+	}
+	if (t->scope >= 0 && !is_integer(t->cols[t->scope].type)) {
+		snprintf(err, errlen,
+		    "scope column \"%s\" of table \"%s.%s\" is %s, not an "
+		    "integer type",
+		    cfg->scope, cfg->schema, cfg->relname,
+		    t->cols[t->scope].type);
+		return PROTO_EINVAL;
+	}
+	layout_down(t);
+	if (t->nkey == 0) {
+		snprintf(err, errlen,
+		    "table \"%s.%s\" needs a primary key (with a column "
+		    "besides the scope column) to be sent to branches",
+		    cfg->schema, cfg->relname);
+		return PROTO_EINVAL;
+	}
+	return PROTO_OK;
+}
+
+/* check_table verifies the shape the apply (or the feed) relies on. */
+static proto_err
+check_table(catalog_table *t, char *err, size_t errlen)
 {
 	const hub_table_cfg *cfg = t->cfg;
 	int b;
@@ -81,6 +151,8 @@ check_table(const catalog_table *t, char *err, size_t errlen)
 		    cfg->schema, cfg->relname, cfg->name);
 		return PROTO_EINVAL;
 	}
+	if (cfg->down)
+		return check_down(t, err, errlen);
 	if ((b = catalog_col_find(t, "branch_id")) < 0) {
 		snprintf(err, errlen,
 		    "table \"%s.%s\" has no \"branch_id\" "
@@ -111,7 +183,12 @@ load_table(PGconn *conn, catalog_table *t, char *err, size_t errlen)
 	    "SELECT a.attname, format_type(a.atttypid, NULL),"
 	    " a.attnum = ANY (coalesce((SELECT i.indkey::int2[]"
 	    "  FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),"
-	    "  '{}'))"
+	    "  '{}')),"
+	    /* int2vector subscripts start at 0: make the position 1-based. */
+	    " coalesce((SELECT array_position(i.indkey::int2[], a.attnum)"
+	    "  - array_lower(i.indkey::int2[], 1) + 1"
+	    "  FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary),"
+	    "  0)"
 	    " FROM pg_class c"
 	    " JOIN pg_namespace n ON n.oid = c.relnamespace"
 	    " JOIN pg_attribute a ON a.attrelid = c.oid"
@@ -132,8 +209,8 @@ load_table(PGconn *conn, catalog_table *t, char *err, size_t errlen)
 }
 
 proto_err
-catalog_load(PGconn *conn, const hub_config *conf, catalog **out, char *err,
-    size_t errlen)
+catalog_load(PGconn *conn, const hub_config *conf, bool down_only,
+    catalog **out, char *err, size_t errlen)
 {
 	catalog *cat = xcalloc(1, sizeof *cat);
 	proto_err rv = PROTO_OK;
@@ -143,7 +220,9 @@ catalog_load(PGconn *conn, const hub_config *conf, catalog **out, char *err,
 	cat->ntables = conf->ntables;
 	for (size_t i = 0; i < conf->ntables && rv == PROTO_OK; i++) {
 		cat->tables[i].cfg = &conf->tables[i];
-		rv = load_table(conn, &cat->tables[i], err, errlen);
+		cat->tables[i].scope = -1;
+		if (!down_only || conf->tables[i].down)
+			rv = load_table(conn, &cat->tables[i], err, errlen);
 	}
 	if (rv != PROTO_OK) {
 		catalog_free(cat);
@@ -167,6 +246,8 @@ catalog_free(catalog *cat)
 		}
 		free(t->cols);
 		free(t->quoted);
+		free(t->send);
+		free(t->send_names);
 	}
 	free(cat->tables);
 	free(cat);

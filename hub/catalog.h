@@ -2,7 +2,12 @@
  * catalog.h: what PostgreSQL says about the allow-listed target tables.
  *
  * Loaded once at startup from pg_attribute (names, types via format_type)
- * and pg_index (primary key) and shared read-only by all workers. Only
+ * and pg_index (primary key) and shared read-only by all workers. An up
+ * table must have branch_id in its primary key; a down table needs a
+ * primary key, and its scope column (if any) must be an integer column.
+ * For a down table the catalog also fixes the layout sent to branches:
+ * the primary key columns minus the scope column first, in key order,
+ * then the other columns minus the scope column, in attnum order. Only
  * names found here are ever put into SQL, always quoted, so a PUSH can
  * never name a table or column the operator did not allow.
  */
@@ -22,6 +27,7 @@ typedef struct {
 	char *quoted; /* name as a quoted identifier */
 	char *type;   /* format_type without typmod, e.g. "bigint" */
 	bool in_pk;   /* part of the primary key */
+	int pk_pos;   /* 1-based position in the primary key, 0 if not */
 } catalog_col;
 
 /* One allow-listed target table. */
@@ -31,6 +37,11 @@ typedef struct {
 	catalog_col *cols;        /* columns in attnum order */
 	size_t ncols;             /* number of columns */
 	size_t npk;               /* PK columns, branch_id included */
+	int scope;                /* down: index of the scope column, or -1 */
+	size_t *send;             /* down: column indexes in sending order */
+	const char **send_names;  /* down: their names (borrowed from cols) */
+	size_t nsend;             /* down: number of columns sent */
+	size_t nkey;              /* down: key columns, first in send */
 } catalog_table;
 
 typedef struct {
@@ -39,14 +50,17 @@ typedef struct {
 } catalog;
 
 /*
- * catalog_load reads every table of conf's allow-list. Each must exist,
- * have a "branch_id" column and a primary key that contains it. Returns
+ * catalog_load reads every table of conf's allow-list (only the down
+ * tables if down_only; the others are then left empty). Each must exist;
+ * an up table must have a "branch_id" column and a primary key that
+ * contains it; a down table must have a primary key with a column besides
+ * the scope column, and a scope column of an integer type. Returns
  * PROTO_OK and a catalog the caller frees with catalog_free, or PROTO_EINVAL
  * (a table fails those checks) or PROTO_EDB, with the reason in err. The
  * catalog borrows conf, which must outlive it.
  */
-proto_err catalog_load(PGconn *conn, const hub_config *conf, catalog **out,
-    char *err, size_t errlen);
+proto_err catalog_load(PGconn *conn, const hub_config *conf, bool down_only,
+    catalog **out, char *err, size_t errlen);
 
 /* catalog_free frees a catalog; catalog_free(NULL) does nothing. */
 void catalog_free(catalog *cat);

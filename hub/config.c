@@ -22,11 +22,15 @@ static const cfg_key hub_keys[] = {
     {"hub", "max_batch_events", CFG_INT,
         offsetof(hub_config, max_batch_events), "10000", 1, 100000, 0,
         "most events accepted in one PUSH"},
+    {"hub", "max_pull_rows", CFG_INT, offsetof(hub_config, max_pull_rows),
+        "5000", 1, 100000, 0, "most changes in one CHANGES page"},
     {"hub", "max_message_bytes", CFG_INT,
         offsetof(hub_config, max_message_bytes), "16777216", 65536, 268435456,
         0, "largest request accepted, bytes"},
     {"hub", "postgres", CFG_STR, offsetof(hub_config, postgres), NULL, 0, 0,
         CFG_REQUIRED, "libpq connection string"},
+    {"hub", "publish", CFG_STR, offsetof(hub_config, publish), NULL, 0, 0, 0,
+        "comma-separated nng pub URLs for nudges"},
     {"hub", "workers", CFG_INT, offsetof(hub_config, workers), "4", 1, 64, 0,
         "worker threads, each with its own PostgreSQL connection"},
 };
@@ -95,6 +99,8 @@ on_section(void *vconf, const char *section, const char *name,
 		field = &t->target;
 	else if (!strcmp(name, "direction"))
 		field = &t->direction;
+	else if (!strcmp(name, "scope"))
+		field = &t->scope;
 	else {
 		snprintf(
 		    err, errlen, "unknown key \"%s\" in [%s]", name, section);
@@ -105,7 +111,21 @@ on_section(void *vconf, const char *section, const char *name,
 		    section);
 		return false;
 	}
+	/* Checked here, not in validate, so the error names the line. */
+	if (field == &t->direction && strcmp(value, "up") != 0
+	    && strcmp(value, "down") != 0) {
+		snprintf(err, errlen,
+		    "invalid direction \"%s\" in [%s]: expected "
+		    "\"up\" or \"down\"",
+		    value, section);
+		return false;
+	}
+	if (field == &t->scope && value[0] == '\0') {
+		snprintf(err, errlen, "empty \"scope\" in [%s]", section);
+		return false;
+	}
 	*field = xstrdup(value);
+	t->down = t->direction != NULL && !strcmp(t->direction, "down");
 	return true;
 }
 
@@ -137,18 +157,23 @@ scan_sections(hub_config *conf, const char *path)
 	fclose(f);
 }
 
-/* table_check fills schema and relname from target and checks direction. */
+/* table_check fills schema and relname from target and checks scope. */
 static bool
 table_check(hub_table_cfg *t, char *err, size_t errlen)
 {
 	const char *dot;
 
-	if (t->direction != NULL && strcmp(t->direction, "up") != 0) {
+	if (t->scope != NULL && !t->down) {
 		snprintf(err, errlen,
-		    "invalid direction \"%s\" for table "
-		    "\"%s\": only \"up\" is supported",
-		    t->direction, t->name);
+		    "\"scope\" is only for \"direction = down\" "
+		    "(table \"%s\")",
+		    t->name);
 		return false;
+	}
+	/* "all" is the same as no scope column: every branch gets the row. */
+	if (t->scope != NULL && !strcmp(t->scope, "all")) {
+		free(t->scope);
+		t->scope = NULL;
 	}
 	if (t->target == NULL) {
 		t->schema = xstrdup("public");
@@ -187,6 +212,8 @@ validate(hub_config *conf, char *err, size_t errlen)
 		return false;
 	}
 	conf->nurls = cfg_list_split(conf->listen, &conf->urls);
+	if (conf->publish != NULL)
+		conf->npub = cfg_list_split(conf->publish, &conf->pub_urls);
 	if (conf->nurls == 0) {
 		snprintf(err, errlen, "\"listen\" names no URL");
 		return false;
@@ -224,6 +251,7 @@ hub_config_free(hub_config *conf)
 {
 	cfg_free(hub_keys, ARRAY_LEN(hub_keys), conf);
 	cfg_list_free(conf->urls, conf->nurls);
+	cfg_list_free(conf->pub_urls, conf->npub);
 	for (size_t i = 0; i < conf->ntables; i++) {
 		hub_table_cfg *t = &conf->tables[i];
 		free(t->name);
@@ -231,6 +259,7 @@ hub_config_free(hub_config *conf)
 		free(t->relname);
 		free(t->target);
 		free(t->direction);
+		free(t->scope);
 	}
 	free(conf->tables);
 	memset(conf, 0, sizeof *conf);

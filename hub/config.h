@@ -7,11 +7,15 @@
  *   workers = 4                        ; nng contexts, one PG connection each
  *   max_message_bytes = 16777216       ; NNG_OPT_RECVMAXSZ and decoder limit
  *   max_batch_events = 10000           ; events in one PUSH
+ *   max_pull_rows = 5000               ; most changes in one CHANGES page
+ *   publish = tcp://127.0.0.1:7451     ; optional nng pub URLs for nudges
  *   log_level = info
  *
  *   [table transactions]               ; allow-list, one section per table
  *   target = public.transactions       ; default public.<name>
- *   direction = up                     ; only "up" for now
+ *   direction = up                     ; up (default) or down
+ *   scope = all                        ; down only: all, or the column of
+ *                                      ; target holding the branch id
  *
  * Every [hub] key is declared once in the table in config.c; [table NAME]
  * sections go through a callback and a scan of the section headers (an
@@ -33,7 +37,9 @@ typedef struct {
 	char *schema;    /* PostgreSQL schema of the target, e.g. "public" */
 	char *relname;   /* PostgreSQL table name of the target */
 	char *target;    /* the "target" value as written, or NULL */
-	char *direction; /* "up", or NULL for the default */
+	char *direction; /* "up", "down", or NULL for the default (up) */
+	char *scope;     /* down only: a column name, or NULL for "all" */
+	bool down;       /* direction is "down": head office -> branches */
 } hub_table_cfg;
 
 typedef struct {
@@ -42,10 +48,14 @@ typedef struct {
 	int64_t workers;           /* worker threads (nng ctx + PG conn) */
 	int64_t max_message_bytes; /* largest request accepted */
 	int64_t max_batch_events;  /* most events in one PUSH */
+	int64_t max_pull_rows;     /* most changes in one CHANGES page */
+	char *publish;             /* comma-separated nng pub URLs, or NULL */
 	char *log_level;           /* error|warning|notice|info|debug */
 	log_level level;           /* log_level parsed */
 	char **urls;               /* listen split at commas */
 	size_t nurls;              /* number of urls */
+	char **pub_urls;           /* publish split at commas */
+	size_t npub;               /* number of pub_urls; 0 = no nudges */
 	hub_table_cfg *tables;     /* the allow-list, in file order */
 	size_t ntables;            /* number of tables */
 } hub_config;

@@ -19,9 +19,6 @@
 /* Seconds between reconnection attempts. */
 #define DB_RETRY_S 2
 
-/* Advisory lock key serializing concurrent "migrate" runs ("bsmi"). */
-#define DB_MIGRATE_LOCK "1651731817"
-
 static const char *const migration_1
     = "CREATE SCHEMA IF NOT EXISTS branchsync;"
       "CREATE TABLE branchsync.branch(id serial PRIMARY KEY,"
@@ -43,8 +40,77 @@ static const char *const migration_1
       " tbl text NOT NULL, key jsonb, row jsonb, reason text NOT NULL,"
       " created_at timestamptz NOT NULL DEFAULT now());";
 
+/*
+ * Migration 2: the change feed of down tables (see feed.h). One record per
+ * (scope, table, key): an upsert moves the record to the end of the feed
+ * with a new id, so the table grows with the number of rows, never with
+ * the number of updates, and a branch starting from cursor 0 gets a full
+ * snapshot. branchsync.feed() is generic: the trigger arguments name the
+ * branch-side table, the scope column ('' = all branches) and the key
+ * columns, so one function serves every down table.
+ */
+static const char *const migration_2
+    = "CREATE SEQUENCE branchsync.change_id_seq;"
+      "CREATE TABLE branchsync.change("
+      " id bigint NOT NULL DEFAULT nextval('branchsync.change_id_seq'),"
+      " scope int NOT NULL DEFAULT 0, tbl text NOT NULL,"
+      " key jsonb NOT NULL, op smallint NOT NULL, row jsonb,"
+      " changed_at timestamptz NOT NULL DEFAULT now(),"
+      " PRIMARY KEY (scope, tbl, key));"
+      "CREATE UNIQUE INDEX change_scope_id ON branchsync.change(scope, id);"
+      "ALTER TABLE branchsync.branch_status ADD COLUMN last_pull timestamptz,"
+      " ADD COLUMN pull_cursor bigint;"
+      "CREATE FUNCTION branchsync.feed() RETURNS trigger"
+      " LANGUAGE plpgsql AS $feed$\n"
+      "DECLARE\n"
+      "  scol text := TG_ARGV[1];\n"
+      "  o jsonb; n jsonb;\n"
+      "  okey jsonb := '[]'; nkey jsonb := '[]';\n"
+      "  oscope int := 0; nscope int := 0;\n"
+      "BEGIN\n"
+      /* See FEED_LOCK in db.h: a pull waits for this transaction. */
+      "  PERFORM pg_advisory_xact_lock_shared(" DB_FEED_LOCK ");\n"
+      "  IF TG_OP <> 'INSERT' THEN\n"
+      "    o := to_jsonb(OLD);\n"
+      "    FOR i IN 2 .. TG_NARGS - 1 LOOP\n"
+      "      okey := okey || jsonb_build_array(o -> TG_ARGV[i]);\n"
+      "    END LOOP;\n"
+      "    IF scol <> '' THEN oscope := coalesce((o ->> scol)::int, 0);"
+      " END IF;\n"
+      "  END IF;\n"
+      "  IF TG_OP <> 'DELETE' THEN\n"
+      "    n := to_jsonb(NEW);\n"
+      "    FOR i IN 2 .. TG_NARGS - 1 LOOP\n"
+      "      nkey := nkey || jsonb_build_array(n -> TG_ARGV[i]);\n"
+      "    END LOOP;\n"
+      "    IF scol <> '' THEN nscope := coalesce((n ->> scol)::int, 0);"
+      " END IF;\n"
+      "  END IF;\n"
+      /* The old key or scope no longer exists for its branches. */
+      "  IF TG_OP = 'DELETE' OR (TG_OP = 'UPDATE'"
+      "      AND (okey <> nkey OR oscope <> nscope)) THEN\n"
+      "    INSERT INTO branchsync.change(scope, tbl, key, op, row)\n"
+      "      VALUES (oscope, TG_ARGV[0], okey, 2, NULL)\n"
+      "      ON CONFLICT (scope, tbl, key) DO UPDATE SET\n"
+      "      id = nextval('branchsync.change_id_seq'), op = EXCLUDED.op,\n"
+      "      row = EXCLUDED.row, changed_at = now();\n"
+      "    PERFORM pg_notify('branchsync_change', oscope::text);\n"
+      "  END IF;\n"
+      "  IF TG_OP <> 'DELETE' THEN\n"
+      "    IF scol <> '' THEN n := n - scol; END IF;\n"
+      "    INSERT INTO branchsync.change(scope, tbl, key, op, row)\n"
+      "      VALUES (nscope, TG_ARGV[0], nkey, 1, n)\n"
+      "      ON CONFLICT (scope, tbl, key) DO UPDATE SET\n"
+      "      id = nextval('branchsync.change_id_seq'), op = EXCLUDED.op,\n"
+      "      row = EXCLUDED.row, changed_at = now();\n"
+      "    PERFORM pg_notify('branchsync_change', nscope::text);\n"
+      "  END IF;\n"
+      "  RETURN NULL;\n"
+      "END\n"
+      "$feed$;";
+
 /* migrations[i] brings the schema to version i + 1. Append only. */
-static const char *const migrations[] = {migration_1};
+static const char *const migrations[] = {migration_1, migration_2};
 
 proto_err
 db_result_error(const PGresult *res, PGconn *conn, char *err, size_t errlen)

@@ -10,6 +10,12 @@
  *   branch_status(branch_id, last_seen, ...)   what agents last reported
  *   reject(id, branch_id, log_id, seq, tbl, key, row, reason, created_at)
  *
+ * Migration 2 adds the change feed of down tables (see feed.h):
+ *
+ *   change(id, scope, tbl, key, op, row, changed_at)  one record per key
+ *   feed()                                  the generic AFTER ROW trigger
+ *   branch_status.last_pull, .pull_cursor   what the branch last pulled
+ *
  * Error text written into err is one line: the server's primary message
  * followed by "(SQLSTATE xxxxx)" when there is one.
  */
@@ -24,7 +30,20 @@
 #include "proto/err.h"
 
 /* The newest migration this hub knows; "run" requires exactly this. */
-#define DB_SCHEMA_VERSION 1
+#define DB_SCHEMA_VERSION 2
+
+/* Advisory lock key serializing concurrent "migrate" runs ("bsmi"). */
+#define DB_MIGRATE_LOCK "1651731817"
+
+/*
+ * The change feed's ids are drawn when a transaction writes, not when it
+ * commits: a pull that saw id 101 committed while id 100 was still in
+ * flight would move the branch's cursor past 100 for good. So every writer
+ * of branchsync.change holds this advisory lock shared until it commits,
+ * and a pull reads its page holding it exclusively: every id below what it
+ * sees is then committed. Writers wait at most for one page query.
+ */
+#define DB_FEED_LOCK "1651730019"
 
 /* A branch key: 32 random bytes written as 64 hex digits. */
 #define DB_KEY_BYTES 32

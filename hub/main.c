@@ -6,6 +6,7 @@
  * any error.
  */
 #include <getopt.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -14,6 +15,7 @@
 #include "catalog.h"
 #include "config.h"
 #include "db.h"
+#include "feed.h"
 #include "log.h"
 #include "server.h"
 #include "util.h"
@@ -90,24 +92,60 @@ connect_checked(const hub_config *conf, bool want_schema)
 	return conn;
 }
 
+/*
+ * migrate_feed installs the change-feed triggers of the down tables and
+ * backfills their existing rows (see feed.h); it also drops the triggers
+ * of tables that are no longer down, so it runs even with none.
+ */
+static int
+migrate_feed(PGconn *conn, const hub_config *conf)
+{
+	char err[1024];
+	catalog *cat;
+	int64_t rows;
+	int dropped;
+	size_t ndown = 0;
+
+	if (catalog_load(conn, conf, true, &cat, err, sizeof err)
+	    != PROTO_OK) {
+		cli_error("%s", err);
+		return 1;
+	}
+	if (feed_install(conn, cat, &rows, &dropped, err, sizeof err)
+	    != PROTO_OK) {
+		catalog_free(cat);
+		cli_error("could not install the change feed: %s", err);
+		return 1;
+	}
+	catalog_free(cat);
+	for (size_t i = 0; i < conf->ntables; i++)
+		ndown += conf->tables[i].down;
+	if (ndown > 0 || dropped > 0)
+		printf("change feed: %zu down tables, %" PRId64
+		       " rows recorded, %d triggers dropped\n",
+		    ndown, rows, dropped);
+	return 0;
+}
+
 static int
 cmd_migrate(const hub_config *conf)
 {
 	PGconn *conn = connect_checked(conf, false);
 	char err[1024];
-	int from, to;
+	int from, to, rc;
 
 	if (db_migrate(conn, &from, &to, err, sizeof err) != PROTO_OK) {
 		PQfinish(conn);
 		cli_error("could not migrate: %s", err);
 		return 1;
 	}
-	PQfinish(conn);
 	if (from == to)
 		printf("schema already at version %d\n", to);
 	else
 		printf("schema migrated from version %d to %d\n", from, to);
-	return 0;
+	rc = migrate_feed(conn, conf);
+	PQfinish(conn);
+	return rc;
 }
 
 static int
@@ -123,7 +161,7 @@ cmd_run(const hub_config *conf)
 	if (db_connect_retry(conf->postgres, &conn) != PROTO_OK)
 		return 0; /* stopped by a signal while waiting */
 	if ((rv = db_check_schema(conn, err, sizeof err)) != PROTO_OK
-	    || (rv = catalog_load(conn, conf, &cat, err, sizeof err))
+	    || (rv = catalog_load(conn, conf, false, &cat, err, sizeof err))
 	        != PROTO_OK) {
 		PQfinish(conn);
 		log_error("HUB-START-FAIL", "%s", err);

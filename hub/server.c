@@ -18,7 +18,9 @@
 #include "apply.h"
 #include "db.h"
 #include "log.h"
+#include "nudge.h"
 #include "proto/msg.h"
+#include "pull.h"
 #include "util.h"
 
 /* Receive timeout: how quickly a worker notices sig_term. */
@@ -38,6 +40,7 @@ typedef struct {
 	nng_aio *aio;           /* this worker's aio */
 	PGconn *conn;           /* this worker's PostgreSQL connection */
 	apply_ctx *apply;       /* apply state tied to conn */
+	pull_ctx *pull;         /* PULL page state */
 	proto_limits lim;       /* decoder limits from the config */
 	proto_buf out;          /* encoded reply */
 	char err[1024];         /* reason of the current failure */
@@ -142,6 +145,36 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 	    now_mono_ms() - t0);
 }
 
+static void
+handle_pull(worker *w, const proto_pull *p, proto_msg *reply)
+{
+	int branch_id;
+	proto_err rv;
+	int64_t t0 = now_mono_ms();
+
+	if ((rv = check_hdr(w, &p->hdr, &branch_id)) != PROTO_OK) {
+		set_error(reply, rv, w->err);
+		return;
+	}
+	reply->type = PROTO_CHANGES;
+	rv = pull_page(w->pull, w->conn, branch_id, p, &reply->u.changes,
+	    w->err, sizeof w->err);
+	if (rv != PROTO_OK) {
+		log_error("HUB-PULL-FAIL",
+		    "branch \"%s\": could not read changes after %" PRId64
+		    ": %s",
+		    p->hdr.branch, p->cursor, w->err);
+		set_error(reply, rv, w->err);
+		return;
+	}
+	log_debug("HUB-PULL",
+	    "branch \"%s\": %u changes after %" PRId64 ", cursor %" PRId64
+	    "%s in %" PRId64 " ms",
+	    p->hdr.branch, reply->u.changes.nchanges, p->cursor,
+	    reply->u.changes.cursor, reply->u.changes.more ? ", more" : "",
+	    now_mono_ms() - t0);
+}
+
 /* encode_reply turns reply into an nng message, or NULL if impossible. */
 static nng_msg *
 encode_reply(worker *w, const proto_msg *reply)
@@ -201,6 +234,8 @@ dispatch(worker *w, const proto_msg *m, proto_msg *reply)
 			handle_hello(w, &m->u.hello, reply);
 		else if (m->type == PROTO_PUSH)
 			handle_push(w, &m->u.push, reply);
+		else if (m->type == PROTO_PULL)
+			handle_pull(w, &m->u.pull, reply);
 		else {
 			snprintf(w->err, sizeof w->err,
 			    "unexpected message "
@@ -317,6 +352,7 @@ worker_init(worker *w, int i, const hub_config *conf, const catalog *cat,
 	w->lim.max_msg_bytes = (size_t) conf->max_message_bytes;
 	w->lim.max_events = (uint32_t) conf->max_batch_events;
 	w->apply = apply_new(conf, cat);
+	w->pull = pull_new(conf, cat);
 	if ((rv = nng_ctx_open(&w->ctx, sock)) != 0
 	    || (rv = nng_aio_alloc(&w->aio, NULL, NULL)) != 0) {
 		snprintf(err, errlen, "could not start worker %d: %s", i,
@@ -335,6 +371,7 @@ worker_fini(worker *w)
 		nng_aio_free(w->aio);
 	nng_ctx_close(w->ctx);
 	apply_free(w->apply);
+	pull_free(w->pull);
 	PQfinish(w->conn);
 	proto_buf_fini(&w->out);
 }
@@ -371,9 +408,15 @@ server_run(
 	size_t n = (size_t) conf->workers;
 	worker *ws = xcalloc(n, sizeof *ws);
 	nng_socket sock;
+	nudge *nd = NULL;
 	proto_err rv;
 
 	if ((rv = open_socket(conf, &sock, err, errlen)) != PROTO_OK) {
+		free(ws);
+		return rv;
+	}
+	if ((rv = nudge_start(conf, &nd, err, errlen)) != PROTO_OK) {
+		nng_close(sock);
 		free(ws);
 		return rv;
 	}
@@ -402,6 +445,7 @@ server_run(
 		sig_term = 1; /* make started workers leave their loop */
 	for (size_t i = 0; i < n; i++)
 		worker_fini(&ws[i]);
+	nudge_stop(nd);
 	nng_close(sock);
 	free(ws);
 	return rv;

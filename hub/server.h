@@ -10,7 +10,10 @@
  *
  *   HELLO -> authenticate -> WELCOME(watermark, tag)
  *   PUSH  -> authenticate -> apply -> ACK
+ *   PULL  -> authenticate -> one page of the change feed -> CHANGES
  *   other -> ERROR(PROTO_EPROTO)
+ *
+ * With "publish" set, a nudge thread (nudge.h) runs beside the workers.
  *
  * Every failure is answered with an ERROR; nothing a peer sends can stop
  * a worker.

@@ -60,8 +60,15 @@ test_errors(void)
 	} bad[] = {
 	    {"[hub]\nlisten=x\n[table t]\n", "missing required key"},
 	    {"[hub]\nlisten=x\npostgres=y\n", "no [table NAME]"},
-	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ndirection=down\n",
-	        "invalid direction"},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ndirection=sideways\n",
+	        ":5: invalid direction \"sideways\""},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\nscope=branch_id\n",
+	        "only for \"direction = down\""},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ndirection=down\n"
+	     "scope=\n",
+	        ":6: empty \"scope\""},
+	    {"[hub]\nlisten=x\npostgres=y\nmax_pull_rows=0\n[table t]\n",
+	        "max_pull_rows"},
 	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ncolor=red\n",
 	        "unknown key \"color\""},
 	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ntarget=.x\n",
@@ -80,7 +87,41 @@ test_errors(void)
 	}
 }
 
+static void
+test_down_tables(void)
+{
+	hub_config c;
+	char err[512] = "";
+	const hub_table_cfg *t;
+
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "publish = tcp://a:2, ipc:///tmp/x\nmax_pull_rows = 100\n"
+	           "[table transactions]\ndirection = up\n"
+	           "[table products]\ndirection = down\nscope = all\n"
+	           "[table branch_prices]\nscope = branch_id\n"
+	           "direction = down\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	CHECK(c.npub == 2 && !strcmp(c.pub_urls[1], "ipc:///tmp/x"));
+	CHECK(c.max_pull_rows == 100);
+	t = hub_config_find(&c, "transactions");
+	CHECK(t != NULL && !t->down && t->scope == NULL);
+	t = hub_config_find(&c, "products");
+	CHECK(t != NULL && t->down && t->scope == NULL);
+	t = hub_config_find(&c, "branch_prices");
+	CHECK(t != NULL && t->down && !strcmp(t->scope, "branch_id"));
+	hub_config_free(&c);
+
+	/* No publish: no nudges; default page size. */
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n[table t]\n", &c,
+	          err, sizeof err)
+	    == PROTO_OK);
+	CHECK(c.npub == 0 && c.publish == NULL && c.max_pull_rows == 5000);
+	hub_config_free(&c);
+}
+
 static const test_case cases[] = {
+    {"down tables, scope and publish", test_down_tables},
     {"defaults and empty table sections", test_defaults_and_tables},
     {"bad config files", test_errors},
 };

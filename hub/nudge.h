@@ -1,0 +1,37 @@
+/*
+ * nudge.h: tell agents to pull now.
+ *
+ * The feed trigger NOTIFYs channel "branchsync_change" with the scope of
+ * each change (feed.h). With "publish" configured, a thread with its own
+ * PostgreSQL connection LISTENs on that channel and publishes on an nng
+ * pub0 socket the topic "b:" + branch code + "\n" for a branch scope, or
+ * "*\n" for scope 0 (every branch). After it (re)connects it publishes
+ * "*\n" once, since notifications sent while it was away are lost. A
+ * nudge is only a hint: agents also pull on a timer.
+ */
+#ifndef HUB_NUDGE_H
+#define HUB_NUDGE_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "proto/err.h"
+
+typedef struct nudge nudge;
+
+/*
+ * nudge_start opens the pub0 socket on conf's publish URLs and starts the
+ * LISTEN thread. With no publish URL it sets *out to NULL and returns
+ * PROTO_OK. Returns PROTO_EIO (socket, listen or thread failure) with the
+ * reason in err. conf is borrowed and must outlive the nudge.
+ */
+proto_err nudge_start(
+    const hub_config *conf, nudge **out, char *err, size_t errlen);
+
+/*
+ * nudge_stop stops the thread, closes the socket and frees n (within about
+ * 500 ms). nudge_stop(NULL) does nothing.
+ */
+void nudge_stop(nudge *n);
+
+#endif /* HUB_NUDGE_H */
