@@ -315,7 +315,8 @@ static const char base_sql[]
       "value) WITHOUT ROWID;\n"
       "CREATE TABLE IF NOT EXISTS _branchsync_guard(x INTEGER);\n"
       "INSERT OR IGNORE INTO _branchsync_meta(name, value) VALUES "
-      "('schema', 1), ('acked_seq', 0), ('acked_tag', 0);\n";
+      "('schema', 1), ('acked_seq', 0), ('acked_tag', 0), "
+      "('down_cursor', 0);\n";
 
 /* A trigger by name and SQL, wanted or found. */
 typedef struct {
@@ -354,9 +355,13 @@ wanted_triggers(sqlite3 *db, const agent_conf *conf, trig_list *want,
 {
 	for (size_t i = 0; i < conf->ntables; i++) {
 		capture_table t;
-		proto_err rv
-		    = capture_describe(db, &conf->tables[i], &t, err, errlen);
-		if (rv != PROTO_OK)
+		proto_err rv;
+		/* Down tables are written by the agent only: no capture. */
+		if (conf->tables[i].down)
+			continue;
+		if ((rv = capture_describe(
+		         db, &conf->tables[i], &t, err, errlen))
+		    != PROTO_OK)
 			return rv;
 		for (int kind = 0; kind < 3; kind++) {
 			char *name,

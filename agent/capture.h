@@ -62,12 +62,14 @@ void capture_table_fini(capture_table *t);
 char *capture_trigger_sql(const capture_table *t, int kind, char **name);
 
 /*
- * capture_install creates or refreshes all capture objects for the tables
- * of conf in one BEGIN IMMEDIATE transaction, and with wal first switches
- * the file to journal_mode=WAL. Drops our triggers of tables that are no
- * longer configured. Returns PROTO_OK and fills *res (may be NULL), or
- * PROTO_EINVAL / PROTO_EDB with a message in err; on error nothing changed
- * (except possibly the journal mode).
+ * capture_install creates or refreshes all capture objects for the up
+ * tables of conf in one BEGIN IMMEDIATE transaction, and with wal first
+ * switches the file to journal_mode=WAL. Drops our triggers of tables that
+ * are no longer configured as up (down tables get none). Adds the meta
+ * rows schema, log_id, acked_seq, acked_tag and down_cursor if missing.
+ * Returns PROTO_OK and fills *res (may be NULL), or PROTO_EINVAL /
+ * PROTO_EDB with a message in err; on error nothing changed (except
+ * possibly the journal mode).
  */
 proto_err capture_install(sqlite3 *db, const agent_conf *conf, bool wal,
     capture_result *res, char *err, size_t errlen);

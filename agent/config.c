@@ -42,8 +42,14 @@ static const cfg_key agent_keys[] = {
         "file holding the branch secret"},
     {"agent", "log_level", CFG_STR, OFF(log_level), "info", 0, 0, 0,
         "error|warning|notice|info|debug"},
+    {"agent", "nudge", CFG_STR, OFF(nudge), NULL, 0, 0, 0,
+        "comma-separated hub pub URLs for pull nudges"},
     {"agent", "poll_ms", CFG_INT, OFF(poll_ms), "200", 1, 3600000, 0,
         "idle poll interval"},
+    {"agent", "pull_interval_ms", CFG_INT, OFF(pull_interval_ms), "30000",
+        1000, 86400000, 0, "pull master data at least this often"},
+    {"agent", "pull_max_rows", CFG_INT, OFF(pull_max_rows), "5000", 1, 100000,
+        0, "changes per CHANGES page"},
     {"agent", "request_timeout_ms", CFG_INT, OFF(request_timeout_ms), "10000",
         100, 3600000, 0, "wait for a hub answer this long"},
 };
@@ -55,6 +61,16 @@ config_find_table(const agent_conf *c, const char *name)
 		if (!strcmp(c->tables[i].name, name))
 			return &c->tables[i];
 	return NULL;
+}
+
+size_t
+config_count_down(const agent_conf *c)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < c->ntables; i++)
+		n += c->tables[i].down;
+	return n;
 }
 
 /* "table NAME" -> NAME (trimmed), or NULL if section is something else. */
@@ -79,6 +95,24 @@ table_section_name(const char *section, char *buf, size_t buflen)
 	return buf;
 }
 
+/* "direction = up|down" of a [table NAME] section. */
+static bool
+table_direction(agent_table_conf *t, const char *section, const char *value,
+    char *err, size_t errlen)
+{
+	if (!strcasecmp(value, "up"))
+		t->down = false;
+	else if (!strcasecmp(value, "down"))
+		t->down = true;
+	else {
+		snprintf(err, errlen,
+		    "invalid direction \"%s\" in [%s] (up or down)", value,
+		    section);
+		return false;
+	}
+	return true;
+}
+
 /* Called by cfg_load for lines in sections outside the key table. */
 static bool
 table_key_cb(void *conf, const char *section, const char *name,
@@ -93,13 +127,15 @@ table_key_cb(void *conf, const char *section, const char *name,
 		snprintf(err, errlen, "unknown section [%s]", section);
 		return false;
 	}
+	/* Sections were collected by the pre-scan, so the table exists. */
+	t = (agent_table_conf *) config_find_table(c, tbl);
+	if (t != NULL && !strcmp(name, "direction"))
+		return table_direction(t, section, value, err, errlen);
 	if (strcmp(name, "key") != 0) {
 		snprintf(
 		    err, errlen, "unknown key \"%s\" in [%s]", name, section);
 		return false;
 	}
-	/* Sections were collected by the pre-scan, so the table exists. */
-	t = (agent_table_conf *) config_find_table(c, tbl);
 	if (t == NULL || t->key != NULL) {
 		snprintf(
 		    err, errlen, "duplicate key \"key\" in [%s]", section);
@@ -143,7 +179,7 @@ scan_tables(const char *path, agent_conf *c, char *err, size_t errlen)
 		c->tables = xrealloc(
 		    c->tables, (c->ntables + 1) * sizeof *c->tables);
 		c->tables[c->ntables++]
-		    = (agent_table_conf) {xstrdup(tbl), NULL, lineno};
+		    = (agent_table_conf) {xstrdup(tbl), NULL, lineno, false};
 	}
 	fclose(f);
 	return true;

@@ -2,8 +2,10 @@
  * config.h: the agent's configuration file.
  *
  * One [agent] section described by a cfg_key table (see proto/util/cfg.h)
- * and one "[table NAME]" section per upstream table, with an optional
- * "key = a, b" naming the key columns (default: the declared PRIMARY KEY).
+ * and one "[table NAME]" section per replicated table, with an optional
+ * "key = a, b" naming the key columns (default: the declared PRIMARY KEY)
+ * and an optional "direction = up|down": up (the default) tables are
+ * captured and sent to the hub, down tables receive master data from it.
  * The branch secret comes either inline ("key") or from a file ("key_file",
  * first line); exactly one of the two must be set.
  */
@@ -23,6 +25,7 @@ typedef struct {
 	char *name; /* table name in the POS file */
 	char *key;  /* "a, b" from "key =", or NULL for the PRIMARY KEY */
 	int line;   /* line of the section header, for messages */
+	bool down;  /* direction = down: master data from the hub */
 } agent_table_conf;
 
 typedef struct {
@@ -31,6 +34,9 @@ typedef struct {
 	char *key_file;             /* file holding the secret, or NULL */
 	char *database;             /* POS SQLite file */
 	char *hub;                  /* comma-separated hub URLs */
+	char *nudge;                /* comma-separated hub pub URLs, or NULL */
+	int64_t pull_interval_ms;   /* periodic pull (the nudge backstop) */
+	int64_t pull_max_rows;      /* changes per CHANGES page asked for */
 	int64_t batch_max_events;   /* events per PUSH */
 	int64_t batch_max_bytes;    /* approximate value bytes per PUSH */
 	int64_t poll_ms;            /* idle poll interval */
@@ -42,7 +48,7 @@ typedef struct {
 	char *log_level;            /* error|warning|notice|info|debug */
 	log_level level;            /* log_level parsed */
 	char *secret;               /* the resolved branch secret */
-	agent_table_conf *tables;   /* upstream tables, in file order */
+	agent_table_conf *tables;   /* up and down tables, in file order */
 	size_t ntables;             /* number of tables */
 } agent_conf;
 
@@ -62,5 +68,8 @@ void config_free(agent_conf *c);
 /* config_find_table returns the table named name, or NULL (borrowed). */
 const agent_table_conf *config_find_table(
     const agent_conf *c, const char *name);
+
+/* config_count_down returns how many tables have direction = down. */
+size_t config_count_down(const agent_conf *c);
 
 #endif /* AGENT_CONFIG_H */

@@ -2,8 +2,10 @@
  * main.c: command line of branchsync-agent.
  *
  *   init    install the capture log and triggers in the POS file
- *   run     send captured changes to the hub until SIGTERM/SIGINT
- *   status  print the local log's state (no network)
+ *   run     send captured changes to the hub and apply master data from
+ *           it until SIGTERM/SIGINT
+ *   reload  ask the running agent to pull one down table again in full
+ *   status  print the local log's and the downstream state (no network)
  *
  * Exit 0 on success (including a stop by signal), 1 on any error.
  */
@@ -13,10 +15,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "capture.h"
 #include "config.h"
 #include "db.h"
+#include "downstream.h"
+#include "inbox.h"
 #include "log.h"
 #include "outbox.h"
 #include "sender.h"
@@ -25,7 +30,8 @@
 #define PROG "branchsync-agent"
 
 typedef struct {
-	const char *command; /* init, run or status */
+	const char *command; /* init, run, reload or status */
+	const char *table;   /* reload: the table */
 	const char *config;  /* -c FILE */
 	bool wal;            /* --wal */
 	bool json;           /* --json */
@@ -35,14 +41,18 @@ static void
 usage(void)
 {
 	printf("%s sends the changes of a branch's POS database to the "
-	       "branchsync hub.\n\n",
+	       "branchsync hub\nand applies master data from it.\n\n",
 	    PROG);
 	printf("Usage:\n");
 	printf("  %s init -c FILE [--wal]    install the capture log and "
 	       "triggers\n",
 	    PROG);
+	printf("  %s run -c FILE             send changes and receive master "
+	       "data until stopped\n",
+	    PROG);
 	printf(
-	    "  %s run -c FILE             send changes until stopped\n", PROG);
+	    "  %s reload TABLE -c FILE    pull a down table again in full\n",
+	    PROG);
 	printf("  %s status -c FILE [--json] show the local log\n", PROG);
 	printf("\nOptions:\n");
 	printf("  -c, --config=FILE  configuration file\n");
@@ -92,6 +102,11 @@ parse_args(int argc, char **argv, cli_opts *o)
 	if (optind >= argc)
 		bad_usage("no command specified");
 	o->command = argv[optind++];
+	if (!strcmp(o->command, "reload")) {
+		if (optind >= argc)
+			bad_usage("no table specified for \"reload\"");
+		o->table = argv[optind++];
+	}
 	if (optind < argc) {
 		snprintf(msg, sizeof msg,
 		    "too many command-line arguments (first is \"%s\")",
@@ -106,7 +121,7 @@ check_args(const cli_opts *o)
 	char msg[300];
 
 	if (strcmp(o->command, "init") && strcmp(o->command, "run")
-	    && strcmp(o->command, "status")) {
+	    && strcmp(o->command, "status") && strcmp(o->command, "reload")) {
 		snprintf(
 		    msg, sizeof msg, "unknown command \"%s\"", o->command);
 		bad_usage(msg);
@@ -137,14 +152,19 @@ cmd_init(const cli_opts *o)
 	agent_conf conf;
 	capture_result res;
 	sqlite3 *db = NULL;
+	inbox *ib = NULL;
 	char err[1024];
+	size_t ndown;
 	proto_err rv;
 
 	load_conf(o, false, &conf);
 	if ((rv = db_open(
 	         conf.database, conf.busy_timeout_ms, &db, err, sizeof err))
-	    == PROTO_OK)
+	        == PROTO_OK
+	    /* Down tables must exist with a key, as at "run". */
+	    && (rv = inbox_open(db, &conf, &ib, err, sizeof err)) == PROTO_OK)
 		rv = capture_install(db, &conf, o->wal, &res, err, sizeof err);
+	inbox_close(ib);
 	sqlite3_close_v2(db);
 	if (rv != PROTO_OK) {
 		cli_error(
@@ -152,10 +172,11 @@ cmd_init(const cli_opts *o)
 		config_free(&conf);
 		return 1;
 	}
-	printf("initialized \"%s\": %zu tables, %d triggers created, %d "
-	       "dropped%s\n",
-	    conf.database, conf.ntables, res.created, res.dropped,
-	    res.wal ? ", journal_mode=wal" : "");
+	ndown = config_count_down(&conf);
+	printf("initialized \"%s\": %zu up tables (%d triggers created, %d "
+	       "dropped), %zu down tables%s\n",
+	    conf.database, conf.ntables - ndown, res.created, res.dropped,
+	    ndown, res.wal ? ", journal_mode=wal" : "");
 	config_free(&conf);
 	return 0;
 }
@@ -177,9 +198,41 @@ json_str(const char *s)
 	putchar('"');
 }
 
+/* The downstream part of status: cursor, last pull, reload. */
+static void
+print_down(const inbox_state *d, bool json)
+{
+	if (json) {
+		printf(", \"down_cursor\": %" PRId64
+		       ", \"last_pull\": %" PRId64 ", \"reload_table\": ",
+		    d->down_cursor, d->last_pull);
+		if (d->reload_table[0] != '\0')
+			json_str(d->reload_table);
+		else
+			printf("null");
+		printf(", \"reload_cursor\": %" PRId64, d->reload_cursor);
+		return;
+	}
+	printf("down_cursor:     %" PRId64 "\n", d->down_cursor);
+	if (d->last_pull > 0) {
+		char buf[64];
+		time_t t = (time_t) d->last_pull;
+		strftime(
+		    buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", localtime(&t));
+		printf("last_pull:       %s\n", buf);
+	} else
+		printf("last_pull:       never\n");
+	if (d->reload_table[0] != '\0')
+		printf("reload:          \"%s\" in progress, cursor %" PRId64
+		       "\n",
+		    d->reload_table, d->reload_cursor);
+	else
+		printf("reload:          none\n");
+}
+
 static void
 print_status(const agent_conf *conf, const char *log_id,
-    const outbox_counts *c, bool json)
+    const outbox_counts *c, const inbox_state *d, bool json)
 {
 	if (json) {
 		printf("{\"branch\": ");
@@ -190,8 +243,10 @@ print_status(const agent_conf *conf, const char *log_id,
 		json_str(log_id);
 		printf(", \"acked_seq\": %" PRId64 ", \"high_seq\": %" PRId64
 		       ", \"pending_events\": %" PRId64
-		       ", \"rejected_events\": %" PRId64 "}\n",
+		       ", \"rejected_events\": %" PRId64,
 		    c->acked_seq, c->high_seq, c->pending, c->rejected);
+		print_down(d, json);
+		printf("}\n");
 		return;
 	}
 	printf("branch:          %s\n", conf->branch);
@@ -201,6 +256,7 @@ print_status(const agent_conf *conf, const char *log_id,
 	printf("high_seq:        %" PRId64 "\n", c->high_seq);
 	printf("pending_events:  %" PRId64 "\n", c->pending);
 	printf("rejected_events: %" PRId64 "\n", c->rejected);
+	print_down(d, json);
 }
 
 static int
@@ -209,13 +265,16 @@ cmd_status(const cli_opts *o)
 	agent_conf conf;
 	outbox *ob = NULL;
 	outbox_counts c;
+	inbox_state d;
 	char err[1024];
 	proto_err rv;
 
 	load_conf(o, false, &conf);
 	if ((rv = outbox_open(&conf, &ob, err, sizeof err)) == PROTO_OK
-	    && (rv = outbox_stats(ob, true, &c, err, sizeof err)) == PROTO_OK)
-		print_status(&conf, outbox_log_id(ob), &c, o->json);
+	    && (rv = outbox_stats(ob, true, &c, err, sizeof err)) == PROTO_OK
+	    && (rv = inbox_state_read(outbox_db(ob), &d, err, sizeof err))
+	        == PROTO_OK)
+		print_status(&conf, outbox_log_id(ob), &c, &d, o->json);
 	else
 		cli_error("%s", err);
 	outbox_close(ob);
@@ -230,10 +289,64 @@ cmd_run(const cli_opts *o)
 	char err[1024];
 	proto_err rv;
 
+	downstream *ds = NULL;
+
 	load_conf(o, true, &conf);
 	sig_install();
-	if ((rv = sender_run(&conf, err, sizeof err)) != PROTO_OK)
+	/* Master data has its own thread, connection and sockets. */
+	if ((rv = downstream_start(&conf, &ds, err, sizeof err)) == PROTO_OK) {
+		rv = sender_run(&conf, err, sizeof err);
+		downstream_stop(ds);
+	}
+	if (rv != PROTO_OK)
 		log_error("AGENT-FATAL", "%s", err);
+	config_free(&conf);
+	return rv == PROTO_OK ? 0 : 1;
+}
+
+/* reload TABLE: the running agent pulls TABLE again from cursor 0. */
+static int
+cmd_reload(const cli_opts *o)
+{
+	const agent_table_conf *tc;
+	agent_conf conf;
+	inbox_state d;
+	sqlite3 *db = NULL;
+	char err[1024];
+	proto_err rv;
+
+	load_conf(o, false, &conf);
+	tc = config_find_table(&conf, o->table);
+	if (tc == NULL || !tc->down) {
+		cli_error(
+		    "table \"%s\" is not configured with direction = down "
+		    "in \"%s\"",
+		    o->table, o->config);
+		config_free(&conf);
+		return 1;
+	}
+	if ((rv = db_open(
+	         conf.database, conf.busy_timeout_ms, &db, err, sizeof err))
+	        == PROTO_OK
+	    && (rv = inbox_state_read(db, &d, err, sizeof err)) == PROTO_OK) {
+		if (d.log_id[0] == '\0') {
+			snprintf(err, sizeof err,
+			    "database \"%s\" is not set up; run "
+			    "\"branchsync-agent init\" first",
+			    conf.database);
+			rv = PROTO_EINVAL;
+		} else
+			rv = inbox_reload_request(
+			    db, o->table, err, sizeof err);
+	}
+	sqlite3_close_v2(db);
+	if (rv == PROTO_OK)
+		printf(
+		    "reload of \"%s\" requested; the running agent pulls it "
+		    "in full\n",
+		    o->table);
+	else
+		cli_error("%s", err);
 	config_free(&conf);
 	return rv == PROTO_OK ? 0 : 1;
 }
@@ -260,5 +373,7 @@ main(int argc, char **argv)
 		return cmd_init(&o);
 	if (!strcmp(o.command, "status"))
 		return cmd_status(&o);
+	if (!strcmp(o.command, "reload"))
+		return cmd_reload(&o);
 	return cmd_run(&o);
 }

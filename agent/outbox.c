@@ -319,11 +319,16 @@ describe_tables(outbox *ob, char *err, size_t errlen)
 	int nstale = 0;
 
 	ob->tables = xcalloc(ob->conf->ntables, sizeof *ob->tables);
+	/* Only up tables are captured; down tables belong to the inbox. */
 	for (size_t i = 0; i < ob->conf->ntables && rv == PROTO_OK; i++) {
+		if (ob->conf->tables[i].down)
+			continue;
 		rv = capture_describe(ob->db, &ob->conf->tables[i],
-		    &ob->tables[i].t, err, errlen);
-		if (rv == PROTO_OK)
-			ts[ob->ntables++] = ob->tables[i].t;
+		    &ob->tables[ob->ntables].t, err, errlen);
+		if (rv == PROTO_OK) {
+			ts[ob->ntables] = ob->tables[ob->ntables].t;
+			ob->ntables++;
+		}
 	}
 	/* Writes to a column missing from an UPDATE OF list would be
 	 * silently left out, so say so loudly. */

@@ -1,6 +1,9 @@
 -- retail.sql: example POS schema (SQLite), as a till application creates it.
--- branchsync-agent captures transactions, transaction_items and payments;
--- products is master data (downstream, later). Money is integer minor units.
+-- branchsync-agent captures transactions, transaction_items and payments
+-- (direction = up); products, branch_prices and stock_allocations are master
+-- data from the center (direction = down): the agent writes only the columns
+-- it receives, so POS-only columns (products.store_id, products.stock) keep
+-- their local values, and sets is_synced = 1. Money is integer minor units.
 -- Load with: sqlite3 pos.db < retail.sql
 CREATE TABLE IF NOT EXISTS products(
   id INTEGER PRIMARY KEY,
@@ -54,4 +57,18 @@ CREATE TABLE IF NOT EXISTS payments(
   amount INTEGER NOT NULL,
   is_synced INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (transaction_id, line_no)
+);
+
+-- Master data per branch (down): this branch's price of a product, and the
+-- stock the center allocates to it (the center lowers it as sales arrive).
+CREATE TABLE IF NOT EXISTS branch_prices(
+  product_id INTEGER PRIMARY KEY,
+  price INTEGER NOT NULL,
+  is_synced INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS stock_allocations(
+  product_id INTEGER PRIMARY KEY,
+  qty INTEGER NOT NULL,
+  is_synced INTEGER NOT NULL DEFAULT 0
 );

@@ -1,0 +1,602 @@
+/*
+ * downstream.c: the master-data thread: wait for a nudge or the pull
+ * interval, pull pages, apply them, back off on failure.
+ *
+ * Like the sender, a request's receive is one aio carrying the whole
+ * request timeout (req0 gives up a request whose receive is cancelled),
+ * waited on in short slices so a stop is seen quickly. The nudge socket
+ * only ever shortens a wait: a lost nudge costs at most pull_interval_ms.
+ */
+#include "downstream.h"
+
+#include <inttypes.h>
+#include <nng/nng.h>
+#include <nng/protocol/pubsub0/sub.h>
+#include <nng/protocol/reqrep0/req.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cfg.h"
+#include "db.h"
+#include "inbox.h"
+#include "log.h"
+#include "proto/msg.h"
+#include "sender.h"
+#include "util.h"
+
+#define WAIT_SLICE_MS   100
+#define NUDGE_SLICE_MS  500
+#define PULL_MAX_BYTES  (4 << 20)
+#define RECV_MAX_BYTES  (32u << 20)
+#define NUDGE_MAX_BYTES 1024
+
+struct downstream {
+	const agent_conf *conf; /* configuration (borrowed) */
+	sqlite3 *db;            /* own connection to the POS file */
+	inbox *ib;              /* applies pages */
+	nng_socket req;         /* req0 socket dialing all hubs */
+	nng_socket sub;         /* sub0 socket for nudges, if configured */
+	bool has_sub;           /* sub is open */
+	nng_aio *aio;           /* send/receive of the current request */
+	pthread_mutex_t mtx;    /* guards done */
+	pthread_cond_t cv;      /* signalled when the aio completes */
+	bool done;              /* the aio completed */
+	pthread_t thread;       /* the loop */
+	atomic_bool stop;       /* downstream_stop was called */
+	atomic_bool connected;  /* a nudge connection came up: pull */
+	proto_buf buf;          /* encoded request */
+	proto_limits lim;       /* decoder limits for CHANGES */
+	sqlite3_stmt *dv;       /* PRAGMA data_version */
+	int64_t data_version;   /* its last value */
+	unsigned failures;      /* consecutive failed pulls, for backoff */
+	char why[512];          /* reason of the last failure */
+};
+
+static bool
+stopping(downstream *ds)
+{
+	return sig_term || atomic_load(&ds->stop);
+}
+
+static void
+aio_cb(void *arg)
+{
+	downstream *ds = arg;
+
+	pthread_mutex_lock(&ds->mtx);
+	ds->done = true;
+	pthread_cond_signal(&ds->cv);
+	pthread_mutex_unlock(&ds->mtx);
+}
+
+/* Waits for the aio, cancelling it when asked to stop. */
+static void
+wait_aio(downstream *ds)
+{
+	bool cancelled = false;
+
+	pthread_mutex_lock(&ds->mtx);
+	while (!ds->done) {
+		struct timespec ts;
+		clock_gettime(CLOCK_REALTIME, &ts);
+		ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ds->cv, &ds->mtx, &ts);
+		if (stopping(ds) && !cancelled && !ds->done) {
+			pthread_mutex_unlock(&ds->mtx);
+			nng_aio_cancel(ds->aio);
+			pthread_mutex_lock(&ds->mtx);
+			cancelled = true;
+		}
+	}
+	ds->done = false;
+	pthread_mutex_unlock(&ds->mtx);
+}
+
+static proto_err
+nng_fail(downstream *ds, int rv, const char *what)
+{
+	if (rv == NNG_ETIMEDOUT) {
+		snprintf(ds->why, sizeof ds->why,
+		    "could not %s pull: no hub answered within %" PRId64 " ms",
+		    what, ds->conf->request_timeout_ms);
+		return PROTO_ETIMEDOUT;
+	}
+	snprintf(ds->why, sizeof ds->why, "could not %s pull: %s", what,
+	    nng_strerror(rv));
+	return rv == NNG_ECANCELED ? PROTO_ECLOSED : PROTO_EIO;
+}
+
+/* Runs one aio operation (send or receive) with the request timeout. */
+static int
+aio_run(downstream *ds, void (*op)(nng_socket, nng_aio *))
+{
+	nng_aio_set_timeout(
+	    ds->aio, (nng_duration) ds->conf->request_timeout_ms);
+	op(ds->req, ds->aio);
+	wait_aio(ds);
+	return nng_aio_result(ds->aio);
+}
+
+/* request sends req and waits for the answer; *resp is the caller's. */
+static proto_err
+request(downstream *ds, const proto_msg *req, proto_msg **resp)
+{
+	nng_msg *m = NULL;
+	char why[256];
+	proto_err pe;
+	int rv;
+
+	*resp = NULL;
+	proto_buf_reset(&ds->buf);
+	if ((pe = proto_msg_encode(req, &ds->buf, why, sizeof why))
+	    != PROTO_OK) {
+		snprintf(
+		    ds->why, sizeof ds->why, "could not encode pull: %s", why);
+		return pe;
+	}
+	if (nng_msg_alloc(&m, ds->buf.len) != 0) {
+		snprintf(ds->why, sizeof ds->why, "out of memory");
+		return PROTO_ENOMEM;
+	}
+	memcpy(nng_msg_body(m), ds->buf.data, ds->buf.len);
+	nng_aio_set_msg(ds->aio, m);
+	if ((rv = aio_run(ds, nng_send_aio)) != 0) {
+		nng_msg_free(nng_aio_get_msg(ds->aio)); /* still ours */
+		nng_aio_set_msg(ds->aio, NULL);
+		return nng_fail(ds, rv, "send");
+	}
+	if ((rv = aio_run(ds, nng_recv_aio)) != 0)
+		return nng_fail(ds, rv, "get an answer to");
+	m = nng_aio_get_msg(ds->aio);
+	nng_aio_set_msg(ds->aio, NULL);
+	pe = proto_msg_decode(
+	    nng_msg_body(m), nng_msg_len(m), &ds->lim, resp, why, sizeof why);
+	nng_msg_free(m);
+	if (pe != PROTO_OK)
+		snprintf(ds->why, sizeof ds->why,
+		    "malformed answer from hub: %s", why);
+	return pe;
+}
+
+/* An answer that is not CHANGES: an ERROR or a protocol violation. */
+static proto_err
+not_changes(downstream *ds, const proto_msg *resp, bool *no_retry)
+{
+	const proto_error *e = &resp->u.error;
+
+	if (resp->type != PROTO_ERROR) {
+		snprintf(ds->why, sizeof ds->why,
+		    "unexpected %s from hub to pull",
+		    proto_type_name(resp->type));
+		return PROTO_EPROTO;
+	}
+	*no_retry = !e->retry;
+	snprintf(ds->why, sizeof ds->why, "hub error to pull: %s (%s)",
+	    e->message != NULL ? e->message : "",
+	    proto_strerror((int) e->code));
+	if (e->code > PROTO_OK && e->code < PROTO_ERR_COUNT)
+		return (proto_err) e->code;
+	return PROTO_EPROTO;
+}
+
+/*
+ * pull_page asks for the page after cursor of table ("" = all) and
+ * applies it (reload names the reloaded table, or NULL). *more says
+ * whether to ask again at once.
+ */
+static proto_err
+pull_page(downstream *ds, const inbox_state *st, const char *reload,
+    bool *more, bool *no_retry)
+{
+	int64_t cursor = reload ? st->reload_cursor : st->down_cursor;
+	proto_msg req = {.type = PROTO_PULL}, *resp = NULL;
+	proto_pull *p = &req.u.pull;
+	char err[400];
+	proto_err rv;
+
+	p->hdr = (proto_agent_hdr) {ds->conf->branch, ds->conf->secret,
+	    st->log_id, st->queue_events, 0, 0};
+	p->cursor = cursor;
+	p->table = reload ? reload : "";
+	p->max_rows = ds->conf->pull_max_rows;
+	p->max_bytes = PULL_MAX_BYTES;
+	*more = false;
+	if ((rv = request(ds, &req, &resp)) != PROTO_OK)
+		return rv;
+	if (resp->type != PROTO_CHANGES)
+		rv = not_changes(ds, resp, no_retry);
+	else if ((rv = inbox_apply(
+	              ds->ib, &resp->u.changes, reload, err, sizeof err))
+	    != PROTO_OK)
+		snprintf(ds->why, sizeof ds->why,
+		    "could not apply changes after %" PRId64 ": %s", cursor,
+		    err);
+	else {
+		const proto_changes *ch = &resp->u.changes;
+		log_debug(NULL,
+		    "applied %" PRIu32 " changes%s%s, cursor %" PRId64,
+		    ch->nchanges, reload ? " of reload " : "",
+		    reload ? reload : "", ch->cursor);
+		/* The last page of a reload ends it: the feed comes next. A
+		 * page that does not advance would loop forever. */
+		if (reload != NULL && !ch->more)
+			*more = true;
+		else
+			*more = ch->more && ch->cursor > cursor;
+	}
+	proto_msg_free(resp);
+	return rv;
+}
+
+static proto_err
+read_state(downstream *ds, inbox_state *st)
+{
+	char err[400];
+	proto_err rv = inbox_state_read(ds->db, st, err, sizeof err);
+
+	if (rv != PROTO_OK)
+		snprintf(ds->why, sizeof ds->why, "%s", err);
+	return rv;
+}
+
+/* A reload of a table that is not (or no longer) down is dropped. */
+static proto_err
+check_reload(downstream *ds, inbox_state *st)
+{
+	const agent_table_conf *tc;
+	char err[400];
+
+	if (st->reload_table[0] == '\0')
+		return PROTO_OK;
+	tc = config_find_table(ds->conf, st->reload_table);
+	if (tc != NULL && tc->down)
+		return PROTO_OK;
+	log_warn("AGENT-RELOAD",
+	    "table \"%s\" is not configured with direction = down; reload "
+	    "dropped",
+	    st->reload_table);
+	if (db_exec(ds->db,
+	        "DELETE FROM _branchsync_meta WHERE name IN ('reload_table', "
+	        "'reload_cursor')",
+	        err, sizeof err)
+	    != PROTO_OK) {
+		snprintf(ds->why, sizeof ds->why, "%s", err);
+		return PROTO_EDB;
+	}
+	st->reload_table[0] = '\0';
+	return PROTO_OK;
+}
+
+/* pull_all: a reload in progress first, then the feed, until drained. */
+static proto_err
+pull_all(downstream *ds, bool *no_retry)
+{
+	bool more = true, reloading = false;
+	inbox_state st;
+	proto_err rv;
+
+	while (more && !stopping(ds)) {
+		if ((rv = read_state(ds, &st)) != PROTO_OK
+		    || (rv = check_reload(ds, &st)) != PROTO_OK)
+			return rv;
+		if (st.reload_table[0] != '\0' && !reloading) {
+			log_notice("AGENT-RELOAD", "reloading table \"%s\"",
+			    st.reload_table);
+			reloading = true;
+		} else if (st.reload_table[0] == '\0' && reloading) {
+			log_notice("AGENT-RELOAD", "reload done");
+			reloading = false;
+		}
+		rv = pull_page(ds, &st,
+		    st.reload_table[0] != '\0' ? st.reload_table : NULL, &more,
+		    no_retry);
+		if (rv != PROTO_OK)
+			return rv;
+	}
+	return PROTO_OK;
+}
+
+/* True when another connection committed (e.g. "reload") since last time.
+ */
+static bool
+file_changed(downstream *ds)
+{
+	int64_t v;
+
+	if (sqlite3_step(ds->dv) != SQLITE_ROW) {
+		sqlite3_reset(ds->dv);
+		return false;
+	}
+	v = sqlite3_column_int64(ds->dv, 0);
+	sqlite3_reset(ds->dv);
+	if (v == ds->data_version)
+		return false;
+	ds->data_version = v;
+	return true;
+}
+
+/* A reload was requested while we waited. */
+static bool
+reload_pending(downstream *ds)
+{
+	inbox_state st;
+
+	if (!file_changed(ds)
+	    || inbox_state_read(ds->db, &st, ds->why, sizeof ds->why)
+	        != PROTO_OK)
+		return false;
+	return st.reload_table[0] != '\0';
+}
+
+/* Waits up to ms for a nudge; true if one (or a reload request) came. */
+static bool
+wait_nudge(downstream *ds, int64_t ms)
+{
+	int64_t end = now_mono_ms() + ms;
+	bool nudged = false;
+
+	while (!nudged && !stopping(ds) && now_mono_ms() < end) {
+		nng_msg *m;
+		int64_t left = end - now_mono_ms();
+		if (left > NUDGE_SLICE_MS)
+			left = NUDGE_SLICE_MS;
+		if (!ds->has_sub)
+			sleep_ms(left > 0 ? left : 1);
+		else if (nng_recvmsg(ds->sub, &m, 0) == 0) {
+			nng_msg_free(m);
+			nudged = true;
+			/* Nudges sent during one pull need one pull. */
+			while (
+			    nng_recvmsg(ds->sub, &m, NNG_FLAG_NONBLOCK) == 0)
+				nng_msg_free(m);
+		}
+		nudged = nudged || atomic_exchange(&ds->connected, false)
+		    || reload_pending(ds);
+	}
+	if (nudged)
+		log_debug("AGENT-NUDGE", "pulling now");
+	return nudged;
+}
+
+static void
+backoff(downstream *ds, proto_err rv, bool no_retry)
+{
+	const agent_conf *c = ds->conf;
+	int64_t ms = no_retry ? c->backoff_max_ms
+	                      : sender_backoff_ms(c->backoff_min_ms,
+	                          c->backoff_max_ms, ds->failures, rand_u64());
+	bool loud = no_retry || ds->failures % 20 == 0;
+
+	if (rv == PROTO_EDB || rv == PROTO_EINVAL)
+		log_error("AGENT-DOWN-ERROR", "%s", ds->why);
+	else
+		log_msg(loud ? (no_retry ? LOG_LVL_ERROR : LOG_LVL_WARN)
+		             : LOG_LVL_DEBUG,
+		    "AGENT-DOWN-ERROR", "%s", ds->why);
+	log_debug("AGENT-BACKOFF", "pulling again in %" PRId64 " ms", ms);
+	ds->failures++;
+	for (int64_t end = now_mono_ms() + ms;
+	     !stopping(ds) && now_mono_ms() < end;)
+		sleep_ms(WAIT_SLICE_MS);
+}
+
+static void *
+run_loop(void *arg)
+{
+	downstream *ds = arg;
+	int64_t next = 0; /* pull at once */
+
+	while (!stopping(ds)) {
+		bool no_retry = false;
+		proto_err rv;
+		if (now_mono_ms() < next
+		    && !wait_nudge(ds, next - now_mono_ms()))
+			continue;
+		if ((rv = pull_all(ds, &no_retry)) != PROTO_OK) {
+			if (!stopping(ds))
+				backoff(ds, rv, no_retry);
+			continue; /* and pull again */
+		}
+		if (ds->failures > 0)
+			log_notice("AGENT-DOWN-OK",
+			    "pulled after %u failed attempts", ds->failures);
+		ds->failures = 0;
+		next = now_mono_ms() + ds->conf->pull_interval_ms;
+	}
+	return NULL;
+}
+
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	(void) p;
+	(void) ev;
+	atomic_store(&((downstream *) arg)->connected, true);
+}
+
+/* Dials every URL of list on sock in the background. */
+static proto_err
+dial_all(nng_socket sock, const char *list, const char *what, char *err,
+    size_t errlen)
+{
+	char **urls;
+	size_t n = cfg_list_split(list, &urls);
+	proto_err pe = PROTO_OK;
+	int rv;
+
+	if (n == 0) {
+		snprintf(err, errlen, "no URL in \"%s\"", what);
+		pe = PROTO_EINVAL;
+	}
+	for (size_t i = 0; i < n && pe == PROTO_OK; i++) {
+		if ((rv = nng_dial(sock, urls[i], NULL, NNG_FLAG_NONBLOCK))
+		    != 0) {
+			snprintf(err, errlen, "could not dial %s \"%s\": %s",
+			    what, urls[i], nng_strerror(rv));
+			pe = PROTO_EINVAL;
+		}
+	}
+	cfg_list_free(urls, n);
+	return pe;
+}
+
+static void
+set_reconnect(nng_socket sock, const agent_conf *c)
+{
+	nng_socket_set_ms(
+	    sock, NNG_OPT_RECONNMINT, (nng_duration) c->backoff_min_ms);
+	nng_socket_set_ms(
+	    sock, NNG_OPT_RECONNMAXT, (nng_duration) c->backoff_max_ms);
+}
+
+/* The nudge socket: subscribed to this branch and to everyone. */
+static proto_err
+open_sub(downstream *ds, char *err, size_t errlen)
+{
+	char topic[300];
+	int rv, n = snprintf(topic, sizeof topic, "b:%s\n", ds->conf->branch);
+
+	if ((rv = nng_sub0_open(&ds->sub)) != 0) {
+		snprintf(err, errlen, "could not open nudge socket: %s",
+		    nng_strerror(rv));
+		return PROTO_EIO;
+	}
+	ds->has_sub = true;
+	nng_socket_set(ds->sub, NNG_OPT_SUB_SUBSCRIBE, topic, (size_t) n);
+	nng_socket_set(ds->sub, NNG_OPT_SUB_SUBSCRIBE, "*\n", 2);
+	nng_socket_set_ms(ds->sub, NNG_OPT_RECVTIMEO, NUDGE_SLICE_MS);
+	nng_socket_set_size(ds->sub, NNG_OPT_RECVMAXSZ, NUDGE_MAX_BYTES);
+	set_reconnect(ds->sub, ds->conf);
+	nng_pipe_notify(ds->sub, NNG_PIPE_EV_ADD_POST, pipe_cb, ds);
+	return dial_all(ds->sub, ds->conf->nudge, "nudge", err, errlen);
+}
+
+static proto_err
+open_sockets(downstream *ds, char *err, size_t errlen)
+{
+	int rv;
+
+	if ((rv = nng_req0_open(&ds->req)) != 0
+	    || (rv = nng_aio_alloc(&ds->aio, aio_cb, ds)) != 0) {
+		snprintf(err, errlen, "could not open socket: %s",
+		    nng_strerror(rv));
+		return PROTO_EIO;
+	}
+	nng_socket_set_size(ds->req, NNG_OPT_RECVMAXSZ, RECV_MAX_BYTES);
+	nng_socket_set_ms(
+	    ds->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
+	set_reconnect(ds->req, ds->conf);
+	if ((rv = dial_all(ds->req, ds->conf->hub, "hub", err, errlen))
+	    != PROTO_OK)
+		return (proto_err) rv;
+	if (ds->conf->nudge != NULL && ds->conf->nudge[0] != '\0')
+		return open_sub(ds, err, errlen);
+	return PROTO_OK;
+}
+
+/* The POS file: own connection, init done, down tables present. */
+static proto_err
+open_db(downstream *ds, char *err, size_t errlen)
+{
+	const agent_conf *c = ds->conf;
+	inbox_state st;
+	proto_err rv;
+
+	if ((rv = db_open(
+	         c->database, c->busy_timeout_ms, &ds->db, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	db_tune(ds->db);
+	if (inbox_state_read(ds->db, &st, err, errlen) != PROTO_OK
+	    || st.log_id[0] == '\0') {
+		snprintf(err, errlen,
+		    "database \"%s\" is not set up; run \"branchsync-agent "
+		    "init\" first",
+		    c->database);
+		return PROTO_EINVAL;
+	}
+	if ((rv = inbox_open(ds->db, c, &ds->ib, err, errlen)) != PROTO_OK
+	    || (rv = db_prepare(
+	            ds->db, "PRAGMA data_version", &ds->dv, err, errlen))
+	        != PROTO_OK)
+		return rv;
+	file_changed(ds);
+	return PROTO_OK;
+}
+
+static void
+ds_free(downstream *ds)
+{
+	if (ds->aio != NULL)
+		nng_aio_free(ds->aio);
+	if (nng_socket_id(ds->req) > 0)
+		nng_close(ds->req);
+	if (ds->has_sub)
+		nng_close(ds->sub);
+	sqlite3_finalize(ds->dv);
+	inbox_close(ds->ib);
+	sqlite3_close_v2(ds->db);
+	proto_buf_fini(&ds->buf);
+	pthread_cond_destroy(&ds->cv);
+	pthread_mutex_destroy(&ds->mtx);
+	free(ds);
+}
+
+proto_err
+downstream_start(
+    const agent_conf *conf, downstream **out, char *err, size_t errlen)
+{
+	downstream *ds;
+	proto_err rv;
+
+	*out = NULL;
+	if (config_count_down(conf) == 0)
+		return PROTO_OK;
+	ds = xcalloc(1, sizeof *ds);
+	ds->conf = conf;
+	pthread_mutex_init(&ds->mtx, NULL);
+	pthread_cond_init(&ds->cv, NULL);
+	proto_buf_init(&ds->buf);
+	atomic_init(&ds->stop, false);
+	atomic_init(&ds->connected, false);
+	proto_limits_default(&ds->lim);
+	ds->lim.max_msg_bytes = RECV_MAX_BYTES;
+	if (ds->lim.max_events < (uint32_t) conf->pull_max_rows)
+		ds->lim.max_events = (uint32_t) conf->pull_max_rows;
+	if ((rv = open_db(ds, err, errlen)) != PROTO_OK
+	    || (rv = open_sockets(ds, err, errlen)) != PROTO_OK)
+		goto fail;
+	if (pthread_create(&ds->thread, NULL, run_loop, ds) != 0) {
+		snprintf(err, errlen, "could not start the downstream thread");
+		rv = PROTO_ENOMEM;
+		goto fail;
+	}
+	log_info("AGENT-DOWN-START",
+	    "pulling %zu down tables every %" PRId64 " ms%s%s",
+	    config_count_down(conf), conf->pull_interval_ms,
+	    ds->has_sub ? ", nudges from " : "",
+	    ds->has_sub ? conf->nudge : "");
+	*out = ds;
+	return PROTO_OK;
+fail:
+	ds_free(ds);
+	return rv;
+}
+
+void
+downstream_stop(downstream *ds)
+{
+	if (ds == NULL)
+		return;
+	atomic_store(&ds->stop, true);
+	pthread_join(ds->thread, NULL);
+	ds_free(ds);
+}
