@@ -1,7 +1,7 @@
 """test_e2e_kill: the agent is killed (SIGKILL) three times mid-drain.
 
-Like test_e2e (10,000 sales), with small batches (200 events) so the
-drain takes a while: at three progress points chosen by a fixed seed the agent gets
+Like test_e2e (10,000 sales), with small batches (30 events) so the
+drain takes several seconds even on a fast machine: at three progress points chosen by a fixed seed the agent gets
 SIGKILL (possibly inside its ack transaction, or after the hub committed
 and before the agent recorded the ack) and is started again. At the end
 every row is at the center exactly once and equal column by column,
@@ -30,7 +30,7 @@ def main(env):
     hub = env.hub(pg)
     bstest.setup_center(pg, hub)
     key = hub.branch_add("b1")
-    agent = env.agent("pos", "b1", key, hub.url, batch_max_events=200)
+    agent = env.agent("pos", "b1", key, hub.url, batch_max_events=30)
     agent.init()
     st = bstest.possim_run(agent.db, sales=SALES, seed=SEED,
                            update_fraction=0.1, delete_fraction=0.02,

@@ -58,6 +58,12 @@ _BINARIES = {
 
 UPSTREAM_TABLES = ("transactions", "transaction_items", "payments")
 
+# Master data of the example schema that flows down, with its scope at the
+# center: "all" (every branch gets every row) or the column of the center
+# table that holds branchsync.branch.id.
+DOWN_TABLES = {"products": "all", "branch_prices": "branch_id",
+               "stock_allocations": "branch_id"}
+
 
 class Skip(Exception):
     """Raised to skip a test (exit 77): a prerequisite is missing."""
@@ -430,7 +436,12 @@ class Hub:
     """branchsync-hub with its own hub.ini, log file and listen port."""
 
     def __init__(self, env, pg, name="hub", tables=UPSTREAM_TABLES,
-                 workers=2, port=None, log_level="info", extra=None):
+                 workers=2, port=None, log_level="info", extra=None,
+                 down_tables=None, publish=False):
+        """down_tables: {name: scope} (scope "all" or a column of the
+        target) or {name: {"scope": ..., "target": ...}}, written as
+        direction = down sections. publish: True picks a free port for
+        the nudge publisher (self.publish_url), a string is the URL."""
         self.env = env
         self.pg = pg
         self.name = name
@@ -439,8 +450,14 @@ class Hub:
         self.ini = os.path.join(env.dir, name + ".ini")
         self.logpath = os.path.join(env.dir, name + ".log")
         self.tables = tables
+        self.down_tables = dict(down_tables or {})
         self.settings = {"listen": self.url, "postgres": pg.conninfo,
                          "workers": workers, "log_level": log_level}
+        self.publish_url = None
+        if publish:
+            self.publish_url = publish if isinstance(publish, str) else \
+                "tcp://127.0.0.1:%d" % free_port()
+            self.settings["publish"] = self.publish_url
         self.settings.update(extra or {})
         self.proc = Proc(name, [binary("branchsync-hub"), "run", "-c",
                                 self.ini], self.logpath)
@@ -453,6 +470,11 @@ class Hub:
         lines += ["%s = %s" % kv for kv in self.settings.items()]
         for t in self.tables:
             lines += ["", "[table %s]" % t]
+        for t, spec in self.down_tables.items():
+            if isinstance(spec, str):
+                spec = {"scope": spec}
+            lines += ["", "[table %s]" % t, "direction = down"]
+            lines += ["%s = %s" % kv for kv in spec.items()]
         with open(self.ini, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -543,7 +565,10 @@ class Agent:
     """branchsync-agent with its own agent.ini, POS file and log file."""
 
     def __init__(self, env, name, branch, key, hubs, db=None,
-                 tables=UPSTREAM_TABLES, create=True, **settings):
+                 tables=UPSTREAM_TABLES, create=True, down_tables=(),
+                 **settings):
+        """down_tables: names of tables written as direction = down
+        sections (a name may map to a dict of extra keys, e.g. key)."""
         self.env = env
         self.name = name
         self.branch = branch
@@ -551,6 +576,7 @@ class Agent:
         self.ini = os.path.join(env.dir, name + ".ini")
         self.logpath = os.path.join(env.dir, name + ".log")
         self.tables = tables
+        self.down_tables = down_tables
         if isinstance(hubs, str):
             hubs = [hubs]
         self.settings = {"branch": branch, "key": key, "database": self.db,
@@ -572,6 +598,11 @@ class Agent:
         lines += ["%s = %s" % kv for kv in self.settings.items()]
         for t in self.tables:
             lines += ["", "[table %s]" % t]
+        down = self.down_tables
+        for t in down:
+            lines += ["", "[table %s]" % t, "direction = down"]
+            if isinstance(down, dict) and down[t]:
+                lines += ["%s = %s" % kv for kv in down[t].items()]
         with open(self.ini, "w") as f:
             f.write("\n".join(lines) + "\n")
 
@@ -854,6 +885,182 @@ def check_replicated(pg, hub, agent, tables=UPSTREAM_TABLES):
     check_eq(wm.get(st["log_id"]), st["acked_seq"],
              "hub watermark of the current log_id = agent acked_seq")
     return total
+
+
+# ----------------------------------------------------------- downstream
+
+def pg_columns(pg, table, schema="public"):
+    """Column names of a center table in declared order."""
+    return [r[0] for r in pg.psql(
+        "SELECT attname FROM pg_attribute WHERE attrelid = %s::regclass "
+        "AND attnum > 0 AND NOT attisdropped ORDER BY attnum",
+        ("%s.%s" % (_qi(schema), _qi(table)),))]
+
+
+def down_columns(path, pg, table, scope=None):
+    """The columns a POS table and its center table both have (POS order),
+    without is_synced and the scope column."""
+    scope = DOWN_TABLES.get(table, "all") if scope is None else scope
+    center = set(pg_columns(pg, table)) - {scope}
+    return [c for c in sqlite_columns(path, table) if c in center]
+
+
+_T_SEEN = set()
+
+
+def _pos_norm(v, table=None, col=None):
+    # to_jsonb() writes a timestamp as 2024-03-01T08:00:00; the POS writes
+    # 2024-03-01 08:00:00. Both denote the same instant, and SQLite's date
+    # functions read both; compare them as the same value (logged once).
+    if isinstance(v, str) and len(v) >= 19 and v[10] == "T" and \
+            v[4] == "-" and v[7] == "-" and v[13] == ":" and v[16] == ":":
+        if (table, col) not in _T_SEEN:
+            _T_SEEN.add((table, col))
+            log("note: %s.%s arrived in ISO form with 'T' (%r)"
+                % (table, col, v))
+        return v[:10] + " " + v[11:]
+    return v
+
+
+def down_rows(path, pg, table, branch_id, scope=None, cols=None,
+              where_pos="", where_pg=""):
+    """(POS rows, center rows for branch_id) of a down table over the
+    columns both have, each a sorted list of normalized tuples."""
+    scope = DOWN_TABLES.get(table, "all") if scope is None else scope
+    cols = cols or down_columns(path, pg, table, scope)
+    c = sqlite_connect(path)
+    try:
+        a = [tuple(_pos_norm(v, table, col) for v, col in zip(r, cols))
+             for r in c.execute("SELECT %s FROM %s %s" % (
+                 ", ".join(map(_qi, cols)), _qi(table), where_pos))]
+    finally:
+        c.close()
+    conds = ([] if scope == "all" else
+             ["%s = %d" % (_qi(scope), int(branch_id))])
+    if where_pg:
+        conds.append(where_pg)
+    sql = "SELECT %s FROM public.%s %s" % (
+        ", ".join(map(_qi, cols)), _qi(table),
+        ("WHERE " + " AND ".join(conds)) if conds else "")
+    b = [tuple(_pg_norm(v) for v in r) for r in pg.psql(sql)]
+    return sorted(a, key=_sort_key), sorted(b, key=_sort_key)
+
+
+def compare_down(path, pg, table, branch_id, scope=None, quiet=False,
+                 **kw):
+    """Checks that a POS table holds exactly the center's rows of a down
+    table for branch_id, column by column over the columns both have.
+    Returns the row count."""
+    scope = DOWN_TABLES.get(table, "all") if scope is None else scope
+    cols = down_columns(path, pg, table, scope)
+    a, b = down_rows(path, pg, table, branch_id, scope, cols, **kw)
+    if a != b:
+        sa, sb = set(a), set(b)
+        raise Failure(
+            "down table %s differs (POS %d rows, center %d rows for branch "
+            "%d, scope %s)\n  columns: %s\n  only in POS (first 5): %s\n"
+            "  only in center (first 5): %s"
+            % (table, len(a), len(b), branch_id, scope, cols,
+               sorted(sa - sb, key=_sort_key)[:5],
+               sorted(sb - sa, key=_sort_key)[:5]))
+    if not quiet:
+        log("ok: %s: %d rows equal to the center's column by column (%s)"
+            % (table, len(a), ", ".join(cols)))
+    return len(a)
+
+
+def down_converged(path, pg, branch_id, tables=None):
+    """True when every down table of the POS equals the center's rows."""
+    for t in (tables or DOWN_TABLES):
+        a, b = down_rows(path, pg, t, branch_id)
+        if a != b:
+            return False
+    return True
+
+
+def wait_down_converged(agent, pg, branch_id, tables=None, timeout=60,
+                        alive=(), interval=0.2):
+    """Waits until the agent's POS file holds the center's rows of every
+    down table, then checks them once more with a report."""
+    tables = tables or list(DOWN_TABLES)
+    wait_until(lambda: down_converged(agent.db, pg, branch_id, tables),
+               timeout, "%s to converge on %s" % (agent.name,
+                                                  ", ".join(tables)),
+               interval=interval, alive=[agent.proc] + list(alive))
+    return sum(compare_down(agent.db, pg, t, branch_id) for t in tables)
+
+
+def feed_count(pg, branch_id=None):
+    """(rows, max id) of branchsync.change visible to branch_id (its own
+    scope plus scope 0); all rows when branch_id is None."""
+    if branch_id is None:
+        return tuple(pg.psql("SELECT count(*), coalesce(max(id), 0) FROM "
+                             "branchsync.change")[0])
+    return tuple(pg.psql("SELECT count(*), coalesce(max(id), 0) FROM "
+                         "branchsync.change WHERE scope IN (0, %s)",
+                         (branch_id,))[0])
+
+
+def down_center(env, publish=True, tables=UPSTREAM_TABLES,
+                down_tables=None, start=True, **hubkw):
+    """PostgreSQL with the example center schema, a hub with the upstream
+    and downstream tables of the example (nudges on by default), migrated
+    and started. Returns (pg, hub)."""
+    pg = env.postgres()
+    hub = env.hub(pg, tables=tables, publish=publish,
+                  down_tables=DOWN_TABLES if down_tables is None
+                  else down_tables, **hubkw)
+    setup_center(pg, hub)
+    if start:
+        hub.start()
+    return pg, hub
+
+
+def down_agent(env, hub, code, name=None, start=True, nudge=True,
+               down_tables=None, **kw):
+    """Adds branch code at the hub and an agent for it with the example's
+    down tables, nudged by the hub's publisher; init, and start unless
+    start is False. Returns (agent, branch id)."""
+    key = hub.branch_add(code)
+    if nudge and hub.publish_url:
+        kw.setdefault("nudge", hub.publish_url)
+    a = env.agent(name or code, code, key, hub.url,
+                  down_tables=list(DOWN_TABLES) if down_tables is None
+                  else down_tables, **kw)
+    a.init()
+    if start:
+        a.start()
+    return a, hub.branch_id(code)
+
+
+def seed_products(pg, first, last, price_base=100):
+    """Inserts chain-wide products first..last at the center (one
+    statement); timestamps are whole seconds from 2024-03-01 08:00."""
+    pg.psql("INSERT INTO public.products(id, name, sku, barcode, price, "
+            "cost_price, category, is_active, created_at, updated_at) "
+            "SELECT g, 'Product ' || g, 'SKU-' || g, lpad(g::text, 13, '0'),"
+            " %s + g %% 900, 50 + g %% 400, 'cat' || (g %% 10), 1, "
+            "timestamp '2024-03-01 08:00:00' + g * interval '1 second', "
+            "timestamp '2024-03-01 08:00:00' + g * interval '1 second' "
+            "FROM generate_series(%s, %s) g", (price_base, first, last))
+
+
+def seed_branch_rows(pg, table, branch_id, first, last, value):
+    """branch_prices or stock_allocations rows (branch_id, product
+    first..last, value + product id)."""
+    col = "price" if table == "branch_prices" else "qty"
+    pg.psql("INSERT INTO public.%s(branch_id, product_id, %s) SELECT %%s, "
+            "g, %%s + g FROM generate_series(%%s, %%s) g" % (_qi(table), col),
+            (branch_id, value, first, last))
+
+
+def sqlite_one(path, sql, params=()):
+    """First row of a query on a POS file (None when there is none)."""
+    c = sqlite_connect(path)
+    try:
+        return c.execute(sql, params).fetchone()
+    finally:
+        c.close()
 
 
 def possim_run(db, **kw):
