@@ -113,6 +113,8 @@ typedef enum {
 	FK_EVENTS,   /* uint32_t count, proto_event *array: PUSH events */
 	FK_CHANGES,  /* uint32_t count, proto_event *array: CHANGES changes */
 	FK_OUTCOMES, /* uint32_t count, proto_outcome *array */
+	FK_SEQS,     /* uint32_t count, int64_t *array: strictly increasing
+	                seqs, at most max_outcomes */
 } field_kind;
 
 /* One key of a body map. */
@@ -172,6 +174,8 @@ static const field_desc welcome_fields[] = {
     F("version", FK_STR, welcome.version),
     F("max_events", FK_INT, welcome.max_events),
     F("max_bytes", FK_INT, welcome.max_bytes),
+    L("retry", FK_SEQS, welcome.nretry, welcome.retry),
+    L("discard", FK_SEQS, welcome.ndiscard, welcome.discard),
 };
 static const field_desc push_fields[] = {
     HDR_FIELDS(push),
@@ -430,14 +434,45 @@ ack_check(const proto_ack *ack, char *err, size_t errlen)
 	return true;
 }
 
-/* msg_check verifies the parts of m that span fields: PUSH, ACK and
- * CHANGES consistent. The encoder runs it on its input and the decoder on
- * its output. */
+/* seqs_check verifies a seq list (FK_SEQS field f of m): an array unless
+ * empty, and strictly increasing. */
+static bool
+seqs_check(const proto_msg *m, const field_desc *f, char *err, size_t errlen)
+{
+	uint32_t n = *FIELD(const uint32_t, m, f->off), i;
+	const int64_t *v = *FIELD(const int64_t *const, m, f->aoff);
+
+	if (n > 0 && v == NULL) {
+		proto_seterr(err, errlen, "field \"%s\" is NULL", f->name);
+		return false;
+	}
+	for (i = 1; i < n; i++) {
+		if (v[i] <= v[i - 1]) {
+			proto_seterr(err, errlen,
+			    "field \"%s\": element %u: seq %lld not above the "
+			    "previous seq %lld",
+			    f->name, i, (long long) v[i],
+			    (long long) v[i - 1]);
+			return false;
+		}
+	}
+	return true;
+}
+
+/* msg_check verifies the parts of m that span fields or elements: seq
+ * lists increasing; PUSH, ACK and CHANGES consistent. The encoder runs it
+ * on its input and the decoder on its output. */
 static bool
 msg_check(const proto_msg *m, char *err, size_t errlen)
 {
+	const body_desc *d = body_for(m->type);
 	const proto_push *p = &m->u.push;
+	size_t i;
 
+	for (i = 0; d != NULL && i < d->nfields; i++)
+		if (d->fields[i].kind == FK_SEQS
+		    && !seqs_check(m, &d->fields[i], err, errlen))
+			return false;
 	switch (m->type) {
 	case PROTO_PUSH:
 		return events_check(p->tables, p->ntables, p->events,
@@ -563,6 +598,17 @@ pack_outcomes(msgpack_packer *pk, const proto_outcome *o, uint32_t n)
 }
 
 static int
+pack_seqs(msgpack_packer *pk, const int64_t *v, uint32_t n)
+{
+	int rc = msgpack_pack_array(pk, n);
+	uint32_t i;
+
+	for (i = 0; i < n; i++)
+		rc |= msgpack_pack_int64(pk, v[i]);
+	return rc;
+}
+
+static int
 pack_field(msgpack_packer *pk, const proto_msg *m, const field_desc *f)
 {
 	/* Arrays: n is the count at f->off, the elements are at f->aoff. */
@@ -583,6 +629,9 @@ pack_field(msgpack_packer *pk, const proto_msg *m, const field_desc *f)
 	case FK_CHANGES:
 		return pack_events(pk, *FIELD(proto_event *const, m, f->aoff),
 		    N, f->kind == FK_EVENTS ? &push_events : &changes_events);
+	case FK_SEQS:
+		return pack_seqs(
+		    pk, *FIELD(const int64_t *const, m, f->aoff), N);
 	default:
 		return pack_outcomes(
 		    pk, *FIELD(proto_outcome *const, m, f->aoff), N);
@@ -870,6 +919,27 @@ dec_outcomes(proto_cur *c, proto_arena *a, proto_outcome **o, uint32_t *n)
 	return PROTO_OK;
 }
 
+/* dec_seqs reads [seq int, ...] of at most max_outcomes elements; the order
+ * is checked afterwards by msg_check. */
+static proto_err
+dec_seqs(proto_cur *c, proto_arena *a, int64_t **v, uint32_t *n)
+{
+	proto_err rv;
+	uint32_t i;
+
+	if ((rv = dec_count(c, n, c->lim->max_outcomes, "seqs")) != PROTO_OK)
+		return rv;
+	if ((*v = proto_arena_array(a, *n, sizeof(int64_t))) == NULL)
+		return dec_nomem(c);
+	for (i = 0; i < *n; i++) {
+		if ((rv = proto_cur_int(c, &(*v)[i])) != PROTO_OK) {
+			proto_preerr(c->err, c->errlen, "element %u: ", i);
+			return rv;
+		}
+	}
+	return PROTO_OK;
+}
+
 static proto_err
 dec_field(proto_cur *c, proto_arena *a, proto_msg *m, const field_desc *f)
 {
@@ -889,6 +959,8 @@ dec_field(proto_cur *c, proto_arena *a, proto_msg *m, const field_desc *f)
 	case FK_CHANGES:
 		return dec_events(c, a, FIELD(proto_event *, m, f->aoff), n,
 		    f->kind == FK_EVENTS ? &push_events : &changes_events);
+	case FK_SEQS:
+		return dec_seqs(c, a, FIELD(int64_t *, m, f->aoff), n);
 	default:
 		return dec_outcomes(
 		    c, a, FIELD(proto_outcome *, m, f->aoff), n);

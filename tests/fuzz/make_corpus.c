@@ -77,13 +77,15 @@ write_others(const char *dir)
 {
 	proto_outcome o[] = {{3, PROTO_OUT_REJECTED, "bad value (22P02)"},
 	    {4, PROTO_OUT_DUPLICATE, ""}};
+	int64_t retry[] = {12, 30, 4000000000}, discard[] = {13};
 	proto_msg m = {.type = PROTO_HELLO};
 
 	m.u.hello = (proto_hello) {hdr, 1234, "0.1.0"};
 	if (write_msg(dir, "hello", &m) != 0)
 		return -1;
 	m.type = PROTO_WELCOME;
-	m.u.welcome = (proto_welcome) {41, -7, "0.1.0", 10000, 16777216};
+	m.u.welcome = (proto_welcome) {
+	    41, -7, "0.1.0", 10000, 16777216, 3, retry, 1, discard};
 	if (write_msg(dir, "welcome", &m) != 0)
 		return -1;
 	m.type = PROTO_ACK;

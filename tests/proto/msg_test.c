@@ -29,13 +29,25 @@ sample_hello(proto_msg *m)
 	m->u.hello.version = "0.1.0";
 }
 
+static int64_t retry_seqs[] = {1, 2, 300, INT64_MAX};
+static int64_t discard_seqs[] = {-7, 65536};
+
 static void
 sample_welcome(proto_msg *m)
 {
 	memset(m, 0, sizeof(*m));
 	m->type = PROTO_WELCOME;
-	m->u.welcome
-	    = (proto_welcome) {41, INT64_MIN, "hub 0.1.0", 10000, 1 << 24};
+	m->u.welcome = (proto_welcome) {41, INT64_MIN, "hub 0.1.0", 10000,
+	    1 << 24, 4, retry_seqs, 2, discard_seqs};
+}
+
+/* Both lists empty, given as NULL. */
+static void
+sample_welcome_empty(proto_msg *m)
+{
+	memset(m, 0, sizeof(*m));
+	m->type = PROTO_WELCOME;
+	m->u.welcome = (proto_welcome) {0, 0, "hub", 1, 1, 0, NULL, 0, NULL};
 }
 
 static const char *cols0[] = {"id", "total", "note", "blob", "ratio", "flag"};
@@ -187,9 +199,9 @@ sample_changes_empty(proto_msg *m)
 }
 
 typedef void (*sample_fn)(proto_msg *);
-static const sample_fn samples[]
-    = {sample_hello, sample_welcome, sample_push, sample_ack, sample_error,
-        sample_pull, sample_pull_all, sample_changes, sample_changes_empty};
+static const sample_fn samples[] = {sample_hello, sample_welcome, sample_push,
+    sample_ack, sample_error, sample_pull, sample_pull_all, sample_changes,
+    sample_changes_empty, sample_welcome_empty};
 #define NSAMPLES (sizeof(samples) / sizeof(samples[0]))
 
 /* encode_sample encodes sample i into b (emptied first); 0 on success. */
@@ -219,6 +231,12 @@ decode(const uint8_t *p, size_t n, const proto_limits *lim)
 }
 
 /* ---- comparisons ----------------------------------------------------- */
+
+static bool
+seqs_eq(const int64_t *a, uint32_t na, const int64_t *b, uint32_t nb)
+{
+	return na == nb && (na == 0 || memcmp(a, b, na * sizeof(*a)) == 0);
+}
 
 static bool
 hdr_eq(const proto_agent_hdr *a, const proto_agent_hdr *b)
@@ -326,7 +344,10 @@ msg_eq(const proto_msg *a, const proto_msg *b)
 		return wa->watermark == wb->watermark && wa->tag == wb->tag
 		    && strcmp(wa->version, wb->version) == 0
 		    && wa->max_events == wb->max_events
-		    && wa->max_bytes == wb->max_bytes;
+		    && wa->max_bytes == wb->max_bytes
+		    && seqs_eq(wa->retry, wa->nretry, wb->retry, wb->nretry)
+		    && seqs_eq(
+		        wa->discard, wa->ndiscard, wb->discard, wb->ndiscard);
 	case PROTO_PUSH:
 		return push_eq(&a->u.push, &b->u.push);
 	case PROTO_ACK:
@@ -383,7 +404,19 @@ hello_round_trip_differs(void)
 static void
 welcome_round_trip_differs(void)
 {
+	proto_msg m, *d = NULL;
+	proto_buf b;
+
 	round_trip(sample_welcome);
+	sample_welcome(&m);
+	proto_buf_init(&b);
+	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+	CHECK_OK(proto_msg_decode(b.data, b.len, NULL, &d, err, sizeof(err)));
+	CHECK(d->u.welcome.nretry == 4 && d->u.welcome.ndiscard == 2);
+	CHECK(d->u.welcome.retry[3] == INT64_MAX
+	    && d->u.welcome.discard[0] == -7);
+	proto_msg_free(d);
+	proto_buf_fini(&b);
 }
 
 static void
@@ -1240,6 +1273,178 @@ changes_limits_not_enforced(void)
 	proto_buf_fini(&b);
 }
 
+/* ---- hand-built WELCOME --------------------------------------------- */
+
+static proto_err encode_einval(const proto_msg *m);
+static proto_err encode_only(const proto_msg *m);
+
+/* build_welcome writes a WELCOME with the given retry and discard lists;
+ * nretry/ndiscard may exceed what the arrays hold: the missing elements
+ * are 1, 2, 3, ... after the last given one (or from 1). */
+static void
+build_welcome(proto_buf *b, const int64_t *retry, uint32_t ngiven_r,
+    uint32_t nretry, const int64_t *discard, uint32_t ngiven_d,
+    uint32_t ndiscard)
+{
+	const int64_t *lists[2] = {retry, discard};
+	uint32_t given[2] = {ngiven_r, ngiven_d}, n[2] = {nretry, ndiscard};
+	static const char *names[2] = {"retry", "discard"};
+	msgpack_packer pk;
+	uint32_t k, i;
+
+	proto_buf_reset(b);
+	msgpack_packer_init(&pk, b, pack_to_buf);
+	msgpack_pack_array(&pk, 3);
+	msgpack_pack_int(&pk, 1);
+	msgpack_pack_int(&pk, PROTO_WELCOME);
+	msgpack_pack_map(&pk, 7);
+	msgpack_pack_str_with_body(&pk, "watermark", 9);
+	msgpack_pack_int(&pk, 9);
+	msgpack_pack_str_with_body(&pk, "tag", 3);
+	msgpack_pack_int(&pk, 0);
+	msgpack_pack_str_with_body(&pk, "version", 7);
+	msgpack_pack_str_with_body(&pk, "h", 1);
+	msgpack_pack_str_with_body(&pk, "max_events", 10);
+	msgpack_pack_int(&pk, 10);
+	msgpack_pack_str_with_body(&pk, "max_bytes", 9);
+	msgpack_pack_int(&pk, 1000);
+	for (k = 0; k < 2; k++) {
+		int64_t last = given[k] > 0 ? lists[k][given[k] - 1] : 0;
+		msgpack_pack_str_with_body(&pk, names[k], strlen(names[k]));
+		msgpack_pack_array(&pk, n[k]);
+		for (i = 0; i < n[k]; i++)
+			msgpack_pack_int64(&pk,
+			    i < given[k]
+			        ? lists[k][i]
+			        : last + (int64_t) (i - given[k]) + 1);
+	}
+}
+
+/* try_welcome builds a WELCOME and returns the decoder's verdict. */
+static proto_err
+try_welcome(const int64_t *retry, uint32_t nretry, const int64_t *discard,
+    uint32_t ndiscard, const proto_limits *lim)
+{
+	proto_buf b;
+	proto_err rv;
+
+	proto_buf_init(&b);
+	build_welcome(&b, retry, nretry, nretry, discard, ndiscard, ndiscard);
+	rv = decode(b.data, b.len, lim);
+	proto_buf_fini(&b);
+	return rv;
+}
+
+/* try_welcome_long: lists of nretry and ndiscard increasing seqs. */
+static proto_err
+try_welcome_long(uint32_t nretry, uint32_t ndiscard, const proto_limits *lim)
+{
+	proto_buf b;
+	proto_err rv;
+
+	proto_buf_init(&b);
+	build_welcome(&b, NULL, 0, nretry, NULL, 0, ndiscard);
+	rv = decode(b.data, b.len, lim);
+	proto_buf_fini(&b);
+	return rv;
+}
+
+static void
+welcome_seq_order_not_checked(void)
+{
+	static const int64_t same[] = {4, 5, 5}, down[] = {10, 9};
+	static const int64_t ok[] = {INT64_MIN, -1, 0, INT64_MAX};
+	int64_t r[3] = {4, 5, 5};
+	proto_msg m;
+
+	CHECK_OK(try_welcome(ok, 4, ok, 4, NULL));
+	CHECK_ERR(try_welcome(same, 3, ok, 4, NULL), PROTO_EPROTO);
+	CHECK_STR(err,
+	    "field \"retry\": element 2: seq 5 not above the previous seq 5");
+	CHECK_ERR(try_welcome(ok, 4, down, 2, NULL), PROTO_EPROTO);
+	CHECK_STR(err,
+	    "field \"discard\": element 1: seq 9 not above the previous "
+	    "seq 10");
+	CHECK_ERR(try_welcome(same + 1, 2, NULL, 0, NULL), PROTO_EPROTO);
+	/* The encoder refuses the same, with the same reason. */
+	sample_welcome(&m);
+	m.u.welcome.nretry = 3;
+	m.u.welcome.retry = r;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err,
+	    "field \"retry\": element 2: seq 5 not above the previous seq 5");
+	r[2] = 6;
+	CHECK_OK(encode_only(&m));
+	r[2] = 3;
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	r[2] = 6;
+	m.u.welcome.discard = r;
+	m.u.welcome.ndiscard = 2;
+	CHECK_OK(encode_only(&m));
+	r[1] = r[0];
+	m.u.welcome.nretry = 1; /* retry [4] fine, discard [4, 4] not */
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err, "field \"discard\": element 1: seq 4 not above");
+	m.u.welcome.ndiscard = 1;
+	m.u.welcome.discard = NULL; /* a count without an array */
+	CHECK_ERR(encode_einval(&m), PROTO_EINVAL);
+	CHECK_STR(err, "field \"discard\" is NULL");
+}
+
+static void
+welcome_seq_limit_not_enforced(void)
+{
+	static const uint8_t retry32[] = {0x93, 0x01, 0x02, 0x81, 0xa5, 'r',
+	    'e', 't', 'r', 'y', 0xdd, 0xff, 0xff, 0xff, 0xff, 0x01};
+	proto_limits lim = {0};
+
+	lim.max_outcomes = 3;
+	CHECK_OK(try_welcome_long(3, 3, &lim));
+	CHECK_ERR(try_welcome_long(4, 0, &lim), PROTO_ETOOBIG);
+	CHECK_STR(err, "field \"retry\": 4 seqs exceed the limit of 3");
+	CHECK_ERR(try_welcome_long(0, 4, &lim), PROTO_ETOOBIG);
+	CHECK_STR(err, "field \"discard\": 4 seqs exceed the limit of 3");
+	/* The default limit: max_outcomes, 10000 each. */
+	CHECK_OK(try_welcome_long(10000, 10000, NULL));
+	CHECK_ERR(try_welcome_long(10001, 0, NULL), PROTO_ETOOBIG);
+	CHECK_STR(
+	    err, "field \"retry\": 10001 seqs exceed the limit of 10000");
+	CHECK_ERR(try_welcome_long(1, 10001, NULL), PROTO_ETOOBIG);
+	/* Without the limit only the input size stops a huge count. */
+	lim.max_outcomes = UINT32_MAX;
+	CHECK_ERR(decode(retry32, sizeof(retry32), &lim), PROTO_EPROTO);
+	CHECK_STR(err, "4294967295 elements exceeds the 1 bytes that remain");
+}
+
+static void
+welcome_empty_lists_differ(void)
+{
+	proto_msg m, *d = NULL;
+	proto_buf b;
+
+	round_trip(sample_welcome_empty);
+	sample_welcome_empty(&m);
+	proto_buf_init(&b);
+	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+	CHECK_OK(proto_msg_decode(b.data, b.len, NULL, &d, err, sizeof(err)));
+	CHECK(d->u.welcome.nretry == 0 && d->u.welcome.ndiscard == 0);
+	proto_msg_free(d);
+	/* Empty arrays given as non-NULL pointers encode the same bytes. */
+	m.u.welcome.retry = retry_seqs;
+	m.u.welcome.discard = discard_seqs;
+	{
+		proto_buf b2;
+		proto_buf_init(&b2);
+		CHECK_OK(proto_msg_encode(&m, &b2, err, sizeof(err)));
+		CHECK(b.len == b2.len && memcmp(b.data, b2.data, b.len) == 0);
+		proto_buf_fini(&b2);
+	}
+	/* One list empty, the other not. */
+	CHECK_OK(try_welcome(retry_seqs, 0, discard_seqs, 2, NULL));
+	CHECK_OK(try_welcome(retry_seqs, 4, NULL, 0, NULL));
+	proto_buf_fini(&b);
+}
+
 /* edit_body copies the message in to out with body pair number idx
  * dropped (rep NULL, dup false), written twice (dup) or with its value
  * replaced by rep. The key goes to key. Returns false once idx is past the
@@ -1321,7 +1526,7 @@ field_missing_or_twice(void)
 			CHECK_STR(err, want);
 		}
 	}
-	CHECK(n == 8 + 5 + 8 + 6 + 3 + 10 + 10 + 4 + 4);
+	CHECK(n == 8 + 7 + 8 + 6 + 3 + 10 + 10 + 4 + 4 + 7);
 	proto_buf_fini(&b);
 	proto_buf_fini(&mut);
 }
@@ -1696,6 +1901,9 @@ static const test_case cases[] = {
     {"changes table index out of range", changes_table_index_out_of_range},
     {"changes cursor behind", changes_cursor_behind},
     {"changes limits not enforced", changes_limits_not_enforced},
+    {"welcome seq order not checked", welcome_seq_order_not_checked},
+    {"welcome seq limit not enforced", welcome_seq_limit_not_enforced},
+    {"welcome empty lists differ", welcome_empty_lists_differ},
     {"field missing or twice", field_missing_or_twice},
     {"pull table with NUL", pull_table_with_nul},
     {"limits not enforced", limits_not_enforced},

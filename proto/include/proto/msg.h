@@ -35,6 +35,12 @@
  *   "version"      str   hub version
  *   "max_events"   int   most events the hub accepts in one PUSH
  *   "max_bytes"    int   largest message the hub accepts, bytes
+ *   "retry"        array of int: seqs of this log whose rejects an
+ *                  operator asked to retry (send them again)
+ *   "discard"      array of int: seqs of this log whose rejects an
+ *                  operator discarded (drop them)
+ *                  Both lists are strictly increasing and at most
+ *                  max_outcomes long; either may be empty.
  *
  * PUSH (agent -> hub), type 3: a batch of events in seq order.
  *   "branch", "key", "log_id", "queue_events", "queue_bytes",
@@ -155,7 +161,9 @@ typedef struct {
 	uint32_t max_tables;      /* tables in a PUSH or CHANGES; default 64 */
 	uint32_t max_columns;     /* columns per table/row; default 256 */
 	uint32_t max_value_bytes; /* one str or bin; default 1 MiB */
-	uint32_t max_outcomes;    /* outcomes in one ACK; default 10000 */
+	uint32_t max_outcomes;    /* outcomes in one ACK, seqs in each of a
+	                             WELCOME's retry and discard; default
+	                             10000 */
 	uint32_t max_depth;       /* nesting of skipped values; default 8 */
 } proto_limits;
 
@@ -181,6 +189,12 @@ typedef struct {
 	const char *version; /* hub version string */
 	int64_t max_events;  /* most events per PUSH the hub accepts */
 	int64_t max_bytes;   /* largest message the hub accepts */
+	uint32_t nretry;     /* number of seqs in retry */
+	int64_t *retry;      /* rejected seqs to retry, increasing; may be
+	                        NULL when nretry is 0 */
+	uint32_t ndiscard;   /* number of seqs in discard */
+	int64_t *discard;    /* rejected seqs discarded, increasing; may be
+	                        NULL when ndiscard is 0 */
 } proto_welcome;
 
 typedef struct {
