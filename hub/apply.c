@@ -5,7 +5,10 @@
  *   2. Map each pushed table shape (name, columns, nkey) to an allow-listed
  *      target table: cached per connection, with the SQL built for it.
  *   3. BEGIN; create and lock the (branch, log_id) watermark row. Events at
- *      or below it were applied before: counted as duplicates.
+ *      or below it were applied before: counted as duplicates, except
+ *      those with an open or retry reject in branchsync.reject (an
+ *      operator's retry, or a resend after a lost ACK): they are applied
+ *      again, on the slow path, and their reject is resolved or updated.
  *   4. Reject up front events of tables or columns the hub does not allow
  *      and str values holding NUL (text parameters cannot carry them).
  *   5. Collapse the rest to the last event per (table, key): final state
@@ -13,11 +16,16 @@
  *      row twice in one statement anyway.
  *   6. Fast path: per table in order of first appearance one upsert of all
  *      its rows from unnest() of text array literals, then per table in
- *      reverse order one delete. Deferred FKs are checked at COMMIT.
+ *      reverse order one delete. Deferred FKs are checked at COMMIT. A
+ *      table with conflict = insert_only or last_writer_wins first runs
+ *      one more statement that records in branchsync.conflict the rows
+ *      the upsert will not write (different content, or older).
  *   7. On a data error (not a lost connection, not a serialization or
  *      resource error), roll back and redo the batch in a new transaction
  *      with constraints IMMEDIATE, one event per SAVEPOINT; failing events
- *      go to branchsync.reject and come back as REJECTED outcomes.
+ *      go to branchsync.reject and come back as REJECTED outcomes; one that
+ *      fails a foreign key whose parent row was rejected says so; one that
+ *      violates a unique constraint besides the key is a conflict.
  *   8. Advance the watermark to the last event, add to branch_status,
  *      COMMIT.
  */
@@ -62,10 +70,12 @@ typedef struct {
 	char *reason;     /* non-NULL: every event of this shape is rejected */
 	char *upsert_sql; /* INSERT ... SELECT FROM unnest ... ON CONFLICT */
 	char *delete_sql; /* DELETE ... WHERE (key) IN (SELECT unnest ...) */
-	bool *send;       /* per pushed column: passed to PostgreSQL */
-	uint32_t ncols;   /* pushed columns */
-	uint32_t nsend;   /* columns with send set */
-	uint32_t nkey;    /* key columns: the first nkey */
+	char *detect_sql; /* conflict policies: records the rows not written */
+	const catalog_table *t; /* the target (NULL if reason is set) */
+	bool *send;             /* per pushed column: passed to PostgreSQL */
+	uint32_t ncols;         /* pushed columns */
+	uint32_t nsend;         /* columns with send set */
+	uint32_t nkey;          /* key columns: the first nkey */
 } apply_map;
 
 /* One (table, key) after collapsing. */
@@ -74,7 +84,7 @@ typedef struct {
 	uint32_t ev;    /* index of the key's last event */
 } apply_slot;
 
-/* One rejected event. */
+/* One rejected event, or one event recorded as a conflict. */
 typedef struct {
 	uint32_t ev;  /* index into the push's events */
 	char *reason; /* why (owned) */
@@ -98,6 +108,12 @@ struct apply_ctx {
 	size_t ntorder, torder_cap;   /* used, allocated */
 	apply_reject *rejects;        /* rejected events of the current push */
 	size_t nrejects, rejects_cap; /* used, allocated */
+	apply_reject *confl;          /* events recorded as conflicts */
+	size_t nconfl, confl_cap;     /* used, allocated */
+	uint32_t *redo;               /* events <= watermark applied again */
+	size_t nredo, redo_cap;       /* used, allocated */
+	int64_t *wlist;               /* WELCOME's retry and discard seqs */
+	size_t wlist_cap;             /* allocated entries of wlist */
 	proto_outcome *outcomes;      /* the ACK's outcomes */
 	size_t outcomes_cap;          /* allocated entries of outcomes */
 	pgval_buf *arrays;            /* one array literal per parameter */
@@ -108,6 +124,7 @@ struct apply_ctx {
 	char branch[16];              /* branch id as text ($1) */
 	int64_t wm_seq, wm_tag;       /* watermark read under lock */
 	uint32_t first_new;           /* first event above the watermark */
+	int64_t applied;              /* events applied by the last commit */
 	bool slow;                    /* running the slow path */
 };
 
@@ -121,6 +138,7 @@ map_free(apply_map *m)
 	free(m->reason);
 	free(m->upsert_sql);
 	free(m->delete_sql);
+	free(m->detect_sql);
 	free(m->send);
 	free(m);
 }
@@ -152,6 +170,15 @@ rejects_clear(apply_ctx *ctx)
 	ctx->nrejects = 0;
 }
 
+/* confl_truncate forgets the conflicts recorded after the first n. */
+static void
+confl_truncate(apply_ctx *ctx, size_t n)
+{
+	for (size_t i = n; i < ctx->nconfl; i++)
+		free(ctx->confl[i].reason);
+	ctx->nconfl = n;
+}
+
 void
 apply_free(apply_ctx *ctx)
 {
@@ -159,6 +186,7 @@ apply_free(apply_ctx *ctx)
 		return;
 	cache_clear(ctx);
 	rejects_clear(ctx);
+	confl_truncate(ctx, 0);
 	for (size_t i = 0; i < ctx->narrays; i++)
 		pgval_fini(&ctx->arrays[i]);
 	pgval_fini(&ctx->scratch);
@@ -169,6 +197,9 @@ apply_free(apply_ctx *ctx)
 	free(ctx->evs);
 	free(ctx->torder);
 	free(ctx->rejects);
+	free(ctx->confl);
+	free(ctx->redo);
+	free(ctx->wlist);
 	free(ctx->outcomes);
 	free(ctx->arrays);
 	free(ctx->params);
@@ -185,30 +216,74 @@ apply_set_conn(apply_ctx *ctx, PGconn *conn)
 
 /* ---- table shapes ---------------------------------------------------- */
 
+/*
+ * map_detect builds the conflict detection statement of a shape whose
+ * table has a conflict policy. Parameters: $1 branch, $2.. the sent
+ * columns as for the upsert, then seqs, keys (jsonb), local rows (jsonb),
+ * log_id and the branch-side table name. It runs before the upsert and
+ * sees the rows as they were: it records the incoming rows the upsert
+ * will not write and returns their seqs and conflict ids.
+ */
+static void
+map_detect(apply_map *m, const catalog_table *t, const char *sel,
+    const char *alias, const char *join, const char *cond, uint32_t nsend)
+{
+	m->detect_sql = xasprintf(
+	    "INSERT INTO branchsync.conflict(branch_id, log_id, seq, tbl,"
+	    " key, type, server_row, local_row) SELECT $1::int, $%" PRIu32
+	    ", u.bs_seq, $%" PRIu32 ", u.bs_key, 'data_mismatch',"
+	    " to_jsonb(bs_t) - 'branch_id', u.bs_row FROM unnest(%s,"
+	    " $%" PRIu32 "::bigint[], $%" PRIu32 "::jsonb[], $%" PRIu32
+	    "::jsonb[]) AS u(%sbs_seq, bs_key, bs_row) JOIN %s bs_t ON"
+	    " bs_t.branch_id = $1::int%s WHERE %s RETURNING seq, id",
+	    nsend + 5, nsend + 6, sel, nsend + 2, nsend + 3, nsend + 4, alias,
+	    t->quoted, join, cond);
+}
+
 /* map_sql builds the upsert and delete statements of a checked shape. */
 static void
 map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 {
 	pgval_buf ins = {0}, sel = {0}, key = {0}, upd = {0}, del = {0};
+	pgval_buf alias = {0}, join = {0}, tv = {0}, uv = {0};
+	hub_conflict_policy policy = t->cfg->policy;
+	const char *lww = NULL;
+	char *cond = NULL;
 	uint32_t p = 2;
 
 	for (uint32_t i = 0; i < pt->ncols; i++) {
 		const catalog_col *c;
-		char tmp[24];
+		char tmp[24], u[24];
 		if (!m->send[i])
 			continue;
 		c = &t->cols[catalog_col_find(t, pt->cols[i])];
 		snprintf(
 		    tmp, sizeof tmp, "%s$%" PRIu32 "::", p > 2 ? ", " : "", p);
+		snprintf(u, sizeof u, "u.c%" PRIu32, p);
+		pgval_puts(&alias, u + 2);
+		pgval_puts(&alias, ", ");
 		p++;
 		pgval_puts(&ins, ", ");
 		pgval_puts(&ins, c->quoted);
 		pgval_puts(&sel, tmp);
 		pgval_puts(&sel, c->type);
 		pgval_puts(&sel, "[]");
+		/* An incoming row loses only to a stored non-NULL newer one.
+		 */
+		if (policy == HUB_CONFLICT_LWW
+		    && !strcmp(c->name, t->cfg->conflict_column)) {
+			lww = c->quoted;
+			cond = xasprintf("bs_t.%s IS NOT NULL AND NOT "
+			                 "coalesce(bs_t.%s <= %s, false)",
+			    c->quoted, c->quoted, u);
+		}
 		if (i < pt->nkey) {
 			pgval_puts(&key, i > 0 ? ", " : "");
 			pgval_puts(&key, c->quoted);
+			pgval_puts(&join, " AND bs_t.");
+			pgval_puts(&join, c->quoted);
+			pgval_puts(&join, " = ");
+			pgval_puts(&join, u);
 			if (i + 1 == pt->nkey)
 				pgval_put(&del, sel.p, sel.len);
 		} else {
@@ -217,13 +292,36 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 			pgval_puts(&upd, c->quoted);
 			pgval_puts(&upd, " = EXCLUDED.");
 			pgval_puts(&upd, c->quoted);
+			pgval_puts(&tv, tv.len > 0 ? ", bs_t." : "bs_t.");
+			pgval_puts(&tv, c->quoted);
+			pgval_puts(&uv, uv.len > 0 ? ", " : "");
+			pgval_puts(&uv, u);
 		}
 	}
+	if (policy == HUB_CONFLICT_INSERT_ONLY && tv.len > 0)
+		cond = xasprintf("(%s) IS DISTINCT FROM (%s)", tv.p, uv.p);
+	if (policy == HUB_CONFLICT_LWW && lww != NULL && upd.len > 0) {
+		pgval_puts(&upd, " WHERE bs_t.");
+		pgval_puts(&upd, lww);
+		pgval_puts(&upd, " IS NULL OR bs_t.");
+		pgval_puts(&upd, lww);
+		pgval_puts(&upd, " <= EXCLUDED.");
+		pgval_puts(&upd, lww);
+	}
+	if (policy == HUB_CONFLICT_INSERT_ONLY)
+		pgval_reset(&upd);
+	if (cond != NULL)
+		map_detect(m, t, sel.p, alias.p, join.p, cond, m->nsend);
 	m->upsert_sql = xasprintf(
-	    "INSERT INTO %s (branch_id%s) SELECT "
+	    "INSERT INTO %s AS bs_t (branch_id%s) SELECT "
 	    "$1::int, * FROM unnest(%s) ON CONFLICT (branch_id, %s)%s",
 	    t->quoted, ins.p, sel.p, key.p,
 	    upd.len > 0 ? upd.p : " DO NOTHING");
+	free(cond);
+	pgval_fini(&alias);
+	pgval_fini(&join);
+	pgval_fini(&tv);
+	pgval_fini(&uv);
 	m->delete_sql = xasprintf("DELETE FROM %s WHERE branch_id = $1::int "
 	                          "AND (%s) IN (SELECT * FROM unnest(%s))",
 	    t->quoted, key.p, del.p);
@@ -266,6 +364,21 @@ map_columns(apply_map *m, const catalog_table *t, const proto_table *pt)
 	return NULL;
 }
 
+/* map_lww checks that a last_writer_wins shape sends its column. */
+static char *
+map_lww(const apply_map *m, const catalog_table *t, const proto_table *pt)
+{
+	if (t->cfg->policy != HUB_CONFLICT_LWW)
+		return NULL;
+	for (uint32_t i = 0; i < pt->ncols; i++)
+		if (m->send[i]
+		    && !strcmp(pt->cols[i], t->cfg->conflict_column))
+			return NULL;
+	return xasprintf("conflict_column \"%s\" of table %s is not sent "
+	                 "by the branch",
+	    t->cfg->conflict_column, t->quoted);
+}
+
 /* map_new maps one pushed table shape; sig is its signature. */
 static apply_map *
 map_new(apply_ctx *ctx, const proto_table *pt, const char *sig)
@@ -283,8 +396,11 @@ map_new(apply_ctx *ctx, const proto_table *pt, const char *sig)
 		m->reason = xasprintf("table \"%s\" is not replicated by this "
 		                      "hub",
 		    pt->name);
-	else if ((m->reason = map_columns(m, t, pt)) == NULL)
+	else if ((m->reason = map_columns(m, t, pt)) == NULL
+	    && (m->reason = map_lww(m, t, pt)) == NULL) {
+		m->t = t;
 		map_sql(m, t, pt);
+	}
 	if (m->reason != NULL)
 		log_warn("HUB-TABLE-REJECT", "table \"%s\": %s", pt->name,
 		    m->reason);
@@ -410,14 +526,34 @@ event_reason(apply_ctx *ctx, const proto_push *p, uint32_t e)
 	return NULL;
 }
 
+static void
+conflict_add(apply_ctx *ctx, uint32_t e, char *reason)
+{
+	GROW(ctx->confl, ctx->confl_cap, ctx->nconfl + 1);
+	ctx->confl[ctx->nconfl++] = (apply_reject) {e, reason};
+}
+
+/* collapse_ev rejects event e up front or collapses it. */
+static void
+collapse_ev(apply_ctx *ctx, const proto_push *p, uint32_t e)
+{
+	char *why = event_reason(ctx, p, e);
+
+	if (why != NULL)
+		reject_add(ctx, e, why);
+	else
+		collapse_one(ctx, p, e);
+}
+
 /*
- * collapse fills ctx->slots from the events above the watermark, after
+ * collapse fills ctx->slots from the events applied again (ctx->redo, all
+ * below first_new) and those above the watermark, in seq order, after
  * rejecting those that cannot be applied at all.
  */
 static void
 collapse(apply_ctx *ctx, const proto_push *p)
 {
-	size_t n = p->nevents - ctx->first_new, cap = 16;
+	size_t n = p->nevents - ctx->first_new + ctx->nredo, cap = 16;
 
 	while (cap < 2 * n)
 		cap *= 2;
@@ -426,13 +562,27 @@ collapse(apply_ctx *ctx, const proto_push *p)
 	memset(ctx->ht, 0, cap * sizeof *ctx->ht);
 	ctx->nslots = 0;
 	rejects_clear(ctx);
-	for (uint32_t e = ctx->first_new; e < p->nevents; e++) {
-		char *why = event_reason(ctx, p, e);
-		if (why != NULL)
-			reject_add(ctx, e, why);
+	confl_truncate(ctx, 0);
+	for (size_t r = 0; r < ctx->nredo; r++)
+		collapse_ev(ctx, p, ctx->redo[r]);
+	for (uint32_t e = ctx->first_new; e < p->nevents; e++)
+		collapse_ev(ctx, p, e);
+}
+
+/* ev_by_seq returns the index of the event with seq, or p->nevents. */
+static uint32_t
+ev_by_seq(const proto_push *p, int64_t seq)
+{
+	uint32_t lo = 0, hi = p->nevents;
+
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (p->events[mid].seq < seq)
+			lo = mid + 1;
 		else
-			collapse_one(ctx, p, e);
+			hi = mid;
 	}
+	return lo < p->nevents && p->events[lo].seq == seq ? lo : p->nevents;
 }
 
 /* ---- statements ------------------------------------------------------ */
@@ -447,7 +597,7 @@ arrays_open(apply_ctx *ctx, size_t k)
 		    (k - ctx->narrays) * sizeof *ctx->arrays);
 		ctx->narrays = k;
 	}
-	GROW(ctx->params, ctx->params_cap, k + 3);
+	GROW(ctx->params, ctx->params_cap, k + 8);
 	for (size_t j = 0; j < k; j++) {
 		pgval_reset(&ctx->arrays[j]);
 		pgval_putc(&ctx->arrays[j], '{');
@@ -464,9 +614,107 @@ arrays_close(apply_ctx *ctx, size_t k, size_t first)
 	}
 }
 
+/* put_text appends a C string as an array element. */
+static void
+put_text(pgval_buf *a, const char *s)
+{
+	proto_value v = {.type = PROTO_STR, .len = (uint32_t) strlen(s)};
+
+	v.u.s = s;
+	pgval_array_elem(a, &v);
+}
+
+/*
+ * event_json writes the key (array) or row (object) of ev as JSON; with
+ * send, the row holds only the columns passed to PostgreSQL.
+ */
+static void
+event_json(pgval_buf *b, const proto_table *t, const proto_event *ev, bool row,
+    const bool *send)
+{
+	bool first = true;
+
+	pgval_reset(b);
+	pgval_putc(b, row ? '{' : '[');
+	for (uint32_t i = 0; i < (row ? ev->nvals : t->nkey); i++) {
+		if (send != NULL && !send[i])
+			continue;
+		if (!first)
+			pgval_putc(b, ',');
+		first = false;
+		if (row) {
+			pgval_json_str(b, t->cols[i], strlen(t->cols[i]));
+			pgval_putc(b, ':');
+		}
+		pgval_json(b, &ev->vals[i]);
+	}
+	pgval_putc(b, row ? '}' : ']');
+}
+
+/*
+ * fill_conflict_arrays fills arrays k, k + 1, k + 2 with the seqs, keys
+ * and rows of the events, for a detection statement.
+ */
+static void
+fill_conflict_arrays(apply_ctx *ctx, const proto_push *p, uint32_t ti,
+    const uint32_t *evs, size_t n, size_t k)
+{
+	const apply_map *m = ctx->pmaps[ti];
+	const proto_table *t = &p->tables[ti];
+	pgval_buf *a = &ctx->arrays[k];
+
+	for (size_t r = 0; r < n; r++) {
+		const proto_event *ev = &p->events[evs[r]];
+		proto_value seq = {.type = PROTO_INT, .u.i = ev->seq};
+		for (int j = 0; r > 0 && j < 3; j++)
+			pgval_putc(&a[j], ',');
+		pgval_array_elem(&a[0], &seq);
+		event_json(&ctx->scratch, t, ev, false, NULL);
+		put_text(&a[1], ctx->scratch.p);
+		event_json(&ctx->scratch, t, ev, true, m->send);
+		put_text(&a[2], ctx->scratch.p);
+	}
+}
+
+/*
+ * detect runs the conflict detection statement of table ti (arrays are
+ * filled) and records a CONFLICT outcome per row it returns.
+ */
+static proto_err
+detect(apply_ctx *ctx, const proto_push *p, uint32_t ti, size_t k,
+    char *sqlstate, char *err, size_t errlen)
+{
+	const apply_map *m = ctx->pmaps[ti];
+	bool lww = m->t->cfg->policy == HUB_CONFLICT_LWW;
+	PGresult *res;
+	proto_err rv;
+
+	ctx->params[k + 1] = p->hdr.log_id;
+	ctx->params[k + 2] = p->tables[ti].name;
+	rv = db_exec(ctx->conn, m->detect_sql, (int) k + 3, ctx->params,
+	    PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	for (int i = 0; i < PQntuples(res); i++) {
+		uint32_t e
+		    = ev_by_seq(p, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+		if (e < p->nevents)
+			conflict_add(ctx, e,
+			    xasprintf("conflict %s (data_mismatch): %s",
+			        PQgetvalue(res, i, 1),
+			        lww ? "the server row is newer; kept"
+			            : "a different row exists; server row "
+			              "kept"));
+	}
+	PQclear(res);
+	return PROTO_OK;
+}
+
 /*
  * exec_rows runs the upsert (or delete) of table ti for the n events
- * listed in evs, as one statement over unnest() of array literals.
+ * listed in evs, as one statement over unnest() of array literals. A
+ * table with a conflict policy first runs its detection statement over
+ * the same arrays.
  */
 static proto_err
 exec_rows(apply_ctx *ctx, const proto_push *p, uint32_t ti,
@@ -476,8 +724,10 @@ exec_rows(apply_ctx *ctx, const proto_push *p, uint32_t ti,
 	const apply_map *m = ctx->pmaps[ti];
 	size_t k = del ? m->nkey : m->nsend;
 	uint32_t ncols = del ? m->nkey : m->ncols;
+	bool det = !del && m->detect_sql != NULL;
+	proto_err rv;
 
-	arrays_open(ctx, k);
+	arrays_open(ctx, det ? k + 3 : k);
 	for (size_t r = 0; r < n; r++) {
 		const proto_event *ev = &p->events[evs[r]];
 		size_t j = 0;
@@ -491,8 +741,14 @@ exec_rows(apply_ctx *ctx, const proto_push *p, uint32_t ti,
 			pgval_array_elem(a, &ev->vals[i]);
 		}
 	}
-	arrays_close(ctx, k, 1);
+	if (det)
+		fill_conflict_arrays(ctx, p, ti, evs, n, k);
+	arrays_close(ctx, det ? k + 3 : k, 1);
 	ctx->params[0] = ctx->branch;
+	if (det
+	    && (rv = detect(ctx, p, ti, k + 3, sqlstate, err, errlen))
+	        != PROTO_OK)
+		return rv;
 	return db_exec(ctx->conn, del ? m->delete_sql : m->upsert_sql,
 	    (int) k + 1, ctx->params, PGRES_COMMAND_OK, NULL, sqlstate, err,
 	    errlen);
@@ -565,6 +821,185 @@ simple(
 }
 
 /*
+ * conflict_violation records upsert event e, which violated a unique
+ * constraint other than the key (why), as a 'constraint_violation'
+ * conflict without the server row, and gives it a CONFLICT outcome.
+ */
+static proto_err
+conflict_violation(apply_ctx *ctx, const proto_push *p, uint32_t e,
+    const char *why, char *sqlstate, char *err, size_t errlen)
+{
+	const proto_event *ev = &p->events[e];
+	const proto_table *t = &p->tables[ev->table];
+	pgval_buf key = {0};
+	char seq[24];
+	const char *params[6] = {ctx->branch, p->hdr.log_id, seq, t->name};
+	PGresult *res;
+	proto_err rv;
+
+	snprintf(seq, sizeof seq, "%" PRId64, ev->seq);
+	event_json(&key, t, ev, false, NULL);
+	event_json(&ctx->scratch, t, ev, true, ctx->pmaps[ev->table]->send);
+	params[4] = key.p;
+	params[5] = ctx->scratch.p;
+	rv = db_exec(ctx->conn,
+	    "INSERT INTO branchsync.conflict(branch_id, log_id, seq, tbl,"
+	    " key, type, local_row) VALUES ($1, $2, $3, $4, $5::jsonb,"
+	    " 'constraint_violation', $6::jsonb) RETURNING id",
+	    6, params, PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
+	pgval_fini(&key);
+	if (rv != PROTO_OK)
+		return rv;
+	conflict_add(ctx, e,
+	    xasprintf("conflict %s (constraint_violation): %s",
+	        PQgetvalue(res, 0, 0), why));
+	PQclear(res);
+	return PROTO_OK;
+}
+
+/* pushed_col returns the index of column name in pushed table t, or -1. */
+static int
+pushed_col(const proto_table *t, const char *name)
+{
+	for (uint32_t i = 0; i < t->ncols; i++)
+		if (!strcmp(t->cols[i], name))
+			return (int) i;
+	return -1;
+}
+
+/* Most columns of a foreign key fk_reason looks at. */
+#define FK_MAX_COLS 32
+
+/*
+ * fk_batch looks among this batch's rejects for the upsert of the parent
+ * row that child event ev references through fk (cidx: pushed child
+ * column per fk column, -1 for branch_id). Returns the reason or NULL.
+ */
+static char *
+fk_batch(apply_ctx *ctx, const proto_push *p, const proto_event *ev,
+    const catalog_fk *fk, const int *cidx)
+{
+	const catalog_table *par = &ctx->cat->tables[fk->parent];
+
+	for (size_t r = 0; r < ctx->nrejects; r++) {
+		const apply_reject *rj = &ctx->rejects[r];
+		const proto_event *pev = &p->events[rj->ev];
+		const proto_table *pt = &p->tables[pev->table];
+		bool match = pev->op == PROTO_OP_UPSERT
+		    && !strcmp(pt->name, par->cfg->name);
+		for (size_t j = 0; j < fk->n && match; j++) {
+			int pi;
+			if (cidx[j] < 0)
+				continue;
+			pi = pushed_col(pt, par->cols[fk->pcols[j]].name);
+			match = pi >= 0 && (uint32_t) pi < pev->nvals
+			    && proto_value_eq(
+			        &pev->vals[pi], &ev->vals[cidx[j]]);
+		}
+		if (match) {
+			event_json(&ctx->scratch, pt, pev, false, NULL);
+			return xasprintf(
+			    "depends on rejected event seq %" PRId64
+			    " (table \"%s\", key %s): %s",
+			    pev->seq, pt->name, ctx->scratch.p, rj->reason);
+		}
+	}
+	return NULL;
+}
+
+/*
+ * fk_stored looks for an open reject of the parent row among the
+ * branch's stored rejects: its key is the parent's primary key minus
+ * branch_id, in key order, taken from the child's values.
+ */
+static proto_err
+fk_stored(apply_ctx *ctx, const proto_event *ev, const catalog_fk *fk,
+    const int *cidx, char **reason, char *sqlstate, char *err, size_t errlen)
+{
+	const catalog_table *par = &ctx->cat->tables[fk->parent];
+	pgval_buf key = {0};
+	const char *params[3] = {ctx->branch, par->cfg->name};
+	PGresult *res;
+	proto_err rv;
+	bool first = true;
+
+	pgval_putc(&key, '[');
+	for (int pos = 1; pos <= (int) par->npk; pos++) {
+		size_t j = fk->n;
+		for (size_t c = 0; c < par->ncols; c++) {
+			if (par->cols[c].pk_pos != pos
+			    || !strcmp(par->cols[c].name, "branch_id"))
+				continue;
+			for (j = 0; j < fk->n && fk->pcols[j] != c; j++)
+				;
+			if (j == fk->n || cidx[j] < 0) {
+				pgval_fini(&key);
+				return PROTO_OK; /* key not covered by the FK
+				                  */
+			}
+			pgval_puts(&key, first ? "" : ",");
+			first = false;
+			pgval_json(&key, &ev->vals[cidx[j]]);
+		}
+	}
+	pgval_putc(&key, ']');
+	params[2] = key.p;
+	rv = db_exec(ctx->conn,
+	    "SELECT seq, reason FROM branchsync.reject WHERE branch_id = $1"
+	    " AND tbl = $2 AND key = $3::jsonb AND state IN ('open', 'retry')"
+	    " ORDER BY seq DESC LIMIT 1",
+	    3, params, PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
+	if (rv == PROTO_OK && PQntuples(res) == 1)
+		*reason = xasprintf("depends on rejected event seq %s (table "
+		                    "\"%s\", key %s): %s",
+		    PQgetvalue(res, 0, 0), par->cfg->name, key.p,
+		    PQgetvalue(res, 0, 1));
+	if (rv == PROTO_OK)
+		PQclear(res);
+	pgval_fini(&key);
+	return rv;
+}
+
+/*
+ * fk_reason: event e failed a foreign key. If the row it references was
+ * rejected (in this batch, or earlier and still open), *reason names it;
+ * otherwise *reason stays NULL. PROTO_EDB only if the lookup failed.
+ */
+static proto_err
+fk_reason(apply_ctx *ctx, const proto_push *p, uint32_t e, char **reason,
+    char *sqlstate, char *err, size_t errlen)
+{
+	const proto_event *ev = &p->events[e];
+	const proto_table *pt = &p->tables[ev->table];
+	const catalog_table *t = ctx->pmaps[ev->table]->t;
+	int cidx[FK_MAX_COLS];
+	proto_err rv;
+
+	*reason = NULL;
+	if (t == NULL || ev->op != PROTO_OP_UPSERT)
+		return PROTO_OK;
+	for (size_t f = 0; f < t->nfks && *reason == NULL; f++) {
+		const catalog_fk *fk = &t->fks[f];
+		bool ok = fk->n <= FK_MAX_COLS;
+		for (size_t j = 0; ok && j < fk->n; j++) {
+			const char *name = t->cols[fk->cols[j]].name;
+			cidx[j] = !strcmp(name, "branch_id")
+			    ? -1
+			    : pushed_col(pt, name);
+			ok = cidx[j] >= 0 || !strcmp(name, "branch_id");
+		}
+		if (!ok)
+			continue;
+		if ((*reason = fk_batch(ctx, p, ev, fk, cidx)) == NULL
+		    && (rv = fk_stored(
+		            ctx, ev, fk, cidx, reason, sqlstate, err, errlen))
+		        != PROTO_OK)
+			return rv;
+	}
+	return PROTO_OK;
+}
+
+/*
  * slow_one applies one collapsed event under a savepoint. A data error
  * becomes a reject and PROTO_OK; a lost connection or transient error is
  * returned, since the whole batch must then be retried.
@@ -574,7 +1009,9 @@ slow_one(apply_ctx *ctx, const proto_push *p, uint32_t e, char *sqlstate,
     char *err, size_t errlen)
 {
 	const proto_event *ev = &p->events[e];
-	char why[512];
+	size_t nconfl = ctx->nconfl;
+	char why[512], state[6];
+	char *reason = NULL;
 	proto_err rv;
 
 	if ((rv = simple(ctx, "SAVEPOINT bs_event", sqlstate, err, errlen))
@@ -589,10 +1026,23 @@ slow_one(apply_ctx *ctx, const proto_push *p, uint32_t e, char *sqlstate,
 		snprintf(err, errlen, "%s", why);
 		return rv;
 	}
-	reject_add(ctx, e, xstrdup(why));
-	return simple(ctx,
-	    "ROLLBACK TO SAVEPOINT bs_event; RELEASE SAVEPOINT bs_event",
-	    sqlstate, err, errlen);
+	memcpy(state, sqlstate, sizeof state);
+	confl_truncate(ctx, nconfl); /* rolled back with the savepoint */
+	if ((rv = simple(ctx,
+	         "ROLLBACK TO SAVEPOINT bs_event; RELEASE SAVEPOINT bs_event",
+	         sqlstate, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	/* A unique constraint besides the key: the rows conflict. */
+	if (!strcmp(state, "23505") && ev->op == PROTO_OP_UPSERT)
+		return conflict_violation(
+		    ctx, p, e, why, sqlstate, err, errlen);
+	if (!strcmp(state, "23503")
+	    && (rv = fk_reason(ctx, p, e, &reason, sqlstate, err, errlen))
+	        != PROTO_OK)
+		return rv;
+	reject_add(ctx, e, reason != NULL ? reason : xstrdup(why));
+	return PROTO_OK;
 }
 
 /* apply_slow: the fast path's order, one event at a time. */
@@ -626,36 +1076,11 @@ apply_slow(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 
 /* ---- bookkeeping ----------------------------------------------------- */
 
-/* reject_json writes the key (array) or row (object) of ev as JSON. */
-static void
-reject_json(
-    pgval_buf *b, const proto_table *t, const proto_event *ev, bool row)
-{
-	pgval_reset(b);
-	pgval_putc(b, row ? '{' : '[');
-	for (uint32_t i = 0; i < (row ? ev->nvals : t->nkey); i++) {
-		if (i > 0)
-			pgval_putc(b, ',');
-		if (row) {
-			pgval_json_str(b, t->cols[i], strlen(t->cols[i]));
-			pgval_putc(b, ':');
-		}
-		pgval_json(b, &ev->vals[i]);
-	}
-	pgval_putc(b, row ? '}' : ']');
-}
-
-/* put_text appends a C string as an array element. */
-static void
-put_text(pgval_buf *a, const char *s)
-{
-	proto_value v = {.type = PROTO_STR, .len = (uint32_t) strlen(s)};
-
-	v.u.s = s;
-	pgval_array_elem(a, &v);
-}
-
-/* insert_rejects records all rejects of the batch in one statement. */
+/*
+ * insert_rejects records all rejects of the batch in one statement. An
+ * event applied again that fails again updates its reject: open again,
+ * one more attempt, the new reason.
+ */
 static proto_err
 insert_rejects(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
     size_t errlen)
@@ -674,10 +1099,10 @@ insert_rejects(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 			pgval_putc(&a[j], ',');
 		pgval_array_elem(&a[0], &seq);
 		put_text(&a[1], t->name);
-		reject_json(&ctx->scratch, t, ev, false);
+		event_json(&ctx->scratch, t, ev, false, NULL);
 		put_text(&a[2], ctx->scratch.p);
 		if (ev->op == PROTO_OP_UPSERT) {
-			reject_json(&ctx->scratch, t, ev, true);
+			event_json(&ctx->scratch, t, ev, true, NULL);
 			put_text(&a[3], ctx->scratch.p);
 		} else
 			pgval_puts(&a[3], "NULL");
@@ -687,9 +1112,14 @@ insert_rejects(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 	ctx->params[0] = ctx->branch;
 	ctx->params[1] = p->hdr.log_id;
 	return db_exec(ctx->conn,
-	    "INSERT INTO branchsync.reject(branch_id, log_id, seq, tbl, key,"
-	    " row, reason) SELECT $1::int, $2, * FROM unnest($3::bigint[],"
-	    " $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])",
+	    "INSERT INTO branchsync.reject AS r (branch_id, log_id, seq, tbl,"
+	    " key, row, reason) SELECT $1::int, $2, * FROM unnest("
+	    "$3::bigint[], $4::text[], $5::jsonb[], $6::jsonb[], $7::text[])"
+	    " ON CONFLICT (branch_id, log_id, seq) DO UPDATE SET"
+	    " state = 'open', attempts = r.attempts + 1,"
+	    " reason = EXCLUDED.reason, tbl = EXCLUDED.tbl,"
+	    " key = EXCLUDED.key, row = EXCLUDED.row, resolved_at = NULL,"
+	    " resolved_by = NULL",
 	    7, ctx->params, PGRES_COMMAND_OK, NULL, sqlstate, err, errlen);
 }
 
@@ -790,14 +1220,125 @@ first_new_event(apply_ctx *ctx, const proto_push *p)
 }
 
 /*
+ * load_redo finds the events at or below the watermark that have an open
+ * or retry reject (locked until COMMIT, so a concurrent "rejects discard"
+ * waits): they are applied again.
+ */
+static proto_err
+load_redo(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
+    size_t errlen)
+{
+	char lo[24], hi[24];
+	const char *params[4] = {ctx->branch, p->hdr.log_id, lo, hi};
+	PGresult *res;
+	proto_err rv;
+
+	ctx->nredo = 0;
+	if (ctx->first_new == 0)
+		return PROTO_OK;
+	snprintf(lo, sizeof lo, "%" PRId64, p->events[0].seq);
+	snprintf(hi, sizeof hi, "%" PRId64, p->events[ctx->first_new - 1].seq);
+	rv = db_exec(ctx->conn,
+	    "SELECT seq FROM branchsync.reject WHERE branch_id = $1"
+	    " AND log_id = $2 AND seq BETWEEN $3 AND $4"
+	    " AND state IN ('open', 'retry') ORDER BY seq FOR UPDATE",
+	    4, params, PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	for (int i = 0; i < PQntuples(res); i++) {
+		uint32_t e
+		    = ev_by_seq(p, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+		if (e < ctx->first_new) {
+			GROW(ctx->redo, ctx->redo_cap, ctx->nredo + 1);
+			ctx->redo[ctx->nredo++] = e;
+		}
+	}
+	PQclear(res);
+	return PROTO_OK;
+}
+
+static int
+reject_cmp(const void *a, const void *b)
+{
+	const apply_reject *x = a, *y = b;
+
+	return x->ev < y->ev ? -1 : x->ev > y->ev;
+}
+
+/* is_rejected tells whether event e is among the (sorted) rejects. */
+static bool
+is_rejected(const apply_ctx *ctx, uint32_t e)
+{
+	apply_reject key = {e, NULL};
+
+	return ctx->nrejects > 0
+	    && bsearch(
+	           &key, ctx->rejects, ctx->nrejects, sizeof key, reject_cmp)
+	    != NULL;
+}
+
+/*
+ * resolve_redo marks the rejects of the events applied again that did
+ * not fail again as resolved by the retry; *nresolved counts them.
+ */
+static proto_err
+resolve_redo(apply_ctx *ctx, const proto_push *p, size_t *nresolved,
+    char *sqlstate, char *err, size_t errlen)
+{
+	pgval_buf *a = &ctx->scratch;
+	const char *params[3] = {ctx->branch, p->hdr.log_id};
+
+	*nresolved = 0;
+	if (ctx->nredo == 0)
+		return PROTO_OK;
+	if (ctx->nrejects > 1)
+		qsort(ctx->rejects, ctx->nrejects, sizeof *ctx->rejects,
+		    reject_cmp);
+	pgval_reset(a);
+	pgval_putc(a, '{');
+	for (size_t r = 0; r < ctx->nredo; r++) {
+		proto_value seq = {.type = PROTO_INT};
+		if (is_rejected(ctx, ctx->redo[r]))
+			continue;
+		seq.u.i = p->events[ctx->redo[r]].seq;
+		if ((*nresolved)++ > 0)
+			pgval_putc(a, ',');
+		pgval_array_elem(a, &seq);
+	}
+	pgval_putc(a, '}');
+	if (*nresolved == 0)
+		return PROTO_OK;
+	params[2] = a->p;
+	return db_exec(ctx->conn,
+	    "UPDATE branchsync.reject SET state = 'resolved',"
+	    " resolved_at = now(), resolved_by = 'retry'"
+	    " WHERE branch_id = $1 AND log_id = $2 AND seq = "
+	    "ANY($3::bigint[])",
+	    3, params, PGRES_COMMAND_OK, NULL, sqlstate, err, errlen);
+}
+
+/* redo_rejects counts the rejects of events applied again. */
+static size_t
+redo_rejects(const apply_ctx *ctx)
+{
+	size_t n = 0;
+
+	for (size_t r = 0; r < ctx->nrejects; r++)
+		n += ctx->rejects[r].ev < ctx->first_new;
+	return n;
+}
+
+/*
  * run_txn makes one attempt: the fast path, or with ctx->slow the slow
- * one. On failure the transaction is rolled back and sqlstate tells the
- * caller whether falling back to the slow path makes sense.
+ * one (always when events are applied again). On failure the transaction
+ * is rolled back and sqlstate tells the caller whether falling back to
+ * the slow path makes sense.
  */
 static proto_err
 run_txn(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
     size_t errlen)
 {
+	size_t nresolved, nnew;
 	proto_err rv;
 
 	if ((rv = simple(ctx, "BEGIN", sqlstate, err, errlen)) != PROTO_OK
@@ -805,15 +1346,25 @@ run_txn(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 	        != PROTO_OK)
 		goto fail;
 	first_new_event(ctx, p);
+	if ((rv = load_redo(ctx, p, sqlstate, err, errlen)) != PROTO_OK)
+		goto fail;
+	if (ctx->nredo > 0)
+		ctx->slow = true;
 	collapse(ctx, p);
 	rv = ctx->slow ? apply_slow(ctx, p, sqlstate, err, errlen)
 	               : apply_fast(ctx, p, sqlstate, err, errlen);
 	if (rv != PROTO_OK
+	    || (rv = resolve_redo(ctx, p, &nresolved, sqlstate, err, errlen))
+	        != PROTO_OK
 	    || (rv = insert_rejects(ctx, p, sqlstate, err, errlen)) != PROTO_OK
-	    || (rv = advance(ctx, p, sqlstate, err, errlen)) != PROTO_OK
-	    || (rv = update_status(ctx, &p->hdr, NULL,
-	            (int64_t) (p->nevents - ctx->first_new - ctx->nrejects),
-	            (int64_t) ctx->nrejects, sqlstate, err, errlen))
+	    || (rv = advance(ctx, p, sqlstate, err, errlen)) != PROTO_OK)
+		goto fail;
+	nnew = ctx->nrejects - redo_rejects(ctx);
+	/* Conflicts are not applied: the server's row was kept. */
+	ctx->applied = (int64_t) (p->nevents - ctx->first_new + ctx->nredo
+	    - ctx->nrejects - ctx->nconfl);
+	if ((rv = update_status(ctx, &p->hdr, NULL, ctx->applied,
+	         (int64_t) nnew, sqlstate, err, errlen))
 	        != PROTO_OK
 	    || (rv = simple(ctx, "COMMIT", sqlstate, err, errlen)) != PROTO_OK)
 		goto fail;
@@ -855,37 +1406,47 @@ bad:
 }
 
 static int
-reject_cmp(const void *a, const void *b)
+outcome_cmp(const void *a, const void *b)
 {
-	const apply_reject *x = a, *y = b;
+	const proto_outcome *x = a, *y = b;
 
-	return x->ev < y->ev ? -1 : x->ev > y->ev;
+	return x->seq < y->seq ? -1 : x->seq > y->seq;
 }
 
-/* fill_ack describes the committed batch. */
+/* fill_ack describes the committed batch: rejects and conflicts. */
 static void
 fill_ack(apply_ctx *ctx, const proto_push *p, proto_ack *ack)
 {
-	if (ctx->nrejects > 1) /* qsort(NULL, 0) is undefined */
-		qsort(ctx->rejects, ctx->nrejects, sizeof *ctx->rejects,
-		    reject_cmp);
-	GROW(ctx->outcomes, ctx->outcomes_cap, ctx->nrejects);
+	size_t n = 0;
+
+	GROW(ctx->outcomes, ctx->outcomes_cap, ctx->nrejects + ctx->nconfl);
 	for (size_t r = 0; r < ctx->nrejects; r++) {
 		const apply_reject *rj = &ctx->rejects[r];
-		ctx->outcomes[r] = (proto_outcome) {
+		ctx->outcomes[n++] = (proto_outcome) {
 		    p->events[rj->ev].seq, PROTO_OUT_REJECTED, rj->reason};
 		log_warn("HUB-REJECT",
 		    "branch_id=%s log=%s seq=%" PRId64 " table=\"%s\": %s",
 		    ctx->branch, p->hdr.log_id, p->events[rj->ev].seq,
 		    p->tables[p->events[rj->ev].table].name, rj->reason);
 	}
+	for (size_t c = 0; c < ctx->nconfl; c++) {
+		const apply_reject *cf = &ctx->confl[c];
+		ctx->outcomes[n++] = (proto_outcome) {
+		    p->events[cf->ev].seq, PROTO_OUT_CONFLICT, cf->reason};
+		log_notice("HUB-CONFLICT",
+		    "branch_id=%s log=%s seq=%" PRId64 " table=\"%s\": %s",
+		    ctx->branch, p->hdr.log_id, p->events[cf->ev].seq,
+		    p->tables[p->events[cf->ev].table].name, cf->reason);
+	}
+	if (n > 1) /* qsort(NULL, 0) is undefined */
+		qsort(ctx->outcomes, n, sizeof *ctx->outcomes, outcome_cmp);
 	memset(ack, 0, sizeof *ack);
 	ack->log_id = p->hdr.log_id;
 	ack->watermark = ctx->wm_seq;
 	ack->tag = ctx->wm_tag;
-	ack->duplicates = ctx->first_new;
-	ack->applied = (int64_t) (p->nevents - ctx->first_new - ctx->nrejects);
-	ack->noutcomes = (uint32_t) ctx->nrejects;
+	ack->duplicates = (int64_t) (ctx->first_new - ctx->nredo);
+	ack->applied = ctx->applied;
+	ack->noutcomes = (uint32_t) n;
 	ack->outcomes = ctx->outcomes;
 }
 
@@ -913,25 +1474,81 @@ apply_push(apply_ctx *ctx, int branch_id, const proto_push *p, proto_ack *ack,
 	proto_err rv;
 
 	rejects_clear(ctx);
+	confl_truncate(ctx, 0);
+	ctx->nredo = 0;
 	snprintf(ctx->branch, sizeof ctx->branch, "%d", branch_id);
 	if ((rv = check_events(p, err, errlen)) != PROTO_OK
 	    || (rv = map_tables(ctx, p, err, errlen)) != PROTO_OK)
 		return rv;
 	ctx->slow = false;
 	rv = run_txn(ctx, p, sqlstate, err, errlen);
-	if (rv == PROTO_EDB && !db_lost(ctx->conn)
+	if (rv == PROTO_EDB && !ctx->slow && !db_lost(ctx->conn)
 	    && !db_transient(sqlstate)) {
 		log_notice("HUB-APPLY-SLOW",
 		    "branch_id=%s log=%s: batch "
 		    "failed (%s); applying event by event",
 		    ctx->branch, p->hdr.log_id, err);
 		rejects_clear(ctx);
+		confl_truncate(ctx, 0);
 		ctx->slow = true;
 		rv = run_txn(ctx, p, sqlstate, err, errlen);
 	}
 	if (rv != PROTO_OK)
 		return rv;
 	fill_ack(ctx, p, ack);
+	return PROTO_OK;
+}
+
+/*
+ * hello_lists fills the WELCOME's retry list (rejects an operator asked
+ * to retry, lowest seqs first) and discard list (the most recently
+ * discarded of the last HELLO_DISCARD_DAYS days: the agent drops the
+ * entries, so older ones have long been acted upon). Each holds at most
+ * max_outcomes seqs, in increasing order.
+ */
+#define HELLO_DISCARD_DAYS "30"
+
+static proto_err
+hello_lists(apply_ctx *ctx, const char *log_id, proto_welcome *w, char *err,
+    size_t errlen)
+{
+	proto_limits lim;
+	char limit[24];
+	const char *params[3] = {ctx->branch, log_id, limit};
+	PGresult *res;
+	proto_err rv;
+	size_t n, nr = 0, nd = 0;
+
+	proto_limits_default(&lim);
+	snprintf(limit, sizeof limit, "%" PRIu32, lim.max_outcomes);
+	rv = db_exec(ctx->conn,
+	    "SELECT seq, state = 'retry' FROM ("
+	    "(SELECT seq, state FROM branchsync.reject WHERE branch_id = $1"
+	    "  AND log_id = $2 AND state = 'retry' ORDER BY seq LIMIT $3)"
+	    " UNION ALL"
+	    " (SELECT seq, state FROM branchsync.reject WHERE branch_id = $1"
+	    "  AND log_id = $2 AND state = 'discarded' AND resolved_at >"
+	    "  now() - interval '" HELLO_DISCARD_DAYS " days'"
+	    "  ORDER BY resolved_at DESC LIMIT $3)) s ORDER BY seq",
+	    3, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	n = (size_t) PQntuples(res);
+	GROW(ctx->wlist, ctx->wlist_cap, n);
+	for (size_t i = 0; i < n; i++)
+		nr += PQgetvalue(res, (int) i, 1)[0] == 't';
+	/* Retry seqs first, discard seqs after them, each increasing. */
+	for (size_t i = 0; i < n; i++) {
+		int64_t seq = strtoll(PQgetvalue(res, (int) i, 0), NULL, 10);
+		if (PQgetvalue(res, (int) i, 1)[0] == 't')
+			ctx->wlist[w->nretry++] = seq;
+		else
+			ctx->wlist[nr + nd++] = seq;
+	}
+	PQclear(res);
+	w->retry = w->nretry > 0 ? ctx->wlist : NULL;
+	w->ndiscard = (uint32_t) nd;
+	w->discard = nd > 0 ? ctx->wlist + nr : NULL;
 	return PROTO_OK;
 }
 
@@ -962,5 +1579,5 @@ apply_hello(apply_ctx *ctx, int branch_id, const proto_hello *h,
 	w->version = BS_VERSION;
 	w->max_events = ctx->conf->max_batch_events;
 	w->max_bytes = ctx->conf->max_message_bytes;
-	return PROTO_OK;
+	return hello_lists(ctx, h->hdr.log_id, w, err, errlen);
 }

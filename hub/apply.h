@@ -7,6 +7,11 @@
  * written with one set-based statement per table and kind. If that fails
  * for a reason tied to the data, the batch is retried event by event under
  * savepoints and the failing events are recorded in branchsync.reject.
+ * Events at or below the watermark that still have an open or retry
+ * reject are applied again (an operator's retry, or a resend after a lost
+ * ACK). Tables with a conflict policy record the rows they keep out in
+ * branchsync.conflict. HELLO answers with the seqs an operator asked to
+ * retry or discarded.
  *
  * An apply_ctx belongs to one worker thread and one PostgreSQL connection;
  * it caches per table shape the SQL it built, and keeps its buffers between
@@ -42,7 +47,8 @@ void apply_set_conn(apply_ctx *ctx, PGconn *conn);
 /*
  * apply_hello records the agent's reported state in branch_status and
  * fills w with the watermark and tag of (branch_id, hello log_id), 0 if
- * unknown. PROTO_EDB with a reason in err on failure.
+ * unknown, and the retry and discard seq lists of that log (owned by ctx,
+ * valid until its next call). PROTO_EDB with a reason in err on failure.
  */
 proto_err apply_hello(apply_ctx *ctx, int branch_id, const proto_hello *h,
     proto_welcome *w, char *err, size_t errlen);
@@ -50,10 +56,10 @@ proto_err apply_hello(apply_ctx *ctx, int branch_id, const proto_hello *h,
 /*
  * apply_push applies an authenticated PUSH and fills ack. Strings and
  * outcomes in ack are owned by ctx and valid until its next call.
- * Returns PROTO_OK (committed; some events may be rejected, see the
- * outcomes), PROTO_EPROTO (seqs not strictly increasing or a malformed
- * event: nothing applied) or PROTO_EDB (nothing applied; may be retried;
- * the connection may be lost). err says why.
+ * Returns PROTO_OK (committed; some events may be rejected or recorded
+ * as conflicts, see the outcomes), PROTO_EPROTO (seqs not strictly increasing
+ * or a malformed event: nothing applied) or PROTO_EDB (nothing applied; may be
+ * retried; the connection may be lost). err says why.
  */
 proto_err apply_push(apply_ctx *ctx, int branch_id, const proto_push *p,
     proto_ack *ack, char *err, size_t errlen);

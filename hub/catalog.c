@@ -167,6 +167,13 @@ check_table(catalog_table *t, char *err, size_t errlen)
 		    cfg->schema, cfg->relname);
 		return PROTO_EINVAL;
 	}
+	if (cfg->policy == HUB_CONFLICT_LWW
+	    && catalog_col_find(t, cfg->conflict_column) < 0) {
+		snprintf(err, errlen,
+		    "table \"%s.%s\" has no conflict_column \"%s\"",
+		    cfg->schema, cfg->relname, cfg->conflict_column);
+		return PROTO_EINVAL;
+	}
 	return PROTO_OK;
 }
 
@@ -208,6 +215,86 @@ load_table(PGconn *conn, catalog_table *t, char *err, size_t errlen)
 	return check_table(t, err, errlen);
 }
 
+/* table_by_target finds the up table whose target is schema.relname. */
+static int
+table_by_target(const catalog *cat, const char *schema, const char *relname)
+{
+	for (size_t i = 0; i < cat->ntables; i++) {
+		const hub_table_cfg *c = cat->tables[i].cfg;
+		if (!c->down && cat->tables[i].ncols > 0
+		    && !strcmp(c->schema, schema)
+		    && !strcmp(c->relname, relname))
+			return (int) i;
+	}
+	return -1;
+}
+
+/*
+ * load_fks reads the foreign keys of up table t that reference up tables
+ * of the catalog, one result row per column pair in key order.
+ */
+static proto_err
+load_fks(
+    PGconn *conn, catalog *cat, catalog_table *t, char *err, size_t errlen)
+{
+	const char *params[2] = {t->cfg->schema, t->cfg->relname};
+	PGresult *res;
+	proto_err rv;
+	int n;
+
+	rv = db_exec(conn,
+	    "SELECT k.oid, pn.nspname, pc.relname, ca.attname, pa.attname"
+	    " FROM pg_constraint k"
+	    " JOIN pg_class c ON c.oid = k.conrelid"
+	    " JOIN pg_namespace n ON n.oid = c.relnamespace"
+	    " JOIN pg_class pc ON pc.oid = k.confrelid"
+	    " JOIN pg_namespace pn ON pn.oid = pc.relnamespace"
+	    " CROSS JOIN LATERAL unnest(k.conkey, k.confkey)"
+	    "  WITH ORDINALITY AS u(ck, pk, i)"
+	    " JOIN pg_attribute ca ON ca.attrelid = k.conrelid"
+	    "  AND ca.attnum = u.ck"
+	    " JOIN pg_attribute pa ON pa.attrelid = k.confrelid"
+	    "  AND pa.attnum = u.pk"
+	    " WHERE k.contype = 'f' AND n.nspname = $1 AND c.relname = $2"
+	    " ORDER BY k.oid, u.i",
+	    2, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	n = PQntuples(res);
+	for (int r = 0; r < n;) {
+		const char *oid = PQgetvalue(res, r, 0);
+		int parent = table_by_target(
+		    cat, PQgetvalue(res, r, 1), PQgetvalue(res, r, 2));
+		int end = r;
+		catalog_fk fk = {0};
+		bool ok = parent >= 0;
+		while (end < n && !strcmp(PQgetvalue(res, end, 0), oid))
+			end++;
+		fk.cols = xcalloc((size_t) (end - r), sizeof *fk.cols);
+		fk.pcols = xcalloc((size_t) (end - r), sizeof *fk.pcols);
+		for (int i = r; i < end && ok; i++) {
+			int cc = catalog_col_find(t, PQgetvalue(res, i, 3));
+			int pcol = catalog_col_find(
+			    &cat->tables[parent], PQgetvalue(res, i, 4));
+			ok = cc >= 0 && pcol >= 0;
+			fk.cols[fk.n] = (size_t) cc;
+			fk.pcols[fk.n++] = (size_t) pcol;
+		}
+		if (ok) {
+			fk.parent = (size_t) parent;
+			t->fks
+			    = xrealloc(t->fks, (t->nfks + 1) * sizeof *t->fks);
+			t->fks[t->nfks++] = fk;
+		} else {
+			free(fk.cols);
+			free(fk.pcols);
+		}
+		r = end;
+	}
+	PQclear(res);
+	return PROTO_OK;
+}
+
 proto_err
 catalog_load(PGconn *conn, const hub_config *conf, bool down_only,
     catalog **out, char *err, size_t errlen)
@@ -224,6 +311,10 @@ catalog_load(PGconn *conn, const hub_config *conf, bool down_only,
 		if (!down_only || conf->tables[i].down)
 			rv = load_table(conn, &cat->tables[i], err, errlen);
 	}
+	for (size_t i = 0; i < cat->ntables && rv == PROTO_OK && !down_only;
+	     i++)
+		if (!cat->tables[i].cfg->down)
+			rv = load_fks(conn, cat, &cat->tables[i], err, errlen);
 	if (rv != PROTO_OK) {
 		catalog_free(cat);
 		return rv;
@@ -248,6 +339,11 @@ catalog_free(catalog *cat)
 		free(t->quoted);
 		free(t->send);
 		free(t->send_names);
+		for (size_t j = 0; j < t->nfks; j++) {
+			free(t->fks[j].cols);
+			free(t->fks[j].pcols);
+		}
+		free(t->fks);
 	}
 	free(cat->tables);
 	free(cat);

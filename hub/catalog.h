@@ -21,6 +21,19 @@
 #include "config.h"
 #include "proto/err.h"
 
+/*
+ * A foreign key of an up table to another up table of the allow-list:
+ * child column cols[i] references parent column pcols[i] (indexes into
+ * the cols of either table). Used to name the rejected parent of an
+ * event that fails a foreign key.
+ */
+typedef struct {
+	size_t parent; /* index into catalog.tables */
+	size_t *cols;  /* child columns */
+	size_t *pcols; /* referenced parent columns */
+	size_t n;      /* columns in the key */
+} catalog_fk;
+
 /* One column of a target table. */
 typedef struct {
 	char *name;   /* attname */
@@ -42,6 +55,8 @@ typedef struct {
 	const char **send_names;  /* down: their names (borrowed from cols) */
 	size_t nsend;             /* down: number of columns sent */
 	size_t nkey;              /* down: key columns, first in send */
+	catalog_fk *fks;          /* up: foreign keys to other up tables */
+	size_t nfks;              /* number of fks */
 } catalog_table;
 
 typedef struct {
@@ -54,7 +69,9 @@ typedef struct {
  * tables if down_only; the others are then left empty). Each must exist;
  * an up table must have a "branch_id" column and a primary key that
  * contains it; a down table must have a primary key with a column besides
- * the scope column, and a scope column of an integer type. Returns
+ * the scope column, and a scope column of an integer type; an up table
+ * with "conflict = last_writer_wins" must have its conflict_column. Up
+ * tables also get their foreign keys to other up tables. Returns
  * PROTO_OK and a catalog the caller frees with catalog_free, or PROTO_EINVAL
  * (a table fails those checks) or PROTO_EDB, with the reason in err. The
  * catalog borrows conf, which must outlive it.

@@ -101,6 +101,10 @@ on_section(void *vconf, const char *section, const char *name,
 		field = &t->direction;
 	else if (!strcmp(name, "scope"))
 		field = &t->scope;
+	else if (!strcmp(name, "conflict"))
+		field = &t->conflict;
+	else if (!strcmp(name, "conflict_column"))
+		field = &t->conflict_column;
 	else {
 		snprintf(
 		    err, errlen, "unknown key \"%s\" in [%s]", name, section);
@@ -124,6 +128,26 @@ on_section(void *vconf, const char *section, const char *name,
 		snprintf(err, errlen, "empty \"scope\" in [%s]", section);
 		return false;
 	}
+	if (field == &t->conflict && strcmp(value, "overwrite") != 0
+	    && strcmp(value, "insert_only") != 0
+	    && strcmp(value, "last_writer_wins") != 0) {
+		snprintf(err, errlen,
+		    "invalid conflict \"%s\" in [%s]: expected "
+		    "\"overwrite\", \"insert_only\" or \"last_writer_wins\"",
+		    value, section);
+		return false;
+	}
+	if (field == &t->conflict_column && value[0] == '\0') {
+		snprintf(
+		    err, errlen, "empty \"conflict_column\" in [%s]", section);
+		return false;
+	}
+	if (field == &t->conflict)
+		t->policy = !strcmp(value, "insert_only")
+		    ? HUB_CONFLICT_INSERT_ONLY
+		    : !strcmp(value, "last_writer_wins")
+		    ? HUB_CONFLICT_LWW
+		    : HUB_CONFLICT_OVERWRITE;
 	*field = xstrdup(value);
 	t->down = t->direction != NULL && !strcmp(t->direction, "down");
 	return true;
@@ -157,12 +181,41 @@ scan_sections(hub_config *conf, const char *path)
 	fclose(f);
 }
 
+/* conflict_check checks the conflict keys of one table. */
+static bool
+conflict_check(const hub_table_cfg *t, char *err, size_t errlen)
+{
+	if (t->conflict != NULL && t->down) {
+		snprintf(err, errlen,
+		    "\"conflict\" is only for up tables (table \"%s\")",
+		    t->name);
+		return false;
+	}
+	if (t->policy == HUB_CONFLICT_LWW && t->conflict_column == NULL) {
+		snprintf(err, errlen,
+		    "\"conflict = last_writer_wins\" needs "
+		    "\"conflict_column\" (table \"%s\")",
+		    t->name);
+		return false;
+	}
+	if (t->conflict_column != NULL && t->policy != HUB_CONFLICT_LWW) {
+		snprintf(err, errlen,
+		    "\"conflict_column\" is only for \"conflict = "
+		    "last_writer_wins\" (table \"%s\")",
+		    t->name);
+		return false;
+	}
+	return true;
+}
+
 /* table_check fills schema and relname from target and checks scope. */
 static bool
 table_check(hub_table_cfg *t, char *err, size_t errlen)
 {
 	const char *dot;
 
+	if (!conflict_check(t, err, errlen))
+		return false;
 	if (t->scope != NULL && !t->down) {
 		snprintf(err, errlen,
 		    "\"scope\" is only for \"direction = down\" "
@@ -260,6 +313,8 @@ hub_config_free(hub_config *conf)
 		free(t->target);
 		free(t->direction);
 		free(t->scope);
+		free(t->conflict);
+		free(t->conflict_column);
 	}
 	free(conf->tables);
 	memset(conf, 0, sizeof *conf);

@@ -16,6 +16,9 @@
  *   direction = up                     ; up (default) or down
  *   scope = all                        ; down only: all, or the column of
  *                                      ; target holding the branch id
+ *   conflict = overwrite               ; up only: overwrite (default),
+ *                                      ; insert_only or last_writer_wins
+ *   conflict_column = updated_at       ; last_writer_wins: column compared
  *
  * Every [hub] key is declared once in the table in config.c; [table NAME]
  * sections go through a callback and a scan of the section headers (an
@@ -31,6 +34,15 @@
 #include "log.h"
 #include "proto/err.h"
 
+/* What an up table does when an incoming row's key already exists. */
+typedef enum {
+	HUB_CONFLICT_OVERWRITE = 0, /* plain upsert: the branch's row wins */
+	HUB_CONFLICT_INSERT_ONLY,   /* server row kept; a different row is
+	                               recorded as a conflict */
+	HUB_CONFLICT_LWW            /* the newer conflict_column wins; the
+	                               losing incoming row is recorded */
+} hub_conflict_policy;
+
 /* One allow-listed table. */
 typedef struct {
 	char *name;      /* branch-side table name, as sent in a PUSH */
@@ -40,6 +52,9 @@ typedef struct {
 	char *direction; /* "up", "down", or NULL for the default (up) */
 	char *scope;     /* down only: a column name, or NULL for "all" */
 	bool down;       /* direction is "down": head office -> branches */
+	char *conflict;  /* "conflict" value as written, or NULL */
+	char *conflict_column;      /* last_writer_wins: compared column */
+	hub_conflict_policy policy; /* conflict parsed */
 } hub_table_cfg;
 
 typedef struct {

@@ -109,8 +109,39 @@ static const char *const migration_2
       "END\n"
       "$feed$;";
 
+/*
+ * Migration 3: rejects get a life cycle (open -> retry -> resolved, or
+ * discarded; a reject row is updated, never duplicated) and conflicts are
+ * recorded with both versions of the row. reject_open serves the
+ * dependency lookup (an event whose parent row was rejected).
+ */
+static const char *const migration_3
+    = "DELETE FROM branchsync.reject a USING branchsync.reject b"
+      " WHERE a.branch_id = b.branch_id AND a.log_id = b.log_id"
+      " AND a.seq = b.seq AND a.id < b.id;"
+      "ALTER TABLE branchsync.reject ADD COLUMN state text NOT NULL"
+      " DEFAULT 'open' CHECK (state IN ('open','retry','resolved',"
+      "'discarded')), ADD COLUMN attempts int NOT NULL DEFAULT 1,"
+      " ADD COLUMN resolved_at timestamptz, ADD COLUMN resolved_by text;"
+      "CREATE UNIQUE INDEX reject_event ON branchsync.reject(branch_id,"
+      " log_id, seq);"
+      "CREATE INDEX reject_open ON branchsync.reject(branch_id, tbl, key)"
+      " WHERE state IN ('open','retry');"
+      "CREATE TABLE branchsync.conflict(id bigserial PRIMARY KEY,"
+      " branch_id int NOT NULL, log_id text NOT NULL, seq bigint NOT NULL,"
+      " tbl text NOT NULL, key jsonb NOT NULL, type text NOT NULL"
+      " CHECK (type IN ('duplicate','data_mismatch',"
+      "'constraint_violation')),"
+      " server_row jsonb, local_row jsonb,"
+      " created_at timestamptz NOT NULL DEFAULT now(),"
+      " resolution text CHECK (resolution IN ('keep_server','keep_local',"
+      "'merge')), resolved_at timestamptz, resolved_by text);"
+      "CREATE INDEX conflict_open ON branchsync.conflict(branch_id, id)"
+      " WHERE resolution IS NULL;";
+
 /* migrations[i] brings the schema to version i + 1. Append only. */
-static const char *const migrations[] = {migration_1, migration_2};
+static const char *const migrations[]
+    = {migration_1, migration_2, migration_3};
 
 proto_err
 db_result_error(const PGresult *res, PGconn *conn, char *err, size_t errlen)

@@ -16,6 +16,13 @@
  *   feed()                                  the generic AFTER ROW trigger
  *   branch_status.last_pull, .pull_cursor   what the branch last pulled
  *
+ * Migration 3 adds rejects' life cycle and conflicts (see apply.h):
+ *
+ *   reject.state (open|retry|resolved|discarded), .attempts,
+ *   .resolved_at, .resolved_by; unique (branch_id, log_id, seq)
+ *   conflict(id, branch_id, log_id, seq, tbl, key, type, server_row,
+ *            local_row, created_at, resolution, resolved_at, resolved_by)
+ *
  * Error text written into err is one line: the server's primary message
  * followed by "(SQLSTATE xxxxx)" when there is one.
  */
@@ -30,7 +37,7 @@
 #include "proto/err.h"
 
 /* The newest migration this hub knows; "run" requires exactly this. */
-#define DB_SCHEMA_VERSION 2
+#define DB_SCHEMA_VERSION 3
 
 /* Advisory lock key serializing concurrent "migrate" runs ("bsmi"). */
 #define DB_MIGRATE_LOCK "1651731817"

@@ -1,6 +1,7 @@
 /*
  * main.c: command line of branchsync-hub, the head-office side of
- * branchsync: migrate the PostgreSQL schema, add branches, serve agents.
+ * branchsync: migrate the PostgreSQL schema, add branches, serve agents,
+ * and let an operator retry or discard rejects and resolve conflicts.
  *
  * Exit status: 0 on success (including a stop by SIGTERM/SIGINT), 1 on
  * any error.
@@ -12,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "admin.h"
 #include "catalog.h"
 #include "config.h"
 #include "db.h"
@@ -21,6 +23,13 @@
 #include "util.h"
 
 #define PROG "branchsync-hub"
+
+/* Options of the rejects and conflicts commands. */
+static struct {
+	const char *branch; /* --branch CODE, or NULL */
+	const char *by;     /* --by NAME, or NULL */
+	bool all;           /* --all */
+} opt;
 
 static void
 usage(void)
@@ -35,10 +44,32 @@ usage(void)
 	            "  " PROG " status -c FILE         one line per branch\n"
 	            "  " PROG " branch add CODE -c FILE\n"
 	            "                                    add a branch; prints "
-	            "its key once\n\n"
+	            "its key once\n"
+	            "  " PROG " rejects list -c FILE [--branch CODE] [--all]\n"
+	            "                                    open rejects (--all: "
+	            "also resolved, discarded)\n"
+	            "  " PROG " rejects retry ID...|--branch CODE -c FILE\n"
+	            "                                    have the branch send "
+	            "the events again\n"
+	            "  " PROG " rejects discard ID...|--branch CODE -c FILE "
+	            "[--by NAME]\n"
+	            "                                    give the events up\n"
+	            "  " PROG " conflicts list -c FILE [--branch CODE] "
+	            "[--all]\n"
+	            "                                    unresolved conflicts "
+	            "(--all: every one)\n"
+	            "  " PROG " conflicts resolve ID keep_server|keep_local|"
+	            "merge -c FILE [--by NAME]\n"
+	            "                                    apply and record a "
+	            "resolution\n\n"
 	            "Options:\n"
 	            "  -c, --config=FILE   configuration file (INI, see "
 	            "hub.ini.example)\n"
+	            "      --branch=CODE   only this branch's rejects or "
+	            "conflicts\n"
+	            "      --all           list resolved ones too\n"
+	            "      --by=NAME       who resolves (default: $USER, or "
+	            "\"operator\")\n"
 	            "  -V, --version       output version information, then "
 	            "exit\n"
 	            "  -?, --help          show this help, then exit\n");
@@ -193,6 +224,80 @@ cmd_status(const hub_config *conf)
 	return 0;
 }
 
+/* resolver names who resolves: --by, $USER, or "operator". */
+static const char *
+resolver(void)
+{
+	const char *user = getenv("USER");
+
+	if (opt.by != NULL)
+		return opt.by;
+	return user != NULL && user[0] != '\0' ? user : "operator";
+}
+
+/* finish closes conn and reports err for a failed admin command. */
+static int
+finish(PGconn *conn, proto_err rv, const char *what, const char *err)
+{
+	PQfinish(conn);
+	if (rv == PROTO_EINVAL) {
+		cli_error("%s", err);
+		return 1;
+	}
+	if (rv != PROTO_OK) {
+		cli_error("could not %s: %s", what, err);
+		return 1;
+	}
+	return 0;
+}
+
+static int
+cmd_rejects(const hub_config *conf, char **args, int nargs)
+{
+	PGconn *conn = connect_checked(conf, true);
+	char err[1024];
+	int64_t n = 0;
+	proto_err rv;
+	bool discard = !strcmp(args[1], "discard");
+
+	if (!strcmp(args[1], "list"))
+		return finish(conn,
+		    admin_rejects_list(
+		        conn, opt.branch, opt.all, stdout, err, sizeof err),
+		    "list rejects", err);
+	rv = admin_rejects_set(conn, discard, args + 2, nargs - 2, opt.branch,
+	    resolver(), &n, err, sizeof err);
+	if (rv == PROTO_OK)
+		printf("%" PRId64 " reject%s %s\n", n, n == 1 ? "" : "s",
+		    discard ? "discarded" : "marked for retry");
+	return finish(conn, rv,
+	    discard ? "discard rejects" : "mark rejects for retry", err);
+}
+
+static int
+cmd_conflicts(const hub_config *conf, char **args)
+{
+	PGconn *conn = connect_checked(conf, true);
+	char err[1024];
+	catalog *cat;
+	proto_err rv;
+
+	if (!strcmp(args[1], "list"))
+		return finish(conn,
+		    admin_conflicts_list(
+		        conn, opt.branch, opt.all, stdout, err, sizeof err),
+		    "list conflicts", err);
+	if ((rv = catalog_load(conn, conf, false, &cat, err, sizeof err))
+	    != PROTO_OK)
+		return finish(conn, rv, "read the tables", err);
+	rv = admin_conflict_resolve(
+	    conn, cat, args[2], args[3], resolver(), err, sizeof err);
+	catalog_free(cat);
+	if (rv == PROTO_OK)
+		printf("conflict %s resolved: %s\n", args[2], args[3]);
+	return finish(conn, rv, "resolve the conflict", err);
+}
+
 static int
 cmd_branch_add(const hub_config *conf, const char *code)
 {
@@ -214,10 +319,12 @@ cmd_branch_add(const hub_config *conf, const char *code)
 static const char *
 parse_options(int argc, char **argv)
 {
-	static const struct option opts[]
-	    = {{"config", required_argument, NULL, 'c'},
-	        {"help", no_argument, NULL, '?'},
-	        {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
+	static const struct option opts[] = {
+	    {"config", required_argument, NULL, 'c'},
+	    {"branch", required_argument, NULL, 'b'},
+	    {"by", required_argument, NULL, 'y'},
+	    {"all", no_argument, NULL, 'a'}, {"help", no_argument, NULL, '?'},
+	    {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
 	const char *path = NULL;
 	int c;
 
@@ -225,6 +332,12 @@ parse_options(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "c:V?", opts, NULL)) != -1) {
 		if (c == 'c')
 			path = optarg;
+		else if (c == 'b')
+			opt.branch = optarg;
+		else if (c == 'y')
+			opt.by = optarg;
+		else if (c == 'a')
+			opt.all = true;
 		else if (c == 'V') {
 			printf(PROG " " BS_VERSION "\n");
 			exit(0);
@@ -236,6 +349,69 @@ parse_options(int argc, char **argv)
 	return path;
 }
 
+/* check_rejects validates "rejects ..." and its options. */
+static void
+check_rejects(char **args, int nargs)
+{
+	const char *sub = nargs > 1 ? args[1] : "";
+
+	if (!strcmp(sub, "list")) {
+		if (opt.by != NULL)
+			bad_usage(
+			    "\"--by\" is not valid for \"rejects list\"");
+		if (nargs > 2)
+			bad_usage("too many command-line arguments (first is "
+			          "\"%s\")",
+			    args[2]);
+		return;
+	}
+	if (strcmp(sub, "retry") != 0 && strcmp(sub, "discard") != 0)
+		bad_usage(
+		    "unknown rejects command (expected \"rejects list\", "
+		    "\"rejects retry\" or \"rejects discard\")");
+	if (opt.all)
+		bad_usage("\"--all\" is only valid for \"list\"");
+	if (opt.by != NULL && !strcmp(sub, "retry"))
+		bad_usage("\"--by\" is not valid for \"rejects retry\"");
+	if (nargs == 2 && opt.branch == NULL)
+		bad_usage(
+		    "\"rejects %s\" needs reject IDs or --branch CODE", sub);
+	if (nargs > 2 && opt.branch != NULL)
+		bad_usage("give reject IDs or --branch CODE, not both");
+}
+
+/* check_conflicts validates "conflicts ..." and its options. */
+static void
+check_conflicts(char **args, int nargs)
+{
+	const char *sub = nargs > 1 ? args[1] : "";
+
+	if (!strcmp(sub, "list")) {
+		if (opt.by != NULL)
+			bad_usage(
+			    "\"--by\" is not valid for \"conflicts list\"");
+		if (nargs > 2)
+			bad_usage("too many command-line arguments (first is "
+			          "\"%s\")",
+			    args[2]);
+		return;
+	}
+	if (strcmp(sub, "resolve") != 0)
+		bad_usage("unknown conflicts command (expected \"conflicts "
+		          "list\" or \"conflicts resolve\")");
+	if (opt.all || opt.branch != NULL)
+		bad_usage("\"--all\" and \"--branch\" are only valid for "
+		          "\"list\"");
+	if (nargs != 4)
+		bad_usage("\"conflicts resolve\" needs an ID and one of "
+		          "keep_server, keep_local, merge");
+	if (strcmp(args[3], "keep_server") && strcmp(args[3], "keep_local")
+	    && strcmp(args[3], "merge"))
+		bad_usage("unknown resolution \"%s\" (expected keep_server, "
+		          "keep_local or merge)",
+		    args[3]);
+}
+
 /* check_args validates the positional arguments before any work. */
 static void
 check_args(char **args, int nargs)
@@ -245,6 +421,17 @@ check_args(char **args, int nargs)
 	if (nargs == 0)
 		bad_usage("no command given");
 	cmd = args[0];
+	if (!strcmp(cmd, "rejects")) {
+		check_rejects(args, nargs);
+		return;
+	}
+	if (!strcmp(cmd, "conflicts")) {
+		check_conflicts(args, nargs);
+		return;
+	}
+	if (opt.branch != NULL || opt.by != NULL || opt.all)
+		bad_usage("\"--branch\", \"--by\" and \"--all\" are only "
+		          "valid for \"rejects\" and \"conflicts\"");
 	if (!strcmp(cmd, "branch")) {
 		if (nargs < 2 || strcmp(args[1], "add") != 0)
 			bad_usage("unknown branch command (expected \"branch "
@@ -263,8 +450,12 @@ check_args(char **args, int nargs)
 
 /* run_command runs a command check_args accepted. */
 static int
-run_command(char **args, const hub_config *conf)
+run_command(char **args, int nargs, const hub_config *conf)
 {
+	if (!strcmp(args[0], "rejects"))
+		return cmd_rejects(conf, args, nargs);
+	if (!strcmp(args[0], "conflicts"))
+		return cmd_conflicts(conf, args);
 	if (!strcmp(args[0], "branch"))
 		return cmd_branch_add(conf, args[2]);
 	if (!strcmp(args[0], "migrate"))
@@ -296,7 +487,7 @@ main(int argc, char **argv)
 	check_args(argv + optind, argc - optind);
 	memset(&conf, 0, sizeof conf);
 	load(path, &conf);
-	rc = run_command(argv + optind, &conf);
+	rc = run_command(argv + optind, argc - optind, &conf);
 	hub_config_free(&conf);
 	return rc;
 }
