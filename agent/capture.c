@@ -225,15 +225,23 @@ add_key_expr(sqlb *b, const capture_table *t, const char *rec)
 	sqlb_add(b, ")");
 }
 
-/* INSERT INTO _branchsync_log ... VALUES ('T', op, key, random()); */
+/*
+ * The capture time, in epoch seconds, for the outbox age warning. Written
+ * by the trigger: SQLite cannot add a column with a non-constant DEFAULT
+ * to an existing table.
+ */
+#define TS_EXPR "CAST(strftime('%%s', 'now') AS INTEGER)"
+
+/* INSERT INTO _branchsync_log ... VALUES ('T', op, key, random(), ts); */
 static void
 add_log_insert(sqlb *b, const capture_table *t, int op, const char *rec)
 {
-	sqlb_add(b, "  INSERT INTO _branchsync_log(tbl, op, k, tag) VALUES (");
+	sqlb_add(
+	    b, "  INSERT INTO _branchsync_log(tbl, op, k, tag, ts) VALUES (");
 	sqlb_lit(b, t->name);
 	sqlb_add(b, ", %d, ", op);
 	add_key_expr(b, t, rec);
-	sqlb_add(b, ", random());\n");
+	sqlb_add(b, ", random(), " TS_EXPR ");\n");
 }
 
 /* A captured write marks the row unsynced, unless it already is. */
@@ -258,11 +266,12 @@ add_unsync(sqlb *b, const capture_table *t)
 static void
 add_upd_body(sqlb *b, const capture_table *t)
 {
-	sqlb_add(b, "  INSERT INTO _branchsync_log(tbl, op, k, tag) SELECT ");
+	sqlb_add(
+	    b, "  INSERT INTO _branchsync_log(tbl, op, k, tag, ts) SELECT ");
 	sqlb_lit(b, t->name);
 	sqlb_add(b, ", 3, ");
 	add_key_expr(b, t, "OLD");
-	sqlb_add(b, ", random() WHERE ");
+	sqlb_add(b, ", random(), " TS_EXPR " WHERE ");
 	for (size_t i = 0; i < t->nkey; i++) {
 		sqlb_add(b, "%sOLD.", i ? " OR " : "");
 		sqlb_ident(b, t->cols[i]);
@@ -310,7 +319,7 @@ capture_trigger_sql(const capture_table *t, int kind, char **name)
 static const char base_sql[]
     = "CREATE TABLE IF NOT EXISTS _branchsync_log(seq INTEGER PRIMARY KEY, "
       "tbl TEXT NOT NULL, op INTEGER NOT NULL, k NOT NULL, "
-      "tag INTEGER NOT NULL, err TEXT);\n"
+      "tag INTEGER NOT NULL, err TEXT, retry INTEGER, ts INTEGER);\n"
       "CREATE TABLE IF NOT EXISTS _branchsync_meta(name TEXT PRIMARY KEY, "
       "value) WITHOUT ROWID;\n"
       "CREATE TABLE IF NOT EXISTS _branchsync_guard(x INTEGER);\n"
@@ -440,6 +449,36 @@ sync_triggers(sqlite3 *db, trig_list *want, trig_list *have,
 	return PROTO_OK;
 }
 
+/*
+ * Columns added to _branchsync_log after its first release, with their
+ * declarations: a log created by an older agent gets them at init. Both
+ * are NULL in old entries (retry: not being retried; ts: unknown age).
+ */
+static const char *const added_cols[][2] = {
+    {"retry", "retry INTEGER"},
+    {"ts", "ts INTEGER"},
+};
+
+static proto_err
+add_log_columns(sqlite3 *db, char *err, size_t errlen)
+{
+	proto_err rv;
+
+	for (size_t i = 0; i < ARRAY_LEN(added_cols); i++) {
+		char sql[128];
+		if (sqlite3_table_column_metadata(db, NULL, "_branchsync_log",
+		        added_cols[i][0], NULL, NULL, NULL, NULL, NULL)
+		    == SQLITE_OK)
+			continue;
+		snprintf(sql, sizeof sql,
+		    "ALTER TABLE _branchsync_log ADD COLUMN %s",
+		    added_cols[i][1]);
+		if ((rv = db_exec(db, sql, err, errlen)) != PROTO_OK)
+			return rv;
+	}
+	return PROTO_OK;
+}
+
 static proto_err
 insert_log_id(sqlite3 *db, char *err, size_t errlen)
 {
@@ -509,6 +548,7 @@ capture_install(sqlite3 *db, const agent_conf *conf, bool wal,
 	if ((rv = db_exec(db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
 		return rv;
 	if ((rv = db_exec(db, base_sql, err, errlen)) != PROTO_OK
+	    || (rv = add_log_columns(db, err, errlen)) != PROTO_OK
 	    || (rv = insert_log_id(db, err, errlen)) != PROTO_OK
 	    || (rv = wanted_triggers(db, conf, &want, err, errlen)) != PROTO_OK
 	    || (rv = existing_triggers(db, &have, err, errlen)) != PROTO_OK

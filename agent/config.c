@@ -44,6 +44,11 @@ static const cfg_key agent_keys[] = {
         "error|warning|notice|info|debug"},
     {"agent", "nudge", CFG_STR, OFF(nudge), NULL, 0, 0, 0,
         "comma-separated hub pub URLs for pull nudges"},
+    {"agent", "outbox_warn_age_s", CFG_INT, OFF(outbox_warn_age_s), "86400", 1,
+        31536000, 0,
+        "warn when the oldest pending event is this old, seconds"},
+    {"agent", "outbox_warn_events", CFG_INT, OFF(outbox_warn_events), "100000",
+        1, INT64_MAX, 0, "warn when this many events are pending"},
     {"agent", "poll_ms", CFG_INT, OFF(poll_ms), "200", 1, 3600000, 0,
         "idle poll interval"},
     {"agent", "pull_interval_ms", CFG_INT, OFF(pull_interval_ms), "30000",
@@ -52,6 +57,9 @@ static const cfg_key agent_keys[] = {
         0, "changes per CHANGES page"},
     {"agent", "request_timeout_ms", CFG_INT, OFF(request_timeout_ms), "10000",
         100, 3600000, 0, "wait for a hub answer this long"},
+    {"agent", "stall_warning_ms", CFG_INT, OFF(stall_warning_ms), "300000",
+        1000, 604800000, 0,
+        "warn when events are pending and no ACK came for this long"},
 };
 
 const agent_table_conf *

@@ -45,6 +45,9 @@ typedef struct {
 	int64_t backoff_min_ms;     /* first retry delay cap */
 	int64_t backoff_max_ms;     /* largest retry delay */
 	int64_t busy_timeout_ms;    /* SQLite busy timeout */
+	int64_t stall_warning_ms;   /* pending and no ACK this long: warn */
+	int64_t outbox_warn_events; /* this many pending events: warn */
+	int64_t outbox_warn_age_s;  /* oldest pending this old: warn */
 	char *log_level;            /* error|warning|notice|info|debug */
 	log_level level;            /* log_level parsed */
 	char *secret;               /* the resolved branch secret */

@@ -6,6 +6,8 @@
  *           it until SIGTERM/SIGINT
  *   reload  ask the running agent to pull one down table again in full
  *   status  print the local log's and the downstream state (no network)
+ *   rejects list|retry|discard
+ *           show events the hub rejected, send them again, or drop them
  *
  * Exit 0 on success (including a stop by signal), 1 on any error.
  */
@@ -30,8 +32,12 @@
 #define PROG "branchsync-agent"
 
 typedef struct {
-	const char *command; /* init, run, reload or status */
+	const char *command; /* init, run, reload, status or rejects */
 	const char *table;   /* reload: the table */
+	const char *action;  /* rejects: list, retry or discard */
+	char **seqs;         /* rejects retry|discard: the SEQ arguments */
+	int nseqs;           /* how many */
+	bool all;            /* --all */
 	const char *config;  /* -c FILE */
 	bool wal;            /* --wal */
 	bool json;           /* --json */
@@ -54,10 +60,21 @@ usage(void)
 	    "  %s reload TABLE -c FILE    pull a down table again in full\n",
 	    PROG);
 	printf("  %s status -c FILE [--json] show the local log\n", PROG);
+	printf("  %s rejects list -c FILE [--json]\n"
+	       "                             show events the hub rejected\n",
+	    PROG);
+	printf("  %s rejects retry SEQ...|--all -c FILE\n"
+	       "                             send rejected events again\n",
+	    PROG);
+	printf("  %s rejects discard SEQ...|--all -c FILE\n"
+	       "                             drop rejected events\n",
+	    PROG);
 	printf("\nOptions:\n");
 	printf("  -c, --config=FILE  configuration file\n");
 	printf("      --wal          init: switch the database to WAL mode\n");
-	printf("      --json         status: print one JSON object\n");
+	printf("      --json         status, rejects list: print JSON\n");
+	printf("      --all          rejects retry|discard: every rejected "
+	       "event\n");
 	printf("  -?, --help         show this help, then exit\n");
 	printf("      --version      output version information, then exit\n");
 }
@@ -76,6 +93,7 @@ parse_args(int argc, char **argv, cli_opts *o)
 	    {"config", required_argument, NULL, 'c'},
 	    {"wal", no_argument, NULL, 'W'},
 	    {"json", no_argument, NULL, 'J'},
+	    {"all", no_argument, NULL, 'A'},
 	    {NULL, 0, NULL, 0},
 	};
 	char msg[300];
@@ -93,6 +111,9 @@ parse_args(int argc, char **argv, cli_opts *o)
 		case 'J':
 			o->json = true;
 			break;
+		case 'A':
+			o->all = true;
+			break;
 		default:
 			snprintf(msg, sizeof msg, "invalid option \"%s\"",
 			    argv[optind - 1]);
@@ -106,6 +127,15 @@ parse_args(int argc, char **argv, cli_opts *o)
 		if (optind >= argc)
 			bad_usage("no table specified for \"reload\"");
 		o->table = argv[optind++];
+	}
+	if (!strcmp(o->command, "rejects")) {
+		if (optind >= argc)
+			bad_usage("no action specified for \"rejects\" (list, "
+			          "retry or discard)");
+		o->action = argv[optind++];
+		o->seqs = &argv[optind];
+		o->nseqs = argc - optind;
+		optind = argc;
 	}
 	if (optind < argc) {
 		snprintf(msg, sizeof msg,
@@ -121,7 +151,8 @@ check_args(const cli_opts *o)
 	char msg[300];
 
 	if (strcmp(o->command, "init") && strcmp(o->command, "run")
-	    && strcmp(o->command, "status") && strcmp(o->command, "reload")) {
+	    && strcmp(o->command, "status") && strcmp(o->command, "reload")
+	    && strcmp(o->command, "rejects")) {
 		snprintf(
 		    msg, sizeof msg, "unknown command \"%s\"", o->command);
 		bad_usage(msg);
@@ -130,8 +161,40 @@ check_args(const cli_opts *o)
 		bad_usage("no configuration file specified (-c FILE)");
 	if (o->wal && strcmp(o->command, "init"))
 		bad_usage("--wal is only valid with \"init\"");
-	if (o->json && strcmp(o->command, "status"))
-		bad_usage("--json is only valid with \"status\"");
+	if (o->json && strcmp(o->command, "status")
+	    && (o->action == NULL || strcmp(o->action, "list")))
+		bad_usage("--json is only valid with \"status\" and "
+		          "\"rejects list\"");
+	if (o->action == NULL)
+		goto no_rejects;
+	if (strcmp(o->action, "list") && strcmp(o->action, "retry")
+	    && strcmp(o->action, "discard")) {
+		snprintf(msg, sizeof msg,
+		    "unknown action \"%s\" for \"rejects\" (list, retry or "
+		    "discard)",
+		    o->action);
+		bad_usage(msg);
+	}
+	if (!strcmp(o->action, "list") && (o->nseqs > 0 || o->all))
+		bad_usage("\"rejects list\" takes no SEQ and no --all");
+	if (strcmp(o->action, "list") && (o->nseqs > 0) == o->all) {
+		snprintf(msg, sizeof msg,
+		    "\"rejects %s\" needs either SEQ... or --all", o->action);
+		bad_usage(msg);
+	}
+	for (int i = 0; i < o->nseqs; i++) {
+		char *end;
+		long long v = strtoll(o->seqs[i], &end, 10);
+		if (end == o->seqs[i] || *end != '\0' || v <= 0) {
+			snprintf(
+			    msg, sizeof msg, "invalid seq \"%s\"", o->seqs[i]);
+			bad_usage(msg);
+		}
+	}
+	return;
+no_rejects:
+	if (o->all)
+		bad_usage("--all is only valid with \"rejects\"");
 }
 
 static void
@@ -230,10 +293,101 @@ print_down(const inbox_state *d, bool json)
 		printf("reload:          none\n");
 }
 
+/* What status derives from the counts: stall and outbox warning. */
+typedef struct {
+	int64_t age_s; /* age of the oldest pending event, -1 unknown */
+	int64_t stall; /* epoch s the stall began, 0 none */
+	int warn;      /* OUTBOX_WARN_* bits */
+} up_health;
+
+static void
+health(const agent_conf *conf, const outbox_counts *c, up_health *h)
+{
+	int64_t now = (int64_t) time(NULL);
+
+	h->age_s = -1;
+	if (c->pending > 0 && c->oldest_ts > 0)
+		h->age_s = now > c->oldest_ts ? now - c->oldest_ts : 0;
+	h->stall
+	    = outbox_stall_since(c->pending, now * 1000, c->last_ack * 1000,
+	          c->oldest_ts * 1000, 0, conf->stall_warning_ms)
+	    / 1000;
+	h->warn = outbox_warn_decide(c->pending, h->age_s,
+	    conf->outbox_warn_events, conf->outbox_warn_age_s);
+}
+
+static void
+print_time(const char *label, int64_t t, const char *none)
+{
+	char buf[64];
+	time_t tt = (time_t) t;
+
+	if (t <= 0) {
+		printf("%-17s%s\n", label, none);
+		return;
+	}
+	strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", localtime(&tt));
+	printf("%-17s%s\n", label, buf);
+}
+
+static void
+print_health_json(const outbox_counts *c, const up_health *h)
+{
+	printf(", \"retry_events\": %" PRId64, c->retry);
+	printf(", \"last_ack\": ");
+	c->last_ack > 0 ? printf("%" PRId64, c->last_ack) : printf("null");
+	printf(", \"oldest_age_s\": ");
+	h->age_s >= 0 ? printf("%" PRId64, h->age_s) : printf("null");
+	printf(", \"stalled_since\": ");
+	h->stall > 0 ? printf("%" PRId64, h->stall) : printf("null");
+	printf(", \"outbox_warning\": %s, \"outbox_warning_events\": %s, "
+	       "\"outbox_warning_age\": %s",
+	    h->warn ? "true" : "false",
+	    h->warn & OUTBOX_WARN_EVENTS ? "true" : "false",
+	    h->warn & OUTBOX_WARN_AGE ? "true" : "false");
+}
+
+static void
+print_health(
+    const agent_conf *conf, const outbox_counts *c, const up_health *h)
+{
+	printf("retry_events:    %" PRId64 "\n", c->retry);
+	print_time("last_ack:", c->last_ack, "never");
+	if (c->pending == 0)
+		printf("oldest_pending:  none\n");
+	else if (h->age_s < 0)
+		printf("oldest_pending:  unknown age\n");
+	else
+		printf("oldest_pending:  %" PRId64 " s old\n", h->age_s);
+	if (h->stall > 0) {
+		char buf[64];
+		time_t t = (time_t) h->stall;
+		strftime(
+		    buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", localtime(&t));
+		printf("stalled:         since %s (%" PRId64
+		       " events pending, no ACK)\n",
+		    buf, c->pending);
+	} else
+		printf("stalled:         no\n");
+	if (h->warn == 0)
+		printf("outbox_warning:  no\n");
+	else
+		printf("outbox_warning:  %s%s%s (thresholds %" PRId64
+		       " events, %" PRId64 " s)\n",
+		    h->warn & OUTBOX_WARN_EVENTS ? "too many events" : "",
+		    h->warn == (OUTBOX_WARN_EVENTS | OUTBOX_WARN_AGE) ? ", "
+		                                                      : "",
+		    h->warn & OUTBOX_WARN_AGE ? "oldest event too old" : "",
+		    conf->outbox_warn_events, conf->outbox_warn_age_s);
+}
+
 static void
 print_status(const agent_conf *conf, const char *log_id,
     const outbox_counts *c, const inbox_state *d, bool json)
 {
+	up_health h;
+
+	health(conf, c, &h);
 	if (json) {
 		printf("{\"branch\": ");
 		json_str(conf->branch);
@@ -245,6 +399,7 @@ print_status(const agent_conf *conf, const char *log_id,
 		       ", \"pending_events\": %" PRId64
 		       ", \"rejected_events\": %" PRId64,
 		    c->acked_seq, c->high_seq, c->pending, c->rejected);
+		print_health_json(c, &h);
 		print_down(d, json);
 		printf("}\n");
 		return;
@@ -256,6 +411,7 @@ print_status(const agent_conf *conf, const char *log_id,
 	printf("high_seq:        %" PRId64 "\n", c->high_seq);
 	printf("pending_events:  %" PRId64 "\n", c->pending);
 	printf("rejected_events: %" PRId64 "\n", c->rejected);
+	print_health(conf, c, &h);
 	print_down(d, json);
 }
 
@@ -277,6 +433,94 @@ cmd_status(const cli_opts *o)
 		print_status(&conf, outbox_log_id(ob), &c, &d, o->json);
 	else
 		cli_error("%s", err);
+	outbox_close(ob);
+	config_free(&conf);
+	return rv == PROTO_OK ? 0 : 1;
+}
+
+static const char *
+op_name(int op)
+{
+	return op == 1 ? "insert"
+	    : op == 2  ? "update"
+	    : op == 3  ? "delete"
+	               : "?";
+}
+
+static void
+print_rejects(const outbox_reject *r, size_t n, bool json)
+{
+	if (json) {
+		printf("[");
+		for (size_t i = 0; i < n; i++) {
+			printf("%s{\"seq\": %" PRId64 ", \"table\": ",
+			    i ? ", " : "", r[i].seq);
+			json_str(r[i].table);
+			printf(", \"op\": \"%s\", \"key\": %s, \"state\": "
+			       "\"%s\", \"reason\": ",
+			    op_name(r[i].op), r[i].key ? r[i].key : "null",
+			    r[i].retry ? "retry" : "rejected");
+			r[i].reason ? json_str(r[i].reason)
+			            : (void) printf("null");
+			printf(", \"ts\": ");
+			r[i].ts > 0 ? printf("%" PRId64, r[i].ts)
+			            : printf("null");
+			printf("}");
+		}
+		printf("]\n");
+		return;
+	}
+	if (n == 0) {
+		printf("no rejected events\n");
+		return;
+	}
+	printf("%-10s %-20s %-6s %-20s %-8s %s\n", "seq", "table", "op", "key",
+	    "state", "reason");
+	for (size_t i = 0; i < n; i++)
+		printf("%-10" PRId64 " %-20s %-6s %-20s %-8s %s\n", r[i].seq,
+		    r[i].table, op_name(r[i].op), r[i].key ? r[i].key : "",
+		    r[i].retry ? "retry" : "rejected",
+		    r[i].reason ? r[i].reason : "");
+}
+
+/* rejects list|retry|discard: short transactions, beside a running agent. */
+static int
+cmd_rejects(const cli_opts *o)
+{
+	agent_conf conf;
+	outbox *ob = NULL;
+	outbox_reject *r = NULL;
+	int64_t *seqs = NULL, changed = 0;
+	size_t n = 0;
+	char err[1024];
+	proto_err rv;
+	bool list = !strcmp(o->action, "list"),
+	     retry = !strcmp(o->action, "retry");
+
+	load_conf(o, false, &conf);
+	if (o->nseqs > 0) {
+		seqs = xcalloc((size_t) o->nseqs, sizeof *seqs);
+		for (int i = 0; i < o->nseqs; i++)
+			seqs[i] = strtoll(o->seqs[i], NULL, 10);
+	}
+	if ((rv = outbox_open(&conf, &ob, err, sizeof err)) != PROTO_OK)
+		;
+	else if (list
+	    && (rv = outbox_rejects(ob, &r, &n, err, sizeof err)) == PROTO_OK)
+		print_rejects(r, n, o->json);
+	else if (!list)
+		rv = (retry ? outbox_reject_retry : outbox_reject_discard)(
+		    outbox_db(ob), seqs, (size_t) o->nseqs, true, &changed,
+		    err, sizeof err);
+	if (rv != PROTO_OK)
+		cli_error("%s", err);
+	else if (!list)
+		printf("%" PRId64 " rejected events %s\n", changed,
+		    retry ? "marked for retry; the running agent sends them "
+		            "again"
+		          : "discarded");
+	outbox_rejects_free(r, n);
+	free(seqs);
 	outbox_close(ob);
 	config_free(&conf);
 	return rv == PROTO_OK ? 0 : 1;
@@ -375,5 +619,7 @@ main(int argc, char **argv)
 		return cmd_status(&o);
 	if (!strcmp(o.command, "reload"))
 		return cmd_reload(&o);
+	if (!strcmp(o.command, "rejects"))
+		return cmd_rejects(&o);
 	return cmd_run(&o);
 }

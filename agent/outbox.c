@@ -7,6 +7,7 @@
  */
 #include "outbox.h"
 
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,25 +29,37 @@ typedef struct {
 } ob_table;
 
 struct outbox {
-	const agent_conf *conf; /* configuration (borrowed) */
-	sqlite3 *db;            /* the POS file */
-	ob_table *tables;       /* configured tables */
-	size_t ntables;         /* number of tables */
-	char log_id[33];        /* current log id */
-	int64_t acked_seq;      /* meta acked_seq */
-	int64_t acked_tag;      /* meta acked_tag */
-	int64_t data_version;   /* last PRAGMA data_version seen */
-	int64_t avg_bytes;      /* bytes per event in the last batch */
-	int64_t pos_busy_until; /* the POS wrote recently: yield until (ms) */
-	int wal_pages;          /* WAL size after our last commit, pages */
-	sqlite3_stmt *log_sel;  /* pending log rows in a seq range */
-	sqlite3_stmt *set_err;  /* set err of one entry */
-	sqlite3_stmt *del;      /* delete acked entries below a seq */
-	sqlite3_stmt *meta_set; /* write one meta row */
-	sqlite3_stmt *tag_at;   /* tag of the entry at a seq */
-	sqlite3_stmt *high;     /* max(seq) */
-	sqlite3_stmt *dv;       /* PRAGMA data_version */
+	const agent_conf *conf;  /* configuration (borrowed) */
+	sqlite3 *db;             /* the POS file */
+	ob_table *tables;        /* configured tables */
+	size_t ntables;          /* number of tables */
+	char log_id[33];         /* current log id */
+	int64_t acked_seq;       /* meta acked_seq */
+	int64_t acked_tag;       /* meta acked_tag */
+	int64_t data_version;    /* last PRAGMA data_version seen */
+	int64_t avg_bytes;       /* bytes per event in the last batch */
+	int64_t pos_busy_until;  /* the POS wrote recently: yield until (ms) */
+	int wal_pages;           /* WAL size after our last commit, pages */
+	sqlite3_stmt *log_sel;   /* pending log rows in a seq range */
+	sqlite3_stmt *set_err;   /* set err of one entry */
+	sqlite3_stmt *del;       /* delete acked entries below a seq */
+	sqlite3_stmt *meta_set;  /* write one meta row */
+	sqlite3_stmt *tag_at;    /* tag of the entry at a seq */
+	sqlite3_stmt *high;      /* max(seq) */
+	sqlite3_stmt *dv;        /* PRAGMA data_version */
+	sqlite3_stmt *retry_sel; /* entries to retry, at or below acked_seq */
+	sqlite3_stmt *retry_any; /* is there one? */
+	sqlite3_stmt *retry_del; /* end a retried entry: delete it */
+	sqlite3_stmt *retry_clr; /* end a retried marker: clear retry */
+	sqlite3_stmt *oldest;    /* ts of the oldest pending entry */
+	sqlite3_stmt *meta_get;  /* one meta value */
 };
+
+static int64_t
+now_epoch_s(void)
+{
+	return now_wall_ms() / 1000;
+}
 
 outbox_id_decision
 outbox_id_decide(int64_t acked_seq, int64_t high_seq, int64_t w, int64_t t,
@@ -233,9 +246,10 @@ static const struct {
         "SELECT seq, tbl, op, k, tag FROM _branchsync_log WHERE seq > ?1 "
         "AND seq <= ?2 AND err IS NULL ORDER BY seq LIMIT ?3"},
     {offsetof(struct outbox, set_err),
-        "UPDATE _branchsync_log SET err = ?2 WHERE seq = ?1"},
+        "UPDATE _branchsync_log SET err = ?2, retry = NULL WHERE seq = ?1"},
     {offsetof(struct outbox, del),
-        "DELETE FROM _branchsync_log WHERE seq < ?1 AND err IS NULL"},
+        "DELETE FROM _branchsync_log WHERE seq < ?1 AND err IS NULL AND "
+        "retry IS NULL"},
     {offsetof(struct outbox, meta_set),
         "INSERT OR REPLACE INTO _branchsync_meta(name, value) "
         "VALUES (?1, ?2)"},
@@ -244,6 +258,23 @@ static const struct {
     {offsetof(struct outbox, high),
         "SELECT coalesce(max(seq), 0) FROM _branchsync_log"},
     {offsetof(struct outbox, dv), "PRAGMA data_version"},
+    /* Retried entries were acknowledged once, so they lie at or below
+     * acked_seq, among the few entries kept there: a short scan. */
+    {offsetof(struct outbox, retry_sel),
+        "SELECT seq, tbl, op, k, tag FROM _branchsync_log WHERE seq <= ?1 "
+        "AND retry = 1 AND err IS NULL ORDER BY seq LIMIT ?2"},
+    {offsetof(struct outbox, retry_any),
+        "SELECT 1 FROM _branchsync_log WHERE seq <= ?1 AND retry = 1 AND "
+        "err IS NULL LIMIT 1"},
+    {offsetof(struct outbox, retry_del),
+        "DELETE FROM _branchsync_log WHERE seq = ?1 AND retry = 1"},
+    {offsetof(struct outbox, retry_clr),
+        "UPDATE _branchsync_log SET retry = NULL WHERE seq = ?1"},
+    {offsetof(struct outbox, oldest),
+        "SELECT coalesce(ts, 0) FROM _branchsync_log WHERE seq > ?1 AND "
+        "err IS NULL ORDER BY seq LIMIT 1"},
+    {offsetof(struct outbox, meta_get),
+        "SELECT value FROM _branchsync_meta WHERE name = ?1"},
 };
 
 static proto_err
@@ -301,8 +332,22 @@ read_meta(outbox *ob, char *err, size_t errlen)
 	sqlite3_finalize(st);
 	if (rv != PROTO_OK)
 		return rv;
-	if (schema && strlen(ob->log_id) == 32)
-		return PROTO_OK;
+	if (schema && strlen(ob->log_id) == 32) {
+		/* Columns added by a later init: an older log needs it. */
+		if (sqlite3_table_column_metadata(ob->db, NULL,
+		        "_branchsync_log", "ts", NULL, NULL, NULL, NULL, NULL)
+		        == SQLITE_OK
+		    && sqlite3_table_column_metadata(ob->db, NULL,
+		           "_branchsync_log", "retry", NULL, NULL, NULL, NULL,
+		           NULL)
+		        == SQLITE_OK)
+			return PROTO_OK;
+		snprintf(err, errlen,
+		    "the log in \"%s\" was set up by an older version; run "
+		    "\"branchsync-agent init\" again",
+		    ob->conf->database);
+		return PROTO_EINVAL;
+	}
 not_init:
 	snprintf(err, errlen,
 	    "database \"%s\" is not set up; run \"branchsync-agent init\" "
@@ -564,31 +609,30 @@ typedef struct {
 
 /* Steps the log rows and reads each row's values, inside a read txn. */
 static proto_err
-read_events(outbox *ob, size_t max_bytes, proto_arena *a, proto_push *push,
-    seq_list *unknown, size_t *bytes, char *err, size_t errlen)
+read_events(outbox *ob, sqlite3_stmt *sel, size_t max_bytes, proto_arena *a,
+    proto_push *push, seq_list *unknown, size_t *bytes, char *err,
+    size_t errlen)
 {
 	proto_err rv = PROTO_OK;
 	int rc;
 
-	while ((rc = sqlite3_step(ob->log_sel)) == SQLITE_ROW) {
-		const char *tbl
-		    = (const char *) sqlite3_column_text(ob->log_sel, 1);
+	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
+		const char *tbl = (const char *) sqlite3_column_text(sel, 1);
 		ob_table *ot = find_table(ob, tbl != NULL ? tbl : "");
 		proto_event *ev = &push->events[push->nevents];
 		if (ot == NULL) {
 			unknown->seq = xrealloc(
 			    unknown->seq, (unknown->n + 1) * sizeof(int64_t));
 			unknown->seq[unknown->n++]
-			    = sqlite3_column_int64(ob->log_sel, 0);
+			    = sqlite3_column_int64(sel, 0);
 			continue;
 		}
-		ev->seq = sqlite3_column_int64(ob->log_sel, 0);
-		ev->tag = sqlite3_column_int64(ob->log_sel, 4);
+		ev->seq = sqlite3_column_int64(sel, 0);
+		ev->tag = sqlite3_column_int64(sel, 4);
 		ev->table = push_table_idx(ot, push);
-		if ((rv = event_fill(ob, ot,
-		         sqlite3_column_int(ob->log_sel, 2),
-		         sqlite3_column_value(ob->log_sel, 3), a, ev, bytes,
-		         err, errlen))
+		if ((rv = event_fill(ob, ot, sqlite3_column_int(sel, 2),
+		         sqlite3_column_value(sel, 3), a, ev, bytes, err,
+		         errlen))
 		    != PROTO_OK)
 			break;
 		*bytes += 16;
@@ -599,7 +643,7 @@ read_events(outbox *ob, size_t max_bytes, proto_arena *a, proto_push *push,
 	if (rv == PROTO_OK && rc != SQLITE_ROW && rc != SQLITE_DONE)
 		rv = db_fail(
 		    ob->db, "could not read _branchsync_log", err, errlen);
-	sqlite3_reset(ob->log_sel);
+	sqlite3_reset(sel);
 	return rv;
 }
 
@@ -631,11 +675,13 @@ mark_unknown(outbox *ob, const seq_list *unknown, char *err, size_t errlen)
 	return rv;
 }
 
+/* A batch of pending entries (retry false) or of retried ones. */
 static proto_err
-read_batch(outbox *ob, int64_t after, size_t max_events, size_t max_bytes,
-    proto_arena *a, proto_push *push, seq_list *unknown, char *err,
-    size_t errlen)
+read_batch(outbox *ob, bool retry, int64_t after, size_t max_events,
+    size_t max_bytes, proto_arena *a, proto_push *push, seq_list *unknown,
+    char *err, size_t errlen)
 {
+	sqlite3_stmt *sel = retry ? ob->retry_sel : ob->log_sel;
 	size_t bytes = 0;
 	proto_err rv;
 
@@ -649,11 +695,17 @@ read_batch(outbox *ob, int64_t after, size_t max_events, size_t max_bytes,
 	/* One read transaction: the log rows and the row values agree. */
 	if ((rv = db_exec(ob->db, "BEGIN", err, errlen)) != PROTO_OK)
 		return rv;
-	sqlite3_bind_int64(
-	    ob->log_sel, 1, after > ob->acked_seq ? after : ob->acked_seq);
-	sqlite3_bind_int64(ob->log_sel, 2, INT64_MAX);
-	sqlite3_bind_int64(ob->log_sel, 3, (sqlite3_int64) max_events);
-	rv = read_events(ob, max_bytes, a, push, unknown, &bytes, err, errlen);
+	if (retry) {
+		sqlite3_bind_int64(sel, 1, ob->acked_seq);
+		sqlite3_bind_int64(sel, 2, (sqlite3_int64) max_events);
+	} else {
+		sqlite3_bind_int64(
+		    sel, 1, after > ob->acked_seq ? after : ob->acked_seq);
+		sqlite3_bind_int64(sel, 2, INT64_MAX);
+		sqlite3_bind_int64(sel, 3, (sqlite3_int64) max_events);
+	}
+	rv = read_events(
+	    ob, sel, max_bytes, a, push, unknown, &bytes, err, errlen);
 	if (rv == PROTO_OK)
 		rv = db_exec(ob->db, "COMMIT", err, errlen);
 	if (rv != PROTO_OK)
@@ -663,16 +715,17 @@ read_batch(outbox *ob, int64_t after, size_t max_events, size_t max_bytes,
 	return rv;
 }
 
-proto_err
-outbox_read(outbox *ob, int64_t after, size_t max_events, size_t max_bytes,
-    proto_arena *arena, proto_push *push, char *err, size_t errlen)
+static proto_err
+read_any(outbox *ob, bool retry, int64_t after, size_t max_events,
+    size_t max_bytes, proto_arena *arena, proto_push *push, char *err,
+    size_t errlen)
 {
 	seq_list unknown = {0};
 	proto_err rv;
 
 	for (;;) {
-		rv = read_batch(ob, after, max_events, max_bytes, arena, push,
-		    &unknown, err, errlen);
+		rv = read_batch(ob, retry, after, max_events, max_bytes, arena,
+		    push, &unknown, err, errlen);
 		if (rv != PROTO_OK || unknown.n == 0)
 			break;
 		rv = mark_unknown(ob, &unknown, err, errlen);
@@ -684,6 +737,22 @@ outbox_read(outbox *ob, int64_t after, size_t max_events, size_t max_bytes,
 	}
 	free(unknown.seq);
 	return rv;
+}
+
+proto_err
+outbox_read(outbox *ob, int64_t after, size_t max_events, size_t max_bytes,
+    proto_arena *arena, proto_push *push, char *err, size_t errlen)
+{
+	return read_any(
+	    ob, false, after, max_events, max_bytes, arena, push, err, errlen);
+}
+
+proto_err
+outbox_read_retry(outbox *ob, size_t max_events, size_t max_bytes,
+    proto_arena *arena, proto_push *push, char *err, size_t errlen)
+{
+	return read_any(
+	    ob, true, 0, max_events, max_bytes, arena, push, err, errlen);
 }
 
 /* One acknowledged log entry, copied out of the log statement. */
@@ -882,6 +951,8 @@ ack_chunk(
 	    && (rv = meta_put(ob, "acked_seq", rows[*n - 1].seq, err, errlen))
 	        == PROTO_OK
 	    && (rv = meta_put(ob, "acked_tag", rows[*n - 1].tag, err, errlen))
+	        == PROTO_OK
+	    && (rv = meta_put(ob, "last_ack", now_epoch_s(), err, errlen))
 	        == PROTO_OK)
 		rv = db_exec(ob->db, "COMMIT", err, errlen);
 done:
@@ -1101,6 +1172,7 @@ outbox_stats(
 {
 	bool found;
 	proto_err rv;
+	int rc;
 
 	memset(st, 0, sizeof *st);
 	st->acked_seq = ob->acked_seq;
@@ -1123,6 +1195,336 @@ outbox_stats(
 	                0, &st->rejected, err, errlen))
 	            != PROTO_OK))
 		return rv;
+	if (exact
+	    && (rv = count(ob,
+	            "SELECT count(*) FROM _branchsync_log WHERE retry = 1 AND "
+	            "err IS NULL",
+	            0, &st->retry, err, errlen))
+	        != PROTO_OK)
+		return rv;
+	if ((rv = scalar(ob, ob->oldest, ob->acked_seq, &found, &st->oldest_ts,
+	         err, errlen))
+	    != PROTO_OK)
+		return rv;
+	/* Only entries set aside above acked_seq: nothing to send. */
+	if (!found)
+		st->pending = 0;
+	sqlite3_bind_text(ob->meta_get, 1, "last_ack", -1, SQLITE_STATIC);
+	if ((rc = sqlite3_step(ob->meta_get)) == SQLITE_ROW)
+		st->last_ack = sqlite3_column_int64(ob->meta_get, 0);
+	else if (rc != SQLITE_DONE)
+		rv = db_fail(
+		    ob->db, "could not read _branchsync_meta", err, errlen);
+	sqlite3_reset(ob->meta_get);
+	if (rv != PROTO_OK)
+		return rv;
 	st->queue_bytes = st->pending * ob->avg_bytes;
 	return PROTO_OK;
+}
+
+int64_t
+outbox_stall_since(int64_t pending, int64_t now, int64_t last_ack,
+    int64_t oldest, int64_t start, int64_t stall_ms)
+{
+	int64_t since = last_ack;
+
+	if (pending <= 0)
+		return 0;
+	/* Waiting counts from the latest sign of life: an ACK, the first
+	 * pending write (after an idle spell), or when we began to watch. */
+	if (oldest > since)
+		since = oldest;
+	if (start > since)
+		since = start;
+	if (since <= 0 || now - since < stall_ms)
+		return 0;
+	return since;
+}
+
+int
+outbox_warn_decide(
+    int64_t pending, int64_t age_s, int64_t warn_events, int64_t warn_age_s)
+{
+	int w = 0;
+
+	if (pending <= 0)
+		return 0;
+	if (pending >= warn_events)
+		w |= OUTBOX_WARN_EVENTS;
+	if (age_s >= 0 && age_s >= warn_age_s)
+		w |= OUTBOX_WARN_AGE;
+	return w;
+}
+
+proto_err
+outbox_has_retry(outbox *ob, bool *yes, char *err, size_t errlen)
+{
+	int64_t v;
+
+	return scalar(ob, ob->retry_any, ob->acked_seq, yes, &v, err, errlen);
+}
+
+/* Steps st (bound), resets it and clears its bindings. */
+static proto_err
+step_done(
+    sqlite3 *db, sqlite3_stmt *st, const char *what, char *err, size_t errlen)
+{
+	proto_err rv = PROTO_OK;
+
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rv = db_fail(db, what, err, errlen);
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return rv;
+}
+
+/*
+ * One event of a retry batch. ev->seq's entry ends unless rejected again;
+ * an applied event marks its row synced first (value comparison).
+ */
+static proto_err
+retry_one(outbox *ob, const proto_event *ev, ack_ctx *c, bool applied,
+    char *err, size_t errlen)
+{
+	const proto_outcome *out
+	    = outcome_of(c->outs, c->nouts, &c->oi, ev->seq);
+	const proto_event *mev;
+	ob_table *ot = NULL;
+	sqlite3_stmt *st;
+	proto_err rv;
+
+	if (out != NULL && out->code == PROTO_OUT_REJECTED) {
+		st = ob->set_err;
+		sqlite3_bind_int64(st, 1, ev->seq);
+		sqlite3_bind_text(st, 2,
+		    out->reason != NULL && out->reason[0] ? out->reason
+		                                          : "rejected",
+		    -1, SQLITE_TRANSIENT);
+		return step_done(
+		    ob->db, st, "could not process an ack", err, errlen);
+	}
+	if (ev->table < c->sent->ntables)
+		ot = find_table(ob, c->sent->tables[ev->table].name);
+	if (out == NULL && applied && ot != NULL && ot->synced != NULL
+	    && (mev = ack_markable(c, ev->seq)) != NULL
+	    && mev->nvals == ot->t.ncols) {
+		st = ot->synced;
+		for (uint32_t i = 0; i < mev->nvals; i++)
+			value_bind(st, (int) i + 1, &mev->vals[i]);
+		if ((rv = step_done(
+		         ob->db, st, "could not process an ack", err, errlen))
+		    != PROTO_OK)
+			return rv;
+	}
+	/* The marker row stays: it holds max(seq) and the acked tag. */
+	st = ev->seq == ob->acked_seq ? ob->retry_clr : ob->retry_del;
+	sqlite3_bind_int64(st, 1, ev->seq);
+	return step_done(ob->db, st, "could not process an ack", err, errlen);
+}
+
+proto_err
+outbox_ack_retry(outbox *ob, const proto_push *sent, int64_t dups,
+    const proto_outcome *outs, size_t n, char *err, size_t errlen)
+{
+	ack_ctx c = {sent, 0, outs, n, NULL, 0, 0, 0};
+	size_t nnone = 0, oi = 0, i = 0;
+	bool applied;
+	proto_err rv = PROTO_OK;
+
+	for (size_t k = 0; k < sent->nevents; k++)
+		nnone += outcome_of(outs, n, &oi, sent->events[k].seq) == NULL;
+	/*
+	 * The hub counts events it skipped as applied before (their reject
+	 * was resolved or discarded there) but does not say which: without
+	 * per-event DUPLICATE outcomes only "none" or "all" is certain.
+	 */
+	applied = dups <= 0;
+	c.dups = applied ? 0 : sent->nevents;
+	if (!applied && (uint64_t) dups < nnone)
+		log_debug("AGENT-RETRY-ACK",
+		    "%" PRId64 " of %zu retried events were duplicates; "
+		    "their rows are not marked synced",
+		    dups, nnone);
+	ack_block(&c);
+	while (rv == PROTO_OK && i < sent->nevents) {
+		int64_t t0 = now_mono_us();
+		size_t end = i + OUTBOX_ACK_CHUNK < sent->nevents
+		    ? i + OUTBOX_ACK_CHUNK
+		    : sent->nevents;
+		if ((rv = db_exec(ob->db, "BEGIN IMMEDIATE", err, errlen))
+		    != PROTO_OK)
+			break;
+		for (; i < end && rv == PROTO_OK; i++)
+			rv = retry_one(
+			    ob, &sent->events[i], &c, applied, err, errlen);
+		if (rv == PROTO_OK
+		    && (rv = meta_put(
+		            ob, "last_ack", now_epoch_s(), err, errlen))
+		        == PROTO_OK)
+			rv = db_exec(ob->db, "COMMIT", err, errlen);
+		if (rv != PROTO_OK)
+			db_rollback(ob->db);
+		else if (i < sent->nevents)
+			ack_yield(ob, now_mono_us() - t0);
+	}
+	free(c.blocked);
+	return rv;
+}
+
+/* "seq = ?1" for one seq, or every entry for ?1 NULL. */
+#define SEQ_MATCH "(?1 IS NULL OR seq = ?1)"
+#define ACKED_SEQ                                                             \
+	"(SELECT value FROM _branchsync_meta WHERE name = 'acked_seq')"
+
+/* Runs the statements of sql for each seq (or once for all). */
+static proto_err
+reject_change(sqlite3 *db, const char *const *sql, size_t nsql,
+    const int64_t *seqs, size_t n, bool strict, int64_t *changed, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st[2] = {NULL, NULL};
+	proto_err rv;
+
+	*changed = 0;
+	if ((rv = db_exec(db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
+		return rv;
+	for (size_t i = 0; i < nsql && rv == PROTO_OK; i++)
+		rv = db_prepare(db, sql[i], &st[i], err, errlen);
+	for (size_t k = 0; k < (seqs != NULL ? n : 1) && rv == PROTO_OK; k++) {
+		int64_t c = 0;
+		for (size_t i = 0; i < nsql && rv == PROTO_OK; i++) {
+			if (seqs != NULL)
+				sqlite3_bind_int64(st[i], 1, seqs[k]);
+			rv = step_done(db, st[i], "could not change the log",
+			    err, errlen);
+			c += sqlite3_changes(db);
+		}
+		if (rv == PROTO_OK && c == 0 && strict && seqs != NULL) {
+			snprintf(err, errlen,
+			    "no rejected entry with seq %" PRId64
+			    " in _branchsync_log",
+			    seqs[k]);
+			rv = PROTO_EINVAL;
+		}
+		*changed += c;
+	}
+	for (size_t i = 0; i < nsql; i++)
+		sqlite3_finalize(st[i]);
+	if (rv == PROTO_OK)
+		rv = db_exec(db, "COMMIT", err, errlen);
+	if (rv != PROTO_OK) {
+		db_rollback(db);
+		*changed = 0;
+	}
+	return rv;
+}
+
+proto_err
+outbox_reject_retry(sqlite3 *db, const int64_t *seqs, size_t n, bool strict,
+    int64_t *changed, char *err, size_t errlen)
+{
+	/* Above acked_seq an entry was never acknowledged (set aside as of
+	 * an unknown table): it is just pending again. */
+	static const char *const sql[] = {
+	    "UPDATE _branchsync_log SET err = NULL, retry = CASE WHEN seq > "
+	    "" ACKED_SEQ " THEN NULL ELSE 1 END WHERE err IS NOT NULL AND "
+	    "" SEQ_MATCH,
+	};
+
+	return reject_change(
+	    db, sql, ARRAY_LEN(sql), seqs, n, strict, changed, err, errlen);
+}
+
+proto_err
+outbox_reject_discard(sqlite3 *db, const int64_t *seqs, size_t n, bool strict,
+    int64_t *changed, char *err, size_t errlen)
+{
+	static const char *const sql[] = {
+	    "DELETE FROM _branchsync_log WHERE (err IS NOT NULL OR retry = 1) "
+	    "AND seq IS NOT " ACKED_SEQ " AND " SEQ_MATCH,
+	    "UPDATE _branchsync_log SET err = NULL, retry = NULL WHERE (err "
+	    "IS NOT NULL OR retry = 1) AND seq IS " ACKED_SEQ
+	    " AND " SEQ_MATCH,
+	};
+
+	return reject_change(
+	    db, sql, ARRAY_LEN(sql), seqs, n, strict, changed, err, errlen);
+}
+
+proto_err
+outbox_welcome_lists(outbox *ob, const proto_welcome *w, int64_t *nretry,
+    int64_t *ndiscard, char *err, size_t errlen)
+{
+	proto_err rv = PROTO_OK;
+
+	*nretry = *ndiscard = 0;
+	if (w->nretry > 0)
+		rv = outbox_reject_retry(
+		    ob->db, w->retry, w->nretry, false, nretry, err, errlen);
+	if (rv == PROTO_OK && w->ndiscard > 0)
+		rv = outbox_reject_discard(ob->db, w->discard, w->ndiscard,
+		    false, ndiscard, err, errlen);
+	return rv;
+}
+
+static char *
+col_dup(sqlite3_stmt *st, int i)
+{
+	const char *t = (const char *) sqlite3_column_text(st, i);
+	return t != NULL ? xstrdup(t) : NULL;
+}
+
+proto_err
+outbox_rejects(
+    outbox *ob, outbox_reject **out, size_t *n, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	proto_err rv;
+	int rc;
+
+	*out = NULL;
+	*n = 0;
+	if ((rv = db_prepare(ob->db,
+	         "SELECT seq, tbl, op, k, json_array(k), err, retry IS 1, "
+	         "coalesce(ts, 0) FROM _branchsync_log WHERE err IS NOT NULL "
+	         "OR retry = 1 ORDER BY seq",
+	         &st, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+		outbox_reject *r;
+		const char *tbl = (const char *) sqlite3_column_text(st, 1);
+		ob_table *ot = find_table(ob, tbl != NULL ? tbl : "");
+		*out = xrealloc(*out, (*n + 1) * sizeof **out);
+		r = &(*out)[(*n)++];
+		r->seq = sqlite3_column_int64(st, 0);
+		r->table = xstrdup(tbl != NULL ? tbl : "");
+		r->op = sqlite3_column_int(st, 2);
+		/* A composite key is stored as its JSON array already. */
+		r->key = col_dup(st, ot != NULL && ot->t.nkey > 1 ? 3 : 4);
+		r->reason = col_dup(st, 5);
+		r->retry = sqlite3_column_int(st, 6);
+		r->ts = sqlite3_column_int64(st, 7);
+	}
+	if (rc != SQLITE_DONE)
+		rv = db_fail(
+		    ob->db, "could not read _branchsync_log", err, errlen);
+	sqlite3_finalize(st);
+	if (rv != PROTO_OK) {
+		outbox_rejects_free(*out, *n);
+		*out = NULL;
+		*n = 0;
+	}
+	return rv;
+}
+
+void
+outbox_rejects_free(outbox_reject *r, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		free(r[i].table);
+		free(r[i].key);
+		free(r[i].reason);
+	}
+	free(r);
 }

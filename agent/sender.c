@@ -24,6 +24,12 @@
 #include "util.h"
 
 #define WAIT_SLICE_MS 100
+/* How often a drain looks for entries an operator asked to retry. */
+#define RETRY_CHECK_MS 1000
+/* How often the queue is checked for a stall or a large outbox. */
+#define WATCH_MS 1000
+/* The outbox warning is repeated at most this often. */
+#define OUTBOX_WARN_EVERY_MS 600000
 
 /* One PUSH and the memory it lives in, kept until its ACK is applied. */
 typedef struct {
@@ -49,6 +55,12 @@ typedef struct {
 	size_t max_bytes;       /* value bytes per PUSH: ours and the hub's */
 	unsigned failures;      /* consecutive failures, for backoff */
 	int64_t last_hello_ms;  /* when the last HELLO was answered */
+	int64_t start_ms;       /* wall clock at start */
+	int64_t last_ack_ms;    /* wall clock of the last ACK, 0 never */
+	int64_t stall_since_ms; /* wall clock the stall began, 0 none */
+	int64_t next_watch_ms;  /* monotonic: next stall/outbox check */
+	int64_t next_warn_ms;   /* monotonic: outbox warning allowed again */
+	int64_t next_retry_ms;  /* monotonic: next look for retries */
 	char why[512];          /* reason of the last failure */
 } sender;
 
@@ -247,7 +259,9 @@ fill_hdr(sender *s, proto_agent_hdr *h, int64_t *high_seq)
 	h->log_id = outbox_log_id(s->ob);
 	h->queue_events = c.pending;
 	h->queue_bytes = c.queue_bytes;
-	h->oldest_age_s = 0; /* the log does not store capture times */
+	h->oldest_age_s = 0; /* none pending, or captured before ts existed */
+	if (c.oldest_ts > 0 && now_wall_ms() / 1000 > c.oldest_ts)
+		h->oldest_age_s = now_wall_ms() / 1000 - c.oldest_ts;
 	if (high_seq != NULL)
 		*high_seq = c.high_seq;
 }
@@ -286,6 +300,23 @@ log_decision(sender *s, outbox_id_decision d, const proto_welcome *w,
 	}
 }
 
+/* The WELCOME's lists of rejects an operator retried or discarded. */
+static proto_err
+welcome_lists(sender *s, const proto_welcome *w, char *err, size_t errlen)
+{
+	int64_t nr = 0, nd = 0;
+	proto_err rv;
+
+	rv = outbox_welcome_lists(s->ob, w, &nr, &nd, err, errlen);
+	if (nr > 0)
+		log_info("AGENT-REJECT-RETRY",
+		    "the hub asked to retry %" PRId64 " rejected events", nr);
+	if (nd > 0)
+		log_info("AGENT-REJECT-DISCARD",
+		    "the hub discarded %" PRId64 " rejected events", nd);
+	return rv;
+}
+
 /* WELCOME: identity check, then the hub's limits. */
 static proto_err
 welcome(sender *s, const proto_welcome *w, int64_t high)
@@ -303,6 +334,12 @@ welcome(sender *s, const proto_welcome *w, int64_t high)
 		return rv;
 	}
 	log_decision(s, d, w, c.acked_seq, high);
+	/* The lists name seqs of the log the HELLO named: not ours now. */
+	if (d != OUTBOX_ID_RESTORED
+	    && (rv = welcome_lists(s, w, err, sizeof err)) != PROTO_OK) {
+		snprintf(s->why, sizeof s->why, "%s", err);
+		return rv;
+	}
 	s->max_events = (size_t) s->conf->batch_max_events;
 	s->max_bytes = (size_t) s->conf->batch_max_bytes;
 	if (w->max_events > 0 && (size_t) w->max_events < s->max_events)
@@ -333,21 +370,12 @@ hello(sender *s, bool *no_retry)
 	return rv;
 }
 
-/* ack_check verifies that an ACK answers the batch p. */
+/* ack_check_any: the ACK is for our log, outcomes in order. */
 static proto_err
-ack_check(sender *s, const proto_push *p, const proto_ack *a)
+ack_check_any(sender *s, const proto_ack *a)
 {
-	int64_t last = p->events[p->nevents - 1].seq;
-
 	if (a->log_id == NULL || strcmp(a->log_id, outbox_log_id(s->ob))) {
 		snprintf(s->why, sizeof s->why, "ack for another log");
-		return PROTO_EPROTO;
-	}
-	if (a->watermark > last) {
-		snprintf(s->why, sizeof s->why,
-		    "ack watermark %" PRId64 " beyond the batch (last seq "
-		    "%" PRId64 ")",
-		    a->watermark, last);
 		return PROTO_EPROTO;
 	}
 	for (uint32_t i = 1; i < a->noutcomes; i++) {
@@ -360,6 +388,35 @@ ack_check(sender *s, const proto_push *p, const proto_ack *a)
 	return PROTO_OK;
 }
 
+/* ack_check verifies that an ACK answers the batch p. */
+static proto_err
+ack_check(sender *s, const proto_push *p, const proto_ack *a)
+{
+	int64_t last = p->events[p->nevents - 1].seq;
+
+	if (a->watermark > last) {
+		snprintf(s->why, sizeof s->why,
+		    "ack watermark %" PRId64 " beyond the batch (last seq "
+		    "%" PRId64 ")",
+		    a->watermark, last);
+		return PROTO_EPROTO;
+	}
+	return ack_check_any(s, a);
+}
+
+/* An ACK arrived: a stall, if any, is over. */
+static void
+acked(sender *s)
+{
+	s->last_ack_ms = now_wall_ms();
+	if (s->stall_since_ms > 0) {
+		log_notice("AGENT-STALL-END",
+		    "the hub acknowledges events again after %" PRId64 " s",
+		    (s->last_ack_ms - s->stall_since_ms) / 1000);
+		s->stall_since_ms = 0;
+	}
+}
+
 /* ack_apply records the ACK of batch p in the POS file. */
 static proto_err
 ack_apply(sender *s, const proto_push *p, const proto_ack *a)
@@ -370,6 +427,7 @@ ack_apply(sender *s, const proto_push *p, const proto_ack *a)
 
 	for (uint32_t i = 0; i < a->noutcomes; i++)
 		rejected += a->outcomes[i].code == PROTO_OUT_REJECTED;
+	acked(s);
 	if ((rv = outbox_ack(s->ob, a->watermark, p, a->duplicates,
 	         a->outcomes, a->noutcomes, err, sizeof err))
 	    != PROTO_OK) {
@@ -385,6 +443,90 @@ ack_apply(sender *s, const proto_push *p, const proto_ack *a)
 	log_debug(NULL, "pushed %" PRIu32 " events, watermark %" PRId64,
 	    p->nevents, a->watermark);
 	return PROTO_OK;
+}
+
+/* retry_apply records the ACK of a retry batch p. */
+static proto_err
+retry_apply(sender *s, const proto_push *p, const proto_ack *a)
+{
+	uint32_t rejected = 0;
+	char err[400];
+	proto_err rv;
+
+	for (uint32_t i = 0; i < a->noutcomes; i++)
+		rejected += a->outcomes[i].code == PROTO_OUT_REJECTED;
+	acked(s);
+	if ((rv = outbox_ack_retry(s->ob, p, a->duplicates, a->outcomes,
+	         a->noutcomes, err, sizeof err))
+	    != PROTO_OK) {
+		snprintf(
+		    s->why, sizeof s->why, "could not process ack: %s", err);
+		return rv;
+	}
+	if (rejected > 0)
+		log_warn("AGENT-REJECTED",
+		    "hub rejected %" PRIu32 " of %" PRIu32 " retried events "
+		    "again; reasons are in _branchsync_log.err",
+		    rejected, p->nevents);
+	else
+		log_info(
+		    "AGENT-RETRIED", "retried %" PRIu32 " events", p->nevents);
+	return PROTO_OK;
+}
+
+/*
+ * push_retry sends the entries an operator asked to retry, if any, as
+ * their own PUSH and processes the ACK before anything else is sent: a
+ * retry batch never overlaps a normal one and never moves acked_seq.
+ */
+static proto_err
+push_retry(sender *s, bool *sent, bool *no_retry)
+{
+	batch *b = &s->b[s->cur];
+	proto_push *p = &b->msg.u.push;
+	proto_msg *resp = NULL;
+	char err[400];
+	proto_err rv;
+
+	*sent = false;
+	s->next_retry_ms = now_mono_ms() + RETRY_CHECK_MS;
+	proto_arena_reset(b->arena);
+	memset(&b->msg, 0, sizeof b->msg);
+	b->msg.type = PROTO_PUSH;
+	if ((rv = outbox_read_retry(s->ob, s->max_events, s->max_bytes,
+	         b->arena, p, err, sizeof err))
+	    != PROTO_OK) {
+		snprintf(
+		    s->why, sizeof s->why, "could not read the log: %s", err);
+		return rv;
+	}
+	if (p->nevents == 0)
+		return PROTO_OK;
+	fill_hdr(s, &p->hdr, NULL);
+	*sent = true;
+	if ((rv = request(s, &b->msg, &resp)) != PROTO_OK)
+		return rv;
+	if (resp->type != PROTO_ACK)
+		rv = hub_error(s, resp, no_retry);
+	else if ((rv = ack_check_any(s, &resp->u.ack)) == PROTO_OK)
+		rv = retry_apply(s, p, &resp->u.ack);
+	proto_msg_free(resp);
+	return rv;
+}
+
+/* During a drain: time to look, and an entry waits to be retried. */
+static bool
+retry_wanted(sender *s)
+{
+	char err[400];
+	bool yes = false;
+
+	if (now_mono_ms() < s->next_retry_ms)
+		return false;
+	s->next_retry_ms = now_mono_ms() + RETRY_CHECK_MS;
+	if (outbox_has_retry(s->ob, &yes, err, sizeof err) != PROTO_OK)
+		log_debug("AGENT-RETRY", "%s", err);
+	return yes;
 }
 
 /* batch_read reads the next batch after seq `after` into b. */
@@ -427,8 +569,9 @@ send_next(sender *s, batch *b, int64_t after)
  * While the hub applies a batch the agent processes the previous ACK: on
  * an ACK it first sends the next batch, then records the ACK. There is
  * still one request at a time, so the hub sees batches in order. The next
- * batch starts after this one only when the ACK covers all of it. *idle
- * when nothing is pending.
+ * batch starts after this one only when the ACK covers all of it, and not
+ * when entries wait to be retried: those go first, alone (push_retry).
+ * *idle when nothing is pending.
  */
 static proto_err
 push(sender *s, bool *idle, bool *no_retry)
@@ -439,6 +582,13 @@ push(sender *s, bool *idle, bool *no_retry)
 	proto_err rv;
 
 	if (!s->inflight) {
+		bool sent;
+		if ((rv = push_retry(s, &sent, no_retry)) != PROTO_OK)
+			return rv;
+		if (sent) {
+			*idle = false;
+			return PROTO_OK;
+		}
 		if ((rv = send_next(s, cur, 0)) != PROTO_OK)
 			return rv;
 		*idle = p->nevents == 0;
@@ -451,6 +601,7 @@ push(sender *s, bool *idle, bool *no_retry)
 		rv = hub_error(s, resp, no_retry);
 	else if ((rv = ack_check(s, p, &resp->u.ack)) == PROTO_OK
 	    && (resp->u.ack.watermark < p->events[p->nevents - 1].seq
+	        || retry_wanted(s)
 	        || (rv = send_next(s, nxt, resp->u.ack.watermark))
 	            == PROTO_OK))
 		rv = ack_apply(s, p, &resp->u.ack);
@@ -510,6 +661,54 @@ idle_wait(sender *s)
 	}
 }
 
+/*
+ * watch says when the queue stalls (events pending, no ACK for
+ * stall_warning_ms) and when it is over a warning threshold. At most once
+ * per WATCH_MS: two primary-key lookups.
+ */
+static void
+watch(sender *s)
+{
+	const agent_conf *conf = s->conf;
+	int64_t mono = now_mono_ms(), now = now_wall_ms(), age = -1, since;
+	outbox_counts c;
+	char err[400];
+	int warn;
+
+	if (mono < s->next_watch_ms)
+		return;
+	s->next_watch_ms = mono + WATCH_MS;
+	if (outbox_stats(s->ob, false, &c, err, sizeof err) != PROTO_OK) {
+		log_debug("AGENT-STATS", "%s", err);
+		return;
+	}
+	if (c.oldest_ts > 0)
+		age = now / 1000 - c.oldest_ts < 0 ? 0
+		                                   : now / 1000 - c.oldest_ts;
+	since = outbox_stall_since(c.pending, now, s->last_ack_ms,
+	    c.oldest_ts * 1000, s->start_ms, conf->stall_warning_ms);
+	if (since > 0 && s->stall_since_ms == 0) {
+		s->stall_since_ms = since;
+		log_warn("AGENT-STALLED",
+		    "%" PRId64 " events pending and no ACK for %" PRId64
+		    " s%s%s",
+		    c.pending, (now - since) / 1000,
+		    s->why[0] ? "; last error: " : "", s->why);
+	}
+	warn = outbox_warn_decide(
+	    c.pending, age, conf->outbox_warn_events, conf->outbox_warn_age_s);
+	if (warn != 0 && mono >= s->next_warn_ms) {
+		s->next_warn_ms = mono + OUTBOX_WARN_EVERY_MS;
+		log_warn("AGENT-OUTBOX-LARGE",
+		    "%" PRId64 " events pending (warning at %" PRId64
+		    "), oldest %s%" PRId64 " s old (warning at %" PRId64
+		    " s); nothing is dropped",
+		    c.pending, conf->outbox_warn_events,
+		    age < 0 ? "of unknown age, " : "", age < 0 ? 0 : age,
+		    conf->outbox_warn_age_s);
+	}
+}
+
 static void
 run_loop(sender *s)
 {
@@ -520,6 +719,7 @@ run_loop(sender *s)
 		proto_err rv = PROTO_OK;
 
 		sig_hup = 0; /* nothing to reload yet */
+		watch(s);
 		if (!s->session)
 			rv = hello(s, &no_retry);
 		if (rv == PROTO_OK && !sig_term)
@@ -609,6 +809,12 @@ sender_run(const agent_conf *conf, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		rv = PROTO_ENOMEM;
 		goto done;
+	}
+	{
+		outbox_counts c;
+		s.start_ms = now_wall_ms();
+		if (outbox_stats(s.ob, false, &c, err, errlen) == PROTO_OK)
+			s.last_ack_ms = c.last_ack * 1000;
 	}
 	log_info("AGENT-START",
 	    "branchsync-agent %s started: branch \"%s\", database \"%s\", "
