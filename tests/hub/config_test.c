@@ -77,6 +77,19 @@ test_errors(void)
 	        "log_level"},
 	    {"[hub]\nlisten=x\npostgres=y\n[tables]\na=1\n",
 	        "unknown section"},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\nconflict=newest\n",
+	        ":5: invalid conflict \"newest\""},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\n"
+	     "conflict=last_writer_wins\n",
+	        "needs \"conflict_column\" (table \"t\")"},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\nconflict_column=u\n",
+	        "only for \"conflict = last_writer_wins\""},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ndirection=down\n"
+	     "conflict=insert_only\n",
+	        "only for up tables"},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\nconflict=insert_only\n"
+	     "conflict=overwrite\n",
+	        "duplicate key \"conflict\""},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		hub_config c;
@@ -120,7 +133,35 @@ test_down_tables(void)
 	hub_config_free(&c);
 }
 
+static void
+test_conflict_policies(void)
+{
+	hub_config c;
+	char err[512] = "";
+	const hub_table_cfg *t;
+
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "[table a]\n"
+	           "[table b]\nconflict = overwrite\n"
+	           "[table c]\nconflict = insert_only\n"
+	           "[table d]\nconflict_column = updated_at\n"
+	           "conflict = last_writer_wins\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	t = hub_config_find(&c, "a");
+	CHECK(t != NULL && t->policy == HUB_CONFLICT_OVERWRITE);
+	t = hub_config_find(&c, "b");
+	CHECK(t != NULL && t->policy == HUB_CONFLICT_OVERWRITE);
+	t = hub_config_find(&c, "c");
+	CHECK(t != NULL && t->policy == HUB_CONFLICT_INSERT_ONLY);
+	t = hub_config_find(&c, "d");
+	CHECK(t != NULL && t->policy == HUB_CONFLICT_LWW
+	    && !strcmp(t->conflict_column, "updated_at"));
+	hub_config_free(&c);
+}
+
 static const test_case cases[] = {
+    {"conflict policies", test_conflict_policies},
     {"down tables, scope and publish", test_down_tables},
     {"defaults and empty table sections", test_defaults_and_tables},
     {"bad config files", test_errors},

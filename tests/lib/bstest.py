@@ -275,16 +275,22 @@ class Postgres:
 
     Started with fsync=off, synchronous_commit=off and
     full_page_writes=off: the tests want speed, not durability of the test
-    cluster across a machine crash (kill() below is a process crash,
-    which these settings survive). durable=True keeps PostgreSQL's
-    defaults, for benchmarks; base is the folder to make the cluster in.
+    cluster across a machine crash. fsync=off survives a process crash
+    (kill() below: the OS keeps the written pages), synchronous_commit=off
+    does NOT: a commit is reported before its WAL leaves PostgreSQL's
+    shared memory, so a crash loses the last acknowledged transactions
+    (the agent then sees AGENT-HUB-BEHIND). Tests that crash PostgreSQL
+    pass crash_safe=True (synchronous_commit on, fsync still off).
+    durable=True keeps PostgreSQL's defaults, for benchmarks; base is the
+    folder to make the cluster in.
     """
 
     DBNAME = "branchsync"
     USER = "postgres"
 
-    def __init__(self, env=None, durable=False, base=None):
+    def __init__(self, env=None, durable=False, base=None, crash_safe=False):
         self.durable = durable
+        self.crash_safe = crash_safe
         if importlib.util.find_spec("psycopg2") is None:
             raise Skip("python3-psycopg2 not installed")
         self.bindir = pg_bindir()
@@ -330,8 +336,9 @@ class Postgres:
     def start(self):
         opts = "-k %s -c listen_addresses='' -p %d" % (self.dir, self.port)
         if not self.durable:
-            opts += (" -c fsync=off -c synchronous_commit=off"
-                     " -c full_page_writes=off")
+            opts += " -c fsync=off -c full_page_writes=off"
+            if not self.crash_safe:
+                opts += " -c synchronous_commit=off"
         _check_run(self._as_pg([self._bin("pg_ctl"), "-D", self.data, "-l",
                                 self.logpath, "-o", opts, "-w", "-t", "60",
                                 "start"]), timeout=90, cwd=self.dir)
@@ -438,7 +445,9 @@ class Hub:
     def __init__(self, env, pg, name="hub", tables=UPSTREAM_TABLES,
                  workers=2, port=None, log_level="info", extra=None,
                  down_tables=None, publish=False):
-        """down_tables: {name: scope} (scope "all" or a column of the
+        """tables: names of the up tables, or {name: {key: value}} with
+        extra keys per table (e.g. conflict = insert_only).
+        down_tables: {name: scope} (scope "all" or a column of the
         target) or {name: {"scope": ..., "target": ...}}, written as
         direction = down sections. publish: True picks a free port for
         the nudge publisher (self.publish_url), a string is the URL."""
@@ -470,6 +479,9 @@ class Hub:
         lines += ["%s = %s" % kv for kv in self.settings.items()]
         for t in self.tables:
             lines += ["", "[table %s]" % t]
+            # tables may map a name to extra keys (conflict = ...).
+            if isinstance(self.tables, dict) and self.tables[t]:
+                lines += ["%s = %s" % kv for kv in self.tables[t].items()]
         for t, spec in self.down_tables.items():
             if isinstance(spec, str):
                 spec = {"scope": spec}
@@ -1069,6 +1081,205 @@ def possim_run(db, **kw):
     st = possim.simulate(db, **kw)
     log("possim: %s" % st)
     return st
+
+
+# ------------------------------------------------------- fault harness
+
+class PosWriter:
+    """The POS simulator (tests/lib/possim.py) as a separate process that
+    writes sales into a POS file while the test injects faults: at most
+    `rate` sales per second, at most `sales` sales, at most `duration`
+    seconds (every bound holds, the first one reached ends it)."""
+
+    def __init__(self, env, db, sales, seed, rate=None, duration=None,
+                 update_fraction=0.1, delete_fraction=0.02, name="possim"):
+        self.db = db
+        self.logpath = os.path.join(env.dir, name + ".log")
+        argv = [sys.executable, os.path.join(HERE, "possim.py"), "--db", db,
+                "--sales", str(sales), "--seed", str(seed),
+                "--update-fraction", str(update_fraction),
+                "--delete-fraction", str(delete_fraction)]
+        if rate:
+            argv += ["--rate", str(rate)]
+        if duration:
+            argv += ["--duration", str(duration)]
+        self.proc = Proc(name, argv, self.logpath)
+        self.stats = None
+        env.add_log(name, self.logpath)
+        env.add_cleanup(self.proc.kill)
+
+    def start(self):
+        self.proc.start()
+        return self
+
+    def running(self):
+        return self.proc.alive()
+
+    def wait(self, timeout=300):
+        """Waits for the simulator to finish; returns its counts."""
+        import json
+        try:
+            self.proc.p.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise Failure("possim did not finish within %d s" % timeout)
+        rc = self.proc.returncode()
+        text = self.proc.log_text().strip().splitlines()
+        if rc != 0 or not text:
+            raise Failure("possim exited %s: %s" % (rc, "\n".join(text[-5:])))
+        self.stats = json.loads(text[-1])
+        log("possim: %s" % self.stats)
+        return self.stats
+
+
+def start_writer(env, agent, sales, seed, rate, **kw):
+    """A PosWriter on the agent's POS file, started."""
+    return PosWriter(env, agent.db, sales, seed, rate, **kw).start()
+
+
+def proxy(env, target_port):
+    """A faultproxy.FaultProxy to 127.0.0.1:target_port, closed at the
+    end of the test."""
+    import faultproxy
+    px = faultproxy.FaultProxy(target_port)
+    env.add_cleanup(px.close)
+    return px
+
+
+def hub_totals(pg, code):
+    """(applied_total, rejected_total) of a branch in branch_status."""
+    rows = pg.psql("SELECT s.applied_total, s.rejected_total FROM "
+                   "branchsync.branch_status s JOIN branchsync.branch b ON "
+                   "b.id = s.branch_id WHERE b.code = %s", (code,))
+    return tuple(rows[0]) if rows else (0, 0)
+
+
+def check_synced_rows(path, pg, branch_id, tables=UPSTREAM_TABLES):
+    """Every POS row with is_synced = 1 is at the center with equal values
+    (DESIGN invariant 8); holds at any moment, not only after a drain.
+    Returns the number of rows checked."""
+    n = 0
+    for t in tables:
+        cols = sqlite_columns(path, t)
+        c = sqlite_connect(path)
+        try:
+            rows = [tuple(r) for r in c.execute(
+                "SELECT %s FROM %s WHERE is_synced = 1" % (
+                    ", ".join(map(_qi, cols)), _qi(t)))]
+        finally:
+            c.close()
+        center = set(pg_rows(pg, t, cols, branch_id))
+        missing = [r for r in rows if r not in center]
+        if missing:
+            raise Failure("%s: %d of %d rows with is_synced = 1 are not at "
+                          "the center with equal values; first: %r"
+                          % (t, len(missing), len(rows), missing[0]))
+        n += len(rows)
+    log("ok: %d rows with is_synced = 1 are at the center, equal" % n)
+    return n
+
+
+def check_stock(path, pg, branch_id):
+    """The central stock moved by this branch's sales equals minus the sum
+    of the POS's sale lines per product (no allocations were made, so
+    stock_allocations.qty is exactly the sum of the deltas the
+    transaction_items triggers applied). A line applied twice as an
+    insert, or lost, would show here."""
+    c = sqlite_connect(path)
+    try:
+        pos = {pid: -q for pid, q in c.execute(
+            "SELECT product_id, sum(qty) FROM transaction_items "
+            "GROUP BY product_id") if q}
+    finally:
+        c.close()
+    center = {pid: int(q) for pid, q in pg.psql(
+        "SELECT product_id, qty FROM public.stock_allocations WHERE "
+        "branch_id = %s AND qty <> 0", (branch_id,))}
+    check_eq(center, pos, "central stock = minus the POS's sold quantities "
+             "per product")
+
+
+def check_invariants(pg, hub, agents, base=None, stock=True):
+    """The fault scenarios' invariant checker, after a full drain.
+
+    For each agent (its POS file against PostgreSQL, branch from its
+    credential):
+    1. every POS row is at the center exactly once with equal values, no
+       center row is extra, no key appears twice (compare_table);
+    2. every POS row is_synced = 1 (after a drain; check_synced_rows is
+       the form that holds at any time);
+    3. the log holds only its marker and the hub's watermark for the
+       current log_id equals the agent's acked_seq; order: the center's
+       final row state equals the POS's for every key, which a reordered
+       apply of two writes of one key would break;
+    4. nothing applied twice: the hub counts applied_total (and
+       rejected_total) in the same transaction that moves the watermark,
+       only for events above the watermark it locked. The log's seqs are
+       dense (AUTOINCREMENT; a rolled-back POS write rolls the counter
+       back too), so for a log that started at seq base (acked_seq when
+       the hub first saw it, 0 for a new POS file) the events are exactly
+       base+1 .. high_seq, and applied_total + rejected_total must equal
+       high_seq - base = watermark - base. Any event applied twice would
+       make the total larger, any lost one smaller;
+    5. central stock = minus the POS's sold quantities (check_stock).
+    Returns {"events": total events, "rows": rows compared}.
+    """
+    base = base or {}
+    events = rows = 0
+    for a in agents:
+        bid = hub.branch_id(a.branch)
+        for t in UPSTREAM_TABLES:
+            rows += compare_table(a.db, pg, t, bid)
+        check_all_synced(a.db)
+        st = check_only_marker(a.db)
+        wm = {lid: seq for lid, seq, _ in hub.watermarks(a.branch)}
+        check_eq(wm.get(st["log_id"]), st["acked_seq"],
+                 "%s: hub watermark of the current log_id = agent "
+                 "acked_seq" % a.name)
+        check_eq(len(wm), 1, "%s: one log_id at the hub" % a.name)
+        applied, rejected = hub_totals(pg, a.branch)
+        b = base.get(a.name, 0)
+        check_eq(applied + rejected, st["high_seq"] - b,
+                 "%s: hub applied_total + rejected_total = events in the "
+                 "log (high_seq %d - base %d): nothing applied twice, "
+                 "nothing lost" % (a.name, st["high_seq"], b))
+        if stock:
+            check_stock(a.db, pg, bid)
+        events += st["high_seq"] - b
+    return {"events": events, "rows": rows}
+
+
+def tally(pg, hub, agent, base=0):
+    """Counts without failing, for the scenario reports: events (in the
+    log), rows (POS rows of the upstream tables), lost (POS rows not at
+    the center with equal values, plus events the hub never counted),
+    duplicated (center rows beyond one per key, plus events the hub
+    counted beyond the log)."""
+    bid = hub.branch_id(agent.branch)
+    st = log_state(agent.db)
+    events = st["high_seq"] - base
+    applied, rejected = hub_totals(pg, agent.branch)
+    rows = lost = dup = 0
+    for t in UPSTREAM_TABLES:
+        cols = sqlite_columns(agent.db, t)
+        a = sqlite_rows(agent.db, t, cols)
+        b = pg_rows(pg, t, cols, bid)
+        rows += len(a)
+        bset = set(b)
+        lost += sum(1 for r in a if r not in bset)
+        dup += len(b) - len(bset)
+    counted = applied + rejected
+    lost += max(0, events - counted)
+    dup += max(0, counted - events)
+    return {"events": events, "rows": rows, "lost": lost,
+            "duplicated": dup}
+
+
+def report(scenario, **figures):
+    """Prints the one line docs/reliability.md and tests/bench/soak.py
+    read: RESULT scenario key=value ..."""
+    log("RESULT %s %s" % (scenario, " ".join(
+        "%s=%s" % kv for kv in figures.items())))
 
 
 # ----------------------------------------------------------------- env
