@@ -65,6 +65,17 @@ DOWN_TABLES = {"products": "all", "branch_prices": "branch_id",
                "stock_allocations": "branch_id"}
 
 
+# Sanitized builds run several times slower: their tests set BS_TIME_SCALE
+# (tests/CMakeLists.txt) and every wait below is stretched by it. The
+# scenarios' own figures (events, kills, seeds) stay the same.
+TIME_SCALE = max(1.0, float(os.environ.get("BS_TIME_SCALE", "1") or 1))
+
+
+def scaled(seconds):
+    """seconds stretched by BS_TIME_SCALE, for waits on our processes."""
+    return seconds * TIME_SCALE
+
+
 class Skip(Exception):
     """Raised to skip a test (exit 77): a prerequisite is missing."""
 
@@ -131,6 +142,7 @@ def wait_until(pred, timeout, what, interval=0.1, alive=()):
     Fails after timeout seconds with "timed out after N s waiting for
     <what>", or at once when one of the processes in alive has exited.
     """
+    timeout = scaled(timeout)
     deadline = time.monotonic() + timeout
     while True:
         v = pred()
@@ -198,6 +210,7 @@ class Proc:
         if self.p is None:
             return None
         if self.p.poll() is None:
+            timeout = scaled(timeout)
             self.p.send_signal(signal.SIGTERM)
             try:
                 self.p.wait(timeout)
@@ -227,6 +240,7 @@ def run_cmd(argv, timeout=60, input=None, cwd=None):
     """Run a command to completion; returns CompletedProcess (text)."""
     kw = {"input": input} if input is not None else {
         "stdin": subprocess.DEVNULL}
+    timeout = scaled(timeout)
     try:
         return subprocess.run(argv, capture_output=True, text=True,
                               timeout=timeout, cwd=cwd, **kw)
@@ -1119,7 +1133,7 @@ class PosWriter:
         """Waits for the simulator to finish; returns its counts."""
         import json
         try:
-            self.proc.p.wait(timeout)
+            self.proc.p.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             self.proc.kill()
             raise Failure("possim did not finish within %d s" % timeout)
