@@ -2,10 +2,9 @@
  * downstream.c: the master-data thread: wait for a nudge or the pull
  * interval, pull pages, apply them, back off on failure.
  *
- * Like the sender, a request's receive is one aio carrying the whole
- * request timeout (req0 gives up a request whose receive is cancelled),
- * waited on in short slices so a stop is seen quickly. The nudge socket
- * only ever shortens a wait: a lost nudge costs at most pull_interval_ms.
+ * Like the sender, a request is waited on with aiowait (see aiowait.h),
+ * so a stop is seen quickly. The nudge socket only ever shortens a wait:
+ * a lost nudge costs at most pull_interval_ms.
  */
 #include "downstream.h"
 
@@ -20,6 +19,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "aiowait.h"
 #include "cfg.h"
 #include "db.h"
 #include "inbox.h"
@@ -41,10 +41,7 @@ struct downstream {
 	nng_socket req;         /* req0 socket dialing all hubs */
 	nng_socket sub;         /* sub0 socket for nudges, if configured */
 	bool has_sub;           /* sub is open */
-	nng_aio *aio;           /* send/receive of the current request */
-	pthread_mutex_t mtx;    /* guards done */
-	pthread_cond_t cv;      /* signalled when the aio completes */
-	bool done;              /* the aio completed */
+	aiowait w;              /* send/receive of the current request */
 	pthread_t thread;       /* the loop */
 	atomic_bool stop;       /* downstream_stop was called */
 	atomic_bool connected;  /* a nudge connection came up: pull */
@@ -62,42 +59,17 @@ stopping(downstream *ds)
 	return sig_term || atomic_load(&ds->stop);
 }
 
-static void
-aio_cb(void *arg)
+static bool
+stop_cb(void *arg)
 {
-	downstream *ds = arg;
-
-	pthread_mutex_lock(&ds->mtx);
-	ds->done = true;
-	pthread_cond_signal(&ds->cv);
-	pthread_mutex_unlock(&ds->mtx);
+	return stopping(arg);
 }
 
 /* Waits for the aio, cancelling it when asked to stop. */
 static void
 wait_aio(downstream *ds)
 {
-	bool cancelled = false;
-
-	pthread_mutex_lock(&ds->mtx);
-	while (!ds->done) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&ds->cv, &ds->mtx, &ts);
-		if (stopping(ds) && !cancelled && !ds->done) {
-			pthread_mutex_unlock(&ds->mtx);
-			nng_aio_cancel(ds->aio);
-			pthread_mutex_lock(&ds->mtx);
-			cancelled = true;
-		}
-	}
-	ds->done = false;
-	pthread_mutex_unlock(&ds->mtx);
+	aiowait_wait(&ds->w, stop_cb, ds);
 }
 
 static proto_err
@@ -119,10 +91,10 @@ static int
 aio_run(downstream *ds, void (*op)(nng_socket, nng_aio *))
 {
 	nng_aio_set_timeout(
-	    ds->aio, (nng_duration) ds->conf->request_timeout_ms);
-	op(ds->req, ds->aio);
+	    ds->w.aio, (nng_duration) ds->conf->request_timeout_ms);
+	op(ds->req, ds->w.aio);
 	wait_aio(ds);
-	return nng_aio_result(ds->aio);
+	return nng_aio_result(ds->w.aio);
 }
 
 /* request sends req and waits for the answer; *resp is the caller's. */
@@ -147,16 +119,16 @@ request(downstream *ds, const proto_msg *req, proto_msg **resp)
 		return PROTO_ENOMEM;
 	}
 	memcpy(nng_msg_body(m), ds->buf.data, ds->buf.len);
-	nng_aio_set_msg(ds->aio, m);
+	nng_aio_set_msg(ds->w.aio, m);
 	if ((rv = aio_run(ds, nng_send_aio)) != 0) {
-		nng_msg_free(nng_aio_get_msg(ds->aio)); /* still ours */
-		nng_aio_set_msg(ds->aio, NULL);
+		nng_msg_free(nng_aio_get_msg(ds->w.aio)); /* still ours */
+		nng_aio_set_msg(ds->w.aio, NULL);
 		return nng_fail(ds, rv, "send");
 	}
 	if ((rv = aio_run(ds, nng_recv_aio)) != 0)
 		return nng_fail(ds, rv, "get an answer to");
-	m = nng_aio_get_msg(ds->aio);
-	nng_aio_set_msg(ds->aio, NULL);
+	m = nng_aio_get_msg(ds->w.aio);
+	nng_aio_set_msg(ds->w.aio, NULL);
 	pe = proto_msg_decode(
 	    nng_msg_body(m), nng_msg_len(m), &ds->lim, resp, why, sizeof why);
 	nng_msg_free(m);
@@ -485,7 +457,7 @@ open_sockets(downstream *ds, char *err, size_t errlen)
 	int rv;
 
 	if ((rv = nng_req0_open(&ds->req)) != 0
-	    || (rv = nng_aio_alloc(&ds->aio, aio_cb, ds)) != 0) {
+	    || (rv = aiowait_init(&ds->w)) != 0) {
 		snprintf(err, errlen, "could not open socket: %s",
 		    nng_strerror(rv));
 		return PROTO_EIO;
@@ -535,8 +507,7 @@ open_db(downstream *ds, char *err, size_t errlen)
 static void
 ds_free(downstream *ds)
 {
-	if (ds->aio != NULL)
-		nng_aio_free(ds->aio);
+	aiowait_fini(&ds->w);
 	if (nng_socket_id(ds->req) > 0)
 		nng_close(ds->req);
 	if (ds->has_sub)
@@ -545,8 +516,6 @@ ds_free(downstream *ds)
 	inbox_close(ds->ib);
 	sqlite3_close_v2(ds->db);
 	proto_buf_fini(&ds->buf);
-	pthread_cond_destroy(&ds->cv);
-	pthread_mutex_destroy(&ds->mtx);
 	free(ds);
 }
 
@@ -562,8 +531,6 @@ downstream_start(
 		return PROTO_OK;
 	ds = xcalloc(1, sizeof *ds);
 	ds->conf = conf;
-	pthread_mutex_init(&ds->mtx, NULL);
-	pthread_cond_init(&ds->cv, NULL);
 	proto_buf_init(&ds->buf);
 	atomic_init(&ds->stop, false);
 	atomic_init(&ds->connected, false);

@@ -1,29 +1,26 @@
 /*
  * sender.c: HELLO/WELCOME, PUSH/ACK, backoff and idle polling.
  *
- * req0 aborts a request when its receive is cancelled or times out, so a
- * receive is never sliced with NNG_OPT_RECVTIMEO: one aio carries the whole
- * request timeout and the loop waits on it in short slices, cancelling it
- * only when a termination signal arrives.
+ * A request is waited on with aiowait (see aiowait.h), cancelled only
+ * when a termination signal arrives.
  */
 #include "sender.h"
 
 #include <inttypes.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/req.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
+#include "aiowait.h"
 #include "cfg.h"
 #include "log.h"
 #include "outbox.h"
 #include "proto/msg.h"
 #include "util.h"
 
-#define WAIT_SLICE_MS 100
 /* How often a drain looks for entries an operator asked to retry. */
 #define RETRY_CHECK_MS 1000
 /* How often the queue is checked for a stall or a large outbox. */
@@ -41,10 +38,7 @@ typedef struct {
 	const agent_conf *conf; /* configuration (borrowed) */
 	outbox *ob;             /* the POS log */
 	nng_socket sock;        /* req0 socket dialing all hubs */
-	nng_aio *aio;           /* receive of the current request */
-	pthread_mutex_t mtx;    /* guards done */
-	pthread_cond_t cv;      /* signalled when the aio completes */
-	bool done;              /* the aio completed */
+	aiowait w;              /* send/receive of the current request */
 	batch b[2];             /* the batch in flight and the next one */
 	int cur;                /* index in b of the batch in flight */
 	bool inflight;          /* a request awaits its answer on aio */
@@ -77,42 +71,18 @@ sender_backoff_ms(
 	return (int64_t) (rnd % (uint64_t) (cap + 1));
 }
 
-static void
-recv_cb(void *arg)
+static bool
+stop_on_signal(void *arg)
 {
-	sender *s = arg;
-
-	pthread_mutex_lock(&s->mtx);
-	s->done = true;
-	pthread_cond_signal(&s->cv);
-	pthread_mutex_unlock(&s->mtx);
+	(void) arg;
+	return sig_term != 0;
 }
 
-/* Waits for the receive aio, cancelling it if a signal arrives. */
+/* Waits for the aio, cancelling it if a signal arrives. */
 static void
 wait_aio(sender *s)
 {
-	bool cancelled = false;
-
-	pthread_mutex_lock(&s->mtx);
-	while (!s->done) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
-		pthread_cond_timedwait(&s->cv, &s->mtx, &ts);
-		if (sig_term && !cancelled && !s->done) {
-			pthread_mutex_unlock(&s->mtx);
-			nng_aio_cancel(s->aio);
-			pthread_mutex_lock(&s->mtx);
-			cancelled = true;
-		}
-	}
-	s->done = false;
-	pthread_mutex_unlock(&s->mtx);
+	aiowait_wait(&s->w, stop_on_signal, NULL);
 }
 
 /* Maps an nng send or receive failure; s->why gets the reason. */
@@ -158,20 +128,20 @@ request_start(sender *s, const proto_msg *req)
 	}
 	memcpy(nng_msg_body(m), s->buf.data, s->buf.len);
 	/* Sending waits for a connected hub: bounded, and interruptible. */
-	nng_aio_set_msg(s->aio, m);
+	nng_aio_set_msg(s->w.aio, m);
 	nng_aio_set_timeout(
-	    s->aio, (nng_duration) s->conf->request_timeout_ms);
-	nng_send_aio(s->sock, s->aio);
+	    s->w.aio, (nng_duration) s->conf->request_timeout_ms);
+	nng_send_aio(s->sock, s->w.aio);
 	wait_aio(s);
-	if ((rv = nng_aio_result(s->aio)) != 0) {
+	if ((rv = nng_aio_result(s->w.aio)) != 0) {
 		/* On failure the message is still ours. */
-		nng_msg_free(nng_aio_get_msg(s->aio));
-		nng_aio_set_msg(s->aio, NULL);
+		nng_msg_free(nng_aio_get_msg(s->w.aio));
+		nng_aio_set_msg(s->w.aio, NULL);
 		return nng_fail(s, rv, "send");
 	}
 	nng_aio_set_timeout(
-	    s->aio, (nng_duration) s->conf->request_timeout_ms);
-	nng_recv_aio(s->sock, s->aio);
+	    s->w.aio, (nng_duration) s->conf->request_timeout_ms);
+	nng_recv_aio(s->sock, s->w.aio);
 	s->inflight = true;
 	return PROTO_OK;
 }
@@ -188,9 +158,9 @@ request_finish(sender *s, proto_msg **resp)
 	*resp = NULL;
 	wait_aio(s);
 	s->inflight = false;
-	if ((rv = nng_aio_result(s->aio)) != 0)
+	if ((rv = nng_aio_result(s->w.aio)) != 0)
 		return nng_fail(s, rv, "get an answer to");
-	m = nng_aio_get_msg(s->aio);
+	m = nng_aio_get_msg(s->w.aio);
 	pe = proto_msg_decode(
 	    nng_msg_body(m), nng_msg_len(m), NULL, resp, why, sizeof why);
 	nng_msg_free(m);
@@ -218,11 +188,11 @@ abandon(sender *s)
 {
 	if (!s->inflight)
 		return;
-	nng_aio_cancel(s->aio);
+	nng_aio_cancel(s->w.aio);
 	wait_aio(s);
-	if (nng_aio_result(s->aio) == 0)
-		nng_msg_free(nng_aio_get_msg(s->aio));
-	nng_aio_set_msg(s->aio, NULL);
+	if (nng_aio_result(s->w.aio) == 0)
+		nng_msg_free(nng_aio_get_msg(s->w.aio));
+	nng_aio_set_msg(s->w.aio, NULL);
 	s->inflight = false;
 }
 
@@ -757,7 +727,7 @@ open_socket(sender *s, char *err, size_t errlen)
 	int rv;
 
 	if ((rv = nng_req0_open(&s->sock)) != 0
-	    || (rv = nng_aio_alloc(&s->aio, recv_cb, s)) != 0) {
+	    || (rv = aiowait_init(&s->w)) != 0) {
 		snprintf(err, errlen, "could not open socket: %s",
 		    nng_strerror(rv));
 		pe = PROTO_EIO;
@@ -796,8 +766,6 @@ sender_run(const agent_conf *conf, char *err, size_t errlen)
 	sender s = {.conf = conf};
 	proto_err rv;
 
-	pthread_mutex_init(&s.mtx, NULL);
-	pthread_cond_init(&s.cv, NULL);
 	proto_buf_init(&s.buf);
 	s.max_events = (size_t) conf->batch_max_events;
 	s.max_bytes = (size_t) conf->batch_max_bytes;
@@ -827,14 +795,12 @@ sender_run(const agent_conf *conf, char *err, size_t errlen)
 	sd_notify_msg("STOPPING=1");
 	log_info("AGENT-STOP", "stopping");
 done:
-	nng_aio_free(s.aio);
+	aiowait_fini(&s.w);
 	if (nng_socket_id(s.sock) > 0)
 		nng_close(s.sock);
 	proto_arena_free(s.b[0].arena);
 	proto_arena_free(s.b[1].arena);
 	proto_buf_fini(&s.buf);
 	outbox_close(s.ob);
-	pthread_cond_destroy(&s.cv);
-	pthread_mutex_destroy(&s.mtx);
 	return rv;
 }
