@@ -1,0 +1,44 @@
+/*
+ * prom.h: a growable text buffer and the Prometheus text exposition
+ * format (version 0.0.4), for the agent's and the hub's /metrics.
+ *
+ *   strbuf b = {0};
+ *   prom_head(&b, "branchsync_x_total", "counter", "What it counts.");
+ *   prom_sample(&b, "branchsync_x_total", "branch", code, 42);
+ *   ... b.p, b.len ...
+ *   strbuf_fini(&b);
+ *
+ * Memory follows util.h's policy: running out aborts.
+ */
+#ifndef BS_PROM_H
+#define BS_PROM_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct {
+	char *p;    /* NUL-terminated text, NULL while empty */
+	size_t len; /* bytes before the NUL */
+	size_t cap; /* bytes allocated */
+} strbuf;
+
+void strbuf_printf(strbuf *b, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+void strbuf_put(strbuf *b, const char *s, size_t n);
+void strbuf_reset(strbuf *b); /* len = 0, keeps the memory */
+void strbuf_fini(strbuf *b);
+
+/* # HELP and # TYPE lines; type is "counter", "gauge" or "histogram". */
+void prom_head(strbuf *b, const char *name, const char *type,
+    const char *help);
+/*
+ * One sample line: name{label="value"} v, or name v when label is NULL.
+ * value is escaped as the format requires (backslash, quote, newline).
+ */
+void prom_sample(strbuf *b, const char *name, const char *label,
+    const char *value, double v);
+/* The same with an integer value, printed exactly. */
+void prom_sample_i(strbuf *b, const char *name, const char *label,
+    const char *value, int64_t v);
+
+#endif /* BS_PROM_H */
