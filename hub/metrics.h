@@ -15,7 +15,9 @@
 
 /* Upper bounds of the batch apply histogram, seconds. */
 #define METRICS_APPLY_BUCKETS                                                 \
-	{0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10}
+	{                                                                     \
+		0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10       \
+	}
 
 void metrics_init(void);
 void metrics_fini(void);

@@ -69,7 +69,8 @@ strbuf_fini(strbuf *b)
 void
 prom_head(strbuf *b, const char *name, const char *type, const char *help)
 {
-	strbuf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	strbuf_printf(
+	    b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
 static void
@@ -93,8 +94,8 @@ labels(strbuf *b, const char *name, const char *label, const char *value)
 }
 
 void
-prom_sample(strbuf *b, const char *name, const char *label,
-    const char *value, double v)
+prom_sample(strbuf *b, const char *name, const char *label, const char *value,
+    double v)
 {
 	labels(b, name, label, value);
 	if (isnan(v))

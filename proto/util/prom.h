@@ -29,8 +29,8 @@ void strbuf_reset(strbuf *b); /* len = 0, keeps the memory */
 void strbuf_fini(strbuf *b);
 
 /* # HELP and # TYPE lines; type is "counter", "gauge" or "histogram". */
-void prom_head(strbuf *b, const char *name, const char *type,
-    const char *help);
+void prom_head(
+    strbuf *b, const char *name, const char *type, const char *help);
 /*
  * One sample line: name{label="value"} v, or name v when label is NULL.
  * value is escaped as the format requires (backslash, quote, newline).
