@@ -37,6 +37,8 @@ static const cfg_key agent_keys[] = {
         "comma-separated hub URLs"},
     {"agent", "heartbeat_ms", CFG_INT, OFF(heartbeat_ms), "30000", 1000,
         86400000, 0, "an idle agent reports to the hub this often"},
+    {"agent", "http_port", CFG_INT, OFF(http_port), "7453", 0, 65535,
+        CFG_NO_RELOAD, "status and metrics over HTTP on 127.0.0.1 (0: off)"},
     {"agent", "key", CFG_STR, OFF(key), NULL, 0, 0, 0, "branch secret"},
     {"agent", "key_file", CFG_STR, OFF(key_file), NULL, 0, 0, 0,
         "file holding the branch secret"},

@@ -8,6 +8,10 @@
  * captured and sent to the hub, down tables receive master data from it.
  * The branch secret comes either inline ("key") or from a file ("key_file",
  * first line); exactly one of the two must be set.
+ *
+ * "http_port" (default 7453, 0 disables it) is the TCP port of the local
+ * status listener (see http.h): GET /status and GET /metrics, bound to
+ * 127.0.0.1 only. A port that cannot be bound stops "run" at startup.
  */
 #ifndef AGENT_CONFIG_H
 #define AGENT_CONFIG_H
@@ -48,6 +52,7 @@ typedef struct {
 	int64_t stall_warning_ms;   /* pending and no ACK this long: warn */
 	int64_t outbox_warn_events; /* this many pending events: warn */
 	int64_t outbox_warn_age_s;  /* oldest pending this old: warn */
+	int64_t http_port;          /* status HTTP on 127.0.0.1, 0 off */
 	char *log_level;            /* error|warning|notice|info|debug */
 	log_level level;            /* log_level parsed */
 	char *secret;               /* the resolved branch secret */

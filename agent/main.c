@@ -3,9 +3,11 @@
  *
  *   init    install the capture log and triggers in the POS file
  *   run     send captured changes to the hub and apply master data from
- *           it until SIGTERM/SIGINT
+ *           it until SIGTERM/SIGINT; serve GET /status and /metrics on
+ *           127.0.0.1:http_port (http.h)
  *   reload  ask the running agent to pull one down table again in full
- *   status  print the local log's and the downstream state (no network)
+ *   status  print the queue, the hub's reachability as the running agent
+ *           last recorded it, and the downstream state (no network)
  *   rejects list|retry|discard
  *           show events the hub rejected, send them again, or drop them
  *
@@ -23,10 +25,12 @@
 #include "config.h"
 #include "db.h"
 #include "downstream.h"
+#include "http.h"
 #include "inbox.h"
 #include "log.h"
 #include "outbox.h"
 #include "sender.h"
+#include "status.h"
 #include "util.h"
 
 #define PROG "branchsync-agent"
@@ -59,7 +63,10 @@ usage(void)
 	printf(
 	    "  %s reload TABLE -c FILE    pull a down table again in full\n",
 	    PROG);
-	printf("  %s status -c FILE [--json] show the local log\n", PROG);
+	printf(
+	    "  %s status -c FILE [--json] show the queue, the hub state and "
+	    "master data\n",
+	    PROG);
 	printf("  %s rejects list -c FILE [--json]\n"
 	       "                             show events the hub rejected\n",
 	    PROG);
@@ -261,177 +268,29 @@ json_str(const char *s)
 	putchar('"');
 }
 
-/* The downstream part of status: cursor, last pull, reload. */
-static void
-print_down(const inbox_state *d, bool json)
-{
-	if (json) {
-		printf(", \"down_cursor\": %" PRId64
-		       ", \"last_pull\": %" PRId64 ", \"reload_table\": ",
-		    d->down_cursor, d->last_pull);
-		if (d->reload_table[0] != '\0')
-			json_str(d->reload_table);
-		else
-			printf("null");
-		printf(", \"reload_cursor\": %" PRId64, d->reload_cursor);
-		return;
-	}
-	printf("down_cursor:     %" PRId64 "\n", d->down_cursor);
-	if (d->last_pull > 0) {
-		char buf[64];
-		time_t t = (time_t) d->last_pull;
-		strftime(
-		    buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", localtime(&t));
-		printf("last_pull:       %s\n", buf);
-	} else
-		printf("last_pull:       never\n");
-	if (d->reload_table[0] != '\0')
-		printf("reload:          \"%s\" in progress, cursor %" PRId64
-		       "\n",
-		    d->reload_table, d->reload_cursor);
-	else
-		printf("reload:          none\n");
-}
-
-/* What status derives from the counts: stall and outbox warning. */
-typedef struct {
-	int64_t age_s; /* age of the oldest pending event, -1 unknown */
-	int64_t stall; /* epoch s the stall began, 0 none */
-	int warn;      /* OUTBOX_WARN_* bits */
-} up_health;
-
-static void
-health(const agent_conf *conf, const outbox_counts *c, up_health *h)
-{
-	int64_t now = (int64_t) time(NULL);
-
-	h->age_s = -1;
-	if (c->pending > 0 && c->oldest_ts > 0)
-		h->age_s = now > c->oldest_ts ? now - c->oldest_ts : 0;
-	h->stall
-	    = outbox_stall_since(c->pending, now * 1000, c->last_ack * 1000,
-	          c->oldest_ts * 1000, 0, conf->stall_warning_ms)
-	    / 1000;
-	h->warn = outbox_warn_decide(c->pending, h->age_s,
-	    conf->outbox_warn_events, conf->outbox_warn_age_s);
-}
-
-static void
-print_time(const char *label, int64_t t, const char *none)
-{
-	char buf[64];
-	time_t tt = (time_t) t;
-
-	if (t <= 0) {
-		printf("%-17s%s\n", label, none);
-		return;
-	}
-	strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", localtime(&tt));
-	printf("%-17s%s\n", label, buf);
-}
-
-static void
-print_health_json(const outbox_counts *c, const up_health *h)
-{
-	printf(", \"retry_events\": %" PRId64, c->retry);
-	printf(", \"last_ack\": ");
-	c->last_ack > 0 ? printf("%" PRId64, c->last_ack) : printf("null");
-	printf(", \"oldest_age_s\": ");
-	h->age_s >= 0 ? printf("%" PRId64, h->age_s) : printf("null");
-	printf(", \"stalled_since\": ");
-	h->stall > 0 ? printf("%" PRId64, h->stall) : printf("null");
-	printf(", \"outbox_warning\": %s, \"outbox_warning_events\": %s, "
-	       "\"outbox_warning_age\": %s",
-	    h->warn ? "true" : "false",
-	    h->warn & OUTBOX_WARN_EVENTS ? "true" : "false",
-	    h->warn & OUTBOX_WARN_AGE ? "true" : "false");
-}
-
-static void
-print_health(
-    const agent_conf *conf, const outbox_counts *c, const up_health *h)
-{
-	printf("retry_events:    %" PRId64 "\n", c->retry);
-	print_time("last_ack:", c->last_ack, "never");
-	if (c->pending == 0)
-		printf("oldest_pending:  none\n");
-	else if (h->age_s < 0)
-		printf("oldest_pending:  unknown age\n");
-	else
-		printf("oldest_pending:  %" PRId64 " s old\n", h->age_s);
-	if (h->stall > 0) {
-		char buf[64];
-		time_t t = (time_t) h->stall;
-		strftime(
-		    buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", localtime(&t));
-		printf("stalled:         since %s (%" PRId64
-		       " events pending, no ACK)\n",
-		    buf, c->pending);
-	} else
-		printf("stalled:         no\n");
-	if (h->warn == 0)
-		printf("outbox_warning:  no\n");
-	else
-		printf("outbox_warning:  %s%s%s (thresholds %" PRId64
-		       " events, %" PRId64 " s)\n",
-		    h->warn & OUTBOX_WARN_EVENTS ? "too many events" : "",
-		    h->warn == (OUTBOX_WARN_EVENTS | OUTBOX_WARN_AGE) ? ", "
-		                                                      : "",
-		    h->warn & OUTBOX_WARN_AGE ? "oldest event too old" : "",
-		    conf->outbox_warn_events, conf->outbox_warn_age_s);
-}
-
-static void
-print_status(const agent_conf *conf, const char *log_id,
-    const outbox_counts *c, const inbox_state *d, bool json)
-{
-	up_health h;
-
-	health(conf, c, &h);
-	if (json) {
-		printf("{\"branch\": ");
-		json_str(conf->branch);
-		printf(", \"database\": ");
-		json_str(conf->database);
-		printf(", \"log_id\": ");
-		json_str(log_id);
-		printf(", \"acked_seq\": %" PRId64 ", \"high_seq\": %" PRId64
-		       ", \"pending_events\": %" PRId64
-		       ", \"rejected_events\": %" PRId64,
-		    c->acked_seq, c->high_seq, c->pending, c->rejected);
-		print_health_json(c, &h);
-		print_down(d, json);
-		printf("}\n");
-		return;
-	}
-	printf("branch:          %s\n", conf->branch);
-	printf("database:        %s\n", conf->database);
-	printf("log_id:          %s\n", log_id);
-	printf("acked_seq:       %" PRId64 "\n", c->acked_seq);
-	printf("high_seq:        %" PRId64 "\n", c->high_seq);
-	printf("pending_events:  %" PRId64 "\n", c->pending);
-	printf("rejected_events: %" PRId64 "\n", c->rejected);
-	print_health(conf, c, &h);
-	print_down(d, json);
-}
-
+/* status: one read of the POS file, printed as text or JSON. */
 static int
 cmd_status(const cli_opts *o)
 {
 	agent_conf conf;
 	outbox *ob = NULL;
-	outbox_counts c;
-	inbox_state d;
-	char err[1024];
+	agent_status st;
+	char err[1024], *json;
 	proto_err rv;
 
 	load_conf(o, false, &conf);
+	/* outbox_open checks that init was run and the log is current. */
 	if ((rv = outbox_open(&conf, &ob, err, sizeof err)) == PROTO_OK
-	    && (rv = outbox_stats(ob, true, &c, err, sizeof err)) == PROTO_OK
-	    && (rv = inbox_state_read(outbox_db(ob), &d, err, sizeof err))
-	        == PROTO_OK)
-		print_status(&conf, outbox_log_id(ob), &c, &d, o->json);
-	else
+	    && (rv = status_collect(
+	            outbox_db(ob), &conf, NULL, &st, err, sizeof err))
+	        == PROTO_OK) {
+		if (o->json) {
+			json = status_json_text(&conf, &st);
+			printf("%s\n", json);
+			free(json);
+		} else
+			status_print(stdout, &conf, &st);
+	} else
 		cli_error("%s", err);
 	outbox_close(ob);
 	config_free(&conf);
@@ -534,12 +393,18 @@ cmd_run(const cli_opts *o)
 	proto_err rv;
 
 	downstream *ds = NULL;
+	agent_http *http = NULL;
 
 	load_conf(o, true, &conf);
 	sig_install();
 	/* Master data has its own thread, connection and sockets. */
 	if ((rv = downstream_start(&conf, &ds, err, sizeof err)) == PROTO_OK) {
-		rv = sender_run(&conf, err, sizeof err);
+		/* Status over HTTP once the POS file opened; port in use
+		 * is a startup error like any other. */
+		if ((rv = agent_http_start(&conf, &http, err, sizeof err))
+		    == PROTO_OK)
+			rv = sender_run(&conf, err, sizeof err);
+		agent_http_stop(http);
 		downstream_stop(ds);
 	}
 	if (rv != PROTO_OK)

@@ -16,6 +16,7 @@
 
 #include "aiowait.h"
 #include "cfg.h"
+#include "live.h"
 #include "log.h"
 #include "outbox.h"
 #include "proto/msg.h"
@@ -85,7 +86,10 @@ wait_aio(sender *s)
 	aiowait_wait(&s->w, stop_on_signal, NULL);
 }
 
-/* Maps an nng send or receive failure; s->why gets the reason. */
+/*
+ * Maps an nng send or receive failure; s->why gets the reason. Other than
+ * a cancel (a signal), it means that no hub is reachable (live.h).
+ */
 static proto_err
 nng_fail(sender *s, int rv, const char *what)
 {
@@ -94,10 +98,13 @@ nng_fail(sender *s, int rv, const char *what)
 		    "could not %s %s: no hub answered within %" PRId64 " ms",
 		    what, proto_type_name(s->req_type),
 		    s->conf->request_timeout_ms);
+		live_unreachable(now_wall_ms(), s->why);
 		return PROTO_ETIMEDOUT;
 	}
 	snprintf(s->why, sizeof s->why, "could not %s %s: %s", what,
 	    proto_type_name(s->req_type), nng_strerror(rv));
+	if (rv != NNG_ECANCELED)
+		live_unreachable(now_wall_ms(), s->why);
 	return rv == NNG_ECANCELED ? PROTO_ECLOSED : PROTO_EIO;
 }
 
@@ -160,6 +167,7 @@ request_finish(sender *s, proto_msg **resp)
 	s->inflight = false;
 	if ((rv = nng_aio_result(s->w.aio)) != 0)
 		return nng_fail(s, rv, "get an answer to");
+	live_answer(now_wall_ms());
 	m = nng_aio_get_msg(s->w.aio);
 	pe = proto_msg_decode(
 	    nng_msg_body(m), nng_msg_len(m), NULL, resp, why, sizeof why);
@@ -229,6 +237,8 @@ fill_hdr(sender *s, proto_agent_hdr *h, int64_t *high_seq)
 	h->log_id = outbox_log_id(s->ob);
 	h->queue_events = c.pending;
 	h->queue_bytes = c.queue_bytes;
+	if (c.pending > 0)
+		live_bytes_per_event(c.queue_bytes / c.pending);
 	h->oldest_age_s = 0; /* none pending, or captured before ts existed */
 	if (c.oldest_ts > 0 && now_wall_ms() / 1000 > c.oldest_ts)
 		h->oldest_age_s = now_wall_ms() / 1000 - c.oldest_ts;
@@ -581,6 +591,16 @@ push(sender *s, bool *idle, bool *no_retry)
 	return rv;
 }
 
+/* The hub's reachability changed: the meta rows follow (live.h). */
+static void
+sync_live(sender *s)
+{
+	char err[400];
+
+	if (live_sync(outbox_db(s->ob), err, sizeof err) != PROTO_OK)
+		log_debug("AGENT-HUB-STATE", "%s", err);
+}
+
 /* Ends the session and sleeps before the next attempt. */
 static void
 backoff(sender *s, proto_err rv, bool no_retry)
@@ -607,6 +627,8 @@ backoff(sender *s, proto_err rv, bool no_retry)
 	s->failures++;
 	s->session = false;
 	abandon(s);
+	live_error(s->why);
+	sync_live(s);
 	sleep_ms(ms);
 }
 
@@ -705,6 +727,7 @@ run_loop(sender *s)
 			    "hub answered after %u failed attempts",
 			    s->failures);
 		s->failures = 0;
+		sync_live(s);
 		if (idle && !was_idle) {
 			/* Just drained: tell the hub the queue is empty. */
 			s->session = false;
@@ -766,6 +789,7 @@ sender_run(const agent_conf *conf, char *err, size_t errlen)
 	sender s = {.conf = conf};
 	proto_err rv;
 
+	live_start();
 	proto_buf_init(&s.buf);
 	s.max_events = (size_t) conf->batch_max_events;
 	s.max_bytes = (size_t) conf->batch_max_bytes;
@@ -802,5 +826,6 @@ done:
 	proto_arena_free(s.b[1].arena);
 	proto_buf_fini(&s.buf);
 	outbox_close(s.ob);
+	live_stop();
 	return rv;
 }

@@ -10,7 +10,16 @@ PACKAGES=(
 	libssl-dev libjansson-dev postgresql-15 python3 python3-psycopg2
 	python3-msgpack
 	sqlite3
+	# test tools: promtool checks deploy/prometheus (unit.prometheus);
+	# headless Chromium shows the hub's page (integration.web_page)
+	prometheus chromium
 )
+# node and npm run playwright-core for integration.web_page. A node that is
+# already there (for example NodeSource's, which brings its own npm) is
+# kept: Debian's npm would conflict with it.
+if ! command -v node >/dev/null 2>&1; then
+	PACKAGES+=(nodejs npm)
+fi
 
 missing=()
 for p in "${PACKAGES[@]}"; do

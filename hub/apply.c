@@ -1154,25 +1154,30 @@ lock_watermark(apply_ctx *ctx, const char *log_id, char *sqlstate, char *err,
 	return PROTO_OK;
 }
 
-/* update_status adds to branch_status what the agent reported. */
+/*
+ * update_status adds to branch_status what the agent reported, and the
+ * events applied and rejected and the conflicts recorded by this request.
+ */
 static proto_err
 update_status(apply_ctx *ctx, const proto_agent_hdr *h, const char *version,
-    int64_t applied, int64_t rejected, char *sqlstate, char *err,
-    size_t errlen)
+    int64_t applied, int64_t rejected, int64_t conflicts, char *sqlstate,
+    char *err, size_t errlen)
 {
-	char q[3][24], a[24], r[24];
-	const char *params[7] = {ctx->branch, q[0], q[1], q[2], version, a, r};
+	char q[3][24], a[24], r[24], c[24];
+	const char *params[8]
+	    = {ctx->branch, q[0], q[1], q[2], version, a, r, c};
 
 	snprintf(q[0], sizeof q[0], "%" PRId64, h->queue_events);
 	snprintf(q[1], sizeof q[1], "%" PRId64, h->queue_bytes);
 	snprintf(q[2], sizeof q[2], "%" PRId64, h->oldest_age_s);
 	snprintf(a, sizeof a, "%" PRId64, applied);
 	snprintf(r, sizeof r, "%" PRId64, rejected);
+	snprintf(c, sizeof c, "%" PRId64, conflicts);
 	return db_exec(ctx->conn,
 	    "INSERT INTO branchsync.branch_status AS s (branch_id, last_seen,"
 	    " queue_events, queue_bytes, oldest_age_s, agent_version,"
-	    " applied_total, rejected_total)"
-	    " VALUES ($1, now(), $2, $3, $4, $5, $6, $7)"
+	    " applied_total, rejected_total, conflict_total)"
+	    " VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8)"
 	    " ON CONFLICT (branch_id) DO UPDATE SET last_seen = now(),"
 	    " queue_events = EXCLUDED.queue_events,"
 	    " queue_bytes = EXCLUDED.queue_bytes,"
@@ -1180,8 +1185,9 @@ update_status(apply_ctx *ctx, const proto_agent_hdr *h, const char *version,
 	    " agent_version = coalesce(EXCLUDED.agent_version,"
 	    " s.agent_version),"
 	    " applied_total = s.applied_total + EXCLUDED.applied_total,"
-	    " rejected_total = s.rejected_total + EXCLUDED.rejected_total",
-	    7, params, PGRES_COMMAND_OK, NULL, sqlstate, err, errlen);
+	    " rejected_total = s.rejected_total + EXCLUDED.rejected_total,"
+	    " conflict_total = s.conflict_total + EXCLUDED.conflict_total",
+	    8, params, PGRES_COMMAND_OK, NULL, sqlstate, err, errlen);
 }
 
 /* advance sets the watermark to the push's last event. */
@@ -1363,8 +1369,9 @@ run_txn(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 	/* Conflicts are not applied: the server's row was kept. */
 	ctx->applied = (int64_t) (p->nevents - ctx->first_new + ctx->nredo
 	    - ctx->nrejects - ctx->nconfl);
+	/* Every conflict outcome inserted one branchsync.conflict row. */
 	if ((rv = update_status(ctx, &p->hdr, NULL, ctx->applied,
-	         (int64_t) nnew, sqlstate, err, errlen))
+	         (int64_t) nnew, (int64_t) ctx->nconfl, sqlstate, err, errlen))
 	        != PROTO_OK
 	    || (rv = simple(ctx, "COMMIT", sqlstate, err, errlen)) != PROTO_OK)
 		goto fail;
@@ -1561,7 +1568,8 @@ apply_hello(apply_ctx *ctx, int branch_id, const proto_hello *h,
 	proto_err rv;
 
 	snprintf(ctx->branch, sizeof ctx->branch, "%d", branch_id);
-	rv = update_status(ctx, &h->hdr, h->version, 0, 0, NULL, err, errlen);
+	rv = update_status(
+	    ctx, &h->hdr, h->version, 0, 0, 0, NULL, err, errlen);
 	if (rv != PROTO_OK)
 		return rv;
 	rv = db_exec(ctx->conn,

@@ -15,6 +15,15 @@
 
 /* Alphabetical within the section, like pgbouncer's table. */
 static const cfg_key hub_keys[] = {
+    {"hub", "behind_events", CFG_INT, offsetof(hub_config, behind_events),
+        "10000", 1, INT64_C(1000000000000), 0,
+        "a branch with this many events waiting is behind"},
+    {"hub", "behind_seconds", CFG_INT, offsetof(hub_config, behind_seconds),
+        "300", 1, 31536000, 0,
+        "a branch whose oldest waiting event is this old is behind"},
+    {"hub", "http_listen", CFG_STR, offsetof(hub_config, http_listen),
+        "127.0.0.1:7452", 0, 0, 0,
+        "operator HTTP listener, host:port; empty disables it"},
     {"hub", "listen", CFG_STR, offsetof(hub_config, listen), NULL, 0, 0,
         CFG_REQUIRED, "comma-separated nng URLs to listen on"},
     {"hub", "log_level", CFG_STR, offsetof(hub_config, log_level), "info", 0,
@@ -31,6 +40,11 @@ static const cfg_key hub_keys[] = {
         CFG_REQUIRED, "libpq connection string"},
     {"hub", "publish", CFG_STR, offsetof(hub_config, publish), NULL, 0, 0, 0,
         "comma-separated nng pub URLs for nudges"},
+    {"hub", "sample_interval_s", CFG_INT,
+        offsetof(hub_config, sample_interval_s), "60", 1, 3600, 0,
+        "seconds between two backlog samples (history resolution)"},
+    {"hub", "silent_seconds", CFG_INT, offsetof(hub_config, silent_seconds),
+        "900", 1, 31536000, 0, "a branch not seen for this long is silent"},
     {"hub", "workers", CFG_INT, offsetof(hub_config, workers), "4", 1, 64, 0,
         "worker threads, each with its own PostgreSQL connection"},
 };
@@ -253,6 +267,42 @@ table_check(hub_table_cfg *t, char *err, size_t errlen)
 	return true;
 }
 
+/*
+ * http_listen_check accepts "" (no listener) or "host:port", where host is
+ * a name, an IPv4 address or a bracketed IPv6 address and port 1..65535:
+ * hub_http puts it after "http://", so it must carry nothing else.
+ */
+static bool
+http_listen_check(const char *s, char *err, size_t errlen)
+{
+	const char *colon, *why = NULL;
+	int64_t port;
+	char perr[200];
+
+	if (s[0] == '\0')
+		return true;
+	if (strpbrk(s, "/?#@ \t") != NULL)
+		why = "expected host:port, without a scheme or path";
+	else if ((colon = strrchr(s, ':')) == NULL)
+		why = "expected host:port";
+	else if (colon == s)
+		why = "missing host before the port";
+	else if (s[0] == '[' && (colon[-1] != ']' || colon - s < 3))
+		why = "expected [IPv6 address]:port";
+	else if (s[0] != '['
+	    && (memchr(s, ':', (size_t) (colon - s)) != NULL
+	        || strpbrk(s, "[]") != NULL))
+		why = "an IPv6 address must be in brackets, e.g. [::1]:7452";
+	else if (!parse_int64(
+	             colon + 1, 1, 65535, &port, "port", perr, sizeof perr))
+		why = "the port must be a number from 1 to 65535";
+	if (why == NULL)
+		return true;
+	snprintf(err, errlen, "invalid value \"%s\" for \"http_listen\": %s",
+	    s, why);
+	return false;
+}
+
 /* validate runs the checks that involve more than one key. */
 static bool
 validate(hub_config *conf, char *err, size_t errlen)
@@ -264,6 +314,8 @@ validate(hub_config *conf, char *err, size_t errlen)
 		    conf->log_level);
 		return false;
 	}
+	if (!http_listen_check(conf->http_listen, err, errlen))
+		return false;
 	conf->nurls = cfg_list_split(conf->listen, &conf->urls);
 	if (conf->publish != NULL)
 		conf->npub = cfg_list_split(conf->publish, &conf->pub_urls);

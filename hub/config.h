@@ -10,6 +10,12 @@
  *   max_pull_rows = 5000               ; most changes in one CHANGES page
  *   publish = tcp://127.0.0.1:7451     ; optional nng pub URLs for nudges
  *   log_level = info
+ *   http_listen = 127.0.0.1:7452       ; operator HTTP (page, /metrics,
+ *                                      ; /api), host:port; empty = off
+ *   behind_events = 10000              ; this many events waiting: behind
+ *   behind_seconds = 300               ; oldest waiting this old: behind
+ *   silent_seconds = 900               ; not seen for this long: silent
+ *   sample_interval_s = 60             ; backlog history step, 1..3600
  *
  *   [table transactions]               ; allow-list, one section per table
  *   target = public.transactions       ; default public.<name>
@@ -71,6 +77,11 @@ typedef struct {
 	size_t nurls;              /* number of urls */
 	char **pub_urls;           /* publish split at commas */
 	size_t npub;               /* number of pub_urls; 0 = no nudges */
+	char *http_listen;         /* operator HTTP "host:port"; "" = off */
+	int64_t behind_events;     /* queue at least this long: behind */
+	int64_t behind_seconds;    /* oldest pending this old: behind */
+	int64_t silent_seconds;    /* not seen for this long: silent */
+	int64_t sample_interval_s; /* seconds between backlog samples */
 	hub_table_cfg *tables;     /* the allow-list, in file order */
 	size_t ntables;            /* number of tables */
 } hub_config;

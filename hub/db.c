@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "log.h"
+#include "metrics.h"
 #include "util.h"
 
 /* Seconds between reconnection attempts. */
@@ -139,9 +140,26 @@ static const char *const migration_3
       "CREATE INDEX conflict_open ON branchsync.conflict(branch_id, id)"
       " WHERE resolution IS NULL;";
 
+/*
+ * Migration 4: what operators see (see overview.h). branch_status counts
+ * conflicts and keeps the last failure of a PUSH or PULL with its time;
+ * backlog_sample holds every branch's queue length at regular intervals
+ * (sample_interval_s) for the history chart, pruned after a day.
+ */
+static const char *const migration_4
+    = "ALTER TABLE branchsync.branch_status"
+      " ADD COLUMN conflict_total bigint NOT NULL DEFAULT 0,"
+      " ADD COLUMN last_error text,"
+      " ADD COLUMN last_error_at timestamptz;"
+      "CREATE TABLE branchsync.backlog_sample("
+      " branch_id int NOT NULL REFERENCES branchsync.branch(id),"
+      " ts timestamptz NOT NULL,"
+      " queue_events bigint NOT NULL,"
+      " PRIMARY KEY (branch_id, ts));";
+
 /* migrations[i] brings the schema to version i + 1. Append only. */
 static const char *const migrations[]
-    = {migration_1, migration_2, migration_3};
+    = {migration_1, migration_2, migration_3, migration_4};
 
 proto_err
 db_result_error(const PGresult *res, PGconn *conn, char *err, size_t errlen)
@@ -255,6 +273,7 @@ db_connect_retry(const char *conninfo, PGconn **out)
 	while (!sig_term) {
 		if (db_connect(conninfo, out, err, sizeof err) == PROTO_OK)
 			return PROTO_OK;
+		metrics_pg_error();
 		log_error("HUB-DB-DOWN", "%s; disconnected; retrying in %d s",
 		    err, DB_RETRY_S);
 		sleep_ms(DB_RETRY_S * 1000);
@@ -502,36 +521,5 @@ db_auth(PGconn *conn, const char *code, const char *key, int *branch_id,
 		snprintf(err, errlen, "authentication failed");
 		return PROTO_EAUTH;
 	}
-	return PROTO_OK;
-}
-
-proto_err
-db_status(PGconn *conn, FILE *out, char *err, size_t errlen)
-{
-	PGresult *res;
-	proto_err rv;
-
-	rv = db_exec(conn,
-	    "SELECT b.code, coalesce(to_char(s.last_seen AT TIME ZONE 'UTC',"
-	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
-	    " (SELECT coalesce(sum(w.seq), 0) FROM branchsync.watermark w"
-	    "  WHERE w.branch_id = b.id),"
-	    " coalesce(s.applied_total, 0), coalesce(s.rejected_total, 0),"
-	    " coalesce(s.queue_events::text, '-'),"
-	    " CASE WHEN b.enabled THEN 'yes' ELSE 'no' END"
-	    " FROM branchsync.branch b LEFT JOIN branchsync.branch_status s"
-	    " ON s.branch_id = b.id ORDER BY b.code",
-	    0, NULL, PGRES_TUPLES_OK, &res, NULL, err, errlen);
-	if (rv != PROTO_OK)
-		return rv;
-	for (int i = 0; i < PQntuples(res); i++)
-		fprintf(out,
-		    "branch=%s last_seen=%s watermark=%s applied=%s "
-		    "rejected=%s queue_events=%s enabled=%s\n",
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-		    PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
-		    PQgetvalue(res, i, 6));
-	PQclear(res);
 	return PROTO_OK;
 }

@@ -23,6 +23,12 @@
  *   conflict(id, branch_id, log_id, seq, tbl, key, type, server_row,
  *            local_row, created_at, resolution, resolved_at, resolved_by)
  *
+ * Migration 4 adds what operators see (see overview.h):
+ *
+ *   branch_status.conflict_total               conflicts recorded
+ *   branch_status.last_error, .last_error_at   last failed PUSH or PULL
+ *   backlog_sample(branch_id, ts, queue_events) queue length history
+ *
  * Error text written into err is one line: the server's primary message
  * followed by "(SQLSTATE xxxxx)" when there is one.
  */
@@ -37,7 +43,7 @@
 #include "proto/err.h"
 
 /* The newest migration this hub knows; "run" requires exactly this. */
-#define DB_SCHEMA_VERSION 3
+#define DB_SCHEMA_VERSION 4
 
 /* Advisory lock key serializing concurrent "migrate" runs ("bsmi"). */
 #define DB_MIGRATE_LOCK "1651731817"
@@ -128,12 +134,5 @@ proto_err db_branch_add(
  */
 proto_err db_auth(PGconn *conn, const char *code, const char *key,
     int *branch_id, char *err, size_t errlen);
-
-/*
- * db_status prints one line per branch to out: code, last_seen, sum of its
- * watermarks, applied and rejected totals, queue_events. PROTO_EDB on
- * error.
- */
-proto_err db_status(PGconn *conn, FILE *out, char *err, size_t errlen);
 
 #endif /* HUB_DB_H */

@@ -4,8 +4,10 @@
  * and let an operator retry or discard rejects and resolve conflicts.
  *
  * Exit status: 0 on success (including a stop by SIGTERM/SIGINT), 1 on
- * any error.
+ * any error. "status" also exits 2 when it ran but some enabled branch is
+ * behind, silent or never seen, so that scripts and monitoring can act.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <stdarg.h>
@@ -19,6 +21,8 @@
 #include "db.h"
 #include "feed.h"
 #include "log.h"
+#include "metrics.h"
+#include "overview.h"
 #include "server.h"
 #include "util.h"
 
@@ -29,50 +33,58 @@ static struct {
 	const char *branch; /* --branch CODE, or NULL */
 	const char *by;     /* --by NAME, or NULL */
 	bool all;           /* --all */
+	bool json;          /* --json (status) */
 } opt;
 
 static void
 usage(void)
 {
-	printf(PROG " receives the changes of branch POS databases and "
-	            "applies them to PostgreSQL.\n\n"
-	            "Usage:\n"
-	            "  " PROG " migrate -c FILE        create or upgrade the "
-	            "branchsync schema\n"
-	            "  " PROG " run -c FILE            serve agents until "
-	            "SIGTERM\n"
-	            "  " PROG " status -c FILE         one line per branch\n"
-	            "  " PROG " branch add CODE -c FILE\n"
-	            "                                    add a branch; prints "
-	            "its key once\n"
-	            "  " PROG " rejects list -c FILE [--branch CODE] [--all]\n"
-	            "                                    open rejects (--all: "
-	            "also resolved, discarded)\n"
-	            "  " PROG " rejects retry ID...|--branch CODE -c FILE\n"
-	            "                                    have the branch send "
-	            "the events again\n"
-	            "  " PROG " rejects discard ID...|--branch CODE -c FILE "
-	            "[--by NAME]\n"
-	            "                                    give the events up\n"
-	            "  " PROG " conflicts list -c FILE [--branch CODE] "
-	            "[--all]\n"
-	            "                                    unresolved conflicts "
-	            "(--all: every one)\n"
-	            "  " PROG " conflicts resolve ID keep_server|keep_local|"
-	            "merge -c FILE [--by NAME]\n"
-	            "                                    apply and record a "
-	            "resolution\n\n"
-	            "Options:\n"
-	            "  -c, --config=FILE   configuration file (INI, see "
-	            "hub.ini.example)\n"
-	            "      --branch=CODE   only this branch's rejects or "
-	            "conflicts\n"
-	            "      --all           list resolved ones too\n"
-	            "      --by=NAME       who resolves (default: $USER, or "
-	            "\"operator\")\n"
-	            "  -V, --version       output version information, then "
-	            "exit\n"
-	            "  -?, --help          show this help, then exit\n");
+	printf(
+	    PROG " receives the changes of branch POS databases and "
+	         "applies them to PostgreSQL.\n\n"
+	         "Usage:\n"
+	         "  " PROG " migrate -c FILE        create or upgrade the "
+	         "branchsync schema\n"
+	         "  " PROG " run -c FILE            serve agents until "
+	         "SIGTERM\n"
+	         "  " PROG " status -c FILE [--json]\n"
+	         "                                    every branch's state; "
+	         "exit 2 if one is\n"
+	         "                                    behind, silent or "
+	         "never seen\n"
+	         "  " PROG " branch add CODE -c FILE\n"
+	         "                                    add a branch; prints "
+	         "its key once\n"
+	         "  " PROG " rejects list -c FILE [--branch CODE] [--all]\n"
+	         "                                    open rejects (--all: "
+	         "also resolved, discarded)\n"
+	         "  " PROG " rejects retry ID...|--branch CODE -c FILE\n"
+	         "                                    have the branch send "
+	         "the events again\n"
+	         "  " PROG " rejects discard ID...|--branch CODE -c FILE "
+	         "[--by NAME]\n"
+	         "                                    give the events up\n"
+	         "  " PROG " conflicts list -c FILE [--branch CODE] "
+	         "[--all]\n"
+	         "                                    unresolved conflicts "
+	         "(--all: every one)\n"
+	         "  " PROG " conflicts resolve ID keep_server|keep_local|"
+	         "merge -c FILE [--by NAME]\n"
+	         "                                    apply and record a "
+	         "resolution\n\n"
+	         "Options:\n"
+	         "  -c, --config=FILE   configuration file (INI, see "
+	         "hub.ini.example)\n"
+	         "      --branch=CODE   only this branch's rejects or "
+	         "conflicts\n"
+	         "      --all           list resolved ones too\n"
+	         "      --by=NAME       who resolves (default: $USER, or "
+	         "\"operator\")\n"
+	         "      --json          status as JSON (the same object as "
+	         "GET /api/status)\n"
+	         "  -V, --version       output version information, then "
+	         "exit\n"
+	         "  -?, --help          show this help, then exit\n");
 }
 
 /* bad_usage reports a command line error with the usual hint; exits 1. */
@@ -188,6 +200,7 @@ cmd_run(const hub_config *conf)
 	proto_err rv;
 
 	sig_install();
+	metrics_init();
 	/* Under systemd PostgreSQL may still be starting: wait for it. */
 	if (db_connect_retry(conf->postgres, &conn) != PROTO_OK)
 		return 0; /* stopped by a signal while waiting */
@@ -205,23 +218,49 @@ cmd_run(const hub_config *conf)
 		log_error("HUB-START-FAIL", "%s", err);
 		return 1;
 	}
+	metrics_fini();
 	log_info("HUB-STOP", "stopped");
 	return 0;
 }
 
+/*
+ * cmd_status prints every branch's state (overview.h), as a table or as
+ * JSON; exit 2 when an enabled branch is behind, silent or never seen.
+ */
 static int
 cmd_status(const hub_config *conf)
 {
 	PGconn *conn = connect_checked(conf, true);
+	ov_limits lim = {
+	    conf->behind_events, conf->behind_seconds, conf->silent_seconds};
+	ov_list l = {0};
 	char err[1024];
-	proto_err rv = db_status(conn, stdout, err, sizeof err);
+	json_t *j;
+	int rc = 0;
 
-	PQfinish(conn);
-	if (rv != PROTO_OK) {
+	if (overview_read(conn, &lim, &l, err, sizeof err) != PROTO_OK) {
+		PQfinish(conn);
 		cli_error("could not read status: %s", err);
 		return 1;
 	}
-	return 0;
+	PQfinish(conn);
+	if (opt.json) {
+		j = overview_json(&l, &lim);
+		json_dumpf(j, stdout, JSON_INDENT(2));
+		putchar('\n');
+		json_decref(j);
+		for (size_t i = 0; i < l.n; i++)
+			if (l.v[i].state != OV_OK
+			    && l.v[i].state != OV_DISABLED)
+				rc = 2;
+	} else
+		rc = overview_print(stdout, &l, &lim);
+	overview_free(&l);
+	if (fflush(stdout) != 0) {
+		cli_error("could not write the status: %s", strerror(errno));
+		return 1;
+	}
+	return rc;
 }
 
 /* resolver names who resolves: --by, $USER, or "operator". */
@@ -323,7 +362,8 @@ parse_options(int argc, char **argv)
 	    {"config", required_argument, NULL, 'c'},
 	    {"branch", required_argument, NULL, 'b'},
 	    {"by", required_argument, NULL, 'y'},
-	    {"all", no_argument, NULL, 'a'}, {"help", no_argument, NULL, '?'},
+	    {"all", no_argument, NULL, 'a'}, {"json", no_argument, NULL, 'j'},
+	    {"help", no_argument, NULL, '?'},
 	    {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
 	const char *path = NULL;
 	int c;
@@ -338,6 +378,8 @@ parse_options(int argc, char **argv)
 			opt.by = optarg;
 		else if (c == 'a')
 			opt.all = true;
+		else if (c == 'j')
+			opt.json = true;
 		else if (c == 'V') {
 			printf(PROG " " BS_VERSION "\n");
 			exit(0);
@@ -421,6 +463,8 @@ check_args(char **args, int nargs)
 	if (nargs == 0)
 		bad_usage("no command given");
 	cmd = args[0];
+	if (opt.json && strcmp(cmd, "status") != 0)
+		bad_usage("\"--json\" is only valid for \"status\"");
 	if (!strcmp(cmd, "rejects")) {
 		check_rejects(args, nargs);
 		return;

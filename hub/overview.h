@@ -14,11 +14,14 @@
 #ifndef HUB_OVERVIEW_H
 #define HUB_OVERVIEW_H
 
+#include <jansson.h>
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
+#include "prom.h"
 #include "proto/err.h"
 
 typedef enum {
@@ -72,5 +75,43 @@ ov_state overview_state(const ov_branch *b, int64_t now, const ov_limits *l);
 
 /* "ok", "behind", "silent", "never", "disabled". */
 const char *overview_state_name(ov_state s);
+
+/*
+ * overview_json returns the object of GET /api/status and of
+ * "branchsync-hub status --json" (a new reference):
+ *   {"hub": {"version", "now", "behind_events", "behind_seconds",
+ *            "silent_seconds"},
+ *    "branches": [{"code", "enabled", "state", "last_seen",
+ *                  "queue_events", "queue_bytes", "oldest_age_s",
+ *                  "agent_version", "applied_total", "rejected_total",
+ *                  "conflict_total", "open_rejects", "open_conflicts",
+ *                  "last_error", "last_error_at", "last_pull"}, ...]}
+ * Times are epoch seconds; unknown values (-1, "") are null.
+ */
+json_t *overview_json(const ov_list *l, const ov_limits *lim);
+
+/*
+ * overview_render_prom appends the per-branch metrics (label "branch") in
+ * the Prometheus text format: branchsync_branch_queue_events,
+ * _queue_bytes, _oldest_pending_seconds, _last_seen_timestamp_seconds,
+ * _applied_events_total, _rejected_events_total, _conflicts_total,
+ * _open_rejects, _open_conflicts, _up (1 seen within silent_seconds,
+ * 0 silent or never seen),
+ * _behind (state behind). Unknown values are left out; disabled branches
+ * are left out entirely.
+ */
+void overview_render_prom(const ov_list *l, strbuf *out);
+
+/*
+ * overview_print writes the table of "branchsync-hub status": a line with
+ * the thresholds, one aligned line per branch under the column headers
+ * BRANCH STATE QUEUE AGE LAST_SEEN REJECTS CONFLICTS VERSION LAST_ERROR,
+ * and a summary ("4 branches: 1 ok, 1 behind, 1 silent, 1 never seen").
+ * Returns 2 when an enabled branch is not ok, else 0 (the exit status).
+ */
+int overview_print(FILE *f, const ov_list *l, const ov_limits *lim);
+
+/* overview_duration writes s seconds as "42 s", "17 min", "5 h", "3 d". */
+void overview_duration(int64_t s, char *buf, size_t len);
 
 #endif /* HUB_OVERVIEW_H */

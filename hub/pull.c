@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "metrics.h"
 #include "util.h"
 
 /* max_bytes when the request gives none (<= 0). */
@@ -339,9 +340,12 @@ pull_page(pull_ctx *ctx, PGconn *conn, int branch_id, const proto_pull *p,
 	rv = build_page(ctx, res, max_bytes, out, &stopped, err, errlen);
 	out->more = stopped || PQntuples(res) == limit;
 	PQclear(res);
-	if (rv != PROTO_OK)
+	if (rv != PROTO_OK
+	    || (rv = record(conn, branch_id, out->cursor, err, errlen))
+	        != PROTO_OK)
 		return rv;
-	return record(conn, branch_id, out->cursor, err, errlen);
+	metrics_changes_sent(out->nchanges);
+	return PROTO_OK;
 rollback:
 	if (!db_lost(conn))
 		PQclear(PQexec(conn, "ROLLBACK"));

@@ -1,12 +1,16 @@
 /*
  * server.c: nng rep0 socket, worker threads, request dispatch.
  *
- * The workers share nothing but the socket, the config and the catalog
- * (both read-only), so no locks are needed here: each has its own
- * PostgreSQL connection and apply context.
+ * The workers share the socket, the config and the catalog (both
+ * read-only), and one small table of what the operators' logs need: which
+ * connection (nng pipe) belongs to which branch, and whether each branch
+ * was last seen behind. That table is guarded by one mutex, held only for
+ * a lookup and a log line; nng's pipe callbacks use it too. Everything
+ * else a worker touches is its own: PostgreSQL connection, apply context.
  */
 #include "server.h"
 
+#include <arpa/inet.h>
 #include <inttypes.h>
 #include <nng/nng.h>
 #include <nng/protocol/reqrep0/rep.h>
@@ -18,6 +22,7 @@
 #include "apply.h"
 #include "db.h"
 #include "log.h"
+#include "metrics.h"
 #include "nudge.h"
 #include "proto/msg.h"
 #include "pull.h"
@@ -29,9 +34,48 @@
 #define SEND_TIMEOUT_MS 5000
 /* Longest log_id accepted (the agent uses 32 hex digits). */
 #define LOG_ID_MAX 64
+/* Room for a peer address ("[v6]:port", an ipc path), for logs. */
+#define PEER_MAX 128
+/* Room for a branch code (db.c accepts 1 to 64 characters). */
+#define CODE_MAX 65
+/* Most characters of an agent's version string logged. */
+#define VERSION_MAX 64
+
+/* A connection (nng pipe) on the request socket. */
+typedef struct {
+	uint32_t id;         /* nng_pipe_id */
+	int64_t since_ms;    /* monotonic clock when it came */
+	char peer[PEER_MAX]; /* remote address, formatted */
+	char code[CODE_MAX]; /* branch authenticated on it; "" none yet */
+} conn_info;
+
+/* What the last report of a branch said about its backlog. */
+typedef struct {
+	int branch_id; /* branchsync.branch.id */
+	bool behind;   /* over behind_events or behind_seconds */
+} branch_info;
+
+/*
+ * The state shared by the workers and the pipe callbacks. conns has one
+ * entry per live pipe (added at NNG_PIPE_EV_ADD_PRE, before any message
+ * can arrive on it, removed at NNG_PIPE_EV_REM_POST, which nng raises for
+ * every pipe that saw ADD_PRE); branches one per branch that
+ * authenticated since the start. Both are searched linearly: a lookup
+ * costs far less than the PostgreSQL round trip of the same request.
+ */
+typedef struct {
+	pthread_mutex_t mu;      /* guards everything below */
+	conn_info *conns;        /* live pipes */
+	size_t nconns, cconns;   /* used, allocated */
+	branch_info *branches;   /* branches seen */
+	size_t nbranch, cbranch; /* used, allocated */
+	int64_t behind_events;   /* from the config */
+	int64_t behind_seconds;  /* from the config */
+} server_state;
 
 typedef struct {
 	const hub_config *conf; /* borrowed */
+	server_state *st;       /* shared, see above */
 	nng_socket sock;        /* shared rep0 socket */
 	pthread_t thread;       /* the worker thread */
 	bool started;           /* thread was created */
@@ -43,8 +87,193 @@ typedef struct {
 	pull_ctx *pull;         /* PULL page state */
 	proto_limits lim;       /* decoder limits from the config */
 	proto_buf out;          /* encoded reply */
+	nng_pipe pipe;          /* the current request's connection */
+	int authed;             /* its branch id once authenticated, or -1 */
 	char err[1024];         /* reason of the current failure */
 } worker;
+
+/* format_addr writes a peer address as text ("10.0.0.7:51234"). */
+static void
+format_addr(const nng_sockaddr *sa, char *buf, size_t len)
+{
+	char ip[INET6_ADDRSTRLEN];
+
+	switch (sa->s_family) {
+	case NNG_AF_INET:
+		if (inet_ntop(AF_INET, &sa->s_in.sa_addr, ip, sizeof ip)
+		    == NULL)
+			break;
+		snprintf(buf, len, "%s:%u", ip, ntohs(sa->s_in.sa_port));
+		return;
+	case NNG_AF_INET6:
+		if (inet_ntop(AF_INET6, sa->s_in6.sa_addr, ip, sizeof ip)
+		    == NULL)
+			break;
+		snprintf(buf, len, "[%s]:%u", ip, ntohs(sa->s_in6.sa_port));
+		return;
+	case NNG_AF_IPC:
+		snprintf(buf, len, "ipc://%.*s", (int) (len - 7),
+		    sa->s_ipc.sa_path);
+		return;
+	case NNG_AF_INPROC:
+		snprintf(buf, len, "inproc://%.*s", (int) (len - 10),
+		    sa->s_inproc.sa_name);
+		return;
+	case NNG_AF_ABSTRACT:
+		snprintf(buf, len, "abstract socket");
+		return;
+	default:
+		break;
+	}
+	snprintf(buf, len, "unknown address");
+}
+
+/* conn_find returns the entry of pipe id, or NULL. Holding st->mu. */
+static conn_info *
+conn_find(server_state *st, uint32_t id)
+{
+	for (size_t i = 0; i < st->nconns; i++)
+		if (st->conns[i].id == id)
+			return &st->conns[i];
+	return NULL;
+}
+
+/*
+ * pipe_cb follows the connections of the request socket: it counts them
+ * for metrics and logs when one that carried a branch goes away. nng
+ * calls it from its own threads.
+ */
+static void
+pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
+{
+	server_state *st = arg;
+	uint32_t id = (uint32_t) nng_pipe_id(p);
+	nng_sockaddr sa;
+	conn_info c = {.id = id}, *found;
+
+	if (ev == NNG_PIPE_EV_ADD_PRE) {
+		c.since_ms = now_mono_ms();
+		if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0)
+			format_addr(&sa, c.peer, sizeof c.peer);
+		else
+			snprintf(c.peer, sizeof c.peer, "unknown address");
+		pthread_mutex_lock(&st->mu);
+		if (st->nconns == st->cconns) {
+			st->cconns = st->cconns ? 2 * st->cconns : 16;
+			st->conns = xrealloc(
+			    st->conns, st->cconns * sizeof *st->conns);
+		}
+		st->conns[st->nconns++] = c;
+		pthread_mutex_unlock(&st->mu);
+		metrics_agents_delta(1);
+		log_debug("HUB-PIPE-ADD", "connection %" PRIu32 " from %s", id,
+		    c.peer);
+		return;
+	}
+	if (ev != NNG_PIPE_EV_REM_POST)
+		return;
+	pthread_mutex_lock(&st->mu);
+	if ((found = conn_find(st, id)) != NULL) {
+		c = *found;
+		*found = st->conns[--st->nconns];
+		/* Under the lock: after this branch's CONNECT line. */
+		if (c.code[0] != '\0')
+			log_info("HUB-BRANCH-DISCONNECT",
+			    "branch \"%s\" from %s disconnected after %" PRId64
+			    " s",
+			    c.code, c.peer,
+			    (now_mono_ms() - c.since_ms) / 1000);
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (found == NULL)
+		return;
+	metrics_agents_delta(-1);
+	if (c.code[0] == '\0')
+		log_debug("HUB-PIPE-REM",
+		    "connection %" PRIu32 " from %s closed", id, c.peer);
+}
+
+/* branch_get returns the entry of branch_id, adding it (*added) if new. */
+static branch_info *
+branch_get(server_state *st, int branch_id, bool *added)
+{
+	*added = false;
+	for (size_t i = 0; i < st->nbranch; i++)
+		if (st->branches[i].branch_id == branch_id)
+			return &st->branches[i];
+	if (st->nbranch == st->cbranch) {
+		st->cbranch = st->cbranch ? 2 * st->cbranch : 16;
+		st->branches = xrealloc(
+		    st->branches, st->cbranch * sizeof *st->branches);
+	}
+	*added = true;
+	st->branches[st->nbranch] = (branch_info) {branch_id, false};
+	return &st->branches[st->nbranch++];
+}
+
+/* printable copies at most VERSION_MAX bytes of s, '?' for controls. */
+static void
+printable(const char *s, char *out, size_t len)
+{
+	size_t i = 0;
+
+	for (; s != NULL && s[i] != '\0' && i + 1 < len && i < VERSION_MAX;
+	     i++)
+		out[i]
+		    = (unsigned char) s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+	out[i] = '\0';
+}
+
+/*
+ * note_branch runs on every authenticated request: the first one on a
+ * connection logs HUB-BRANCH-CONNECT; with queue (HELLO and PUSH, whose
+ * headers carry the agent's backlog; a PULL's does not) a crossing of
+ * behind_events or behind_seconds logs HUB-BRANCH-BEHIND or
+ * HUB-BRANCH-CAUGHT-UP. Only transitions are logged, never a batch; a
+ * branch first seen behind after a start counts as one.
+ */
+static void
+note_branch(worker *w, const proto_agent_hdr *h, int branch_id,
+    const char *version, bool queue)
+{
+	server_state *st = w->st;
+	char ver[VERSION_MAX + 1];
+	conn_info *c;
+	branch_info *b;
+	bool behind, added;
+
+	w->authed = branch_id;
+	pthread_mutex_lock(&st->mu);
+	c = conn_find(st, (uint32_t) nng_pipe_id(w->pipe));
+	if (c != NULL && strcmp(c->code, h->branch) != 0) {
+		snprintf(c->code, sizeof c->code, "%s", h->branch);
+		printable(version, ver, sizeof ver);
+		log_info("HUB-BRANCH-CONNECT",
+		    "branch \"%s\" connected from %s%s%s", c->code, c->peer,
+		    version != NULL ? ", agent " : "",
+		    version != NULL ? ver : "");
+	}
+	if (queue) {
+		behind = h->queue_events >= st->behind_events
+		    || h->oldest_age_s >= st->behind_seconds;
+		b = branch_get(st, branch_id, &added);
+		if (behind && !b->behind)
+			log_warn("HUB-BRANCH-BEHIND",
+			    "branch \"%s\" is behind: %" PRId64
+			    " events waiting (behind_events %" PRId64
+			    "), oldest %" PRId64 " s (behind_seconds %" PRId64
+			    ")",
+			    h->branch, h->queue_events, st->behind_events,
+			    h->oldest_age_s, st->behind_seconds);
+		else if (!behind && b->behind)
+			log_notice("HUB-BRANCH-CAUGHT-UP",
+			    "branch \"%s\" caught up: %" PRId64
+			    " events waiting, oldest %" PRId64 " s",
+			    h->branch, h->queue_events, h->oldest_age_s);
+		b->behind = behind;
+	}
+	pthread_mutex_unlock(&st->mu);
+}
 
 /* set_error turns the current request's failure into an ERROR reply. */
 static void
@@ -73,12 +302,13 @@ check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
 	}
 	rv = db_auth(w->conn, branch, h->key ? h->key : "", branch_id, w->err,
 	    sizeof w->err);
-	if (rv == PROTO_EAUTH)
+	if (rv == PROTO_EAUTH) {
+		metrics_auth_failure();
 		log_warn("HUB-AUTH-FAIL",
 		    "branch \"%s\": authentication "
 		    "failed",
 		    branch);
-	else if (rv != PROTO_OK)
+	} else if (rv != PROTO_OK)
 		log_error("HUB-DB-FAIL",
 		    "branch \"%s\": could not "
 		    "authenticate: %s",
@@ -96,6 +326,7 @@ handle_hello(worker *w, const proto_hello *h, proto_msg *reply)
 		set_error(reply, rv, w->err);
 		return;
 	}
+	note_branch(w, &h->hdr, branch_id, h->version, true);
 	reply->type = PROTO_WELCOME;
 	rv = apply_hello(
 	    w->apply, branch_id, h, &reply->u.welcome, w->err, sizeof w->err);
@@ -116,12 +347,13 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 {
 	int branch_id;
 	proto_err rv;
-	int64_t t0 = now_mono_ms();
+	int64_t t0 = now_mono_us();
 
 	if ((rv = check_hdr(w, &p->hdr, &branch_id)) != PROTO_OK) {
 		set_error(reply, rv, w->err);
 		return;
 	}
+	note_branch(w, &p->hdr, branch_id, NULL, true);
 	reply->type = PROTO_ACK;
 	rv = apply_push(
 	    w->apply, branch_id, p, &reply->u.ack, w->err, sizeof w->err);
@@ -137,12 +369,13 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 		set_error(reply, rv, w->err);
 		return;
 	}
+	t0 = now_mono_us() - t0;
+	metrics_observe_apply((double) t0 / 1e6);
 	log_debug("HUB-PUSH",
 	    "branch \"%s\": %u events, %" PRId64 " applied, %" PRId64
 	    " duplicates, watermark %" PRId64 " in %" PRId64 " ms",
 	    p->hdr.branch, p->nevents, reply->u.ack.applied,
-	    reply->u.ack.duplicates, reply->u.ack.watermark,
-	    now_mono_ms() - t0);
+	    reply->u.ack.duplicates, reply->u.ack.watermark, t0 / 1000);
 }
 
 static void
@@ -156,6 +389,7 @@ handle_pull(worker *w, const proto_pull *p, proto_msg *reply)
 		set_error(reply, rv, w->err);
 		return;
 	}
+	note_branch(w, &p->hdr, branch_id, NULL, false);
 	reply->type = PROTO_CHANGES;
 	rv = pull_page(w->pull, w->conn, branch_id, p, &reply->u.changes,
 	    w->err, sizeof w->err);
@@ -202,6 +436,43 @@ encode_reply(worker *w, const proto_msg *reply)
 	return msg;
 }
 
+/*
+ * request_failed counts a failed PUSH and records the failure of a PUSH
+ * or PULL in the branch's status row, for operators: best effort, outside
+ * the failed transaction (already rolled back), and left alone by later
+ * successes so the last error and its time stay visible.
+ */
+static void
+request_failed(worker *w, proto_type type, const char *why)
+{
+	char id[16], text[1100], err[256];
+	const char *params[2] = {id, text};
+
+	if (type == PROTO_PUSH)
+		metrics_apply_error();
+	if (db_lost(w->conn))
+		return;
+	snprintf(id, sizeof id, "%d", w->authed);
+	snprintf(text, sizeof text, "%s: %s",
+	    type == PROTO_PUSH ? "could not apply batch"
+	                       : "could not read changes",
+	    why != NULL ? why : "");
+	/*
+	 * An upsert, not a bare UPDATE: a branch whose very first PUSH fails
+	 * has no status row yet (the failed transaction took it along), and
+	 * its error is the one operators most need to see.
+	 */
+	if (db_exec(w->conn,
+	        "INSERT INTO branchsync.branch_status(branch_id, last_error,"
+	        " last_error_at) VALUES ($1, $2, now()) ON CONFLICT"
+	        " (branch_id) DO UPDATE SET last_error = EXCLUDED.last_error,"
+	        " last_error_at = EXCLUDED.last_error_at",
+	        2, params, PGRES_COMMAND_OK, NULL, NULL, err, sizeof err)
+	    != PROTO_OK)
+		log_debug(
+		    "HUB-DB-FAIL", "could not record the error: %s", err);
+}
+
 /* reconnect_once replaces a lost connection with one attempt. */
 static bool
 reconnect_once(worker *w)
@@ -230,6 +501,7 @@ dispatch(worker *w, const proto_msg *m, proto_msg *reply)
 {
 	for (int attempt = 0; attempt < 2; attempt++) {
 		memset(reply, 0, sizeof *reply);
+		w->authed = -1;
 		if (m->type == PROTO_HELLO)
 			handle_hello(w, &m->u.hello, reply);
 		else if (m->type == PROTO_PUSH)
@@ -244,11 +516,17 @@ dispatch(worker *w, const proto_msg *m, proto_msg *reply)
 			log_warn("HUB-BAD-REQUEST", "%s", w->err);
 			set_error(reply, PROTO_EPROTO, w->err);
 		}
+		if (reply->type == PROTO_ERROR
+		    && reply->u.error.code == PROTO_EDB)
+			metrics_pg_error();
 		if (reply->type != PROTO_ERROR
 		    || reply->u.error.code != PROTO_EDB || !db_lost(w->conn)
 		    || attempt > 0 || !reconnect_once(w))
-			return;
+			break;
 	}
+	if (reply->type == PROTO_ERROR && w->authed >= 0
+	    && (m->type == PROTO_PUSH || m->type == PROTO_PULL))
+		request_failed(w, m->type, reply->u.error.message);
 }
 
 /* handle decodes one request and returns the reply to send (or NULL). */
@@ -260,6 +538,7 @@ handle(worker *w, nng_msg *req)
 	proto_err rv;
 
 	memset(&reply, 0, sizeof reply);
+	w->pipe = nng_msg_get_pipe(req);
 	rv = proto_msg_decode(nng_msg_body(req), nng_msg_len(req), &w->lim, &m,
 	    w->err, sizeof w->err);
 	if (rv != PROTO_OK) {
@@ -341,11 +620,12 @@ worker_main(void *arg)
 /* worker_init prepares worker i (context, aio, apply state). */
 static proto_err
 worker_init(worker *w, int i, const hub_config *conf, const catalog *cat,
-    nng_socket sock, char *err, size_t errlen)
+    nng_socket sock, server_state *st, char *err, size_t errlen)
 {
 	int rv;
 
 	w->conf = conf;
+	w->st = st;
 	w->sock = sock;
 	w->id = i;
 	proto_limits_default(&w->lim);
@@ -378,13 +658,24 @@ worker_fini(worker *w)
 
 /* open_socket makes the rep0 socket and listens on every URL. */
 static proto_err
-open_socket(const hub_config *conf, nng_socket *sock, char *err, size_t errlen)
+open_socket(const hub_config *conf, server_state *st, nng_socket *sock,
+    char *err, size_t errlen)
 {
 	int rv;
 
 	if ((rv = nng_rep0_open(sock)) != 0) {
 		snprintf(err, errlen, "could not open socket: %s",
 		    nng_strerror(rv));
+		return PROTO_EIO;
+	}
+	/* Before listening, so that no connection goes unseen. */
+	if ((rv = nng_pipe_notify(*sock, NNG_PIPE_EV_ADD_PRE, pipe_cb, st))
+	        != 0
+	    || (rv = nng_pipe_notify(*sock, NNG_PIPE_EV_REM_POST, pipe_cb, st))
+	        != 0) {
+		snprintf(err, errlen, "could not watch connections: %s",
+		    nng_strerror(rv));
+		nng_close(*sock);
 		return PROTO_EIO;
 	}
 	/* Bound what one peer can make us buffer before decoding. */
@@ -401,28 +692,42 @@ open_socket(const hub_config *conf, nng_socket *sock, char *err, size_t errlen)
 	return PROTO_OK;
 }
 
+/* state_fini frees the shared state, once the socket is closed. */
+static void
+state_fini(server_state *st)
+{
+	pthread_mutex_destroy(&st->mu);
+	free(st->conns);
+	free(st->branches);
+}
+
 proto_err
 server_run(
     const hub_config *conf, const catalog *cat, char *err, size_t errlen)
 {
 	size_t n = (size_t) conf->workers;
 	worker *ws = xcalloc(n, sizeof *ws);
+	server_state st = {.behind_events = conf->behind_events,
+	    .behind_seconds = conf->behind_seconds};
 	nng_socket sock;
 	nudge *nd = NULL;
 	proto_err rv;
 
-	if ((rv = open_socket(conf, &sock, err, errlen)) != PROTO_OK) {
+	pthread_mutex_init(&st.mu, NULL);
+	if ((rv = open_socket(conf, &st, &sock, err, errlen)) != PROTO_OK) {
+		state_fini(&st);
 		free(ws);
 		return rv;
 	}
 	if ((rv = nudge_start(conf, &nd, err, errlen)) != PROTO_OK) {
 		nng_close(sock);
+		state_fini(&st);
 		free(ws);
 		return rv;
 	}
 	for (size_t i = 0; i < n && rv == PROTO_OK; i++) {
 		rv = worker_init(
-		    &ws[i], (int) i, conf, cat, sock, err, errlen);
+		    &ws[i], (int) i, conf, cat, sock, &st, err, errlen);
 		if (rv != PROTO_OK)
 			break;
 		if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])
@@ -446,7 +751,9 @@ server_run(
 	for (size_t i = 0; i < n; i++)
 		worker_fini(&ws[i]);
 	nudge_stop(nd);
+	/* Closing runs the pipe callbacks of the connections still open. */
 	nng_close(sock);
+	state_fini(&st);
 	free(ws);
 	return rv;
 }

@@ -75,10 +75,27 @@ test_bad_values_accepted(void)
 	return true;
 }
 
+static bool
+test_http_port_unchecked(void)
+{
+	CHECK(load("[table transactions]\n"));
+	CHECK(lc.http_port == 7453);
+	CHECK(load("http_port = 0\n[table transactions]\n"));
+	CHECK(lc.http_port == 0);
+	CHECK(load("http_port = 65535\n[table transactions]\n"));
+	CHECK(lc.http_port == 65535);
+	CHECK(!load("http_port = 65536\n[table transactions]\n"));
+	CHECK(strstr(err, "http_port") != NULL);
+	CHECK(!load("http_port = -1\n[table transactions]\n"));
+	CHECK(strstr(err, "http_port") != NULL);
+	return true;
+}
+
 static const agent_test_case cases[] = {
     {"old config changes meaning", test_old_config_changes},
     {"direction ignored", test_direction_ignored},
     {"bad values accepted", test_bad_values_accepted},
+    {"http_port unchecked", test_http_port_unchecked},
 };
 
 int

@@ -160,7 +160,53 @@ test_conflict_policies(void)
 	hub_config_free(&c);
 }
 
+static void
+test_operator_keys(void)
+{
+	hub_config c;
+	char err[512] = "";
+
+	/* Defaults. */
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n[table t]\n", &c,
+	          err, sizeof err)
+	    == PROTO_OK);
+	CHECK_STREQ(c.http_listen, "127.0.0.1:7452");
+	CHECK(c.behind_events == 10000 && c.behind_seconds == 300);
+	CHECK(c.silent_seconds == 900 && c.sample_interval_s == 60);
+	hub_config_free(&c);
+
+	/* Set, at the ends of their ranges. */
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "http_listen = [::1]:65535\nbehind_events = 1\n"
+	           "behind_seconds = 1\nsilent_seconds = 31536000\n"
+	           "sample_interval_s = 3600\n[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	CHECK_STREQ(c.http_listen, "[::1]:65535");
+	CHECK(c.behind_events == 1 && c.behind_seconds == 1);
+	CHECK(c.silent_seconds == 31536000 && c.sample_interval_s == 3600);
+	hub_config_free(&c);
+
+	/* Empty: no operator listener (the string stays, empty). */
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "http_listen =\nsample_interval_s = 1\n[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	CHECK(c.http_listen != NULL && c.http_listen[0] == '\0');
+	CHECK(c.sample_interval_s == 1);
+	hub_config_free(&c);
+
+	/* A host name is fine. */
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "http_listen = hub.example:8080\n[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	CHECK_STREQ(c.http_listen, "hub.example:8080");
+	hub_config_free(&c);
+}
+
 static const test_case cases[] = {
+    {"operator keys: defaults, ranges, empty http_listen", test_operator_keys},
     {"conflict policies", test_conflict_policies},
     {"down tables, scope and publish", test_down_tables},
     {"defaults and empty table sections", test_defaults_and_tables},

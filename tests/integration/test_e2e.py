@@ -79,9 +79,12 @@ def main(env):
     bstest.wait_until(reported_queue, 10, "the hub to record the drained "
                       "agent's empty queue", alive=[agent.proc, hub.proc])
     check(True, "an agent that drained its log reports queue_events = 0")
-    out = hub.status()
-    check("b1" in out and "queue_events=0" in out,
-          "branchsync-hub status lists the branch with an empty queue", out)
+    r = hub.cli("status")
+    line = [ln for ln in r.stdout.splitlines() if ln.startswith("b1 ")]
+    check(r.returncode == 0 and len(line) == 1
+          and line[0].split()[1:3] == ["ok", "0"],
+          "branchsync-hub status exits 0 and shows b1 ok with queue 0",
+          r.stdout + r.stderr)
     check_eq(agent.stop(), 0, "agent exits 0 on SIGTERM")
     check_eq(hub.stop(), 0, "hub exits 0 on SIGTERM")
 

@@ -38,41 +38,6 @@ LIMIT = "ALTER TABLE public.transactions ADD CONSTRAINT bs_total_limit " \
 UNLIMIT = "ALTER TABLE public.transactions DROP CONSTRAINT bs_total_limit"
 
 
-def bad_sale(db, total=5000000):
-    """One sale over the limit: a transaction, two items, a payment.
-    Returns the transaction id."""
-    c = bstest.sqlite_connect(db)
-    try:
-        c.execute("BEGIN IMMEDIATE")
-        cur = c.execute(
-            "INSERT INTO transactions(store_id, user_id, total_cost, "
-            "payment_type, payment_method, received_amount, change_amount, "
-            "customer_name, payment_status, created_at, updated_at, tax) "
-            "VALUES (1, 1, ?, 'sale', 'card', ?, 0, 'Big Spender', 'paid', "
-            "'2024-03-02 10:00:00', '2024-03-02 10:00:00', 0)",
-            (total, total))
-        tid = cur.lastrowid
-        for pid in (1, 2):
-            c.execute("INSERT INTO transaction_items(transaction_id, "
-                      "product_id, product_name, qty, price, subtotal) "
-                      "VALUES (?, ?, 'Gold bar', 1, ?, ?)",
-                      (tid, pid, total // 2, total // 2))
-        c.execute("INSERT INTO payments(transaction_id, line_no, method, "
-                  "amount) VALUES (?, 1, 'card', ?)", (tid, total))
-        c.execute("COMMIT")
-    finally:
-        c.close()
-    return tid
-
-
-def sales(db, n, seed):
-    sim = possim.Simulator(db, seed=seed, update_fraction=0,
-                           delete_fraction=0)
-    try:
-        for _ in range(n):
-            sim.sale()
-    finally:
-        sim.close()
 
 
 def hub_rejects(pg, tid=None):
@@ -164,9 +129,9 @@ def main(env):
     agent.init()
 
     # 1. a bad sale between good ones, all in one PUSH
-    sales(agent.db, 20, 1)
-    a = bad_sale(agent.db)
-    sales(agent.db, 20, 2)
+    possim.sales(agent.db, 20, 1)
+    a = possim.big_sale(agent.db)
+    possim.sales(agent.db, 20, 2)
     hub.start()
     agent.start()
     wait_rejected(agent, hub, 4, "the agent to record 4 rejects")
@@ -199,8 +164,8 @@ def main(env):
 
     # 3. agent-side retry
     pg.psql(LIMIT)
-    b = bad_sale(agent.db, 6000000)
-    sales(agent.db, 5, 3)
+    b = possim.big_sale(agent.db, 6000000)
+    possim.sales(agent.db, 5, 3)
     wait_rejected(agent, hub, 4, "the second bad sale to be rejected")
     check_sale_rejected(env, pg, hub, agent, bid, b, "reject 2")
     pg.psql(UNLIMIT)
@@ -219,7 +184,7 @@ def main(env):
 
     # 4. discard at the hub
     pg.psql(LIMIT)
-    c = bad_sale(agent.db, 7000000)
+    c = possim.big_sale(agent.db, 7000000)
     wait_rejected(agent, hub, 4, "the third bad sale to be rejected")
     ids = [str(x[0]) for x in hub_rejects(pg, c)]
     r = hub.cli("rejects", "discard", *ids, "--by", "tester")
@@ -236,7 +201,7 @@ def main(env):
              "the center")
 
     # 5. discard at the agent
-    d = bad_sale(agent.db, 8000000)
+    d = possim.big_sale(agent.db, 8000000)
     wait_rejected(agent, hub, 4, "the fourth bad sale to be rejected")
     r = agent.cli("rejects", "discard", "--all")
     check_eq(r.returncode, 0, "branchsync-agent rejects discard --all exits "
@@ -252,7 +217,7 @@ def main(env):
           "unknown id exits 1 with an error", r.stderr.strip())
 
     # Everything else once, equal, at the center.
-    sales(agent.db, 10, 4)
+    possim.sales(agent.db, 10, 4)
     agent.wait_drained(timeout=60, hub=hub)
     bstest.wait_until(lambda: agent.state()["pending"] == 0, 30, "drain")
     keys = set()

@@ -458,13 +458,19 @@ class Hub:
 
     def __init__(self, env, pg, name="hub", tables=UPSTREAM_TABLES,
                  workers=2, port=None, log_level="info", extra=None,
-                 down_tables=None, publish=False):
+                 down_tables=None, publish=False, http_listen=None,
+                 behind_events=None, behind_seconds=None,
+                 silent_seconds=None, sample_interval_s=None):
         """tables: names of the up tables, or {name: {key: value}} with
         extra keys per table (e.g. conflict = insert_only).
         down_tables: {name: scope} (scope "all" or a column of the
         target) or {name: {"scope": ..., "target": ...}}, written as
         direction = down sections. publish: True picks a free port for
-        the nudge publisher (self.publish_url), a string is the URL."""
+        the nudge publisher (self.publish_url), a string is the URL.
+        http_listen: the operator HTTP listener, by default 127.0.0.1 and
+        a free port (self.http_port); "" turns it off (http_port 0).
+        behind_events, behind_seconds, silent_seconds, sample_interval_s:
+        written to [hub] when given (extra may set any key too)."""
         self.env = env
         self.pg = pg
         self.name = name
@@ -476,6 +482,15 @@ class Hub:
         self.down_tables = dict(down_tables or {})
         self.settings = {"listen": self.url, "postgres": pg.conninfo,
                          "workers": workers, "log_level": log_level}
+        if http_listen is None:
+            http_listen = "127.0.0.1:%d" % free_port()
+        self.settings["http_listen"] = http_listen
+        for k, v in (("behind_events", behind_events),
+                     ("behind_seconds", behind_seconds),
+                     ("silent_seconds", silent_seconds),
+                     ("sample_interval_s", sample_interval_s)):
+            if v is not None:
+                self.settings[k] = v
         self.publish_url = None
         if publish:
             self.publish_url = publish if isinstance(publish, str) else \
@@ -542,6 +557,32 @@ class Hub:
             "JOIN branchsync.branch b ON b.id = w.branch_id WHERE b.code = %s",
             (code,)))
 
+    @property
+    def http_port(self):
+        """The operator HTTP listener's port, 0 when it is off."""
+        listen = str(self.settings.get("http_listen") or "")
+        return int(listen.rsplit(":", 1)[1]) if ":" in listen else 0
+
+    def http_get(self, path, timeout=10):
+        """GET path from the operator HTTP listener (127.0.0.1). Returns
+        (status, headers, body): headers look names up case-insensitively
+        (headers["content-type"]), body is text (UTF-8). An HTTP error
+        status is returned, not raised; a connection failure raises
+        OSError (urllib.error.URLError)."""
+        import urllib.error
+        import urllib.request
+        url = "http://127.0.0.1:%d%s" % (self.http_port, path)
+        # No proxy, whatever the environment says: the hub is local.
+        opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+        try:
+            with opener.open(url, timeout=scaled(timeout)) as r:
+                return r.status, r.headers, r.read().decode("utf-8",
+                                                            "replace")
+        except urllib.error.HTTPError as e:
+            with e:
+                return e.code, e.headers, e.read().decode("utf-8",
+                                                          "replace")
+
     def start(self, wait=True):
         self.proc.start()
         if wait:
@@ -562,12 +603,23 @@ class Hub:
         self.stop()
         self.start()
 
-    def status(self):
-        r = self.cli("status")
-        if r.returncode != 0:
+    def status(self, *args, want=(0, 2)):
+        """Output of "branchsync-hub status" (args e.g. "--json"). Exit 0
+        means every enabled branch is ok, 2 that some are behind, silent
+        or never seen: both are accepted unless want says otherwise."""
+        r = self.cli("status", *args)
+        if r.returncode not in want:
             raise Failure("branchsync-hub status exited %d: %s"
                           % (r.returncode, r.stderr.strip()))
         return r.stdout
+
+    def status_json(self):
+        """"branchsync-hub status --json" parsed (the /api/status object);
+        {"branches": [...]} indexed by code in ["by_code"]."""
+        import json
+        st = json.loads(self.status("--json"))
+        st["by_code"] = {b["code"]: b for b in st.get("branches", [])}
+        return st
 
 
 def setup_center(pg, hub):
@@ -594,7 +646,9 @@ class Agent:
                  tables=UPSTREAM_TABLES, create=True, down_tables=(),
                  **settings):
         """down_tables: names of tables written as direction = down
-        sections (a name may map to a dict of extra keys, e.g. key)."""
+        sections (a name may map to a dict of extra keys, e.g. key).
+        Each agent gets a free http_port for its status listener unless
+        settings name one (http_port=0 turns it off)."""
         self.env = env
         self.name = name
         self.branch = branch
@@ -608,7 +662,8 @@ class Agent:
         self.settings = {"branch": branch, "key": key, "database": self.db,
                          "hub": ", ".join(hubs), "poll_ms": 50,
                          "request_timeout_ms": 5000, "backoff_min_ms": 50,
-                         "backoff_max_ms": 1000, "log_level": "info"}
+                         "backoff_max_ms": 1000, "log_level": "info",
+                         "http_port": free_port()}
         self.settings.update(settings)
         self.proc = Proc(name, [binary("branchsync-agent"), "run", "-c",
                                 self.ini], self.logpath)
@@ -657,6 +712,28 @@ class Agent:
 
     def alive(self):
         return self.proc.alive()
+
+    @property
+    def http_port(self):
+        """The status listener's port (0: off)."""
+        return int(self.settings.get("http_port") or 0)
+
+    def http_get(self, path, timeout=10, headers=False):
+        """GET path from the agent's status listener on 127.0.0.1.
+        Returns (status, body text), or (status, body, {header: value})
+        with headers=True (names in lower case); an HTTP error status is
+        returned, not raised. A connection failure raises OSError."""
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.http_port,
+                                       timeout=scaled(timeout))
+        try:
+            c.request("GET", path)
+            r = c.getresponse()
+            body = r.read().decode("utf-8", "replace")
+            hdrs = {k.lower(): v for k, v in r.getheaders()}
+        finally:
+            c.close()
+        return (r.status, body, hdrs) if headers else (r.status, body)
 
     def meta(self):
         return pos_meta(self.db)

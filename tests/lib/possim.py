@@ -198,6 +198,44 @@ def simulate(db, sales=1000, seed=1, update_fraction=0.1,
     return st
 
 
+def sales(db, n, seed):
+    """Writes n plain sales (no updates or deletes) with a fixed seed."""
+    sim = Simulator(db, seed=seed, update_fraction=0, delete_fraction=0)
+    try:
+        for _ in range(n):
+            sim.sale()
+    finally:
+        sim.close()
+
+
+def big_sale(db, total=5000000):
+    """One sale of `total` in one transaction: a transaction, two items
+    and a payment (tests put a CHECK on the center that refuses it).
+    Returns the transaction id."""
+    c = sqlite3.connect(db, timeout=30, isolation_level=None)
+    try:
+        c.execute("BEGIN IMMEDIATE")
+        cur = c.execute(
+            "INSERT INTO transactions(store_id, user_id, total_cost, "
+            "payment_type, payment_method, received_amount, change_amount, "
+            "customer_name, payment_status, created_at, updated_at, tax) "
+            "VALUES (1, 1, ?, 'sale', 'card', ?, 0, 'Big Spender', 'paid', "
+            "'2024-03-02 10:00:00', '2024-03-02 10:00:00', 0)",
+            (total, total))
+        tid = cur.lastrowid
+        for pid in (1, 2):
+            c.execute("INSERT INTO transaction_items(transaction_id, "
+                      "product_id, product_name, qty, price, subtotal) "
+                      "VALUES (?, ?, 'Gold bar', 1, ?, ?)",
+                      (tid, pid, total // 2, total // 2))
+        c.execute("INSERT INTO payments(transaction_id, line_no, method, "
+                  "amount) VALUES (?, 1, 'card', ?)", (tid, total))
+        c.execute("COMMIT")
+    finally:
+        c.close()
+    return tid
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(
         description="Write simulated sales into a POS SQLite file.")
