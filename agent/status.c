@@ -235,7 +235,7 @@ static void
 json_down(json_t *o, const agent_status *st)
 {
 	set_int(o, "down_cursor", st->d.down_cursor);
-	set_int(o, "last_pull", st->d.last_pull);
+	set_time(o, "last_pull", st->d.last_pull);
 	set_str(o, "reload_table", st->d.reload_table);
 	set_int(o, "reload_cursor", st->d.reload_cursor);
 }

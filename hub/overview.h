@@ -94,6 +94,7 @@ json_t *overview_json(const ov_list *l, const ov_limits *lim);
  * overview_render_prom appends the per-branch metrics (label "branch") in
  * the Prometheus text format: branchsync_branch_queue_events,
  * _queue_bytes, _oldest_pending_seconds, _last_seen_timestamp_seconds,
+ * _last_pull_timestamp_seconds,
  * _applied_events_total, _rejected_events_total, _conflicts_total,
  * _open_rejects, _open_conflicts, _up (1 seen within silent_seconds,
  * 0 silent or never seen),

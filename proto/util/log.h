@@ -3,7 +3,7 @@
  *
  * Under systemd (JOURNAL_STREAM set) each line starts with a <N> priority
  * prefix and has no timestamp, since the journal adds one. Otherwise a line
- * is "2026-11-22T10:00:00.123Z LEVEL ID: message". ID is a stable word
+ * is "2026-11-22T10:00:00.123Z LEVEL ID message". ID is a stable word
  * such as "HUB-APPLY-FAIL" that operators can grep and alert on.
  */
 #ifndef BS_LOG_H
