@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "live.h"
+#include "httpres.h"
 #include "log.h"
 #include "prom.h"
 #include "status.h"
@@ -28,31 +29,6 @@ struct agent_http {
 	pthread_mutex_t mu;     /* one request at a time; guards db */
 	sqlite3 *db;            /* read-only connection, NULL once stopped */
 };
-
-/* Completes the handler's aio with a response of status and body. */
-static void
-respond(nng_aio *aio, uint16_t status, const char *type, const char *body,
-    size_t len)
-{
-	nng_http_res *res;
-	int rv;
-
-	if ((rv = nng_http_res_alloc(&res)) != 0) {
-		nng_aio_finish(aio, rv);
-		return;
-	}
-	if ((rv = nng_http_res_set_status(res, status)) != 0
-	    || (rv = nng_http_res_set_header(res, "Content-Type", type)) != 0
-	    || (rv = nng_http_res_set_header(res, "Cache-Control", "no-store"))
-	        != 0
-	    || (rv = nng_http_res_copy_data(res, body, len)) != 0) {
-		nng_http_res_free(res);
-		nng_aio_finish(aio, rv);
-		return;
-	}
-	nng_aio_set_output(aio, 0, res);
-	nng_aio_finish(aio, 0);
-}
 
 /* Collects the status under the mutex; false with a reason in err. */
 static bool
@@ -74,16 +50,9 @@ collect(agent_http *h, agent_status *st, char *err, size_t errlen)
 static void
 fail(nng_aio *aio, const char *err)
 {
-	char msg[700];
-	int n = snprintf(
-	    msg, sizeof msg, "could not read the status: %s\n", err);
-
-	log_debug("AGENT-HTTP", "%s", msg);
-	respond(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR,
-	    "text/plain; charset=utf-8", msg,
-	    n < 0                         ? 0
-	        : (size_t) n < sizeof msg ? (size_t) n
-	                                  : sizeof msg - 1);
+	log_debug("AGENT-HTTP", "could not read the status: %s", err);
+	http_respond_text(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR,
+	    "could not read the status: %s", err);
 }
 
 static void
@@ -98,8 +67,8 @@ status_cb(nng_aio *aio)
 		return;
 	}
 	body = status_json_text(h->conf, &st);
-	respond(
-	    aio, NNG_HTTP_STATUS_OK, "application/json", body, strlen(body));
+	http_respond(
+	    aio, NNG_HTTP_STATUS_OK, HTTP_TYPE_JSON, body, strlen(body));
 	free(body);
 }
 
@@ -116,9 +85,7 @@ metrics_cb(nng_aio *aio)
 		return;
 	}
 	status_metrics(&b, h->conf, &st);
-	respond(aio, NNG_HTTP_STATUS_OK,
-	    "text/plain; version=0.0.4; "
-	    "charset=utf-8",
+	http_respond(aio, NNG_HTTP_STATUS_OK, HTTP_TYPE_PROM,
 	    b.p != NULL ? b.p : "", b.len);
 	strbuf_fini(&b);
 }

@@ -13,8 +13,12 @@
 #   ./deploy/demo.sh
 #
 # Environment: DEMO_SECONDS (default 15), DEMO_RATE sales/s (default 40),
-# DEMO_HUB_PORT (default 7450), DEMO_POSTGRES (a libpq conninfo of an
-# existing, empty database to use instead of the embedded PostgreSQL).
+# DEMO_HUB_PORT (default 7450), DEMO_HTTP_PORT (the hub's operator page and
+# /metrics, default 7452), DEMO_AGENT_HTTP_PORT (the agent's /status and
+# /metrics, default 7453), DEMO_POSTGRES (a libpq conninfo of an existing,
+# empty database to use instead of the embedded PostgreSQL), DEMO_KEEP=1
+# (keep hub and agent running after the status, until Ctrl-C, to look at
+# the operator page).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,6 +27,8 @@ BUILD=${BUILD_DIR:-$ROOT/build}
 PGDIR=$RUN/pg
 PGPORT=${DEMO_PG_PORT:-54329}
 HUB_PORT=${DEMO_HUB_PORT:-7450}
+HTTP_PORT=${DEMO_HTTP_PORT:-7452}
+AGENT_HTTP_PORT=${DEMO_AGENT_HTTP_PORT:-7453}
 SECONDS_OF_SALES=${DEMO_SECONDS:-15}
 RATE=${DEMO_RATE:-40}
 PY=/usr/bin/python3
@@ -66,9 +72,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-if (exec 3<>"/dev/tcp/127.0.0.1/$HUB_PORT") 2>/dev/null; then
-	die "port $HUB_PORT is in use; set DEMO_HUB_PORT to a free port"
-fi
+for p in "$HUB_PORT:DEMO_HUB_PORT" "$HTTP_PORT:DEMO_HTTP_PORT" \
+	"$AGENT_HTTP_PORT:DEMO_AGENT_HTTP_PORT"; do
+	if (exec 3<>"/dev/tcp/127.0.0.1/${p%%:*}") 2>/dev/null; then
+		die "port ${p%%:*} is in use; set ${p#*:} to a free port"
+	fi
+done
 
 say "installing dependencies"
 "$ROOT/deploy/install-deps.sh"
@@ -123,6 +132,7 @@ listen = tcp://127.0.0.1:$HUB_PORT
 postgres = $CONNINFO
 workers = 2
 log_level = info
+http_listen = 127.0.0.1:$HTTP_PORT
 
 [table transactions]
 [table transaction_items]
@@ -143,6 +153,7 @@ database = $POS
 hub = tcp://127.0.0.1:$HUB_PORT
 poll_ms = 200
 log_level = info
+http_port = $AGENT_HTTP_PORT
 
 [table transactions]
 [table transaction_items]
@@ -179,7 +190,25 @@ done
 echo "drained"
 
 say "branchsync-hub status"
-"$HUB" status -c "$RUN/hub.ini"
+# Exit 2 would mean a branch behind, silent or never seen: not after the
+# drain, so any non-zero status fails the demo.
+"$HUB" status -c "$RUN/hub.ini" || die "branchsync-hub status exited $?"
+
+say "branchsync-agent status"
+"$AGENT" status -c "$RUN/agent.ini"
+
+say "the hub's metrics of branch demo1 (http://127.0.0.1:$HTTP_PORT/metrics)"
+"$PY" - "$HTTP_PORT" <<'PY'
+import sys
+import urllib.request
+
+opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+url = "http://127.0.0.1:%s/metrics" % sys.argv[1]
+with opener.open(url, timeout=10) as r:
+    for line in r.read().decode().splitlines():
+        if line.startswith("branchsync_branch_") and "demo1" in line:
+            print("  " + line)
+PY
 
 say "what arrived at the center"
 psql_c -P footer=off -c "
@@ -196,4 +225,8 @@ for t in transactions transaction_items payments; do
 	printf '  %-18s %s rows\n' "$t" \
 		"$(sqlite3 "$POS" "SELECT count(*) FROM $t")"
 done
+if [ "${DEMO_KEEP:-0}" = 1 ]; then
+	say "running; operator page: http://127.0.0.1:$HTTP_PORT/ (Ctrl-C stops)"
+	wait "${pids[@]}" || true
+fi
 say "done; stopping everything"

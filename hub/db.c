@@ -19,6 +19,8 @@
 
 /* Seconds between reconnection attempts. */
 #define DB_RETRY_S 2
+/* connect_timeout when the connection string sets none. */
+#define DB_CONNECT_TIMEOUT_S "10"
 
 static const char *const migration_1
     = "CREATE SCHEMA IF NOT EXISTS branchsync;"
@@ -245,7 +247,14 @@ on_notice(void *arg, const char *msg)
 proto_err
 db_connect(const char *conninfo, PGconn **out, char *err, size_t errlen)
 {
-	PGconn *conn = PQconnectdb(conninfo);
+	/*
+	 * A host that drops packets must not hang a worker (or the operator
+	 * listener) for minutes: connect_timeout DB_CONNECT_TIMEOUT_S unless
+	 * the connection string says otherwise (it comes later, so it wins).
+	 */
+	static const char *const keys[] = {"connect_timeout", "dbname", NULL};
+	const char *values[] = {DB_CONNECT_TIMEOUT_S, conninfo, NULL};
+	PGconn *conn = PQconnectdbParams(keys, values, 1);
 
 	*out = NULL;
 	if (conn == NULL) {

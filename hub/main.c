@@ -20,6 +20,7 @@
 #include "config.h"
 #include "db.h"
 #include "feed.h"
+#include "http.h"
 #include "log.h"
 #include "metrics.h"
 #include "overview.h"
@@ -197,6 +198,7 @@ cmd_run(const hub_config *conf)
 	char err[1024];
 	PGconn *conn;
 	catalog *cat;
+	hub_http *http = NULL;
 	proto_err rv;
 
 	sig_install();
@@ -212,7 +214,10 @@ cmd_run(const hub_config *conf)
 		return 1;
 	}
 	PQfinish(conn);
-	rv = server_run(conf, cat, err, sizeof err);
+	/* The operator listener first: a taken port stops the start. */
+	if ((rv = hub_http_start(conf, &http, err, sizeof err)) == PROTO_OK)
+		rv = server_run(conf, cat, err, sizeof err);
+	hub_http_stop(http);
 	catalog_free(cat);
 	if (rv != PROTO_OK) {
 		log_error("HUB-START-FAIL", "%s", err);

@@ -236,6 +236,30 @@ class Proc:
             return ""
 
 
+# One sample line of the Prometheus text format: name{labels} value.
+PROM_SAMPLE = r'^([a-zA-Z_:][a-zA-Z0-9_:]*)' \
+    r'(\{(?:[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*"' \
+    r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*)?\})?' \
+    r' (\S+)$'
+
+
+def parse_prom(text):
+    """{(name, labels text or ""): float} of a Prometheus text page
+    (version 0.0.4); raises Failure on a line that is neither a comment
+    nor a sample."""
+    import re
+    sample = re.compile(PROM_SAMPLE)
+    out = {}
+    for line in text.splitlines():
+        if line == "" or line.startswith("#"):
+            continue
+        m = sample.match(line)
+        if m is None:
+            raise Failure("not a Prometheus sample line: %r" % line)
+        out[(m.group(1), m.group(2) or "")] = float(m.group(3))
+    return out
+
+
 def run_cmd(argv, timeout=60, input=None, cwd=None):
     """Run a command to completion; returns CompletedProcess (text)."""
     kw = {"input": input} if input is not None else {

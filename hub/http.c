@@ -1,0 +1,740 @@
+/*
+ * http.c: the operator listener (see http.h) and the backlog sampler.
+ *
+ * nng runs the handler on its own threads. Every request that needs
+ * PostgreSQL takes the listener's mutex for its queries, so the one
+ * connection serves one request at a time; the sampler thread takes the
+ * same mutex for its two statements. A lost connection is dropped and
+ * opened again by the next request or sample, never waited for.
+ *
+ * One handler at "/" (a tree, any method) sees every request, so that
+ * unknown paths and other methods get our short text answers rather than
+ * nng's HTML pages. Request input only ever selects a route and, through
+ * a bounded and checked "branch" parameter, a SQL parameter.
+ */
+#include "http.h"
+
+#include <nng/nng.h>
+#include <nng/supplemental/http/http.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "db.h"
+#include "httpres.h"
+#include "log.h"
+#include "metrics.h"
+#include "overview.h"
+#include "util.h"
+
+/* The page, generated from web/index.html by CMake (web_page.c). */
+extern const unsigned char hub_web_page[];
+extern const size_t hub_web_page_len;
+
+/* Longest query string looked at; longer ones are refused (400). */
+#define QUERY_MAX 1024
+/* Room for a decoded parameter value. */
+#define VALUE_MAX 256
+/* Longest branch code (db.c accepts 1 to 64 characters). */
+#define CODE_MAX 64
+/* Most rows of /api/rejects and /api/conflicts. */
+#define LIST_MAX "500"
+/* Largest request body read (only GET is served; bounds what nng buffers). */
+#define BODY_MAX 4096
+/* Seconds between prunes of backlog samples older than a day. */
+#define PRUNE_EVERY_S 60
+
+struct hub_http {
+	const hub_config *conf;  /* borrowed; outlives the listener */
+	ov_limits lim;           /* state thresholds from conf */
+	nng_http_server *srv;    /* the listener, NULL if not held */
+	pthread_mutex_t mu;      /* one query at a time; guards below */
+	PGconn *conn;            /* NULL until connected, or once lost */
+	bool db_down;            /* last attempt failed (logged once) */
+	pthread_mutex_t stop_mu; /* guards stopping and busy */
+	pthread_cond_t stop_cv;  /* stopping set, or busy back to 0 */
+	bool stopping;           /* hub_http_stop was called */
+	int busy;                /* requests being answered */
+	pthread_t sampler;       /* the sampler thread */
+	bool sampler_started;    /* sampler was created */
+	int64_t pruned_ms;       /* last prune, monotonic (sampler) */
+};
+
+/* One request being answered; a query fills json or text. */
+typedef struct {
+	bool has_branch;        /* ?branch= given, not empty */
+	char branch[VALUE_MAX]; /* its value, decoded */
+	const ov_limits *lim;   /* thresholds */
+	int64_t interval_s;     /* sample_interval_s */
+	json_t *json;           /* the JSON answer, or NULL */
+	strbuf text;            /* the text answer */
+} request;
+
+typedef proto_err (*query_fn)(
+    PGconn *conn, request *rq, char *err, size_t errlen);
+
+/* ----------------------------------------------------------- responses */
+
+/* ---------------------------------------------------------- query string */
+
+static int
+hexval(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/*
+ * decode percent-decodes n bytes of s ('+' is a space) into out (size
+ * outlen, NUL-terminated). False if an escape is malformed, the value
+ * holds a control character (%00 included) or does not fit.
+ */
+static bool
+decode(const char *s, size_t n, char *out, size_t outlen)
+{
+	size_t o = 0;
+
+	for (size_t i = 0; i < n; i++) {
+		int c = (unsigned char) s[i];
+		if (c == '+') {
+			c = ' ';
+		} else if (c == '%') {
+			int hi, lo;
+			if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0
+			    || (lo = hexval(s[i + 2])) < 0)
+				return false;
+			c = hi * 16 + lo;
+			i += 2;
+		}
+		if (c < 0x20 || c == 0x7f || o + 1 >= outlen)
+			return false;
+		out[o++] = (char) c;
+	}
+	out[o] = '\0';
+	return true;
+}
+
+/*
+ * parse_query reads ?branch= of uri into rq (the first one counts). False
+ * (answer 400) when the query string is too long, or any name or value
+ * in it is malformed, so that nothing odd is half taken.
+ */
+static bool
+parse_query(const char *uri, request *rq)
+{
+	const char *q = strchr(uri, '?');
+	char name[VALUE_MAX], value[VALUE_MAX];
+	bool seen = false;
+
+	if (q == NULL)
+		return true;
+	if (strlen(++q) > QUERY_MAX)
+		return false;
+	while (*q != '\0') {
+		size_t n = strcspn(q, "&"), k = strcspn(q, "&=");
+		bool has_value = k < n;
+		if (!decode(q, k, name, sizeof name)
+		    || !decode(q + k + has_value, n - k - has_value, value,
+		        sizeof value))
+			return false;
+		if (!strcmp(name, "branch") && !seen) {
+			seen = true;
+			memcpy(rq->branch, value, sizeof value);
+			rq->has_branch = value[0] != '\0';
+		}
+		q += n + (q[n] == '&');
+	}
+	return true;
+}
+
+/*
+ * code_plausible tells whether s could be a branch code (the characters
+ * and length db.c allows); anything else names no branch and is not sent
+ * to PostgreSQL at all.
+ */
+static bool
+code_plausible(const char *s)
+{
+	static const char ok[] = "abcdefghijklmnopqrstuvwxyz"
+	                         "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-.";
+	size_t n = strlen(s);
+
+	return n > 0 && n <= CODE_MAX && strspn(s, ok) == n;
+}
+
+/* ------------------------------------------------------------- database */
+
+/*
+ * db_ready returns the connection, opening it if needed. Holding h->mu.
+ * NULL with the reason in err.
+ */
+static PGconn *
+db_ready(hub_http *h, char *err, size_t errlen)
+{
+	if (h->conn != NULL)
+		return h->conn;
+	if (db_connect(h->conf->postgres, &h->conn, err, errlen) != PROTO_OK)
+		return NULL;
+	/* Text from the database becomes JSON: have it in UTF-8. */
+	if (PQsetClientEncoding(h->conn, "UTF8") != 0) {
+		snprintf(err, errlen, "could not set client_encoding: %s",
+		    PQerrorMessage(h->conn));
+		PQfinish(h->conn);
+		h->conn = NULL;
+		return NULL;
+	}
+	return h->conn;
+}
+
+/*
+ * db_note records the outcome of a database use (holding h->mu): a
+ * failure counts in metrics, drops a lost connection and is logged when
+ * it starts; the first success after it is logged too.
+ */
+static void
+db_note(hub_http *h, bool ok, const char *what, const char *err)
+{
+	if (ok) {
+		if (h->db_down)
+			log_notice("HUB-HTTP-DB-UP", "PostgreSQL is back");
+		h->db_down = false;
+		return;
+	}
+	metrics_pg_error();
+	if (h->conn != NULL && db_lost(h->conn)) {
+		PQfinish(h->conn);
+		h->conn = NULL;
+	}
+	if (!h->db_down)
+		log_warn("HUB-HTTP-DB", "could not %s: %s", what, err);
+	else
+		log_debug("HUB-HTTP-DB", "could not %s: %s", what, err);
+	h->db_down = true;
+}
+
+/* run_query runs fn on the connection under the mutex. */
+static proto_err
+run_query(hub_http *h, query_fn fn, request *rq, char *err, size_t errlen)
+{
+	proto_err rv = PROTO_EDB;
+	PGconn *conn;
+
+	pthread_mutex_lock(&h->mu);
+	if ((conn = db_ready(h, err, errlen)) != NULL)
+		rv = fn(conn, rq, err, errlen);
+	db_note(h, rv == PROTO_OK, "answer an HTTP request", err);
+	pthread_mutex_unlock(&h->mu);
+	return rv;
+}
+
+/* col_int returns an integer column; 0 when NULL. */
+static json_int_t
+col_int(const PGresult *res, int row, int col)
+{
+	return PQgetisnull(res, row, col)
+	    ? 0
+	    : (json_int_t) strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+/* col_str returns a text column as a JSON string (null when NULL). */
+static json_t *
+col_str(const PGresult *res, int row, int col)
+{
+	json_t *s;
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	s = json_string(PQgetvalue(res, row, col));
+	/* The connection is UTF-8, so this is only a safety net. */
+	return s != NULL ? s : json_string("(not UTF-8)");
+}
+
+/* col_json returns a jsonb column as its JSON value (null when NULL). */
+static json_t *
+col_json(const PGresult *res, int row, int col)
+{
+	json_t *v;
+
+	if (PQgetisnull(res, row, col))
+		return json_null();
+	v = json_loadb(PQgetvalue(res, row, col),
+	    (size_t) PQgetlength(res, row, col), JSON_DECODE_ANY, NULL);
+	return v != NULL ? v : col_str(res, row, col);
+}
+
+/* -------------------------------------------------------------- queries */
+
+/* pg_up appends the gauge saying whether PostgreSQL answered. */
+static void
+pg_up(strbuf *b, int up)
+{
+	prom_head(b, "branchsync_hub_postgres_up", "gauge",
+	    "1 when this scrape could read the branches from PostgreSQL.");
+	prom_sample_i(b, "branchsync_hub_postgres_up", NULL, NULL, up);
+}
+
+static proto_err
+query_metrics(PGconn *conn, request *rq, char *err, size_t errlen)
+{
+	ov_list l = {0};
+	proto_err rv;
+
+	if ((rv = overview_read(conn, rq->lim, &l, err, errlen)) != PROTO_OK)
+		return rv;
+	overview_render_prom(&l, &rq->text);
+	overview_free(&l);
+	metrics_render(&rq->text);
+	pg_up(&rq->text, 1);
+	return PROTO_OK;
+}
+
+static proto_err
+query_status(PGconn *conn, request *rq, char *err, size_t errlen)
+{
+	ov_list l = {0};
+	proto_err rv;
+
+	if ((rv = overview_read(conn, rq->lim, &l, err, errlen)) != PROTO_OK)
+		return rv;
+	rq->json = overview_json(&l, rq->lim);
+	overview_free(&l);
+	return PROTO_OK;
+}
+
+/*
+ * query_history: the last hour of backlog samples of enabled branches.
+ * One statement, so that series and total agree: grouping set (code, ts)
+ * gives the points, (ts) the total, () one row that always exists and
+ * carries now(). Samples are unique per branch and second, so a series
+ * has at most 3600 points, whatever sample_interval_s.
+ */
+static proto_err
+query_history(PGconn *conn, request *rq, char *err, size_t errlen)
+{
+	PGresult *res;
+	json_t *series, *total, *points = NULL;
+	const char *code = NULL;
+	json_int_t now = 0;
+	proto_err rv;
+
+	rv = db_exec(conn,
+	    "SELECT grouping(b.code, s.ts), extract(epoch FROM now())::bigint,"
+	    " b.code, extract(epoch FROM s.ts)::bigint, sum(s.queue_events)"
+	    " FROM branchsync.backlog_sample s"
+	    " JOIN branchsync.branch b ON b.id = s.branch_id"
+	    " WHERE b.enabled AND s.ts > now() - interval '1 hour'"
+	    " GROUP BY GROUPING SETS ((b.code, s.ts), (s.ts), ())"
+	    " ORDER BY b.code NULLS FIRST, s.ts",
+	    0, NULL, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	series = json_array();
+	total = json_array();
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *pt = json_pack(
+		    "[I,I]", col_int(res, i, 3), col_int(res, i, 4));
+		switch (col_int(res, i, 0)) {
+		case 0: /* (code, ts): a point of a branch */
+			if (code == NULL
+			    || strcmp(code, PQgetvalue(res, i, 2))) {
+				code = PQgetvalue(res, i, 2);
+				points = json_array();
+				json_array_append_new(series,
+				    json_pack("{s:o,s:o}", "branch",
+				        col_str(res, i, 2), "points", points));
+			}
+			json_array_append_new(points, pt);
+			break;
+		case 2: /* (ts): the sum over branches */
+			json_array_append_new(total, pt);
+			break;
+		default: /* (): now */
+			now = col_int(res, i, 1);
+			json_decref(pt);
+			break;
+		}
+	}
+	PQclear(res);
+	rq->json = json_pack("{s:I,s:I,s:o,s:o}", "interval_s",
+	    (json_int_t) rq->interval_s, "now", now, "series", series, "total",
+	    total);
+	return PROTO_OK;
+}
+
+/*
+ * query_list runs sql ($1: branch code or NULL) and answers {name: [row
+ * objects]}, one key per column (cols, ncols); columns in ints are
+ * integers and "key" is JSON. An implausible code matches nothing.
+ */
+static proto_err
+query_list(PGconn *conn, request *rq, const char *sql, const char *name,
+    const char *const *cols, int ncols, char *err, size_t errlen)
+{
+	const char *params[1] = {rq->has_branch ? rq->branch : NULL};
+	json_t *list = json_array();
+	PGresult *res;
+	proto_err rv;
+
+	rq->json = json_pack("{s:o}", name, list);
+	if (rq->has_branch && !code_plausible(rq->branch))
+		return PROTO_OK;
+	rv = db_exec(
+	    conn, sql, 1, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK) {
+		json_decref(rq->json);
+		rq->json = NULL;
+		return rv;
+	}
+	for (int i = 0; i < PQntuples(res); i++) {
+		json_t *o = json_object();
+		for (int c = 0; c < ncols; c++) {
+			json_t *v;
+			if (!strcmp(cols[c], "key"))
+				v = col_json(res, i, c);
+			else if (PQftype(res, c) == 20 /* int8 */)
+				v = json_integer(col_int(res, i, c));
+			else
+				v = col_str(res, i, c);
+			json_object_set_new(o, cols[c], v);
+		}
+		json_array_append_new(list, o);
+	}
+	PQclear(res);
+	return PROTO_OK;
+}
+
+static proto_err
+query_rejects(PGconn *conn, request *rq, char *err, size_t errlen)
+{
+	static const char *const cols[] = {"id", "branch", "seq", "tbl", "key",
+	    "reason", "state", "created_at"};
+
+	return query_list(conn, rq,
+	    "SELECT r.id, b.code, r.seq, r.tbl, r.key, r.reason, r.state,"
+	    " extract(epoch FROM r.created_at)::bigint"
+	    " FROM branchsync.reject r"
+	    " JOIN branchsync.branch b ON b.id = r.branch_id"
+	    " WHERE ($1::text IS NULL OR b.code = $1)"
+	    " AND r.state IN ('open', 'retry')"
+	    " ORDER BY r.id DESC LIMIT " LIST_MAX,
+	    "rejects", cols, (int) ARRAY_LEN(cols), err, errlen);
+}
+
+static proto_err
+query_conflicts(PGconn *conn, request *rq, char *err, size_t errlen)
+{
+	static const char *const cols[]
+	    = {"id", "branch", "seq", "tbl", "key", "type", "created_at"};
+
+	return query_list(conn, rq,
+	    "SELECT c.id, b.code, c.seq, c.tbl, c.key, c.type,"
+	    " extract(epoch FROM c.created_at)::bigint"
+	    " FROM branchsync.conflict c"
+	    " JOIN branchsync.branch b ON b.id = c.branch_id"
+	    " WHERE ($1::text IS NULL OR b.code = $1)"
+	    " AND c.resolution IS NULL"
+	    " ORDER BY c.id DESC LIMIT " LIST_MAX,
+	    "conflicts", cols, (int) ARRAY_LEN(cols), err, errlen);
+}
+
+/* --------------------------------------------------------------- routes */
+
+typedef struct {
+	const char *path; /* exact path */
+	query_fn query;   /* NULL: the page */
+	const char *type; /* Content-Type of a success */
+} route;
+
+static const route routes[] = {
+    {"/", NULL, HTTP_TYPE_HTML},
+    {"/metrics", query_metrics, HTTP_TYPE_PROM},
+    {"/api/status", query_status, HTTP_TYPE_JSON},
+    {"/api/history", query_history, HTTP_TYPE_JSON},
+    {"/api/rejects", query_rejects, HTTP_TYPE_JSON},
+    {"/api/conflicts", query_conflicts, HTTP_TYPE_JSON},
+};
+
+/* find_route returns the route of uri's path (before any '?'), or NULL. */
+static const route *
+find_route(const char *uri)
+{
+	size_t n = strcspn(uri, "?");
+
+	for (size_t i = 0; i < ARRAY_LEN(routes); i++)
+		if (strlen(routes[i].path) == n
+		    && !memcmp(routes[i].path, uri, n))
+			return &routes[i];
+	return NULL;
+}
+
+/* answer runs a route's query and sends what it produced. */
+static void
+answer(hub_http *h, nng_aio *aio, const route *r, request *rq)
+{
+	char err[1024];
+	char *body;
+	proto_err rv = run_query(h, r->query, rq, err, sizeof err);
+
+	if (rv != PROTO_OK && r->query == query_metrics) {
+		/*
+		 * The process's own counters matter most while PostgreSQL
+		 * fails (HubPostgresErrors): answer with them, without the
+		 * branches, rather than fail the scrape.
+		 */
+		strbuf_reset(&rq->text);
+		metrics_render(&rq->text);
+		pg_up(&rq->text, 0);
+		http_respond(aio, NNG_HTTP_STATUS_OK, r->type, rq->text.p,
+		    rq->text.len);
+		return;
+	}
+	if (rv != PROTO_OK) {
+		http_respond_text(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE,
+		    "could not read from PostgreSQL: %s", err);
+		return;
+	}
+	if (rq->json == NULL) {
+		http_respond(aio, NNG_HTTP_STATUS_OK, r->type,
+		    rq->text.p != NULL ? rq->text.p : "", rq->text.len);
+		return;
+	}
+	if ((body = json_dumps(rq->json, JSON_COMPACT)) == NULL) {
+		http_respond_text(aio, NNG_HTTP_STATUS_INTERNAL_SERVER_ERROR,
+		    "could not encode the answer");
+		return;
+	}
+	http_respond(aio, NNG_HTTP_STATUS_OK, r->type, body, strlen(body));
+	free(body);
+}
+
+/* serve answers one request. */
+static void
+serve(hub_http *h, nng_aio *aio)
+{
+	nng_http_req *req = nng_aio_get_input(aio, 0);
+	const char *method = nng_http_req_get_method(req);
+	const char *uri = nng_http_req_get_uri(req);
+	request rq
+	    = {.lim = &h->lim, .interval_s = h->conf->sample_interval_s};
+	const route *r;
+
+	if ((r = find_route(uri)) == NULL) {
+		http_respond_text(aio, NNG_HTTP_STATUS_NOT_FOUND, "not found");
+		return;
+	}
+	if (strcmp(method, "GET") && strcmp(method, "HEAD")) {
+		http_respond_text(aio, NNG_HTTP_STATUS_METHOD_NOT_ALLOWED,
+		    "method not allowed: only GET");
+		return;
+	}
+	if (!parse_query(uri, &rq)) {
+		http_respond_text(
+		    aio, NNG_HTTP_STATUS_BAD_REQUEST, "invalid query string");
+		return;
+	}
+	if (r->query == NULL) {
+		http_respond(aio, NNG_HTTP_STATUS_OK, r->type, hub_web_page,
+		    hub_web_page_len);
+		return;
+	}
+	answer(h, aio, r, &rq);
+	json_decref(rq.json);
+	strbuf_fini(&rq.text);
+}
+
+/*
+ * handle_cb serves every request (see the top of the file). nng may still
+ * run it while the server is being stopped: hub_http_stop waits until
+ * busy is back to 0, and h is not touched after that.
+ */
+static void
+handle_cb(nng_aio *aio)
+{
+	hub_http *h = nng_http_handler_get_data(nng_aio_get_input(aio, 1));
+	bool stopping;
+
+	pthread_mutex_lock(&h->stop_mu);
+	if (!(stopping = h->stopping))
+		h->busy++;
+	pthread_mutex_unlock(&h->stop_mu);
+	if (stopping) {
+		http_respond_text(aio, NNG_HTTP_STATUS_SERVICE_UNAVAILABLE,
+		    "the hub is stopping");
+		return;
+	}
+	serve(h, aio);
+	pthread_mutex_lock(&h->stop_mu);
+	if (--h->busy == 0)
+		pthread_cond_broadcast(&h->stop_cv);
+	pthread_mutex_unlock(&h->stop_mu);
+}
+
+/* -------------------------------------------------------------- sampler */
+
+/* sample records every enabled branch's queue and prunes old samples. */
+static void
+sample(hub_http *h)
+{
+	char err[1024];
+	PGconn *conn;
+	proto_err rv = PROTO_EDB;
+	int64_t now = now_mono_ms();
+
+	pthread_mutex_lock(&h->mu);
+	if ((conn = db_ready(h, err, sizeof err)) != NULL)
+		rv = db_exec(conn,
+		    "INSERT INTO branchsync.backlog_sample(branch_id, ts,"
+		    " queue_events) SELECT b.id, date_trunc('second', now()),"
+		    " s.queue_events FROM branchsync.branch b"
+		    " JOIN branchsync.branch_status s ON s.branch_id = b.id"
+		    " WHERE b.enabled AND s.queue_events IS NOT NULL"
+		    " ON CONFLICT DO NOTHING",
+		    0, NULL, PGRES_COMMAND_OK, NULL, NULL, err, sizeof err);
+	if (rv == PROTO_OK && now - h->pruned_ms >= PRUNE_EVERY_S * 1000) {
+		rv = db_exec(conn,
+		    "DELETE FROM branchsync.backlog_sample"
+		    " WHERE ts < now() - interval '1 day'",
+		    0, NULL, PGRES_COMMAND_OK, NULL, NULL, err, sizeof err);
+		if (rv == PROTO_OK)
+			h->pruned_ms = now;
+	}
+	db_note(h, rv == PROTO_OK, "record the backlog", err);
+	pthread_mutex_unlock(&h->mu);
+}
+
+/* sampler_main samples every sample_interval_s until stopping is set. */
+static void *
+sampler_main(void *arg)
+{
+	hub_http *h = arg;
+	int64_t step = h->conf->sample_interval_s * 1000;
+	struct timespec due;
+
+	clock_gettime(CLOCK_MONOTONIC, &due);
+	pthread_mutex_lock(&h->stop_mu);
+	while (!h->stopping) {
+		pthread_mutex_unlock(&h->stop_mu);
+		sample(h);
+		due.tv_sec += step / 1000;
+		due.tv_nsec += (step % 1000) * 1000000;
+		if (due.tv_nsec >= 1000000000) {
+			due.tv_sec++;
+			due.tv_nsec -= 1000000000;
+		}
+		pthread_mutex_lock(&h->stop_mu);
+		while (!h->stopping
+		    && pthread_cond_timedwait(&h->stop_cv, &h->stop_mu, &due)
+		        == 0)
+			;
+	}
+	pthread_mutex_unlock(&h->stop_mu);
+	return NULL;
+}
+
+/* --------------------------------------------------------- start, stop */
+
+static proto_err
+listen_on(hub_http *h, char *err, size_t errlen)
+{
+	char addr[300];
+	nng_http_handler *hd = NULL;
+	nng_url *url = NULL;
+	int rv;
+
+	snprintf(addr, sizeof addr, "http://%s/", h->conf->http_listen);
+	if ((rv = nng_url_parse(&url, addr)) == 0) {
+		rv = nng_http_server_hold(&h->srv, url);
+		nng_url_free(url);
+	}
+	if (rv == 0
+	    && (rv = nng_http_handler_alloc(&hd, "/", handle_cb)) == 0) {
+		if ((rv = nng_http_handler_set_tree(hd)) != 0
+		    || (rv = nng_http_handler_set_method(hd, NULL)) != 0
+		    || (rv = nng_http_handler_set_data(hd, h, NULL)) != 0
+		    || (rv = nng_http_handler_collect_body(hd, true, BODY_MAX))
+		        != 0
+		    || (rv = nng_http_server_add_handler(h->srv, hd)) != 0)
+			nng_http_handler_free(hd);
+	}
+	if (rv == 0)
+		rv = nng_http_server_start(h->srv);
+	if (rv != 0) {
+		snprintf(err, errlen,
+		    "could not listen on %s (http_listen): %s",
+		    h->conf->http_listen, nng_strerror(rv));
+		return PROTO_EIO;
+	}
+	log_info(
+	    "HUB-HTTP-LISTEN", "operator page, /metrics and /api on %s", addr);
+	return PROTO_OK;
+}
+
+proto_err
+hub_http_start(
+    const hub_config *conf, hub_http **out, char *err, size_t errlen)
+{
+	pthread_condattr_t ca;
+	hub_http *h;
+	proto_err rv;
+
+	*out = NULL;
+	if (conf->http_listen == NULL || conf->http_listen[0] == '\0')
+		return PROTO_OK;
+	h = xcalloc(1, sizeof *h);
+	h->conf = conf;
+	h->lim = (ov_limits) {
+	    conf->behind_events, conf->behind_seconds, conf->silent_seconds};
+	h->pruned_ms = INT64_MIN / 2;
+	pthread_mutex_init(&h->mu, NULL);
+	pthread_mutex_init(&h->stop_mu, NULL);
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&h->stop_cv, &ca);
+	pthread_condattr_destroy(&ca);
+	if ((rv = listen_on(h, err, errlen)) != PROTO_OK) {
+		hub_http_stop(h);
+		return rv;
+	}
+	if (pthread_create(&h->sampler, NULL, sampler_main, h) != 0) {
+		snprintf(err, errlen, "could not start the sampler thread");
+		hub_http_stop(h);
+		return PROTO_EIO;
+	}
+	h->sampler_started = true;
+	*out = h;
+	return PROTO_OK;
+}
+
+void
+hub_http_stop(hub_http *h)
+{
+	if (h == NULL)
+		return;
+	pthread_mutex_lock(&h->stop_mu);
+	h->stopping = true;
+	pthread_cond_broadcast(&h->stop_cv);
+	pthread_mutex_unlock(&h->stop_mu);
+	if (h->srv != NULL) {
+		nng_http_server_stop(h->srv);
+		nng_http_server_release(h->srv);
+	}
+	pthread_mutex_lock(&h->stop_mu);
+	while (h->busy > 0)
+		pthread_cond_wait(&h->stop_cv, &h->stop_mu);
+	pthread_mutex_unlock(&h->stop_mu);
+	if (h->sampler_started)
+		pthread_join(h->sampler, NULL);
+	PQfinish(h->conn);
+	pthread_cond_destroy(&h->stop_cv);
+	pthread_mutex_destroy(&h->stop_mu);
+	pthread_mutex_destroy(&h->mu);
+	free(h);
+}
