@@ -108,6 +108,35 @@ admin_rejects_list(PGconn *conn, const char *branch, bool all, FILE *out,
 	return PROTO_OK;
 }
 
+proto_err
+admin_branch_list(PGconn *conn, FILE *out, char *err, size_t errlen)
+{
+	PGresult *res;
+	proto_err rv;
+
+	rv = db_exec(conn,
+	    "SELECT code, CASE WHEN enabled THEN 'yes' ELSE 'no' END,"
+	    " to_char(created_at AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    " coalesce(to_char(key_changed_at AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
+	    " CASE WHEN old_key_until > now() THEN to_char(old_key_until"
+	    " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    " ELSE '-' END FROM branchsync.branch ORDER BY code",
+	    0, NULL, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	for (int i = 0; i < PQntuples(res); i++)
+		fprintf(out,
+		    "branch=%s enabled=%s created=%s key_changed=%s "
+		    "old_key_until=%s\n",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+		    PQgetvalue(res, i, 4));
+	PQclear(res);
+	return PROTO_OK;
+}
+
 /* check_reject_ids verifies that every id exists and may change. */
 static proto_err
 check_reject_ids(PGconn *conn, const char *arr, char *const *ids, int nids,

@@ -1,5 +1,7 @@
 /*
- * admin.h: the operator's commands on rejects and conflicts.
+ * admin.h: the operator's commands on branches, rejects and conflicts.
+ *
+ *   branch list        every branch with its key's age and overlap
  *
  *   rejects list       open and retry rejects (all with --all)
  *   rejects retry      state -> 'retry': the agent learns it in WELCOME
@@ -26,6 +28,12 @@
 
 #include "catalog.h"
 #include "proto/err.h"
+
+/*
+ * admin_branch_list prints one line per branch: code, enabled, created,
+ * when its key last changed and until when its previous key is valid.
+ */
+proto_err admin_branch_list(PGconn *conn, FILE *out, char *err, size_t errlen);
 
 /*
  * admin_rejects_list prints one line per reject of branch (NULL: every

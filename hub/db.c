@@ -11,6 +11,7 @@
 #include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <inttypes.h>
 #include <string.h>
 
 #include "log.h"
@@ -159,9 +160,19 @@ static const char *const migration_4
       " queue_events bigint NOT NULL,"
       " PRIMARY KEY (branch_id, ts));";
 
+/*
+ * Migration 5: key rotation. "branch rotate-key" keeps the previous key's
+ * hash in old_key_hash, accepted until old_key_until, so a branch keeps
+ * syncing while its new key is being installed.
+ */
+static const char *const migration_5
+    = "ALTER TABLE branchsync.branch ADD COLUMN old_key_hash bytea,"
+      " ADD COLUMN old_key_until timestamptz,"
+      " ADD COLUMN key_changed_at timestamptz;";
+
 /* migrations[i] brings the schema to version i + 1. Append only. */
 static const char *const migrations[]
-    = {migration_1, migration_2, migration_3, migration_4};
+    = {migration_1, migration_2, migration_3, migration_4, migration_5};
 
 proto_err
 db_result_error(const PGresult *res, PGconn *conn, char *err, size_t errlen)
@@ -456,23 +467,19 @@ code_valid(const char *code)
 	return true;
 }
 
-proto_err
-db_branch_add(
-    PGconn *conn, const char *code, char *key, char *err, size_t errlen)
+/* Room for a key hash as bytea text: "\\x" and 64 hex digits. */
+#define HASH_TEXT (2 + 64 + 1)
+
+/*
+ * new_key draws a key (DB_KEY_BYTES random bytes as hex) into key and
+ * writes its hash as bytea text ("\\x" and 64 hex digits) into hash.
+ */
+static proto_err
+new_key(
+    char key[DB_KEY_HEX + 1], char hash[HASH_TEXT], char *err, size_t errlen)
 {
 	uint8_t raw[DB_KEY_BYTES], digest[32];
-	char hash[2 + 64 + 1] = "\\x";
-	char state[6];
-	const char *params[2] = {code, hash};
-	proto_err rv;
 
-	if (!code_valid(code)) {
-		snprintf(err, errlen,
-		    "invalid branch code \"%s\": use 1 to 64 "
-		    "letters, digits, \"_\", \"-\" or \".\"",
-		    code);
-		return PROTO_EINVAL;
-	}
 	if (rand_bytes(raw, sizeof raw) != PROTO_OK) {
 		snprintf(err, errlen, "could not read random bytes");
 		return PROTO_EIO;
@@ -483,10 +490,40 @@ db_branch_add(
 		snprintf(err, errlen, "could not compute sha256");
 		return PROTO_EIO;
 	}
+	memcpy(hash, "\\x", 2);
 	hex_encode(digest, sizeof digest, hash + 2);
+	return PROTO_OK;
+}
+
+/* check_code reports an invalid branch code as PROTO_EINVAL. */
+static proto_err
+check_code(const char *code, char *err, size_t errlen)
+{
+	if (code_valid(code))
+		return PROTO_OK;
+	snprintf(err, errlen,
+	    "invalid branch code \"%s\": use 1 to 64 "
+	    "letters, digits, \"_\", \"-\" or \".\"",
+	    code);
+	return PROTO_EINVAL;
+}
+
+proto_err
+db_branch_add(
+    PGconn *conn, const char *code, char *key, char *err, size_t errlen)
+{
+	char hash[HASH_TEXT];
+	char state[6];
+	const char *params[2] = {code, hash};
+	proto_err rv;
+
+	if ((rv = check_code(code, err, errlen)) != PROTO_OK
+	    || (rv = new_key(key, hash, err, errlen)) != PROTO_OK)
+		return rv;
 	rv = db_exec(conn,
-	    "INSERT INTO branchsync.branch(code, key_hash) VALUES ($1, $2)", 2,
-	    params, PGRES_COMMAND_OK, NULL, state, err, errlen);
+	    "INSERT INTO branchsync.branch(code, key_hash, key_changed_at)"
+	    " VALUES ($1, $2, now())",
+	    2, params, PGRES_COMMAND_OK, NULL, state, err, errlen);
 	if (rv != PROTO_OK && !strcmp(state, "23505")) {
 		snprintf(err, errlen, "branch \"%s\" already exists", code);
 		return PROTO_EINVAL;
@@ -494,41 +531,130 @@ db_branch_add(
 	return rv;
 }
 
+/* no_branch reports that UPDATE found no branch code. */
+static proto_err
+no_branch(PGresult *res, const char *code, char *err, size_t errlen)
+{
+	bool none = PQntuples(res) == 0;
+
+	if (!none)
+		return PROTO_OK;
+	PQclear(res);
+	snprintf(err, errlen, "no branch \"%s\"", code);
+	return PROTO_EINVAL;
+}
+
+proto_err
+db_branch_rotate_key(PGconn *conn, const char *code, int64_t overlap_s,
+    char *key, char *until, size_t untillen, char *err, size_t errlen)
+{
+	char hash[HASH_TEXT], overlap[24];
+	const char *params[3] = {code, hash, overlap};
+	PGresult *res;
+	proto_err rv;
+
+	if ((rv = check_code(code, err, errlen)) != PROTO_OK
+	    || (rv = new_key(key, hash, err, errlen)) != PROTO_OK)
+		return rv;
+	snprintf(overlap, sizeof overlap, "%" PRId64, overlap_s);
+	/*
+	 * The current key becomes the old one for overlap seconds; a key
+	 * still in an earlier overlap is dropped (only two keys at a time).
+	 */
+	rv = db_exec(conn,
+	    "UPDATE branchsync.branch SET old_key_hash = CASE WHEN $3::bigint"
+	    " > 0 THEN key_hash END, old_key_until = CASE WHEN $3::bigint > 0"
+	    " THEN now() + make_interval(secs => $3::bigint) END,"
+	    " key_hash = $2, key_changed_at = now() WHERE code = $1"
+	    " RETURNING coalesce(to_char(old_key_until AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD HH24:MI:SS \"UTC\"'), '')",
+	    3, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK || (rv = no_branch(res, code, err, errlen)))
+		return rv;
+	snprintf(until, untillen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return PROTO_OK;
+}
+
+proto_err
+db_branch_set_enabled(
+    PGconn *conn, const char *code, bool enabled, char *err, size_t errlen)
+{
+	const char *params[2] = {code, enabled ? "true" : "false"};
+	PGresult *res;
+	proto_err rv;
+
+	if ((rv = check_code(code, err, errlen)) != PROTO_OK)
+		return rv;
+	rv = db_exec(conn,
+	    "UPDATE branchsync.branch SET enabled = $2 WHERE code = $1"
+	    " RETURNING id",
+	    2, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK || (rv = no_branch(res, code, err, errlen)))
+		return rv;
+	PQclear(res);
+	return PROTO_OK;
+}
+
+/*
+ * hash_matches compares column col (bytea text, maybe NULL) with want in
+ * constant time; a missing hash is compared too, against zeros.
+ */
+static bool
+hash_matches(const PGresult *res, int col, const char want[HASH_TEXT])
+{
+	static const char none[HASH_TEXT];
+	const char *stored = none;
+
+	if (!PQgetisnull(res, 0, col)
+	    && PQgetlength(res, 0, col) == HASH_TEXT - 1)
+		stored = PQgetvalue(res, 0, col);
+	return CRYPTO_memcmp(stored, want, HASH_TEXT - 1) == 0;
+}
+
 proto_err
 db_auth(PGconn *conn, const char *code, const char *key, int *branch_id,
-    char *err, size_t errlen)
+    bool *old_key, char *err, size_t errlen)
 {
 	const char *params[1] = {code};
 	uint8_t digest[32];
+	char want[HASH_TEXT] = "\\x";
 	PGresult *res;
 	proto_err rv;
-	bool ok;
+	bool cur, old, enabled;
 
 	rv = db_exec(conn,
-	    "SELECT id, key_hash FROM branchsync.branch"
-	    " WHERE code = $1 AND enabled",
+	    "SELECT id, enabled, key_hash, CASE WHEN old_key_until > now()"
+	    " THEN old_key_hash END FROM branchsync.branch WHERE code = $1",
 	    1, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
 	if (rv != PROTO_OK)
 		return rv;
-	/*
-	 * The stored value comes back as bytea text "\x<64 hex>". Compare
-	 * digests in constant time so the reply time says nothing about how
-	 * many bytes matched.
-	 */
-	ok = PQntuples(res) == 1 && key_hash(key, digest);
-	if (ok) {
-		char hex[2 + 64 + 1] = "\\x";
-		hex_encode(digest, sizeof digest, hex + 2);
-		ok = PQgetlength(res, 0, 1) == (int) sizeof hex - 1
-		    && CRYPTO_memcmp(
-		           PQgetvalue(res, 0, 1), hex, sizeof hex - 1)
-		        == 0;
-		*branch_id = atoi(PQgetvalue(res, 0, 0));
-	}
-	PQclear(res);
-	if (!ok) {
+	if (PQntuples(res) != 1 || !key_hash(key, digest)) {
+		PQclear(res);
 		snprintf(err, errlen, "authentication failed");
 		return PROTO_EAUTH;
 	}
+	/*
+	 * The stored values come back as bytea text "\\x<64 hex>". Both are
+	 * compared, in constant time, so the reply time says nothing about
+	 * how many bytes matched or which key did.
+	 */
+	hex_encode(digest, sizeof digest, want + 2);
+	cur = hash_matches(res, 2, want);
+	old = hash_matches(res, 3, want);
+	enabled = PQgetvalue(res, 0, 1)[0] == 't';
+	*branch_id = atoi(PQgetvalue(res, 0, 0));
+	PQclear(res);
+	if (!cur && !old) {
+		snprintf(err, errlen, "authentication failed");
+		return PROTO_EAUTH;
+	}
+	if (!enabled) {
+		/* Only a holder of the key learns that. */
+		snprintf(err, errlen, "branch \"%s\" is disabled", code);
+		return PROTO_EAUTH;
+	}
+	if (old_key != NULL)
+		*old_key = !cur;
 	return PROTO_OK;
 }

@@ -29,6 +29,9 @@
  *   branch_status.last_error, .last_error_at   last failed PUSH or PULL
  *   backlog_sample(branch_id, ts, queue_events) queue length history
  *
+ * Migration 5 adds key rotation to branch: old_key_hash, accepted until
+ * old_key_until, and key_changed_at.
+ *
  * Error text written into err is one line: the server's primary message
  * followed by "(SQLSTATE xxxxx)" when there is one.
  */
@@ -38,12 +41,13 @@
 #include <libpq-fe.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include "proto/err.h"
 
 /* The newest migration this hub knows; "run" requires exactly this. */
-#define DB_SCHEMA_VERSION 4
+#define DB_SCHEMA_VERSION 5
 
 /* Advisory lock key serializing concurrent "migrate" runs ("bsmi"). */
 #define DB_MIGRATE_LOCK "1651731817"
@@ -128,11 +132,29 @@ proto_err db_branch_add(
     PGconn *conn, const char *code, char *key, char *err, size_t errlen);
 
 /*
- * db_auth checks a branch code and key against branch.key_hash in constant
- * time. Returns PROTO_OK with *branch_id set, PROTO_EAUTH (unknown or
- * disabled branch, wrong key) or PROTO_EDB.
+ * db_branch_rotate_key gives branch code a new key (written like
+ * db_branch_add's). With overlap_s > 0 the previous key stays valid for
+ * that long and until receives when it expires ("YYYY-MM-DD HH:MM:SS
+ * UTC"); with 0 it stops at once and until is "". PROTO_EINVAL for an
+ * unknown branch.
+ */
+proto_err db_branch_rotate_key(PGconn *conn, const char *code,
+    int64_t overlap_s, char *key, char *until, size_t untillen, char *err,
+    size_t errlen);
+
+/* db_branch_set_enabled enables or disables a branch (PROTO_EINVAL: none). */
+proto_err db_branch_set_enabled(
+    PGconn *conn, const char *code, bool enabled, char *err, size_t errlen);
+
+/*
+ * db_auth checks a branch code and key against the branch's key hash and,
+ * during a rotation's overlap, its previous one, in constant time.
+ * Returns PROTO_OK with *branch_id set (and *old_key, if not NULL, true
+ * when the previous key matched), PROTO_EAUTH (unknown branch or wrong
+ * key: "authentication failed"; right key of a disabled branch: says so)
+ * or PROTO_EDB.
  */
 proto_err db_auth(PGconn *conn, const char *code, const char *key,
-    int *branch_id, char *err, size_t errlen);
+    int *branch_id, bool *old_key, char *err, size_t errlen);
 
 #endif /* HUB_DB_H */

@@ -31,11 +31,18 @@
 
 /* Options of the rejects and conflicts commands. */
 static struct {
-	const char *branch; /* --branch CODE, or NULL */
-	const char *by;     /* --by NAME, or NULL */
-	bool all;           /* --all */
-	bool json;          /* --json (status) */
+	const char *branch;  /* --branch CODE, or NULL */
+	const char *by;      /* --by NAME, or NULL */
+	bool all;            /* --all */
+	bool json;           /* --json (status) */
+	const char *overlap; /* --overlap SECONDS (branch rotate-key) */
+	int64_t overlap_s;   /* its value, checked */
 } opt;
+
+/* The previous key's validity after "branch rotate-key", by default. */
+#define DEFAULT_OVERLAP_S 86400
+/* The longest --overlap accepted: 30 days. */
+#define MAX_OVERLAP_S (30 * 86400)
 
 static void
 usage(void)
@@ -56,6 +63,17 @@ usage(void)
 	         "  " PROG " branch add CODE -c FILE\n"
 	         "                                    add a branch; prints "
 	         "its key once\n"
+	         "  " PROG " branch rotate-key CODE -c FILE [--overlap "
+	         "SECONDS]\n"
+	         "                                    new key, printed once; "
+	         "the old one works\n"
+	         "                                    for --overlap seconds "
+	         "more (default 86400)\n"
+	         "  " PROG " branch disable|enable CODE -c FILE\n"
+	         "                                    refuse or accept the "
+	         "branch's requests\n"
+	         "  " PROG " branch list -c FILE     every branch, its "
+	         "key's age and overlap\n"
 	         "  " PROG " rejects list -c FILE [--branch CODE] [--all]\n"
 	         "                                    open rejects (--all: "
 	         "also resolved, discarded)\n"
@@ -83,6 +101,8 @@ usage(void)
 	         "\"operator\")\n"
 	         "      --json          status as JSON (the same object as "
 	         "GET /api/status)\n"
+	         "      --overlap=SECONDS  how long the previous key stays "
+	         "valid (0: not at all)\n"
 	         "  -V, --version       output version information, then "
 	         "exit\n"
 	         "  -?, --help          show this help, then exit\n");
@@ -342,20 +362,48 @@ cmd_conflicts(const hub_config *conf, char **args)
 	return finish(conn, rv, "resolve the conflict", err);
 }
 
+/*
+ * cmd_branch runs "branch add|rotate-key|disable|enable|list". A new key
+ * goes to stdout alone, one line, so scripts can capture it; notes go to
+ * stderr.
+ */
 static int
-cmd_branch_add(const hub_config *conf, const char *code)
+cmd_branch(const hub_config *conf, char **args)
 {
 	PGconn *conn = connect_checked(conf, true);
-	char key[DB_KEY_HEX + 1], err[1024];
-	proto_err rv = db_branch_add(conn, code, key, err, sizeof err);
+	char key[DB_KEY_HEX + 1], until[64], err[1024];
+	const char *sub = args[1], *code = args[2];
+	proto_err rv;
 
-	PQfinish(conn);
-	if (rv != PROTO_OK) {
-		cli_error("could not add branch: %s", err);
-		return 1;
+	if (!strcmp(sub, "list"))
+		return finish(conn,
+		    admin_branch_list(conn, stdout, err, sizeof err),
+		    "list branches", err);
+	if (!strcmp(sub, "disable") || !strcmp(sub, "enable")) {
+		rv = db_branch_set_enabled(
+		    conn, code, sub[0] == 'e', err, sizeof err);
+		if (rv == PROTO_OK)
+			printf("branch \"%s\" %sd\n", code, sub);
+		return finish(conn, rv, "change the branch", err);
 	}
-	/* The only copy of the key: stdout, one line, nothing else. */
+	if (!strcmp(sub, "add"))
+		rv = db_branch_add(conn, code, key, err, sizeof err);
+	else
+		rv = db_branch_rotate_key(conn, code, opt.overlap_s, key,
+		    until, sizeof until, err, sizeof err);
+	if (rv != PROTO_OK)
+		return finish(conn, rv,
+		    sub[0] == 'a' ? "add branch" : "rotate the key", err);
+	PQfinish(conn);
 	printf("%s\n", key);
+	if (sub[0] == 'r')
+		fprintf(stderr,
+		    until[0] != '\0'
+		        ? PROG ": the previous key of \"%s\" is accepted "
+		               "until %s\n"
+		        : PROG ": the previous key of \"%s\" no longer "
+		               "works%s\n",
+		    code, until);
 	return 0;
 }
 
@@ -368,6 +416,7 @@ parse_options(int argc, char **argv)
 	    {"branch", required_argument, NULL, 'b'},
 	    {"by", required_argument, NULL, 'y'},
 	    {"all", no_argument, NULL, 'a'}, {"json", no_argument, NULL, 'j'},
+	    {"overlap", required_argument, NULL, 'o'},
 	    {"help", no_argument, NULL, '?'},
 	    {"version", no_argument, NULL, 'V'}, {NULL, 0, NULL, 0}};
 	const char *path = NULL;
@@ -385,6 +434,8 @@ parse_options(int argc, char **argv)
 			opt.all = true;
 		else if (c == 'j')
 			opt.json = true;
+		else if (c == 'o')
+			opt.overlap = optarg;
 		else if (c == 'V') {
 			printf(PROG " " BS_VERSION "\n");
 			exit(0);
@@ -459,6 +510,34 @@ check_conflicts(char **args, int nargs)
 		    args[3]);
 }
 
+/* check_branch validates "branch ..." and its options. */
+static void
+check_branch(char **args, int nargs)
+{
+	const char *sub = nargs > 1 ? args[1] : "";
+	bool list = !strcmp(sub, "list");
+	char err[256];
+
+	if (!list && strcmp(sub, "add") && strcmp(sub, "rotate-key")
+	    && strcmp(sub, "disable") && strcmp(sub, "enable"))
+		bad_usage("unknown branch command (expected \"branch add\", "
+		          "\"rotate-key\", \"disable\", \"enable\" or "
+		          "\"list\")");
+	if (opt.overlap != NULL && strcmp(sub, "rotate-key"))
+		bad_usage("\"--overlap\" is only valid for \"branch "
+		          "rotate-key\"");
+	opt.overlap_s = DEFAULT_OVERLAP_S;
+	if (opt.overlap != NULL
+	    && !parse_int64(opt.overlap, 0, MAX_OVERLAP_S, &opt.overlap_s,
+	        "--overlap", err, sizeof err))
+		bad_usage("%s (seconds, at most %d)", err, MAX_OVERLAP_S);
+	if (list && nargs != 2)
+		bad_usage("too many command-line arguments (first is \"%s\")",
+		    args[2]);
+	if (!list && nargs != 3)
+		bad_usage("\"branch %s\" needs exactly one CODE", sub);
+}
+
 /* check_args validates the positional arguments before any work. */
 static void
 check_args(char **args, int nargs)
@@ -470,6 +549,9 @@ check_args(char **args, int nargs)
 	cmd = args[0];
 	if (opt.json && strcmp(cmd, "status") != 0)
 		bad_usage("\"--json\" is only valid for \"status\"");
+	if (opt.overlap != NULL && strcmp(cmd, "branch") != 0)
+		bad_usage("\"--overlap\" is only valid for \"branch "
+		          "rotate-key\"");
 	if (!strcmp(cmd, "rejects")) {
 		check_rejects(args, nargs);
 		return;
@@ -482,11 +564,7 @@ check_args(char **args, int nargs)
 		bad_usage("\"--branch\", \"--by\" and \"--all\" are only "
 		          "valid for \"rejects\" and \"conflicts\"");
 	if (!strcmp(cmd, "branch")) {
-		if (nargs < 2 || strcmp(args[1], "add") != 0)
-			bad_usage("unknown branch command (expected \"branch "
-			          "add CODE\")");
-		if (nargs != 3)
-			bad_usage("\"branch add\" needs exactly one CODE");
+		check_branch(args, nargs);
 		return;
 	}
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "run")
@@ -506,7 +584,7 @@ run_command(char **args, int nargs, const hub_config *conf)
 	if (!strcmp(args[0], "conflicts"))
 		return cmd_conflicts(conf, args);
 	if (!strcmp(args[0], "branch"))
-		return cmd_branch_add(conf, args[2]);
+		return cmd_branch(conf, args);
 	if (!strcmp(args[0], "migrate"))
 		return cmd_migrate(conf);
 	if (!strcmp(args[0], "run"))

@@ -300,8 +300,8 @@ check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
 		snprintf(w->err, sizeof w->err, "invalid log_id");
 		return PROTO_EPROTO;
 	}
-	rv = db_auth(w->conn, branch, h->key ? h->key : "", branch_id, w->err,
-	    sizeof w->err);
+	rv = db_auth(w->conn, branch, h->key ? h->key : "", branch_id, NULL,
+	    w->err, sizeof w->err);
 	if (rv == PROTO_EAUTH) {
 		metrics_auth_failure();
 		log_warn("HUB-AUTH-FAIL",
