@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/stat.h>
-
 #include "cfg.h"
 #include "util.h"
 
@@ -62,6 +60,14 @@ static const cfg_key agent_keys[] = {
     {"agent", "stall_warning_ms", CFG_INT, OFF(stall_warning_ms), "300000",
         1000, 604800000, 0,
         "warn when events are pending and no ACK came for this long"},
+    {"agent", "tls_ca", CFG_STR, OFF(tls_ca), NULL, 0, 0, 0,
+        "PEM CAs that sign the hub's certificate (tls+tcp:// URLs)"},
+    {"agent", "tls_cert", CFG_STR, OFF(tls_cert), NULL, 0, 0, 0,
+        "PEM client certificate, for a hub with tls_client_ca"},
+    {"agent", "tls_key", CFG_STR, OFF(tls_key), NULL, 0, 0, 0,
+        "PEM private key of tls_cert"},
+    {"agent", "tls_server_name", CFG_STR, OFF(tls_server_name), NULL, 0, 0, 0,
+        "name expected in the hub's certificate; default the URL's host"},
 };
 
 const agent_table_conf *
@@ -222,7 +228,6 @@ static bool
 read_key_file(agent_conf *c, char *err, size_t errlen)
 {
 	FILE *f = fopen(c->key_file, "r");
-	struct stat st;
 	char line[1024];
 	size_t n;
 
@@ -232,9 +237,7 @@ read_key_file(agent_conf *c, char *err, size_t errlen)
 		return false;
 	}
 	/* The secret is a password: others must not be able to read it. */
-	if (fstat(fileno(f), &st) == 0 && (st.st_mode & S_IROTH))
-		log_warn("AGENT-KEY-FILE",
-		    "key file \"%s\" is readable by all users", c->key_file);
+	tls_check_perms(c->key_file, "AGENT-KEY-FILE", "the branch key");
 	if (fgets(line, sizeof line, f) == NULL)
 		line[0] = '\0';
 	fclose(f);
@@ -264,10 +267,57 @@ resolve_secret(agent_conf *c, const char *path, char *err, size_t errlen)
 			snprintf(err, errlen, "%s: \"key\" is empty", path);
 			return false;
 		}
+		tls_check_perms(path, "AGENT-KEY-PERMS", "the branch key");
 		c->secret = xstrdup(c->key);
 		return true;
 	}
 	return read_key_file(c, err, errlen);
+}
+
+/*
+ * tls_check: tls_ca is required exactly when a hub or nudge URL uses TLS;
+ * tls_cert and tls_key come together. The files are read when "run"
+ * dials (tls.h), so that "status" needs no access to the private key.
+ */
+static bool
+tls_check(const agent_conf *c, const char *path, char *err, size_t errlen)
+{
+	char **hubs, **nudges = NULL;
+	size_t nh = cfg_list_split(c->hub, &hubs), nn = 0;
+	bool tls;
+
+	if (c->nudge != NULL)
+		nn = cfg_list_split(c->nudge, &nudges);
+	tls = tls_any_url(hubs, nh) || tls_any_url(nudges, nn);
+	cfg_list_free(hubs, nh);
+	cfg_list_free(nudges, nn);
+	if (tls && c->tls_ca == NULL)
+		snprintf(err, errlen,
+		    "%s: \"tls_ca\" is required: \"hub\" or \"nudge\" has "
+		    "a tls+tcp:// URL",
+		    path);
+	else if ((c->tls_cert == NULL) != (c->tls_key == NULL))
+		snprintf(err, errlen,
+		    "%s: \"tls_cert\" and \"tls_key\" must be set together",
+		    path);
+	else if (!tls && (c->tls_ca || c->tls_cert || c->tls_server_name))
+		snprintf(err, errlen,
+		    "%s: \"%s\" is set but no \"hub\" or \"nudge\" URL "
+		    "uses tls+tcp://",
+		    path,
+		    c->tls_ca         ? "tls_ca"
+		        : c->tls_cert ? "tls_cert"
+		                      : "tls_server_name");
+	else
+		return true;
+	return false;
+}
+
+void
+config_tls_opts(const agent_conf *c, tls_opts *o)
+{
+	*o = (tls_opts) {c->tls_ca, "tls_ca", c->tls_cert, c->tls_key,
+	    c->tls_server_name, "AGENT-KEY-PERMS"};
 }
 
 /* Checks that need more than one key, after the file was read. */
@@ -288,7 +338,7 @@ check_conf(agent_conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: no [table NAME] section", path);
 		return false;
 	}
-	return true;
+	return tls_check(c, path, err, errlen);
 }
 
 bool
@@ -303,7 +353,12 @@ config_load(const char *path, bool need_secret, agent_conf *c, char *err,
 		return false;
 	if (!check_conf(c, path, err, errlen))
 		return false;
-	return !need_secret || resolve_secret(c, path, err, errlen);
+	if (!need_secret)
+		return true;
+	if (c->tls_key != NULL)
+		tls_check_perms(
+		    c->tls_key, "AGENT-KEY-PERMS", "a TLS private key");
+	return resolve_secret(c, path, err, errlen);
 }
 
 void

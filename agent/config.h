@@ -12,6 +12,13 @@
  * "http_port" (default 7453, 0 disables it) is the TCP port of the local
  * status listener (see http.h): GET /status and GET /metrics, bound to
  * 127.0.0.1 only. A port that cannot be bound stops "run" at startup.
+ *
+ * A hub or nudge URL "tls+tcp://host:port" needs "tls_ca" (the CAs that
+ * sign the hub's certificate, which must name tls_server_name or the
+ * URL's host); "tls_cert" and "tls_key" add a client certificate for a
+ * hub that requires one. An inline "key" in a file readable by group or
+ * others is warned about (AGENT-KEY-PERMS), as is such a tls_key or
+ * key_file.
  */
 #ifndef AGENT_CONFIG_H
 #define AGENT_CONFIG_H
@@ -21,6 +28,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "tls.h"
 
 #define AGENT_VERSION BS_VERSION
 
@@ -53,6 +61,10 @@ typedef struct {
 	int64_t outbox_warn_events; /* this many pending events: warn */
 	int64_t outbox_warn_age_s;  /* oldest pending this old: warn */
 	int64_t http_port;          /* status HTTP on 127.0.0.1, 0 off */
+	char *tls_ca;               /* PEM CAs of the hub's certificate */
+	char *tls_cert;             /* PEM client certificate, or NULL */
+	char *tls_key;              /* PEM private key of tls_cert */
+	char *tls_server_name;      /* expected name; NULL: URL's host */
 	char *log_level;            /* error|warning|notice|info|debug */
 	log_level level;            /* log_level parsed */
 	char *secret;               /* the resolved branch secret */
@@ -79,5 +91,8 @@ const agent_table_conf *config_find_table(
 
 /* config_count_down returns how many tables have direction = down. */
 size_t config_count_down(const agent_conf *c);
+
+/* config_tls_opts fills o from c's TLS keys; o borrows c's strings. */
+void config_tls_opts(const agent_conf *c, tls_opts *o);
 
 #endif /* AGENT_CONFIG_H */

@@ -20,12 +20,12 @@
 #include <time.h>
 
 #include "aiowait.h"
-#include "cfg.h"
 #include "db.h"
 #include "inbox.h"
 #include "log.h"
 #include "proto/msg.h"
 #include "sender.h"
+#include "tls.h"
 #include "util.h"
 
 #define WAIT_SLICE_MS   100
@@ -33,6 +33,7 @@
 #define PULL_MAX_BYTES  (4 << 20)
 #define RECV_MAX_BYTES  (32u << 20)
 #define NUDGE_MAX_BYTES 1024
+#define PROBE_MS        1000
 
 struct downstream {
 	const agent_conf *conf; /* configuration (borrowed) */
@@ -50,7 +51,8 @@ struct downstream {
 	sqlite3_stmt *dv;       /* PRAGMA data_version */
 	int64_t data_version;   /* its last value */
 	unsigned failures;      /* consecutive failed pulls, for backoff */
-	char why[512];          /* reason of the last failure */
+	bool no_hub;            /* the last send found no connected hub */
+	char why[1024];         /* reason of the last failure */
 };
 
 static bool
@@ -76,6 +78,8 @@ static proto_err
 nng_fail(downstream *ds, int rv, const char *what)
 {
 	if (rv == NNG_ETIMEDOUT) {
+		/* A send waits for a connection: none came up. */
+		ds->no_hub = !strcmp(what, "send");
 		snprintf(ds->why, sizeof ds->why,
 		    "could not %s pull: no hub answered within %" PRId64 " ms",
 		    what, ds->conf->request_timeout_ms);
@@ -107,6 +111,7 @@ request(downstream *ds, const proto_msg *req, proto_msg **resp)
 	int rv;
 
 	*resp = NULL;
+	ds->no_hub = false;
 	proto_buf_reset(&ds->buf);
 	if ((pe = proto_msg_encode(req, &ds->buf, why, sizeof why))
 	    != PROTO_OK) {
@@ -346,7 +351,16 @@ backoff(downstream *ds, proto_err rv, bool no_retry)
 	                      : sender_backoff_ms(c->backoff_min_ms,
 	                          c->backoff_max_ms, ds->failures, rand_u64());
 	bool loud = no_retry || ds->failures % 20 == 0;
+	char found[900];
+	size_t n = strlen(ds->why);
+	tls_opts o;
 
+	/* As the sender's: nng does not say why no connection comes up. */
+	config_tls_opts(c, &o);
+	if (loud && ds->no_hub && !stopping(ds)
+	    && tls_probe_all(
+	        c->hub, &o, NNG_REQ0_SELF, PROBE_MS, found, sizeof found))
+		snprintf(ds->why + n, sizeof ds->why - n, "; %s", found);
 	if (rv == PROTO_EDB || rv == PROTO_EINVAL)
 		log_error("AGENT-DOWN-ERROR", "%s", ds->why);
 	else
@@ -394,30 +408,15 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	atomic_store(&((downstream *) arg)->connected, true);
 }
 
-/* Dials every URL of list on sock in the background. */
+/* Dials every URL of list on sock in the background, TLS as asked. */
 static proto_err
-dial_all(nng_socket sock, const char *list, const char *what, char *err,
-    size_t errlen)
+dial_all(downstream *ds, nng_socket sock, const char *list, const char *what,
+    char *err, size_t errlen)
 {
-	char **urls;
-	size_t n = cfg_list_split(list, &urls);
-	proto_err pe = PROTO_OK;
-	int rv;
+	tls_opts o;
 
-	if (n == 0) {
-		snprintf(err, errlen, "no URL in \"%s\"", what);
-		pe = PROTO_EINVAL;
-	}
-	for (size_t i = 0; i < n && pe == PROTO_OK; i++) {
-		if ((rv = nng_dial(sock, urls[i], NULL, NNG_FLAG_NONBLOCK))
-		    != 0) {
-			snprintf(err, errlen, "could not dial %s \"%s\": %s",
-			    what, urls[i], nng_strerror(rv));
-			pe = PROTO_EINVAL;
-		}
-	}
-	cfg_list_free(urls, n);
-	return pe;
+	config_tls_opts(ds->conf, &o);
+	return tls_dial_all(sock, list, what, &o, err, errlen);
 }
 
 static void
@@ -448,7 +447,7 @@ open_sub(downstream *ds, char *err, size_t errlen)
 	nng_socket_set_size(ds->sub, NNG_OPT_RECVMAXSZ, NUDGE_MAX_BYTES);
 	set_reconnect(ds->sub, ds->conf);
 	nng_pipe_notify(ds->sub, NNG_PIPE_EV_ADD_POST, pipe_cb, ds);
-	return dial_all(ds->sub, ds->conf->nudge, "nudge", err, errlen);
+	return dial_all(ds, ds->sub, ds->conf->nudge, "nudge", err, errlen);
 }
 
 static proto_err
@@ -466,7 +465,7 @@ open_sockets(downstream *ds, char *err, size_t errlen)
 	nng_socket_set_ms(
 	    ds->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	set_reconnect(ds->req, ds->conf);
-	if ((rv = dial_all(ds->req, ds->conf->hub, "hub", err, errlen))
+	if ((rv = dial_all(ds, ds->req, ds->conf->hub, "hub", err, errlen))
 	    != PROTO_OK)
 		return (proto_err) rv;
 	if (ds->conf->nudge != NULL && ds->conf->nudge[0] != '\0')

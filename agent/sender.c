@@ -15,11 +15,11 @@
 #include <time.h>
 
 #include "aiowait.h"
-#include "cfg.h"
 #include "live.h"
 #include "log.h"
 #include "outbox.h"
 #include "proto/msg.h"
+#include "tls.h"
 #include "util.h"
 
 /* How often a drain looks for entries an operator asked to retry. */
@@ -28,6 +28,8 @@
 #define WATCH_MS 1000
 /* The outbox warning is repeated at most this often. */
 #define OUTBOX_WARN_EVERY_MS 600000
+/* Bound of each step of a connection probe (tls_probe). */
+#define PROBE_MS 1000
 
 /* One PUSH and the memory it lives in, kept until its ACK is applied. */
 typedef struct {
@@ -56,7 +58,8 @@ typedef struct {
 	int64_t next_watch_ms;  /* monotonic: next stall/outbox check */
 	int64_t next_warn_ms;   /* monotonic: outbox warning allowed again */
 	int64_t next_retry_ms;  /* monotonic: next look for retries */
-	char why[512];          /* reason of the last failure */
+	bool no_hub;            /* the last send found no connected hub */
+	char why[1024];         /* reason of the last failure */
 } sender;
 
 int64_t
@@ -94,6 +97,8 @@ static proto_err
 nng_fail(sender *s, int rv, const char *what)
 {
 	if (rv == NNG_ETIMEDOUT) {
+		/* A send waits for a connection: none came up. */
+		s->no_hub = !strcmp(what, "send");
 		snprintf(s->why, sizeof s->why,
 		    "could not %s %s: no hub answered within %" PRId64 " ms",
 		    what, proto_type_name(s->req_type),
@@ -122,6 +127,7 @@ request_start(sender *s, const proto_msg *req)
 	int rv;
 
 	s->req_type = req->type;
+	s->no_hub = false;
 	proto_buf_reset(&s->buf);
 	if ((pe = proto_msg_encode(req, &s->buf, why, sizeof why))
 	    != PROTO_OK) {
@@ -601,6 +607,24 @@ sync_live(sender *s)
 		log_debug("AGENT-HUB-STATE", "%s", err);
 }
 
+/*
+ * explain_no_hub: no connection to any hub came up. nng redials in the
+ * background without saying why it fails, so one probe per hub URL finds
+ * out (refused, TLS handshake failed, ...) for the log line.
+ */
+static void
+explain_no_hub(sender *s)
+{
+	char found[900];
+	size_t n = strlen(s->why);
+	tls_opts o;
+
+	config_tls_opts(s->conf, &o);
+	if (tls_probe_all(s->conf->hub, &o, NNG_REQ0_SELF, PROBE_MS, found,
+	        sizeof found))
+		snprintf(s->why + n, sizeof s->why - n, "; %s", found);
+}
+
 /* Ends the session and sleeps before the next attempt. */
 static void
 backoff(sender *s, proto_err rv, bool no_retry)
@@ -611,6 +635,8 @@ backoff(sender *s, proto_err rv, bool no_retry)
 	                          c->backoff_max_ms, s->failures, rand_u64());
 	bool loud = no_retry || s->failures % 20 == 0;
 
+	if (loud && s->no_hub && !sig_term)
+		explain_no_hub(s);
 	if (rv == PROTO_EDB)
 		log_error("AGENT-DB-ERROR", "%s", s->why);
 	else if (loud)
@@ -744,17 +770,14 @@ static proto_err
 open_socket(sender *s, char *err, size_t errlen)
 {
 	const agent_conf *c = s->conf;
-	char **urls;
-	size_t n = cfg_list_split(c->hub, &urls);
-	proto_err pe = PROTO_OK;
+	tls_opts o;
 	int rv;
 
 	if ((rv = nng_req0_open(&s->sock)) != 0
 	    || (rv = aiowait_init(&s->w)) != 0) {
 		snprintf(err, errlen, "could not open socket: %s",
 		    nng_strerror(rv));
-		pe = PROTO_EIO;
-		goto done;
+		return PROTO_EIO;
 	}
 	/* Answers are small, but an ACK may list many rejects. */
 	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 16u << 20);
@@ -765,22 +788,8 @@ open_socket(sender *s, char *err, size_t errlen)
 	    s->sock, NNG_OPT_RECONNMINT, (nng_duration) c->backoff_min_ms);
 	nng_socket_set_ms(
 	    s->sock, NNG_OPT_RECONNMAXT, (nng_duration) c->backoff_max_ms);
-	if (n == 0) {
-		snprintf(err, errlen, "no hub URL in \"hub\"");
-		pe = PROTO_EINVAL;
-	}
-	/* Non-blocking: nng keeps redialing in the background. */
-	for (size_t i = 0; i < n && pe == PROTO_OK; i++) {
-		if ((rv = nng_dial(s->sock, urls[i], NULL, NNG_FLAG_NONBLOCK))
-		    != 0) {
-			snprintf(err, errlen, "could not dial hub \"%s\": %s",
-			    urls[i], nng_strerror(rv));
-			pe = PROTO_EINVAL;
-		}
-	}
-done:
-	cfg_list_free(urls, n);
-	return pe;
+	config_tls_opts(c, &o);
+	return tls_dial_all(s->sock, c->hub, "hub", &o, err, errlen);
 }
 
 proto_err

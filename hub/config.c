@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "cfg.h"
+#include "tls.h"
 #include "util.h"
 
 #define TABLE_PREFIX "table "
@@ -45,6 +46,12 @@ static const cfg_key hub_keys[] = {
         "seconds between two backlog samples (history resolution)"},
     {"hub", "silent_seconds", CFG_INT, offsetof(hub_config, silent_seconds),
         "900", 1, 31536000, 0, "a branch not seen for this long is silent"},
+    {"hub", "tls_cert", CFG_STR, offsetof(hub_config, tls_cert), NULL, 0, 0, 0,
+        "PEM certificate (chain) of tls+tcp:// listeners"},
+    {"hub", "tls_client_ca", CFG_STR, offsetof(hub_config, tls_client_ca),
+        NULL, 0, 0, 0, "PEM CAs: require client certificates signed by them"},
+    {"hub", "tls_key", CFG_STR, offsetof(hub_config, tls_key), NULL, 0, 0, 0,
+        "PEM private key of tls_cert"},
     {"hub", "workers", CFG_INT, offsetof(hub_config, workers), "4", 1, 64, 0,
         "worker threads, each with its own PostgreSQL connection"},
 };
@@ -303,6 +310,42 @@ http_listen_check(const char *s, char *err, size_t errlen)
 	return false;
 }
 
+/*
+ * tls_check: tls_cert and tls_key come together, and are required exactly
+ * when a listen or publish URL uses TLS; tls_client_ca needs them. The
+ * files themselves are read by "run" (server.c), so that commands run by
+ * an operator need no access to the private key.
+ */
+static bool
+tls_check(const hub_config *conf, char *err, size_t errlen)
+{
+	bool tls = tls_any_url(conf->urls, conf->nurls)
+	    || tls_any_url(conf->pub_urls, conf->npub);
+	const char *missing = conf->tls_cert == NULL ? "tls_cert"
+	    : conf->tls_key == NULL                  ? "tls_key"
+	                                             : NULL;
+
+	if (tls && missing != NULL) {
+		snprintf(err, errlen,
+		    "\"%s\" is required: \"listen\" or \"publish\" has a "
+		    "tls+tcp:// URL",
+		    missing);
+		return false;
+	}
+	if (!tls
+	    && (conf->tls_cert != NULL || conf->tls_key != NULL
+	        || conf->tls_client_ca != NULL)) {
+		snprintf(err, errlen,
+		    "\"%s\" is set but no \"listen\" or \"publish\" URL "
+		    "uses tls+tcp://",
+		    conf->tls_cert      ? "tls_cert"
+		        : conf->tls_key ? "tls_key"
+		                        : "tls_client_ca");
+		return false;
+	}
+	return true;
+}
+
 /* validate runs the checks that involve more than one key. */
 static bool
 validate(hub_config *conf, char *err, size_t errlen)
@@ -323,6 +366,8 @@ validate(hub_config *conf, char *err, size_t errlen)
 		snprintf(err, errlen, "\"listen\" names no URL");
 		return false;
 	}
+	if (!tls_check(conf, err, errlen))
+		return false;
 	if (conf->ntables == 0) {
 		snprintf(err, errlen,
 		    "no [table NAME] section: nothing may "

@@ -16,6 +16,10 @@
  *   behind_seconds = 300               ; oldest waiting this old: behind
  *   silent_seconds = 900               ; not seen for this long: silent
  *   sample_interval_s = 60             ; backlog history step, 1..3600
+ *   tls_cert = /etc/branchsync/hub.crt ; PEM; required with tls+tcp://
+ *   tls_key = /etc/branchsync/hub.key  ; PEM private key of tls_cert
+ *   tls_client_ca = /etc/.../ca.crt    ; optional: require client
+ *                                      ; certificates signed by it
  *
  *   [table transactions]               ; allow-list, one section per table
  *   target = public.transactions       ; default public.<name>
@@ -82,6 +86,10 @@ typedef struct {
 	int64_t behind_seconds;    /* oldest pending this old: behind */
 	int64_t silent_seconds;    /* not seen for this long: silent */
 	int64_t sample_interval_s; /* seconds between backlog samples */
+	char *tls_cert;            /* PEM certificate of TLS listeners */
+	char *tls_key;             /* PEM private key of tls_cert */
+	char *tls_client_ca;       /* PEM CAs of client certificates, or
+	                              NULL: none asked for */
 	hub_table_cfg *tables;     /* the allow-list, in file order */
 	size_t ntables;            /* number of tables */
 } hub_config;

@@ -19,6 +19,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 
 /* How long one poll() waits: how quickly the thread notices a stop. */
@@ -195,7 +196,7 @@ nudge_main(void *arg)
 
 /* open_pub opens the pub0 socket and listens on every publish URL. */
 static proto_err
-open_pub(nudge *n, char *err, size_t errlen)
+open_pub(nudge *n, nng_tls_config *tls, char *err, size_t errlen)
 {
 	int rv;
 
@@ -205,11 +206,8 @@ open_pub(nudge *n, char *err, size_t errlen)
 		return PROTO_EIO;
 	}
 	for (size_t i = 0; i < n->conf->npub; i++) {
-		if ((rv = nng_listen(n->sock, n->conf->pub_urls[i], NULL, 0))
-		    != 0) {
-			snprintf(err, errlen,
-			    "could not publish on \"%s\": %s",
-			    n->conf->pub_urls[i], nng_strerror(rv));
+		if (tls_listen(n->sock, n->conf->pub_urls[i], tls, err, errlen)
+		    != PROTO_OK) {
 			nng_close(n->sock);
 			return PROTO_EIO;
 		}
@@ -218,7 +216,8 @@ open_pub(nudge *n, char *err, size_t errlen)
 }
 
 proto_err
-nudge_start(const hub_config *conf, nudge **out, char *err, size_t errlen)
+nudge_start(const hub_config *conf, nng_tls_config *tls, nudge **out,
+    char *err, size_t errlen)
 {
 	nudge *n;
 	proto_err rv;
@@ -229,7 +228,7 @@ nudge_start(const hub_config *conf, nudge **out, char *err, size_t errlen)
 	n = xcalloc(1, sizeof *n);
 	n->conf = conf;
 	atomic_init(&n->stop, false);
-	if ((rv = open_pub(n, err, errlen)) != PROTO_OK) {
+	if ((rv = open_pub(n, tls, err, errlen)) != PROTO_OK) {
 		free(n);
 		return rv;
 	}

@@ -14,6 +14,9 @@
 
 #include <stddef.h>
 
+#include <nng/nng.h>
+#include <nng/supplemental/tls/tls.h>
+
 #include "config.h"
 #include "proto/err.h"
 
@@ -22,11 +25,13 @@ typedef struct nudge nudge;
 /*
  * nudge_start opens the pub0 socket on conf's publish URLs and starts the
  * LISTEN thread. With no publish URL it sets *out to NULL and returns
- * PROTO_OK. Returns PROTO_EIO (socket, listen or thread failure) with the
- * reason in err. conf is borrowed and must outlive the nudge.
+ * PROTO_OK. tls is the listeners' TLS configuration, required when a
+ * publish URL is tls+tcp:// (the listeners take their own references).
+ * Returns PROTO_EIO (socket, listen or thread failure) with the reason in
+ * err. conf is borrowed and must outlive the nudge.
  */
-proto_err nudge_start(
-    const hub_config *conf, nudge **out, char *err, size_t errlen);
+proto_err nudge_start(const hub_config *conf, nng_tls_config *tls, nudge **out,
+    char *err, size_t errlen);
 
 /*
  * nudge_stop stops the thread, closes the socket and frees n (within about

@@ -7,6 +7,13 @@
  * was last seen behind. That table is guarded by one mutex, held only for
  * a lookup and a log line; nng's pipe callbacks use it too. Everything
  * else a worker touches is its own: PostgreSQL connection, apply context.
+ *
+ * With tls_client_ca, every TLS connection carries a client certificate
+ * signed by that CA; its common name (CN) is read when the pipe comes and
+ * must equal the branch code of every request on it, so a branch's
+ * certificate is worth nothing for another branch, even with its key.
+ * nng reports the CN only from version 1.6 (NNG_OPT_TLS_PEER_CN); with an
+ * older libnng the hub says so at start and only requires the CA.
  */
 #include "server.h"
 
@@ -26,7 +33,12 @@
 #include "nudge.h"
 #include "proto/msg.h"
 #include "pull.h"
+#include "tls.h"
 #include "util.h"
+
+#ifndef NNG_OPT_TLS_PEER_CN
+#define NNG_OPT_TLS_PEER_CN "tls-peer-cn" /* nng 1.6 and later */
+#endif
 
 /* Receive timeout: how quickly a worker notices sig_term. */
 #define RECV_TIMEOUT_MS 500
@@ -47,6 +59,8 @@ typedef struct {
 	int64_t since_ms;    /* monotonic clock when it came */
 	char peer[PEER_MAX]; /* remote address, formatted */
 	char code[CODE_MAX]; /* branch authenticated on it; "" none yet */
+	bool tls;            /* verified TLS pipe whose CN must match */
+	char cn[CODE_MAX];   /* its client certificate's CN ("" unknown) */
 } conn_info;
 
 /* What the last report of a branch said about its backlog. */
@@ -71,6 +85,7 @@ typedef struct {
 	size_t nbranch, cbranch; /* used, allocated */
 	int64_t behind_events;   /* from the config */
 	int64_t behind_seconds;  /* from the config */
+	bool check_cn;           /* tls_client_ca set, nng reports the CN */
 } server_state;
 
 typedef struct {
@@ -139,6 +154,26 @@ conn_find(server_state *st, uint32_t id)
 }
 
 /*
+ * peer_cn notes in c whether pipe p is a TLS connection and the CN of its
+ * client certificate. A CN that cannot be read stays "", which no branch
+ * code equals: the requests on that pipe are refused.
+ */
+static void
+peer_cn(nng_pipe p, conn_info *c)
+{
+	bool verified;
+	char *cn = NULL;
+
+	if (nng_pipe_get_bool(p, NNG_OPT_TLS_VERIFIED, &verified) != 0)
+		return; /* not TLS: tcp:// beside tls+tcp:// */
+	c->tls = true;
+	if (nng_pipe_get_string(p, NNG_OPT_TLS_PEER_CN, &cn) == 0) {
+		snprintf(c->cn, sizeof c->cn, "%s", cn);
+		nng_strfree(cn);
+	}
+}
+
+/*
  * pipe_cb follows the connections of the request socket: it counts them
  * for metrics and logs when one that carried a branch goes away. nng
  * calls it from its own threads.
@@ -157,6 +192,8 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			format_addr(&sa, c.peer, sizeof c.peer);
 		else
 			snprintf(c.peer, sizeof c.peer, "unknown address");
+		if (st->check_cn)
+			peer_cn(p, &c);
 		pthread_mutex_lock(&st->mu);
 		if (st->nconns == st->cconns) {
 			st->cconns = st->cconns ? 2 * st->cconns : 16;
@@ -288,6 +325,39 @@ set_error(proto_msg *reply, proto_err code, const char *message)
 	    || code == PROTO_ETIMEDOUT || code == PROTO_EIO;
 }
 
+/*
+ * cn_check refuses a request for branch on a TLS connection whose client
+ * certificate names another branch, like a wrong key.
+ */
+static proto_err
+cn_check(worker *w, const char *branch)
+{
+	server_state *st = w->st;
+	char cn[CODE_MAX] = "";
+	conn_info *c;
+	bool bad = false;
+
+	if (!st->check_cn)
+		return PROTO_OK;
+	pthread_mutex_lock(&st->mu);
+	c = conn_find(st, (uint32_t) nng_pipe_id(w->pipe));
+	if (c != NULL && c->tls && strcmp(c->cn, branch) != 0) {
+		bad = true;
+		snprintf(cn, sizeof cn, "%s", c->cn);
+	}
+	pthread_mutex_unlock(&st->mu);
+	if (!bad)
+		return PROTO_OK;
+	metrics_auth_failure();
+	log_warn("HUB-AUTH-FAIL",
+	    "branch \"%s\": authentication failed: the client certificate "
+	    "is for \"%s\"",
+	    branch, cn);
+	snprintf(w->err, sizeof w->err,
+	    "authentication failed: the client certificate is for \"%s\"", cn);
+	return PROTO_EAUTH;
+}
+
 /* check_hdr authenticates a request's header; branch_id on success. */
 static proto_err
 check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
@@ -300,6 +370,8 @@ check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
 		snprintf(w->err, sizeof w->err, "invalid log_id");
 		return PROTO_EPROTO;
 	}
+	if ((rv = cn_check(w, branch)) != PROTO_OK)
+		return rv;
 	rv = db_auth(w->conn, branch, h->key ? h->key : "", branch_id, NULL,
 	    w->err, sizeof w->err);
 	if (rv == PROTO_EAUTH) {
@@ -658,8 +730,8 @@ worker_fini(worker *w)
 
 /* open_socket makes the rep0 socket and listens on every URL. */
 static proto_err
-open_socket(const hub_config *conf, server_state *st, nng_socket *sock,
-    char *err, size_t errlen)
+open_socket(const hub_config *conf, server_state *st, nng_tls_config *tls,
+    nng_socket *sock, char *err, size_t errlen)
 {
 	int rv;
 
@@ -682,13 +754,62 @@ open_socket(const hub_config *conf, server_state *st, nng_socket *sock,
 	nng_socket_set_size(
 	    *sock, NNG_OPT_RECVMAXSZ, (size_t) conf->max_message_bytes);
 	for (size_t i = 0; i < conf->nurls; i++) {
-		if ((rv = nng_listen(*sock, conf->urls[i], NULL, 0)) != 0) {
-			snprintf(err, errlen, "could not listen on \"%s\": %s",
-			    conf->urls[i], nng_strerror(rv));
+		if (tls_listen(*sock, conf->urls[i], tls, err, errlen)
+		    != PROTO_OK) {
 			nng_close(*sock);
 			return PROTO_EIO;
 		}
 	}
+	return PROTO_OK;
+}
+
+/* peer_cn_supported: the linked nng reports a peer's CN (1.6 and later). */
+static bool
+peer_cn_supported(void)
+{
+	int major = 0, minor = 0;
+
+	if (sscanf(nng_version(), "%d.%d", &major, &minor) != 2)
+		return false;
+	return major > 1 || (major == 1 && minor >= 6);
+}
+
+/*
+ * tls_start builds the TLS configuration of the listeners when a listen
+ * or publish URL uses TLS (*tls stays NULL otherwise) and decides whether
+ * client certificates map to branches.
+ */
+static proto_err
+tls_start(const hub_config *conf, server_state *st, nng_tls_config **tls,
+    char *err, size_t errlen)
+{
+	tls_opts o = {conf->tls_client_ca, "tls_client_ca", conf->tls_cert,
+	    conf->tls_key, NULL, "HUB-KEY-PERMS"};
+	proto_err rv;
+
+	*tls = NULL;
+	if (!tls_any_url(conf->urls, conf->nurls)
+	    && !tls_any_url(conf->pub_urls, conf->npub))
+		return PROTO_OK;
+	if ((rv = tls_server_new(&o, tls, err, errlen)) != PROTO_OK)
+		return rv;
+	st->check_cn = conf->tls_client_ca != NULL && peer_cn_supported();
+	if (conf->tls_client_ca == NULL)
+		log_info(
+		    "HUB-TLS", "TLS with certificate \"%s\"", conf->tls_cert);
+	else if (st->check_cn)
+		log_info("HUB-TLS",
+		    "TLS with certificate \"%s\"; client certificates "
+		    "signed by \"%s\" required, their CN must be the branch "
+		    "code",
+		    conf->tls_cert, conf->tls_client_ca);
+	else
+		log_warn("HUB-TLS-NO-CN",
+		    "TLS with certificate \"%s\"; client certificates "
+		    "signed by \"%s\" required, but nng %s cannot report "
+		    "their CN (needs 1.6): a branch is identified by its key "
+		    "only",
+		    conf->tls_cert, conf->tls_client_ca, nng_version());
 	return PROTO_OK;
 }
 
@@ -710,16 +831,24 @@ server_run(
 	server_state st = {.behind_events = conf->behind_events,
 	    .behind_seconds = conf->behind_seconds};
 	nng_socket sock;
+	nng_tls_config *tls = NULL;
 	nudge *nd = NULL;
 	proto_err rv;
 
 	pthread_mutex_init(&st.mu, NULL);
-	if ((rv = open_socket(conf, &st, &sock, err, errlen)) != PROTO_OK) {
+	if ((rv = tls_start(conf, &st, &tls, err, errlen)) != PROTO_OK
+	    || (rv = open_socket(conf, &st, tls, &sock, err, errlen))
+	        != PROTO_OK) {
+		if (tls != NULL)
+			nng_tls_config_free(tls);
 		state_fini(&st);
 		free(ws);
 		return rv;
 	}
-	if ((rv = nudge_start(conf, &nd, err, errlen)) != PROTO_OK) {
+	rv = nudge_start(conf, tls, &nd, err, errlen);
+	if (tls != NULL)
+		nng_tls_config_free(tls); /* the listeners hold their own */
+	if (rv != PROTO_OK) {
 		nng_close(sock);
 		state_fini(&st);
 		free(ws);

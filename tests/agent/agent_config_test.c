@@ -3,6 +3,8 @@
  * the downstream keys of [agent]. Cases are named after the failure they
  * exercise.
  */
+#include <sys/stat.h>
+
 #include "agent_test.h"
 
 static agent_conf lc;
@@ -91,7 +93,60 @@ test_http_port_unchecked(void)
 	return true;
 }
 
+static bool
+test_tls_keys_unchecked(void)
+{
+	/* tls+tcp:// needs tls_ca, in hub or in nudge. */
+	CHECK(load("[table t]\n") && lc.tls_ca == NULL && lc.tls_cert == NULL);
+	CHECK(!load("tls_ca = ca.pem\n[table t]\n"));
+	CHECK(strstr(err,
+	          "\"tls_ca\" is set but no \"hub\" or \"nudge\" "
+	          "URL uses tls+tcp://")
+	    != NULL);
+	CHECK(!load("nudge = tls+tcp://h:2\n[table t]\n"));
+	CHECK(strstr(err, "\"tls_ca\" is required") != NULL);
+	CHECK(!load("nudge = tls+tcp://h:2\ntls_ca = ca.pem\n"
+	            "tls_cert = c.pem\n[table t]\n"));
+	CHECK(strstr(err,
+	          "\"tls_cert\" and \"tls_key\" must be set "
+	          "together")
+	    != NULL);
+	CHECK(!load("tls_server_name = hub\n[table t]\n"));
+	CHECK(strstr(err, "\"tls_server_name\" is set but") != NULL);
+	CHECK(load("nudge = tls+tcp://h:2\ntls_ca = ca.pem\n"
+	           "tls_cert = c.pem\ntls_key = k.pem\n"
+	           "tls_server_name = hub.example\n[table t]\n"));
+	CHECK_STR(lc.tls_ca, "ca.pem");
+	CHECK_STR(lc.tls_server_name, "hub.example");
+	{
+		tls_opts o;
+		config_tls_opts(&lc, &o);
+		CHECK(!strcmp(o.ca, "ca.pem") && !strcmp(o.ca_key, "tls_ca")
+		    && !strcmp(o.cert, "c.pem") && !strcmp(o.key, "k.pem"));
+	}
+	return true;
+}
+
+/* The ini file holds the inline key: readable by others, a warning. */
+static bool
+test_key_perms_silent(void)
+{
+	char p[160];
+
+	snprintf(p, sizeof p, "%s/agent.ini", dir);
+	CHECK(load("[table t]\n"));
+	CHECK(chmod(p, 0640) == 0);
+	CHECK(tls_check_perms(p, "AGENT-KEY-PERMS", "the branch key"));
+	CHECK(chmod(p, 0604) == 0);
+	CHECK(tls_check_perms(p, "AGENT-KEY-PERMS", "the branch key"));
+	CHECK(chmod(p, 0600) == 0);
+	CHECK(!tls_check_perms(p, "AGENT-KEY-PERMS", "the branch key"));
+	return true;
+}
+
 static const agent_test_case cases[] = {
+    {"tls keys unchecked", test_tls_keys_unchecked},
+    {"key file permissions silent", test_key_perms_silent},
     {"old config changes meaning", test_old_config_changes},
     {"direction ignored", test_direction_ignored},
     {"bad values accepted", test_bad_values_accepted},

@@ -9,6 +9,7 @@
 
 #include "config.h"
 #include "testutil.h"
+#include "tls.h"
 
 /* load writes text to a temporary file and loads it. */
 static proto_err
@@ -205,7 +206,80 @@ test_operator_keys(void)
 	hub_config_free(&c);
 }
 
+static void
+test_tls_keys(void)
+{
+	static const struct {
+		const char *text, *want;
+	} bad[] = {
+	    {"[hub]\nlisten=tls+tcp://a:1\npostgres=y\n[table t]\n",
+	        "\"tls_cert\" is required: \"listen\" or \"publish\" has a "
+	        "tls+tcp:// URL"},
+	    {"[hub]\nlisten=tcp://a:1\npostgres=y\n"
+	     "publish=tls+tcp://a:2\ntls_cert=c\n[table t]\n",
+	        "\"tls_key\" is required"},
+	    {"[hub]\nlisten=tcp://a:1\npostgres=y\ntls_cert=c\ntls_key=k\n"
+	     "[table t]\n",
+	        "\"tls_cert\" is set but no \"listen\" or \"publish\" URL "
+	        "uses tls+tcp://"},
+	    {"[hub]\nlisten=tcp://a:1\npostgres=y\ntls_client_ca=ca\n"
+	     "[table t]\n",
+	        "\"tls_client_ca\" is set but"},
+	};
+	hub_config c;
+	char err[512] = "";
+
+	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+		CHECK(load(bad[i].text, &c, err, sizeof err) == PROTO_EINVAL);
+		CHECK_STR(err, bad[i].want);
+		hub_config_free(&c);
+	}
+	/* Mixed listen URLs; files are only read by "run". */
+	CHECK(load("[hub]\nlisten = tcp://a:1, tls+tcp://a:2\npostgres = x\n"
+	           "tls_cert = /nonexistent/hub.crt\ntls_key = k\n"
+	           "tls_client_ca = ca\n[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	CHECK_STREQ(c.tls_cert, "/nonexistent/hub.crt");
+	CHECK_STREQ(c.tls_client_ca, "ca");
+	CHECK(tls_any_url(c.urls, c.nurls) && !tls_url(c.urls[0]));
+	hub_config_free(&c);
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n[table t]\n", &c,
+	          err, sizeof err)
+	    == PROTO_OK);
+	CHECK(c.tls_cert == NULL && c.tls_key == NULL
+	    && c.tls_client_ca == NULL);
+	hub_config_free(&c);
+}
+
+/* The files named by tls_cert and tls_key are checked when "run" starts. */
+static void
+test_tls_files(void)
+{
+	tls_opts o = {NULL, "tls_client_ca", "/nonexistent/hub.crt",
+	    "/nonexistent/hub.key", NULL, "HUB-KEY-PERMS"};
+	nng_tls_config *cfg = NULL;
+	char err[512] = "", path[] = "/tmp/hub_tls_testXXXXXX";
+	int fd;
+
+	CHECK(tls_server_new(&o, &cfg, err, sizeof err) == PROTO_EINVAL);
+	CHECK(cfg == NULL);
+	CHECK_STR(err, "could not read tls_cert \"/nonexistent/hub.crt\"");
+	CHECK((fd = mkstemp(path)) >= 0);
+	CHECK(write(fd, "not a certificate\n", 18) == 18);
+	close(fd);
+	o.cert = path;
+	CHECK(tls_server_new(&o, &cfg, err, sizeof err) == PROTO_EINVAL);
+	CHECK_STR(err, "could not read tls_key \"/nonexistent/hub.key\"");
+	o.key = path;
+	CHECK(tls_server_new(&o, &cfg, err, sizeof err) == PROTO_EINVAL);
+	unlink(path);
+	CHECK_STR(err, "no PEM certificate in tls_cert");
+}
+
 static const test_case cases[] = {
+    {"tls keys: required with tls+tcp://, refused without", test_tls_keys},
+    {"tls files: unreadable or not PEM", test_tls_files},
     {"operator keys: defaults, ranges, empty http_listen", test_operator_keys},
     {"conflict policies", test_conflict_policies},
     {"down tables, scope and publish", test_down_tables},

@@ -484,7 +484,8 @@ class Hub:
                  workers=2, port=None, log_level="info", extra=None,
                  down_tables=None, publish=False, http_listen=None,
                  behind_events=None, behind_seconds=None,
-                 silent_seconds=None, sample_interval_s=None):
+                 silent_seconds=None, sample_interval_s=None,
+                 scheme="tcp"):
         """tables: names of the up tables, or {name: {key: value}} with
         extra keys per table (e.g. conflict = insert_only).
         down_tables: {name: scope} (scope "all" or a column of the
@@ -494,12 +495,14 @@ class Hub:
         http_listen: the operator HTTP listener, by default 127.0.0.1 and
         a free port (self.http_port); "" turns it off (http_port 0).
         behind_events, behind_seconds, silent_seconds, sample_interval_s:
-        written to [hub] when given (extra may set any key too)."""
+        written to [hub] when given (extra may set any key too).
+        scheme: of self.url (the listen URL), e.g. "tls+tcp" (extra then
+        sets tls_cert and tls_key)."""
         self.env = env
         self.pg = pg
         self.name = name
         self.port = port or free_port()
-        self.url = "tcp://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % (scheme, self.port)
         self.ini = os.path.join(env.dir, name + ".ini")
         self.logpath = os.path.join(env.dir, name + ".log")
         self.tables = tables
