@@ -7,6 +7,9 @@
  *   workers = 4                        ; nng contexts, one PG connection each
  *   max_message_bytes = 16777216       ; NNG_OPT_RECVMAXSZ and decoder limit
  *   max_batch_events = 10000           ; events in one PUSH
+ *   max_columns = 256                  ; columns of one table in a PUSH
+ *   max_tables = 64                    ; tables named in one PUSH
+ *   max_value_bytes = 1048576          ; one text or binary value
  *   max_pull_rows = 5000               ; most changes in one CHANGES page
  *   publish = tcp://127.0.0.1:7451     ; optional nng pub URLs for nudges
  *   log_level = info
@@ -73,6 +76,9 @@ typedef struct {
 	int64_t workers;           /* worker threads (nng ctx + PG conn) */
 	int64_t max_message_bytes; /* largest request accepted */
 	int64_t max_batch_events;  /* most events in one PUSH */
+	int64_t max_columns;       /* most columns per table in one PUSH */
+	int64_t max_tables;        /* most tables in one PUSH */
+	int64_t max_value_bytes;   /* largest str or bin value */
 	int64_t max_pull_rows;     /* most changes in one CHANGES page */
 	char *publish;             /* comma-separated nng pub URLs, or NULL */
 	char *log_level;           /* error|warning|notice|info|debug */

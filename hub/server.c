@@ -50,6 +50,9 @@
 #define PEER_MAX 128
 /* Room for a branch code (db.c accepts 1 to 64 characters). */
 #define CODE_MAX 65
+/* At most this many HUB-AUTH-FAIL lines per window; then a count. */
+#define AUTH_LOG_MAX       10
+#define AUTH_LOG_WINDOW_MS 60000
 /* Most characters of an agent's version string logged. */
 #define VERSION_MAX 64
 
@@ -86,6 +89,9 @@ typedef struct {
 	int64_t behind_events;   /* from the config */
 	int64_t behind_seconds;  /* from the config */
 	bool check_cn;           /* tls_client_ca set, nng reports the CN */
+	int64_t auth_window_ms;  /* start of the HUB-AUTH-FAIL log window */
+	int64_t auth_logged;     /* lines logged in it */
+	int64_t auth_hidden;     /* failures not logged in it */
 } server_state;
 
 typedef struct {
@@ -104,6 +110,7 @@ typedef struct {
 	proto_buf out;          /* encoded reply */
 	nng_pipe pipe;          /* the current request's connection */
 	int authed;             /* its branch id once authenticated, or -1 */
+	bool old_key;           /* it used the branch's previous key */
 	char err[1024];         /* reason of the current failure */
 } worker;
 
@@ -286,9 +293,12 @@ note_branch(worker *w, const proto_agent_hdr *h, int branch_id,
 		snprintf(c->code, sizeof c->code, "%s", h->branch);
 		printable(version, ver, sizeof ver);
 		log_info("HUB-BRANCH-CONNECT",
-		    "branch \"%s\" connected from %s%s%s", c->code, c->peer,
+		    "branch \"%s\" connected from %s%s%s%s", c->code, c->peer,
 		    version != NULL ? ", agent " : "",
-		    version != NULL ? ver : "");
+		    version != NULL ? ver : "",
+		    w->old_key ? ", with its previous key (rotate-key "
+		                 "overlap): install the new one"
+		               : "");
 	}
 	if (queue) {
 		behind = h->queue_events >= st->behind_events
@@ -326,6 +336,48 @@ set_error(proto_msg *reply, proto_err code, const char *message)
 }
 
 /*
+ * auth_failed counts a refused authentication and logs it, naming the
+ * branch as sent (made printable) and the peer's address: at most
+ * AUTH_LOG_MAX lines per AUTH_LOG_WINDOW_MS, so that a flood of wrong keys
+ * cannot flood the log; the failures left out are counted in one line
+ * when the next window opens.
+ */
+static void
+auth_failed(worker *w, const char *branch, const char *why)
+{
+	server_state *st = w->st;
+	char code[VERSION_MAX + 1], peer[PEER_MAX] = "unknown address";
+	int64_t now = now_mono_ms(), hidden = 0;
+	conn_info *c;
+	bool log = false;
+
+	metrics_auth_failure();
+	printable(branch, code, sizeof code);
+	pthread_mutex_lock(&st->mu);
+	if ((c = conn_find(st, (uint32_t) nng_pipe_id(w->pipe))) != NULL)
+		snprintf(peer, sizeof peer, "%s", c->peer);
+	if (now - st->auth_window_ms >= AUTH_LOG_WINDOW_MS) {
+		hidden = st->auth_hidden;
+		st->auth_window_ms = now;
+		st->auth_logged = st->auth_hidden = 0;
+	}
+	if (st->auth_logged < AUTH_LOG_MAX) {
+		st->auth_logged++;
+		log = true;
+	} else
+		st->auth_hidden++;
+	pthread_mutex_unlock(&st->mu);
+	if (hidden > 0)
+		log_warn("HUB-AUTH-FAIL",
+		    "%" PRId64 " more failed authentications in the last "
+		    "window were not logged one by one (at most %d per %d s)",
+		    hidden, AUTH_LOG_MAX, AUTH_LOG_WINDOW_MS / 1000);
+	if (log)
+		log_warn("HUB-AUTH-FAIL", "branch \"%s\" from %s: %s", code,
+		    peer, why);
+}
+
+/*
  * cn_check refuses a request for branch on a TLS connection whose client
  * certificate names another branch, like a wrong key.
  */
@@ -348,13 +400,9 @@ cn_check(worker *w, const char *branch)
 	pthread_mutex_unlock(&st->mu);
 	if (!bad)
 		return PROTO_OK;
-	metrics_auth_failure();
-	log_warn("HUB-AUTH-FAIL",
-	    "branch \"%s\": authentication failed: the client certificate "
-	    "is for \"%s\"",
-	    branch, cn);
 	snprintf(w->err, sizeof w->err,
 	    "authentication failed: the client certificate is for \"%s\"", cn);
+	auth_failed(w, branch, w->err);
 	return PROTO_EAUTH;
 }
 
@@ -372,15 +420,11 @@ check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
 	}
 	if ((rv = cn_check(w, branch)) != PROTO_OK)
 		return rv;
-	rv = db_auth(w->conn, branch, h->key ? h->key : "", branch_id, NULL,
-	    w->err, sizeof w->err);
-	if (rv == PROTO_EAUTH) {
-		metrics_auth_failure();
-		log_warn("HUB-AUTH-FAIL",
-		    "branch \"%s\": authentication "
-		    "failed",
-		    branch);
-	} else if (rv != PROTO_OK)
+	rv = db_auth(w->conn, branch, h->key ? h->key : "", branch_id,
+	    &w->old_key, w->err, sizeof w->err);
+	if (rv == PROTO_EAUTH)
+		auth_failed(w, branch, w->err);
+	else if (rv != PROTO_OK)
 		log_error("HUB-DB-FAIL",
 		    "branch \"%s\": could not "
 		    "authenticate: %s",
@@ -703,6 +747,9 @@ worker_init(worker *w, int i, const hub_config *conf, const catalog *cat,
 	proto_limits_default(&w->lim);
 	w->lim.max_msg_bytes = (size_t) conf->max_message_bytes;
 	w->lim.max_events = (uint32_t) conf->max_batch_events;
+	w->lim.max_columns = (uint32_t) conf->max_columns;
+	w->lim.max_tables = (uint32_t) conf->max_tables;
+	w->lim.max_value_bytes = (uint32_t) conf->max_value_bytes;
 	w->apply = apply_new(conf, cat);
 	w->pull = pull_new(conf, cat);
 	if ((rv = nng_ctx_open(&w->ctx, sock)) != 0

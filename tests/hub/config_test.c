@@ -162,6 +162,39 @@ test_conflict_policies(void)
 }
 
 static void
+test_limits(void)
+{
+	hub_config c;
+	char err[512] = "";
+
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n[table t]\n", &c,
+	          err, sizeof err)
+	    == PROTO_OK);
+	CHECK(c.max_columns == 256 && c.max_tables == 64);
+	CHECK(c.max_value_bytes == 1048576 && c.max_pull_rows == 5000);
+	CHECK(c.max_message_bytes == 16777216);
+	hub_config_free(&c);
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "max_columns = 1600\nmax_tables = 1\nmax_value_bytes = 1\n"
+	           "[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	CHECK(c.max_columns == 1600 && c.max_tables == 1);
+	CHECK(c.max_value_bytes == 1);
+	hub_config_free(&c);
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "max_columns = 1601\n[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK_STR(err, "max_columns");
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "max_value_bytes = 0\n[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK_STR(err, "max_value_bytes");
+}
+
+static void
 test_operator_keys(void)
 {
 	hub_config c;
@@ -281,6 +314,7 @@ static const test_case cases[] = {
     {"tls keys: required with tls+tcp://, refused without", test_tls_keys},
     {"tls files: unreadable or not PEM", test_tls_files},
     {"operator keys: defaults, ranges, empty http_listen", test_operator_keys},
+    {"limits: defaults, ranges", test_limits},
     {"conflict policies", test_conflict_policies},
     {"down tables, scope and publish", test_down_tables},
     {"defaults and empty table sections", test_defaults_and_tables},

@@ -238,8 +238,8 @@ def main(env):
     check(nothing_applied(pg, "b7") and nothing_applied(pg, "b8"),
           "nothing of theirs was applied")
     if cn_checked:
-        wait_log(hub_b.proc, 'branch "b5": authentication failed: the '
-                 'client certificate is for "b4"', 20,
+        wait_log(hub_b.proc, 'authentication failed: the client '
+                 'certificate is for "b4"', 20,
                  "the hub refuses b5 presenting b4's certificate, "
                  "HUB-AUTH-FAIL naming both")
         wait_log(stolen, "authentication failed", 10,
