@@ -170,9 +170,20 @@ static const char *const migration_5
       " ADD COLUMN old_key_until timestamptz,"
       " ADD COLUMN key_changed_at timestamptz;";
 
+/*
+ * Migration 6: the change feed's trigger function runs with its owner's
+ * rights, so whoever writes a down table (head-office applications, the
+ * hub's least-privileged role through a trigger) needs no right on
+ * branchsync.change; a fixed search_path keeps it from resolving names
+ * in the caller's schemas.
+ */
+static const char *const migration_6
+    = "ALTER FUNCTION branchsync.feed() SECURITY DEFINER"
+      " SET search_path = pg_catalog;";
+
 /* migrations[i] brings the schema to version i + 1. Append only. */
-static const char *const migrations[]
-    = {migration_1, migration_2, migration_3, migration_4, migration_5};
+static const char *const migrations[] = {migration_1, migration_2, migration_3,
+    migration_4, migration_5, migration_6};
 
 proto_err
 db_result_error(const PGresult *res, PGconn *conn, char *err, size_t errlen)

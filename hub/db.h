@@ -30,7 +30,8 @@
  *   backlog_sample(branch_id, ts, queue_events) queue length history
  *
  * Migration 5 adds key rotation to branch: old_key_hash, accepted until
- * old_key_until, and key_changed_at.
+ * old_key_until, and key_changed_at. Migration 6 makes branchsync.feed()
+ * SECURITY DEFINER (writers of down tables need no right on the feed).
  *
  * Error text written into err is one line: the server's primary message
  * followed by "(SQLSTATE xxxxx)" when there is one.
@@ -47,7 +48,7 @@
 #include "proto/err.h"
 
 /* The newest migration this hub knows; "run" requires exactly this. */
-#define DB_SCHEMA_VERSION 5
+#define DB_SCHEMA_VERSION 6
 
 /* Advisory lock key serializing concurrent "migrate" runs ("bsmi"). */
 #define DB_MIGRATE_LOCK "1651731817"

@@ -104,9 +104,12 @@ CREATE TABLE IF NOT EXISTS public.stock_allocations (
 
 -- stock_move adds the summed deltas to the allocations. A sale of a
 -- product with no allocation creates the row with the negative quantity:
--- the sale happened, head office sees the shortfall.
+-- the sale happened, head office sees the shortfall. It runs with its
+-- owner's rights (SECURITY DEFINER, fixed search_path): the hub's role
+-- writes sale lines, never the allocations themselves (grants.sql).
 CREATE OR REPLACE FUNCTION public.stock_move(d public.stock_allocations[])
-RETURNS void LANGUAGE sql AS $$
+RETURNS void LANGUAGE sql SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$
     INSERT INTO public.stock_allocations AS s (branch_id, product_id, qty)
     SELECT branch_id, product_id, sum(qty) FROM unnest(d)
      WHERE product_id IS NOT NULL GROUP BY branch_id, product_id
