@@ -346,19 +346,21 @@ config_load(const char *path, bool need_secret, agent_conf *c, char *err,
     size_t errlen)
 {
 	memset(c, 0, sizeof *c);
-	if (!scan_tables(path, c, err, errlen))
-		return false;
-	if (!cfg_load(path, agent_keys, ARRAY_LEN(agent_keys), c, table_key_cb,
-	        err, errlen))
-		return false;
-	if (!check_conf(c, path, err, errlen))
-		return false;
+	if (!scan_tables(path, c, err, errlen)
+	    || !cfg_load(path, agent_keys, ARRAY_LEN(agent_keys), c,
+	        table_key_cb, err, errlen)
+	    || !check_conf(c, path, err, errlen))
+		goto fail;
 	if (!need_secret)
 		return true;
 	if (c->tls_key != NULL)
 		tls_check_perms(
 		    c->tls_key, "AGENT-KEY-PERMS", "a TLS private key");
-	return resolve_secret(c, path, err, errlen);
+	if (resolve_secret(c, path, err, errlen))
+		return true;
+fail:
+	config_free(c); /* what was filled in before the error */
+	return false;
 }
 
 void

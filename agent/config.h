@@ -76,8 +76,8 @@ typedef struct {
  * config_load reads the file at path into c (which it zeroes first). With
  * need_secret, also resolves the branch secret (reading key_file, warning
  * if that file is readable by others). Returns true on success; otherwise
- * err holds "path:line: reason" or "path: reason". Either way release c with
- * config_free.
+ * err holds "path:line: reason" or "path: reason" and c is already released
+ * (and zeroed). On success release c with config_free.
  */
 bool config_load(const char *path, bool need_secret, agent_conf *c, char *err,
     size_t errlen);

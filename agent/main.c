@@ -209,10 +209,8 @@ load_conf(const cli_opts *o, bool need_secret, agent_conf *conf)
 {
 	char err[1024];
 
-	if (!config_load(o->config, need_secret, conf, err, sizeof err)) {
-		config_free(conf);
+	if (!config_load(o->config, need_secret, conf, err, sizeof err))
 		cli_fatal("%s", err);
-	}
 	log_set_level(conf->level);
 }
 

@@ -393,11 +393,14 @@ hub_config_load(const char *path, hub_config *conf, char *err, size_t errlen)
 	char why[600];
 
 	if (!cfg_load(path, hub_keys, ARRAY_LEN(hub_keys), conf, on_section,
-	        err, errlen))
+	        err, errlen)) {
+		hub_config_free(conf);
 		return PROTO_EINVAL;
+	}
 	scan_sections(conf, path);
 	if (!validate(conf, why, sizeof why)) {
 		snprintf(err, errlen, "%s: %s", path, why);
+		hub_config_free(conf);
 		return PROTO_EINVAL;
 	}
 	return PROTO_OK;

@@ -103,8 +103,9 @@ typedef struct {
 /*
  * hub_config_load reads and validates the file at path into conf, which
  * the caller zero-initializes. Returns PROTO_OK, or PROTO_EINVAL with
- * "path:line: reason" (or "path: reason") in err. Either way the caller
- * releases conf with hub_config_free.
+ * "path:line: reason" (or "path: reason") in err. On success the caller
+ * releases conf with hub_config_free; on failure it is already released
+ * (and zeroed).
  */
 proto_err hub_config_load(
     const char *path, hub_config *conf, char *err, size_t errlen);

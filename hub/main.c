@@ -132,10 +132,8 @@ load(const char *path, hub_config *conf)
 {
 	char err[1024];
 
-	if (hub_config_load(path, conf, err, sizeof err) != PROTO_OK) {
-		hub_config_free(conf);
+	if (hub_config_load(path, conf, err, sizeof err) != PROTO_OK)
 		cli_fatal("%s", err);
-	}
 	log_set_level(conf->level);
 }
 
