@@ -163,39 +163,6 @@ pgval_array_elem(pgval_buf *b, const proto_value *v)
 	}
 }
 
-/*
- * utf8_len returns the length of the valid UTF-8 sequence at s (at most n
- * bytes), or 0 if it is not valid (overlong, surrogate, > U+10FFFF).
- */
-static size_t
-utf8_len(const unsigned char *s, size_t n)
-{
-	size_t len;
-	uint32_t cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		len = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		len = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		len = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	if (len > n)
-		return 0;
-	for (size_t i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000)
-	    || (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 void
 pgval_json_str(pgval_buf *b, const char *s, size_t n)
 {
@@ -204,7 +171,7 @@ pgval_json_str(pgval_buf *b, const char *s, size_t n)
 
 	pgval_putc(b, '"');
 	while (i < n) {
-		size_t len = utf8_len(u + i, n - i);
+		size_t len = proto_utf8_len(u + i, n - i);
 		if (len == 0 || u[i] == 0) {
 			pgval_puts(b, "\\ufffd");
 			i++;

@@ -108,7 +108,9 @@ proto_value_eq(const proto_value *a, const proto_value *b)
 typedef enum {
 	FK_INT,      /* int64_t */
 	FK_BOOL,     /* bool */
-	FK_STR,      /* const char *, no NUL inside */
+	FK_STR,      /* const char *, no NUL inside: messages, reasons */
+	FK_NAME,     /* const char *, a name (see dec_ident): branch, key,
+	                log_id, versions, table names */
 	FK_TABLES,   /* uint32_t count, proto_table *array */
 	FK_EVENTS,   /* uint32_t count, proto_event *array: PUSH events */
 	FK_CHANGES,  /* uint32_t count, proto_event *array: CHANGES changes */
@@ -157,8 +159,8 @@ typedef struct {
 		    offsetof(proto_msg, u.array)                              \
 	}
 #define HDR_FIELDS(t)                                                         \
-	F("branch", FK_STR, t.hdr.branch), F("key", FK_STR, t.hdr.key),       \
-	    F("log_id", FK_STR, t.hdr.log_id),                                \
+	F("branch", FK_NAME, t.hdr.branch), F("key", FK_NAME, t.hdr.key),     \
+	    F("log_id", FK_NAME, t.hdr.log_id),                               \
 	    F("queue_events", FK_INT, t.hdr.queue_events),                    \
 	    F("queue_bytes", FK_INT, t.hdr.queue_bytes),                      \
 	    F("oldest_age_s", FK_INT, t.hdr.oldest_age_s)
@@ -166,12 +168,12 @@ typedef struct {
 static const field_desc hello_fields[] = {
     HDR_FIELDS(hello),
     F("high_seq", FK_INT, hello.high_seq),
-    F("version", FK_STR, hello.version),
+    F("version", FK_NAME, hello.version),
 };
 static const field_desc welcome_fields[] = {
     F("watermark", FK_INT, welcome.watermark),
     F("tag", FK_INT, welcome.tag),
-    F("version", FK_STR, welcome.version),
+    F("version", FK_NAME, welcome.version),
     F("max_events", FK_INT, welcome.max_events),
     F("max_bytes", FK_INT, welcome.max_bytes),
     L("retry", FK_SEQS, welcome.nretry, welcome.retry),
@@ -183,7 +185,7 @@ static const field_desc push_fields[] = {
     L("events", FK_EVENTS, push.nevents, push.events),
 };
 static const field_desc ack_fields[] = {
-    F("log_id", FK_STR, ack.log_id),
+    F("log_id", FK_NAME, ack.log_id),
     F("watermark", FK_INT, ack.watermark),
     F("tag", FK_INT, ack.tag),
     F("applied", FK_INT, ack.applied),
@@ -193,7 +195,7 @@ static const field_desc ack_fields[] = {
 static const field_desc pull_fields[] = {
     HDR_FIELDS(pull),
     F("cursor", FK_INT, pull.cursor),
-    F("table", FK_STR, pull.table),
+    F("table", FK_NAME, pull.table),
     F("max_rows", FK_INT, pull.max_rows),
     F("max_bytes", FK_INT, pull.max_bytes),
 };
@@ -253,6 +255,43 @@ body_for(int64_t type)
 
 /* ---- consistency checks (encoder input and decoder output) ----------- */
 
+/*
+ * name_check accepts a name: valid UTF-8 without control characters
+ * (U+0000..U+001F, U+007F). Names end up in PostgreSQL (as parameters and
+ * in reject rows) and in log lines; PostgreSQL refuses invalid UTF-8 in any
+ * statement, so a request carrying one would fail for ever.
+ */
+static bool
+name_check(const uint8_t *s, size_t len, char *err, size_t errlen)
+{
+	for (size_t i = 0; i < len;) {
+		size_t n = proto_utf8_len(s + i, len - i);
+		if (n == 0) {
+			proto_seterr(
+			    err, errlen, "not valid UTF-8 (byte %zu)", i);
+			return false;
+		}
+		if (s[i] == 0) {
+			proto_seterr(err, errlen, "str contains a NUL byte");
+			return false;
+		}
+		if (s[i] < 0x20 || s[i] == 0x7f) {
+			proto_seterr(err, errlen,
+			    "control character 0x%02x (byte %zu) in a name",
+			    s[i], i);
+			return false;
+		}
+		i += n;
+	}
+	return true;
+}
+
+static bool
+cname_check(const char *s, char *err, size_t errlen)
+{
+	return name_check((const uint8_t *) s, strlen(s), err, errlen);
+}
+
 static bool
 table_check(const proto_table *t, char *err, size_t errlen)
 {
@@ -262,6 +301,10 @@ table_check(const proto_table *t, char *err, size_t errlen)
 		proto_seterr(err, errlen, "name is NULL");
 		return false;
 	}
+	if (!cname_check(t->name, err, errlen)) {
+		proto_preerr(err, errlen, "name: ");
+		return false;
+	}
 	if (t->ncols == 0 || t->cols == NULL) {
 		proto_seterr(err, errlen, "no columns");
 		return false;
@@ -269,6 +312,10 @@ table_check(const proto_table *t, char *err, size_t errlen)
 	for (i = 0; i < t->ncols; i++) {
 		if (t->cols[i] == NULL) {
 			proto_seterr(err, errlen, "column %u is NULL", i);
+			return false;
+		}
+		if (!cname_check(t->cols[i], err, errlen)) {
+			proto_preerr(err, errlen, "column %u: ", i);
 			return false;
 		}
 	}
@@ -494,10 +541,17 @@ body_check(const proto_msg *m, const body_desc *d, char *err, size_t errlen)
 
 	for (i = 0; i < d->nfields; i++) {
 		const field_desc *f = &d->fields[i];
-		if (f->kind == FK_STR
-		    && *FIELD(const char *, m, f->off) == NULL) {
+		const char *str;
+		if (f->kind != FK_STR && f->kind != FK_NAME)
+			continue;
+		str = *FIELD(const char *, m, f->off);
+		if (str == NULL) {
 			proto_seterr(
 			    err, errlen, "field \"%s\" is NULL", f->name);
+			return false;
+		}
+		if (f->kind == FK_NAME && !cname_check(str, err, errlen)) {
+			proto_preerr(err, errlen, "field \"%s\": ", f->name);
 			return false;
 		}
 	}
@@ -621,6 +675,7 @@ pack_field(msgpack_packer *pk, const proto_msg *m, const field_desc *f)
 		return *FIELD(const bool, m, f->off) ? msgpack_pack_true(pk)
 		                                     : msgpack_pack_false(pk);
 	case FK_STR:
+	case FK_NAME:
 		return pack_cstr(pk, *FIELD(const char *const, m, f->off));
 	case FK_TABLES:
 		return pack_tables(
@@ -702,6 +757,23 @@ dec_name(proto_cur *c, proto_arena *a, const char **out)
 	return PROTO_OK;
 }
 
+/* dec_ident reads a name (see name_check). */
+static proto_err
+dec_ident(proto_cur *c, proto_arena *a, const char **out)
+{
+	const uint8_t *s;
+	uint32_t len;
+	proto_err rv;
+
+	if ((rv = proto_cur_str(c, &s, &len)) != PROTO_OK)
+		return rv;
+	if (!name_check(s, len, c->err, c->errlen))
+		return PROTO_EPROTO;
+	if ((*out = proto_arena_strndup(a, (const char *) s, len)) == NULL)
+		return dec_nomem(c);
+	return PROTO_OK;
+}
+
 /* dec_tuple reads an array header that must declare exactly n elements. */
 static proto_err
 dec_tuple(proto_cur *c, uint32_t n)
@@ -762,7 +834,7 @@ dec_table(proto_cur *c, proto_arena *a, proto_table *t)
 
 	if ((rv = dec_tuple(c, 3)) != PROTO_OK)
 		return rv;
-	if ((rv = dec_name(c, a, &t->name)) != PROTO_OK) {
+	if ((rv = dec_ident(c, a, &t->name)) != PROTO_OK) {
 		proto_preerr(c->err, c->errlen, "name: ");
 		return rv;
 	}
@@ -772,7 +844,7 @@ dec_table(proto_cur *c, proto_arena *a, proto_table *t)
 	if ((t->cols = proto_arena_array(a, t->ncols, sizeof(char *))) == NULL)
 		return dec_nomem(c);
 	for (i = 0; i < t->ncols; i++) {
-		if ((rv = dec_name(c, a, &t->cols[i])) != PROTO_OK) {
+		if ((rv = dec_ident(c, a, &t->cols[i])) != PROTO_OK) {
 			proto_preerr(c->err, c->errlen, "column %u: ", i);
 			return rv;
 		}
@@ -953,6 +1025,8 @@ dec_field(proto_cur *c, proto_arena *a, proto_msg *m, const field_desc *f)
 		return proto_cur_bool(c, FIELD(bool, m, f->off));
 	case FK_STR:
 		return dec_name(c, a, FIELD(const char *, m, f->off));
+	case FK_NAME:
+		return dec_ident(c, a, FIELD(const char *, m, f->off));
 	case FK_TABLES:
 		return dec_tables(c, a, FIELD(proto_table *, m, f->aoff), n);
 	case FK_EVENTS:

@@ -22,7 +22,9 @@ with a NUL byte, invalid UTF-8, 1e300 and NaN for a bigint,
 SQL text for a timestamp. Each of those events is REJECTED with a reason
 and applies nothing, while the events around them apply; a text value
 full of quotes and semicolons is stored verbatim (values are parameters);
-every table is intact.
+every table is intact. Names that are not UTF-8 or hold control
+characters (log_id, table, column, branch code) get a final protocol
+error (retry = false): PostgreSQL would refuse them in every statement.
 
 Every request gets an ERROR reply or its connection is closed; the hub
 stays up, its memory bounded (VmRSS grows by less than 64 MiB); the
@@ -337,6 +339,51 @@ def sql_injection(hub, pg, key):
              "every table is intact")
 
 
+def bad_names(hub, pg, key):
+    """Names that are not UTF-8, or hold control characters, are refused.
+
+    PostgreSQL refuses invalid UTF-8 in any statement, and the log_id goes
+    into every statement of a batch: such a name, if it reached the
+    database, would fail the batch with a retryable error for ever. The
+    decoder refuses it instead, with a reason and retry = false.
+    """
+    cols = ["id", "total_cost", "customer_name", "created_at"]
+    ev = [(1, 1, 0, W.OP_UPSERT, [661001, 1, "ok", None])]
+    mark, bad = b"QQQQQQQQ", b"\xff\xfe" * 4
+    cases = [
+        ("log_id", W.push("sqlx", key, "e" * 24 + "QQQQQQQQ",
+                          [("transactions", cols, 1)], ev), bad),
+        ("table name", W.push("sqlx", key, "f" * 32,
+                              [("tQQQQQQQQ", cols, 1)], ev), bad),
+        ("column name", W.push("sqlx", key, "f" * 32,
+                               [("transactions", ["id", "total_cost",
+                                 "cQQQQQQQQ", "created_at"], 1)], ev), bad),
+        ("branch code", W.push("sQQQQQQQQ", key, "f" * 32,
+                               [("transactions", cols, 1)], ev), bad),
+        ("newline in a column name",
+         W.push("sqlx", key, "f" * 32, [("transactions", ["id",
+                "total_cost", "cQQQQQQQQ", "created_at"], 1)], ev),
+         b"_\n_\r_\x7f_"),
+    ]
+    for what, raw, repl in cases:
+        check(mark in raw, "the %s placeholder is in the message" % what)
+        t, body = W.request(bstest.binary("bs-rawclient"), hub.url,
+                            raw.replace(mark, repl))
+        msg = body.get("message", "") if t == W.ERROR else ""
+        check(t == W.ERROR and body.get("code") == W.E_PROTO
+              and ("UTF-8" in msg or "control character" in msg)
+              and not body.get("retry"),
+              "a %s that is not a clean name gets a final protocol error "
+              "with the reason" % what, (t, body))
+    check_eq(pg.psql("SELECT count(*) FROM transactions WHERE id = 661001"
+                     )[0][0], 0, "nothing of those batches applied")
+    t, body = W.request(bstest.binary("bs-rawclient"), hub.url,
+                        W.push("sqlx", key, "f" * 32,
+                               [("transactions", cols, 1)], ev))
+    check(t == W.ACK and body.get("applied") == 1,
+          "the same batch with clean names applies", (t, body))
+
+
 # ----------------------------------------------------------------- main
 
 def rss_kib(pid):
@@ -445,6 +492,7 @@ def main(env):
           "%d failures)" % (len(lines), fails))
     check_eq(agent.stop(), 0, "the agent stops")
     sql_injection(hub, pg, k_sqlx)
+    bad_names(hub, pg, k_sqlx)
     check(hub.proc.alive(), "the hub survived hostile names and values")
     check_eq(hub.stop(), 0, "hub exits 0 on SIGTERM")
 

@@ -1029,6 +1029,33 @@ name_with_nul(void)
 	CHECK_STR(err, "table 0: name: str contains a NUL byte");
 }
 
+/* Names must be valid UTF-8 without control characters; values need not. */
+static void
+names_not_utf8(void)
+{
+	static const char *const bad[] = {
+	    "t\xff", "t\xc3", "\xc0\xaf", "\xed\xa0\x80", "\xf4\x90\x80\x80"};
+	push_spec s = good;
+
+	for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+		s.tname = bad[i];
+		s.ntname = strlen(bad[i]);
+		CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+		CHECK_STR(err, "table 0: name: not valid UTF-8");
+	}
+	s.tname = "t\nu";
+	s.ntname = 3;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "control character 0x0a (byte 1) in a name");
+	s.tname = "\x7f";
+	s.ntname = 1;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	/* Multi-byte UTF-8 is a name like any other. */
+	s.tname = "caf\xc3\xa9_\xe2\x82\xac_\xf0\x9f\x9b\x92";
+	s.ntname = strlen(s.tname);
+	CHECK(try_push(&s, NULL) == PROTO_OK);
+}
+
 static void
 oversized_string(void)
 {
@@ -1806,6 +1833,24 @@ encode_inconsistent_changes(void)
 	CHECK_OK(encode_only(&m));
 }
 
+/* The encoder refuses names the decoder would refuse. */
+static void
+encode_names_not_utf8(void)
+{
+	const char *cols[] = {"id", "caf\xe9"};
+	proto_table t[1] = {{"t", 2, cols, 1}};
+	proto_msg e;
+
+	sample_hello(&e);
+	e.u.hello.hdr.log_id = "abc\x80";
+	CHECK_ERR(encode_einval(&e), PROTO_EINVAL);
+	CHECK_STR(err, "field \"log_id\": not valid UTF-8 (byte 3)");
+	sample_push(&e);
+	e.u.push = (proto_push) {sample_hdr, 1, t, 0, NULL};
+	CHECK_ERR(encode_einval(&e), PROTO_EINVAL);
+	CHECK_STR(err, "column 1: not valid UTF-8 (byte 3)");
+}
+
 static void
 encode_null_strings(void)
 {
@@ -1893,6 +1938,7 @@ static const test_case cases[] = {
     {"unknown key nested deep", unknown_key_nested_deep},
     {"row value nested", row_value_nested},
     {"name with NUL", name_with_nul},
+    {"names not UTF-8", names_not_utf8},
     {"oversized string", oversized_string},
     {"changes builder is wrong", changes_builder_is_wrong},
     {"changes op NONE accepted", changes_op_none_accepted},
@@ -1916,6 +1962,7 @@ static const test_case cases[] = {
     {"encode inconsistent push", encode_inconsistent_push},
     {"encode inconsistent changes", encode_inconsistent_changes},
     {"encode null strings", encode_null_strings},
+    {"encode names not UTF-8", encode_names_not_utf8},
     {"encode appends not", encode_appends_not},
 };
 

@@ -319,6 +319,14 @@ void proto_msg_free(proto_msg *m);
 /* proto_type_name returns "hello", "push", ... or "unknown". */
 const char *proto_type_name(int type);
 
+/*
+ * proto_utf8_len returns the length (1 to 4) of the UTF-8 sequence that
+ * starts s (n bytes available), or 0 if it is not valid UTF-8 as
+ * PostgreSQL reads it: overlong forms, surrogates and code points above
+ * U+10FFFF are invalid. A NUL byte is a valid sequence of length 1.
+ */
+size_t proto_utf8_len(const uint8_t *s, size_t n);
+
 /* proto_value_eq reports whether two values have equal type and content. */
 bool proto_value_eq(const proto_value *a, const proto_value *b);
 
