@@ -1382,6 +1382,17 @@ fail:
 	return rv;
 }
 
+proto_err
+apply_check_hdr(const proto_agent_hdr *h, char *err, size_t errlen)
+{
+	if (h->log_id == NULL || h->log_id[0] == '\0'
+	    || strlen(h->log_id) > APPLY_LOG_ID_MAX) {
+		snprintf(err, errlen, "invalid log_id");
+		return PROTO_EPROTO;
+	}
+	return PROTO_OK;
+}
+
 /* check_events verifies what the apply relies on: seq order, shapes. */
 static proto_err
 check_events(const proto_push *p, char *err, size_t errlen)
@@ -1474,6 +1485,22 @@ map_tables(apply_ctx *ctx, const proto_push *p, char *err, size_t errlen)
 }
 
 proto_err
+apply_check(apply_ctx *ctx, const proto_push *p, char *err, size_t errlen)
+{
+	proto_err rv;
+
+	if ((rv = check_events(p, err, errlen)) != PROTO_OK)
+		return rv;
+	return map_tables(ctx, p, err, errlen);
+}
+
+char *
+apply_event_reason(apply_ctx *ctx, const proto_push *p, uint32_t e)
+{
+	return event_reason(ctx, p, e);
+}
+
+proto_err
 apply_push(apply_ctx *ctx, int branch_id, const proto_push *p, proto_ack *ack,
     char *err, size_t errlen)
 {
@@ -1484,8 +1511,7 @@ apply_push(apply_ctx *ctx, int branch_id, const proto_push *p, proto_ack *ack,
 	confl_truncate(ctx, 0);
 	ctx->nredo = 0;
 	snprintf(ctx->branch, sizeof ctx->branch, "%d", branch_id);
-	if ((rv = check_events(p, err, errlen)) != PROTO_OK
-	    || (rv = map_tables(ctx, p, err, errlen)) != PROTO_OK)
+	if ((rv = apply_check(ctx, p, err, errlen)) != PROTO_OK)
 		return rv;
 	ctx->slow = false;
 	rv = run_txn(ctx, p, sqlstate, err, errlen);

@@ -53,6 +53,35 @@ void apply_set_conn(apply_ctx *ctx, PGconn *conn);
 proto_err apply_hello(apply_ctx *ctx, int branch_id, const proto_hello *h,
     proto_welcome *w, char *err, size_t errlen);
 
+/* The longest log_id a request may carry (the agent's are 32 hex digits). */
+#define APPLY_LOG_ID_MAX 64
+
+/*
+ * apply_check_hdr checks the shape of a request's header before it is
+ * authenticated: log_id present and at most APPLY_LOG_ID_MAX bytes (the
+ * decoder has already refused names that are not UTF-8). PROTO_OK, or
+ * PROTO_EPROTO with the reason in err.
+ */
+proto_err apply_check_hdr(const proto_agent_hdr *h, char *err, size_t errlen);
+
+/*
+ * apply_check is the part of apply_push that needs no database: seqs
+ * strictly increase, every event fits its table, and every pushed table
+ * shape is mapped onto the allow-list (the [table] sections and the
+ * catalog), or given the reason its events are rejected. PROTO_OK, or
+ * PROTO_EPROTO with err (nothing of the batch can be applied).
+ */
+proto_err apply_check(
+    apply_ctx *ctx, const proto_push *p, char *err, size_t errlen);
+
+/*
+ * apply_event_reason, after apply_check returned PROTO_OK for p, returns
+ * why event e would be rejected before any SQL (its table is not on the
+ * allow-list or its shape does not fit, a value holds a NUL byte), as a
+ * string the caller frees; NULL if the event goes to PostgreSQL.
+ */
+char *apply_event_reason(apply_ctx *ctx, const proto_push *p, uint32_t e);
+
 /*
  * apply_push applies an authenticated PUSH and fills ack. Strings and
  * outcomes in ack are owned by ctx and valid until its next call.

@@ -407,6 +407,17 @@ hub_config_load(const char *path, hub_config *conf, char *err, size_t errlen)
 }
 
 void
+hub_config_limits(const hub_config *conf, proto_limits *lim)
+{
+	proto_limits_default(lim);
+	lim->max_msg_bytes = (size_t) conf->max_message_bytes;
+	lim->max_events = (uint32_t) conf->max_batch_events;
+	lim->max_columns = (uint32_t) conf->max_columns;
+	lim->max_tables = (uint32_t) conf->max_tables;
+	lim->max_value_bytes = (uint32_t) conf->max_value_bytes;
+}
+
+void
 hub_config_free(hub_config *conf)
 {
 	cfg_free(hub_keys, ARRAY_LEN(hub_keys), conf);

@@ -46,6 +46,7 @@
 
 #include "log.h"
 #include "proto/err.h"
+#include "proto/msg.h"
 
 /* What an up table does when an incoming row's key already exists. */
 typedef enum {
@@ -109,6 +110,11 @@ typedef struct {
  */
 proto_err hub_config_load(
     const char *path, hub_config *conf, char *err, size_t errlen);
+
+/* hub_config_limits fills lim with the decoder limits conf sets for
+ * requests (max_message_bytes, max_batch_events, max_columns, max_tables,
+ * max_value_bytes), the protocol's defaults for the rest. */
+void hub_config_limits(const hub_config *conf, proto_limits *lim);
 
 /* hub_config_free frees what hub_config_load stored; conf may be partial. */
 void hub_config_free(hub_config *conf);

@@ -28,16 +28,13 @@
 #include "log.h"
 #include "metrics.h"
 #include "overview.h"
+#include "query.h"
 #include "util.h"
 
 /* The page, generated from web/index.html by CMake (web_page.c). */
 extern const unsigned char hub_web_page[];
 extern const size_t hub_web_page_len;
 
-/* Longest query string looked at; longer ones are refused (400). */
-#define QUERY_MAX 1024
-/* Room for a decoded parameter value. */
-#define VALUE_MAX 256
 /* Longest branch code (db.c accepts 1 to 64 characters). */
 #define CODE_MAX 64
 /* Most rows of /api/rejects and /api/conflicts. */
@@ -65,95 +62,18 @@ struct hub_http {
 
 /* One request being answered; a query fills json or text. */
 typedef struct {
-	bool has_branch;        /* ?branch= given, not empty */
-	char branch[VALUE_MAX]; /* its value, decoded */
-	const ov_limits *lim;   /* thresholds */
-	int64_t interval_s;     /* sample_interval_s */
-	json_t *json;           /* the JSON answer, or NULL */
-	strbuf text;            /* the text answer */
+	bool has_branch;              /* ?branch= given, not empty */
+	char branch[QUERY_VALUE_MAX]; /* its value, decoded */
+	const ov_limits *lim;         /* thresholds */
+	int64_t interval_s;           /* sample_interval_s */
+	json_t *json;                 /* the JSON answer, or NULL */
+	strbuf text;                  /* the text answer */
 } request;
 
 typedef proto_err (*query_fn)(
     PGconn *conn, request *rq, char *err, size_t errlen);
 
 /* ----------------------------------------------------------- responses */
-
-/* ---------------------------------------------------------- query string */
-
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
-/*
- * decode percent-decodes n bytes of s ('+' is a space) into out (size
- * outlen, NUL-terminated). False if an escape is malformed, the value
- * holds a control character (%00 included) or does not fit.
- */
-static bool
-decode(const char *s, size_t n, char *out, size_t outlen)
-{
-	size_t o = 0;
-
-	for (size_t i = 0; i < n; i++) {
-		int c = (unsigned char) s[i];
-		if (c == '+') {
-			c = ' ';
-		} else if (c == '%') {
-			int hi, lo;
-			if (i + 2 >= n || (hi = hexval(s[i + 1])) < 0
-			    || (lo = hexval(s[i + 2])) < 0)
-				return false;
-			c = hi * 16 + lo;
-			i += 2;
-		}
-		if (c < 0x20 || c == 0x7f || o + 1 >= outlen)
-			return false;
-		out[o++] = (char) c;
-	}
-	out[o] = '\0';
-	return true;
-}
-
-/*
- * parse_query reads ?branch= of uri into rq (the first one counts). False
- * (answer 400) when the query string is too long, or any name or value
- * in it is malformed, so that nothing odd is half taken.
- */
-static bool
-parse_query(const char *uri, request *rq)
-{
-	const char *q = strchr(uri, '?');
-	char name[VALUE_MAX], value[VALUE_MAX];
-	bool seen = false;
-
-	if (q == NULL)
-		return true;
-	if (strlen(++q) > QUERY_MAX)
-		return false;
-	while (*q != '\0') {
-		size_t n = strcspn(q, "&"), k = strcspn(q, "&=");
-		bool has_value = k < n;
-		if (!decode(q, k, name, sizeof name)
-		    || !decode(q + k + has_value, n - k - has_value, value,
-		        sizeof value))
-			return false;
-		if (!strcmp(name, "branch") && !seen) {
-			seen = true;
-			memcpy(rq->branch, value, sizeof value);
-			rq->has_branch = value[0] != '\0';
-		}
-		q += n + (q[n] == '&');
-	}
-	return true;
-}
 
 /*
  * code_plausible tells whether s could be a branch code (the characters
@@ -535,7 +455,7 @@ serve(hub_http *h, nng_aio *aio)
 		    "method not allowed: only GET");
 		return;
 	}
-	if (!parse_query(uri, &rq)) {
+	if (!query_parse(uri, rq.branch, &rq.has_branch)) {
 		http_respond_text(
 		    aio, NNG_HTTP_STATUS_BAD_REQUEST, "invalid query string");
 		return;

@@ -44,8 +44,6 @@
 #define RECV_TIMEOUT_MS 500
 /* Send timeout: rep0 sends do not wait for the peer, but bound it. */
 #define SEND_TIMEOUT_MS 5000
-/* Longest log_id accepted (the agent uses 32 hex digits). */
-#define LOG_ID_MAX 64
 /* Room for a peer address ("[v6]:port", an ipc path), for logs. */
 #define PEER_MAX 128
 /* Room for a branch code (db.c accepts 1 to 64 characters). */
@@ -413,11 +411,8 @@ check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
 	const char *branch = h->branch ? h->branch : "";
 	proto_err rv;
 
-	if (h->log_id == NULL || h->log_id[0] == '\0'
-	    || strlen(h->log_id) > LOG_ID_MAX) {
-		snprintf(w->err, sizeof w->err, "invalid log_id");
-		return PROTO_EPROTO;
-	}
+	if ((rv = apply_check_hdr(h, w->err, sizeof w->err)) != PROTO_OK)
+		return rv;
 	if ((rv = cn_check(w, branch)) != PROTO_OK)
 		return rv;
 	rv = db_auth(w->conn, branch, h->key ? h->key : "", branch_id,
@@ -744,12 +739,7 @@ worker_init(worker *w, int i, const hub_config *conf, const catalog *cat,
 	w->st = st;
 	w->sock = sock;
 	w->id = i;
-	proto_limits_default(&w->lim);
-	w->lim.max_msg_bytes = (size_t) conf->max_message_bytes;
-	w->lim.max_events = (uint32_t) conf->max_batch_events;
-	w->lim.max_columns = (uint32_t) conf->max_columns;
-	w->lim.max_tables = (uint32_t) conf->max_tables;
-	w->lim.max_value_bytes = (uint32_t) conf->max_value_bytes;
+	hub_config_limits(conf, &w->lim);
 	w->apply = apply_new(conf, cat);
 	w->pull = pull_new(conf, cat);
 	if ((rv = nng_ctx_open(&w->ctx, sock)) != 0

@@ -30,9 +30,8 @@ proto_limits_default(proto_limits *lim)
 	lim->max_depth = 8;
 }
 
-/* limits_resolve copies in (may be NULL), replacing zeros by defaults. */
-static void
-limits_resolve(const proto_limits *in, proto_limits *out)
+void
+proto_limits_resolve(const proto_limits *in, proto_limits *out)
 {
 	proto_limits d;
 
@@ -1163,7 +1162,7 @@ proto_msg_decode(const uint8_t *buf, size_t len, const proto_limits *lim,
 	proto_err rv;
 
 	*out = NULL;
-	limits_resolve(lim, &l);
+	proto_limits_resolve(lim, &l);
 	if (len > l.max_msg_bytes) {
 		proto_seterr(err, errlen,
 		    "message of %zu bytes exceeds the limit of %zu bytes", len,

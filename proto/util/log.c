@@ -87,6 +87,9 @@ log_msg(log_level lvl, const char *id, const char *fmt, ...)
 	pthread_mutex_unlock(&log_mtx);
 }
 
+static void cli_vprint(const char *what, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
 static void
 cli_vprint(const char *what, const char *fmt, va_list ap)
 {

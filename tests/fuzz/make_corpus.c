@@ -1,13 +1,24 @@
 /*
- * make_corpus.c: writes the seed inputs of corpus/msg_decode: one valid
- * encoding of each message type plus a few variants (composite keys, every
- * value type, an unknown key, a float32, an empty CHANGES page). Run:
- * make_corpus DIR.
+ * make_corpus.c: writes the seed inputs of the fuzz targets.
+ *
+ *   make_corpus DIR         corpus/msg_decode: one valid encoding of each
+ *                           message type plus a few variants (composite
+ *                           keys, every value type, an unknown key, a
+ *                           float32, an empty CHANGES page), named after
+ *                           what they are (docs/protocol.md cites some)
+ *   make_corpus TARGET DIR  corpus/TARGET (msg_roundtrip, hub_request,
+ *                           changes_apply, http_query): the same messages
+ *                           plus seeds for that target, named like
+ *                           libFuzzer's finds, by the SHA-1 of the content
  */
+#include <openssl/evp.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "proto/msg.h"
+
+/* Name files by the SHA-1 of their content (all but msg_decode). */
+static int hash_names;
 
 static const proto_agent_hdr hdr
     = {"b17", "k3y", "0123456789abcdef0123456789abcdef", 3, 400, 5};
@@ -15,9 +26,18 @@ static const proto_agent_hdr hdr
 static int
 write_file(const char *dir, const char *name, const void *p, size_t n)
 {
-	char path[512];
+	char path[512], hex[41];
+	unsigned char md[EVP_MAX_MD_SIZE];
+	unsigned int mdlen = 0;
 	FILE *f;
 
+	if (hash_names) {
+		if (EVP_Digest(p, n, md, &mdlen, EVP_sha1(), NULL) != 1)
+			return -1;
+		for (unsigned int i = 0; i < mdlen && i < 20; i++)
+			snprintf(hex + 2 * i, 3, "%02x", md[i]);
+		name = hex;
+	}
 	snprintf(path, sizeof(path), "%s/%s", dir, name);
 	if ((f = fopen(path, "wb")) == NULL || fwrite(p, 1, n, f) != n
 	    || fclose(f) != 0) {
@@ -161,15 +181,208 @@ write_raw(const char *dir)
 	return write_file(dir, "push_float32", float32, sizeof(float32));
 }
 
+/* A well-formed header (fuzz_hub_request stops short of authentication). */
+static const proto_agent_hdr hub_hdr
+    = {"b17", "k3y", "00112233445566778899aabbccddeeff", 1, 120, 2};
+
+#define I(x)                                                                  \
+	{                                                                     \
+		PROTO_INT, 0,                                                 \
+		{                                                             \
+			.i = (x)                                              \
+		}                                                             \
+	}
+#define S(x)                                                                  \
+	{                                                                     \
+		PROTO_STR, sizeof(x) - 1,                                     \
+		{                                                             \
+			.s = (x)                                              \
+		}                                                             \
+	}
+#define NIL                                                                   \
+	{                                                                     \
+		PROTO_NIL, 0,                                                 \
+		{                                                             \
+			.i = 0                                                \
+		}                                                             \
+	}
+
+/*
+ * Requests for fuzz_hub_request's allow-list (see its header comment):
+ * sales of every up table, with the sync flag, a conflict column, a
+ * delete, a NONE; pushes the hub must reject (down table, unknown table
+ * and column, branch_id sent, wrong key columns, NUL in a str, seqs not
+ * increasing); a wrong key, a bad log_id; HELLO and PULLs.
+ */
+static int
+write_hub(const char *dir)
+{
+	static const char *tx[] = {"id", "store_id", "total_cost",
+	    "payment_type", "created_at", "tax", "is_synced"};
+	static const char *pay[]
+	    = {"transaction_id", "line_no", "method", "amount", "is_synced"};
+	static const char *item[]
+	    = {"id", "transaction_id", "qty", "note", "updated_at"};
+	static const char *prod[] = {"id", "name", "price"};
+	static const char *bad0[] = {"id", "branch_id"};
+	static const char *bad1[] = {"id", "nope"};
+	static const char *bad2[] = {"transaction_id", "method"};
+	proto_table t[] = {{"transactions", 7, tx, 1}, {"payments", 5, pay, 2},
+	    {"transaction_items", 5, item, 1}, {"products", 3, prod, 1},
+	    {"transactions", 2, bad0, 1}, {"transactions", 2, bad1, 1},
+	    {"payments", 2, bad2, 1}, {"nosuch", 2, bad1, 1}};
+	proto_value vtx[] = {I(7), I(3), I(2500), S("cash"),
+	    S("2026-01-02 10:00:00+00"), {PROTO_FLOAT, 0, {.f = 0.19}}, I(0)};
+	proto_value vpay[] = {I(7), I(1), S("card\"{},"), I(2500), I(1)};
+	proto_value vitem[] = {I(70), I(7), I(2),
+	    {PROTO_BIN, 3, {.p = (const uint8_t *) "\x00\xff\\"}},
+	    S("2026-01-02 10:00:01+00")};
+	proto_value vprod[] = {I(1), S("tea"), I(120)};
+	proto_value vbad[] = {I(1), S("a\0b")};
+	proto_value vnul[] = {I(7), I(3), I(1), S("a\0b"), NIL, NIL, I(0)};
+	proto_event ok[] = {{101, -4417, 0, PROTO_OP_UPSERT, 7, vtx},
+	    {102, 913, 1, PROTO_OP_UPSERT, 5, vpay},
+	    {103, 55, 2, PROTO_OP_UPSERT, 5, vitem},
+	    {104, 56, 1, PROTO_OP_DELETE, 2, vpay},
+	    {105, -12, 0, PROTO_OP_NONE, 1, vtx},
+	    {106, 7, 0, PROTO_OP_UPSERT, 7, vtx}};
+	proto_event rej[] = {{201, 1, 3, PROTO_OP_UPSERT, 3, vprod},
+	    {202, 2, 4, PROTO_OP_UPSERT, 2, vbad},
+	    {203, 3, 5, PROTO_OP_UPSERT, 2, vbad},
+	    {204, 4, 6, PROTO_OP_UPSERT, 2, vbad},
+	    {205, 5, 7, PROTO_OP_DELETE, 1, vbad},
+	    {206, 6, 0, PROTO_OP_UPSERT, 7, vnul}};
+	proto_event order[] = {{5, 0, 0, PROTO_OP_UPSERT, 7, vtx},
+	    {5, 0, 0, PROTO_OP_DELETE, 1, vtx}};
+	proto_msg m = {.type = PROTO_PUSH};
+
+	m.u.push = (proto_push) {hub_hdr, 8, t, 6, ok};
+	if (write_msg(dir, "push_ok", &m) != 0)
+		return -1;
+	m.u.push = (proto_push) {hub_hdr, 8, t, 6, rej};
+	if (write_msg(dir, "push_rejects", &m) != 0)
+		return -1;
+	m.u.push = (proto_push) {hub_hdr, 8, t, 2, order};
+	if (write_msg(dir, "push_order", &m) != 0)
+		return -1;
+	m.u.push = (proto_push) {hub_hdr, 8, t, 2, ok};
+	m.u.push.hdr.key = "wrong";
+	if (write_msg(dir, "push_badkey", &m) != 0)
+		return -1;
+	m.u.push.hdr = hub_hdr;
+	m.u.push.hdr.log_id = "";
+	if (write_msg(dir, "push_nolog", &m) != 0)
+		return -1;
+	m.type = PROTO_HELLO;
+	m.u.hello = (proto_hello) {hub_hdr, 106, "0.1.0"};
+	if (write_msg(dir, "hello_b17", &m) != 0)
+		return -1;
+	m.type = PROTO_PULL;
+	m.u.pull = (proto_pull) {hub_hdr, 17, "", 5000, 4194304};
+	if (write_msg(dir, "pull_b17", &m) != 0)
+		return -1;
+	m.u.pull = (proto_pull) {hub_hdr, 0, "products", -1, 0};
+	return write_msg(dir, "pull_b17_reload", &m);
+}
+
+/*
+ * Pages for fuzz_changes_apply's POS file (deploy/pos/retail.sql): every
+ * down table, a column the POS lacks, an up table (skipped), a key that
+ * differs from the local one, a NOT NULL column left NULL.
+ */
+static int
+write_changes(const char *dir)
+{
+	static const char *prod[]
+	    = {"id", "name", "barcode", "price", "is_active", "supplier"};
+	static const char *bp[] = {"product_id", "price"};
+	static const char *sa[] = {"product_id", "qty"};
+	static const char *tx[] = {"id", "total_cost"};
+	static const char *badkey[] = {"name", "id", "price"};
+	proto_table t[] = {{"products", 6, prod, 1},
+	    {"branch_prices", 2, bp, 1}, {"stock_allocations", 2, sa, 1},
+	    {"transactions", 2, tx, 1}, {"products", 3, badkey, 1}};
+	proto_value vp[] = {I(42), S("apple"), NIL, I(1999), I(1), S("acme")};
+	proto_value vnull[] = {I(43), NIL, NIL, NIL, I(1), NIL};
+	proto_value vbp[] = {I(42), I(1890)};
+	proto_value vsa[] = {I(42), I(12)};
+	proto_value vtx[] = {I(1), I(100)};
+	proto_value vbk[] = {S("apple"), I(42), I(1)};
+	proto_event ok[] = {{18, 0, 0, PROTO_OP_UPSERT, 6, vp},
+	    {19, 0, 1, PROTO_OP_UPSERT, 2, vbp},
+	    {20, 0, 2, PROTO_OP_UPSERT, 2, vsa},
+	    {21, 0, 3, PROTO_OP_UPSERT, 2, vtx},
+	    {23, 0, 1, PROTO_OP_DELETE, 1, vbp},
+	    {24, 0, 0, PROTO_OP_DELETE, 1, vp}};
+	proto_event bad[] = {{30, 0, 4, PROTO_OP_UPSERT, 3, vbk}};
+	proto_event nul[] = {{31, 0, 0, PROTO_OP_UPSERT, 6, vnull}};
+	proto_msg m = {.type = PROTO_CHANGES};
+
+	m.u.changes = (proto_changes) {24, true, 5, t, 6, ok};
+	if (write_msg(dir, "changes_retail", &m) != 0)
+		return -1;
+	m.u.changes = (proto_changes) {29, false, 5, t, 4, ok};
+	if (write_msg(dir, "changes_retail_last", &m) != 0)
+		return -1;
+	m.u.changes = (proto_changes) {30, false, 5, t, 1, bad};
+	if (write_msg(dir, "changes_badkey", &m) != 0)
+		return -1;
+	m.u.changes = (proto_changes) {31, false, 5, t, 1, nul};
+	return write_msg(dir, "changes_notnull", &m);
+}
+
+/* URIs of the operator listener, valid and not. */
+static int
+write_queries(const char *dir)
+{
+	static const char *const uris[] = {"/api/status?branch=b17",
+	    "/api/history?branch=b%31%37&x=1",
+	    "/api/rejects?branch=&branch=b2", "/metrics?a+b=c", "/?x=%2",
+	    "/api/conflicts?branch=b%00", "/api/status?=&&branch",
+	    "/api/status", "/?branch=%7f", "/api/status?branch=a+b%2Bc%25"};
+	char name[16];
+
+	for (size_t i = 0; i < sizeof uris / sizeof *uris; i++) {
+		snprintf(name, sizeof name, "q%zu", i);
+		if (write_file(dir, name, uris[i], strlen(uris[i])) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int
+write_messages(const char *dir)
+{
+	return write_pushes(dir) != 0 || write_others(dir) != 0
+	        || write_downstream(dir) != 0 || write_raw(dir) != 0
+	    ? -1
+	    : 0;
+}
+
 int
 main(int argc, char **argv)
 {
-	if (argc != 2) {
-		fprintf(stderr, "usage: make_corpus DIR\n");
+	const char *target = argc == 3 ? argv[1] : "msg_decode";
+	const char *dir = argv[argc - 1];
+	int rc;
+
+	if (argc != 2 && argc != 3) {
+		fprintf(stderr, "usage: make_corpus [TARGET] DIR\n");
 		return 1;
 	}
-	if (write_pushes(argv[1]) != 0 || write_others(argv[1]) != 0
-	    || write_downstream(argv[1]) != 0 || write_raw(argv[1]) != 0)
+	hash_names = argc == 3;
+	if (!strcmp(target, "msg_decode") || !strcmp(target, "msg_roundtrip"))
+		rc = write_messages(dir);
+	else if (!strcmp(target, "hub_request"))
+		rc = write_messages(dir) != 0 ? -1 : write_hub(dir);
+	else if (!strcmp(target, "changes_apply"))
+		rc = write_downstream(dir) != 0 ? -1 : write_changes(dir);
+	else if (!strcmp(target, "http_query"))
+		rc = write_queries(dir);
+	else {
+		fprintf(
+		    stderr, "make_corpus: unknown target \"%s\"\n", target);
 		return 1;
-	return 0;
+	}
+	return rc != 0 ? 1 : 0;
 }

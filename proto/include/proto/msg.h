@@ -292,6 +292,10 @@ typedef struct proto_arena proto_arena;
 /* proto_limits_default fills lim with the default limits. */
 void proto_limits_default(proto_limits *lim);
 
+/* proto_limits_resolve copies in (may be NULL) to out, each zero field
+ * replaced by its default: the limits a decoder given in enforces. */
+void proto_limits_resolve(const proto_limits *in, proto_limits *out);
+
 /*
  * proto_msg_encode appends the msgpack encoding of m to out. Returns
  * PROTO_OK, PROTO_ENOMEM, or PROTO_EINVAL (with a reason in err) if m is
