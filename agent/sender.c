@@ -403,9 +403,13 @@ acked(sender *s)
 	}
 }
 
-/* ack_apply records the ACK of batch p in the POS file. */
+/*
+ * ack_apply records the ACK of batch p in the POS file: a normal batch
+ * moves acked_seq, a retry batch (an operator's retry) only settles its
+ * entries.
+ */
 static proto_err
-ack_apply(sender *s, const proto_push *p, const proto_ack *a)
+ack_apply(sender *s, const proto_push *p, const proto_ack *a, bool retry)
 {
 	uint32_t rejected = 0;
 	char err[400];
@@ -414,49 +418,32 @@ ack_apply(sender *s, const proto_push *p, const proto_ack *a)
 	for (uint32_t i = 0; i < a->noutcomes; i++)
 		rejected += a->outcomes[i].code == PROTO_OUT_REJECTED;
 	acked(s);
-	if ((rv = outbox_ack(s->ob, a->watermark, p, a->duplicates,
-	         a->outcomes, a->noutcomes, err, sizeof err))
-	    != PROTO_OK) {
+	rv = retry ? outbox_ack_retry(s->ob, p, a->duplicates, a->outcomes,
+	         a->noutcomes, err, sizeof err)
+	           : outbox_ack(s->ob, a->watermark, p, a->duplicates,
+	               a->outcomes, a->noutcomes, err, sizeof err);
+	if (rv != PROTO_OK) {
 		snprintf(
 		    s->why, sizeof s->why, "could not process ack: %s", err);
 		return rv;
 	}
-	if (rejected > 0)
-		log_warn("AGENT-REJECTED",
-		    "hub rejected %" PRIu32 " events; reasons are in "
-		    "_branchsync_log.err",
-		    rejected);
-	log_debug(NULL, "pushed %" PRIu32 " events, watermark %" PRId64,
-	    p->nevents, a->watermark);
-	return PROTO_OK;
-}
-
-/* retry_apply records the ACK of a retry batch p. */
-static proto_err
-retry_apply(sender *s, const proto_push *p, const proto_ack *a)
-{
-	uint32_t rejected = 0;
-	char err[400];
-	proto_err rv;
-
-	for (uint32_t i = 0; i < a->noutcomes; i++)
-		rejected += a->outcomes[i].code == PROTO_OUT_REJECTED;
-	acked(s);
-	if ((rv = outbox_ack_retry(s->ob, p, a->duplicates, a->outcomes,
-	         a->noutcomes, err, sizeof err))
-	    != PROTO_OK) {
-		snprintf(
-		    s->why, sizeof s->why, "could not process ack: %s", err);
-		return rv;
-	}
-	if (rejected > 0)
+	if (retry && rejected > 0)
 		log_warn("AGENT-REJECTED",
 		    "hub rejected %" PRIu32 " of %" PRIu32 " retried events "
 		    "again; reasons are in _branchsync_log.err",
 		    rejected, p->nevents);
-	else
+	else if (retry)
 		log_info(
 		    "AGENT-RETRIED", "retried %" PRIu32 " events", p->nevents);
+	else if (rejected > 0)
+		log_warn("AGENT-REJECTED",
+		    "hub rejected %" PRIu32 " events; reasons are in "
+		    "_branchsync_log.err",
+		    rejected);
+	else
+		log_debug(NULL,
+		    "pushed %" PRIu32 " events, watermark %" PRId64,
+		    p->nevents, a->watermark);
 	return PROTO_OK;
 }
 
@@ -495,7 +482,7 @@ push_retry(sender *s, bool *sent, bool *no_retry)
 	if (resp->type != PROTO_ACK)
 		rv = hub_error(s, resp, no_retry);
 	else if ((rv = ack_check_any(s, &resp->u.ack)) == PROTO_OK)
-		rv = retry_apply(s, p, &resp->u.ack);
+		rv = ack_apply(s, p, &resp->u.ack, true);
 	proto_msg_free(resp);
 	return rv;
 }
@@ -590,7 +577,7 @@ push(sender *s, bool *idle, bool *no_retry)
 	        || retry_wanted(s)
 	        || (rv = send_next(s, nxt, resp->u.ack.watermark))
 	            == PROTO_OK))
-		rv = ack_apply(s, p, &resp->u.ack);
+		rv = ack_apply(s, p, &resp->u.ack, false);
 	if (rv == PROTO_OK && s->inflight)
 		s->cur = !s->cur;
 	proto_msg_free(resp);

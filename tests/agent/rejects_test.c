@@ -10,36 +10,7 @@
  */
 #include <time.h>
 
-#include "agent_test.h"
-#include "capture.h"
-#include "outbox.h"
-#include "proto/msg.h"
-
-static outbox *ob;
-static proto_arena *arena;
-static proto_push push;
-
-static void
-close_ob(void)
-{
-	outbox_close(ob);
-	ob = NULL;
-	proto_arena_free(arena);
-	arena = NULL;
-}
-
-static bool
-open_ob(void)
-{
-	capture_result res;
-	CHECK_OK(capture_install(db, &conf, false, &res, err, sizeof err));
-	if (outbox_open(&conf, &ob, err, sizeof err) != PROTO_OK) {
-		fprintf(stderr, "outbox_open: %s\n", err);
-		return false;
-	}
-	CHECK((arena = proto_arena_new()) != NULL);
-	return true;
-}
+#include "outbox_fixture.h"
 
 static bool
 read_batch(bool retry)
