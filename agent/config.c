@@ -42,6 +42,13 @@ static const cfg_key agent_keys[] = {
         "file holding the branch secret"},
     {"agent", "log_level", CFG_STR, OFF(log_level), "info", 0, 0, 0,
         "error|warning|notice|info|debug"},
+    {"agent", "max_columns", CFG_INT, OFF(max_columns), "1600", 1, 1600, 0,
+        "most columns of one table in a CHANGES page from the hub"},
+    {"agent", "max_message_bytes", CFG_INT, OFF(max_message_bytes), "33554432",
+        65536, 268435456, 0, "largest answer accepted from the hub, bytes"},
+    {"agent", "max_value_bytes", CFG_INT, OFF(max_value_bytes), "16777216", 1,
+        268435456, 0,
+        "largest text or binary value accepted from the hub, bytes"},
     {"agent", "nudge", CFG_STR, OFF(nudge), NULL, 0, 0, 0,
         "comma-separated hub pub URLs for pull nudges"},
     {"agent", "outbox_warn_age_s", CFG_INT, OFF(outbox_warn_age_s), "86400", 1,
@@ -361,6 +368,17 @@ config_load(const char *path, bool need_secret, agent_conf *c, char *err,
 fail:
 	config_free(c); /* what was filled in before the error */
 	return false;
+}
+
+void
+config_limits(const agent_conf *c, proto_limits *lim)
+{
+	proto_limits_default(lim);
+	lim->max_msg_bytes = (size_t) c->max_message_bytes;
+	lim->max_columns = (uint32_t) c->max_columns;
+	lim->max_value_bytes = (uint32_t) c->max_value_bytes;
+	if (lim->max_events < (uint32_t) c->pull_max_rows)
+		lim->max_events = (uint32_t) c->pull_max_rows;
 }
 
 void

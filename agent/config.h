@@ -28,6 +28,7 @@
 #include <stdint.h>
 
 #include "log.h"
+#include "proto/msg.h"
 #include "tls.h"
 
 #define AGENT_VERSION BS_VERSION
@@ -61,6 +62,9 @@ typedef struct {
 	int64_t outbox_warn_events; /* this many pending events: warn */
 	int64_t outbox_warn_age_s;  /* oldest pending this old: warn */
 	int64_t http_port;          /* status HTTP on 127.0.0.1, 0 off */
+	int64_t max_message_bytes;  /* largest answer from the hub */
+	int64_t max_value_bytes;    /* largest value in an answer */
+	int64_t max_columns;        /* most columns of a table in an answer */
 	char *tls_ca;               /* PEM CAs of the hub's certificate */
 	char *tls_cert;             /* PEM client certificate, or NULL */
 	char *tls_key;              /* PEM private key of tls_cert */
@@ -81,6 +85,11 @@ typedef struct {
  */
 bool config_load(const char *path, bool need_secret, agent_conf *c, char *err,
     size_t errlen);
+
+/* config_limits fills lim with the decoder limits for the hub's answers:
+ * max_message_bytes, max_value_bytes, max_columns, and room for a page of
+ * pull_max_rows changes; the protocol's defaults for the rest. */
+void config_limits(const agent_conf *c, proto_limits *lim);
 
 /* config_free frees what config_load stored; safe on a zeroed struct. */
 void config_free(agent_conf *c);

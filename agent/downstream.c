@@ -31,7 +31,6 @@
 #define WAIT_SLICE_MS   100
 #define NUDGE_SLICE_MS  500
 #define PULL_MAX_BYTES  (4 << 20)
-#define RECV_MAX_BYTES  (32u << 20)
 #define NUDGE_MAX_BYTES 1024
 #define PROBE_MS        1000
 
@@ -53,7 +52,26 @@ struct downstream {
 	unsigned failures;      /* consecutive failed pulls, for backoff */
 	bool no_hub;            /* the last send found no connected hub */
 	char why[1024];         /* reason of the last failure */
+	char noted[512];        /* the reason in down_last_error, "" none */
+	bool noted_known;       /* noted was written by this process */
 };
+
+/* note records why pulls fail ("" when they work again) for "status",
+ * when that changes. */
+static void
+note(downstream *ds, const char *why)
+{
+	char err[256];
+
+	if (ds->noted_known && !strncmp(ds->noted, why, sizeof ds->noted - 1))
+		return;
+	if (inbox_note_error(ds->db, why, err, sizeof err) != PROTO_OK) {
+		log_debug("AGENT-DOWN-ERROR", "%s", err);
+		return;
+	}
+	snprintf(ds->noted, sizeof ds->noted, "%s", why);
+	ds->noted_known = true;
+}
 
 static bool
 stopping(downstream *ds)
@@ -184,7 +202,10 @@ pull_page(downstream *ds, const inbox_state *st, const char *reload,
 	p->cursor = cursor;
 	p->table = reload ? reload : "";
 	p->max_rows = ds->conf->pull_max_rows;
-	p->max_bytes = PULL_MAX_BYTES;
+	/* The page's byte count is approximate: stay well under our limit. */
+	p->max_bytes = ds->conf->max_message_bytes / 4 < PULL_MAX_BYTES
+	    ? ds->conf->max_message_bytes / 4
+	    : PULL_MAX_BYTES;
 	*more = false;
 	if ((rv = request(ds, &req, &resp)) != PROTO_OK)
 		return rv;
@@ -368,6 +389,7 @@ backoff(downstream *ds, proto_err rv, bool no_retry)
 		             : LOG_LVL_DEBUG,
 		    "AGENT-DOWN-ERROR", "%s", ds->why);
 	log_debug("AGENT-BACKOFF", "pulling again in %" PRId64 " ms", ms);
+	note(ds, ds->why);
 	ds->failures++;
 	for (int64_t end = now_mono_ms() + ms;
 	     !stopping(ds) && now_mono_ms() < end;)
@@ -395,6 +417,7 @@ run_loop(void *arg)
 			log_notice("AGENT-DOWN-OK",
 			    "pulled after %u failed attempts", ds->failures);
 		ds->failures = 0;
+		note(ds, "");
 		next = now_mono_ms() + ds->conf->pull_interval_ms;
 	}
 	return NULL;
@@ -461,7 +484,8 @@ open_sockets(downstream *ds, char *err, size_t errlen)
 		    nng_strerror(rv));
 		return PROTO_EIO;
 	}
-	nng_socket_set_size(ds->req, NNG_OPT_RECVMAXSZ, RECV_MAX_BYTES);
+	nng_socket_set_size(
+	    ds->req, NNG_OPT_RECVMAXSZ, (size_t) ds->conf->max_message_bytes);
 	nng_socket_set_ms(
 	    ds->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
 	set_reconnect(ds->req, ds->conf);
@@ -533,10 +557,7 @@ downstream_start(
 	proto_buf_init(&ds->buf);
 	atomic_init(&ds->stop, false);
 	atomic_init(&ds->connected, false);
-	proto_limits_default(&ds->lim);
-	ds->lim.max_msg_bytes = RECV_MAX_BYTES;
-	if (ds->lim.max_events < (uint32_t) conf->pull_max_rows)
-		ds->lim.max_events = (uint32_t) conf->pull_max_rows;
+	config_limits(conf, &ds->lim);
 	if ((rv = open_db(ds, err, errlen)) != PROTO_OK
 	    || (rv = open_sockets(ds, err, errlen)) != PROTO_OK)
 		goto fail;

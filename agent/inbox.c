@@ -461,6 +461,8 @@ state_row(inbox_state *st, const char *name, sqlite3_stmt *q)
 		snprintf(st->reload_table, sizeof st->reload_table, "%s", s);
 	else if (!strcmp(name, "log_id") && s != NULL)
 		snprintf(st->log_id, sizeof st->log_id, "%s", s);
+	else if (!strcmp(name, "down_last_error") && s != NULL)
+		snprintf(st->last_error, sizeof st->last_error, "%s", s);
 }
 
 proto_err
@@ -475,7 +477,8 @@ inbox_state_read(sqlite3 *db, inbox_state *st, char *err, size_t errlen)
 	if ((rv = db_prepare(db,
 	         "SELECT name, value FROM _branchsync_meta WHERE name IN "
 	         "('down_cursor', 'last_pull', 'reload_table', "
-	         "'reload_cursor', 'log_id') UNION ALL SELECT "
+	         "'reload_cursor', 'log_id', 'down_last_error') UNION ALL "
+	         "SELECT "
 	         "'queue_events', (SELECT coalesce(max(seq), 0) FROM "
 	         "_branchsync_log) - (SELECT coalesce(value, 0) FROM "
 	         "_branchsync_meta WHERE name = 'acked_seq')",
@@ -506,4 +509,13 @@ inbox_reload_request(sqlite3 *db, const char *table, char *err, size_t errlen)
 	    || (rv = db_exec(db, "COMMIT", err, errlen)) != PROTO_OK)
 		db_rollback(db);
 	return rv;
+}
+
+proto_err
+inbox_note_error(sqlite3 *db, const char *why, char *err, size_t errlen)
+{
+	return meta_set(db,
+	    "INSERT OR REPLACE INTO _branchsync_meta(name, value) "
+	    "VALUES ('down_last_error', ?2)",
+	    0, why, err, errlen);
 }

@@ -40,6 +40,7 @@ typedef struct {
 	int64_t reload_cursor;  /* cursor of that reload */
 	char log_id[33];        /* the log's id, for the request header */
 	int64_t queue_events;   /* pending upstream events (estimate) */
+	char last_error[512];   /* why pulls fail, "" if the last one worked */
 } inbox_state;
 
 /*
@@ -74,6 +75,14 @@ proto_err inbox_apply(inbox *ib, const proto_changes *page, const char *reload,
  */
 proto_err inbox_state_read(
     sqlite3 *db, inbox_state *st, char *err, size_t errlen);
+
+/*
+ * inbox_note_error records in _branchsync_meta (down_last_error) why the
+ * pulls fail, or "" once one works again, for "status" to show. Its own
+ * short write; call it when the reason changes, not per attempt.
+ */
+proto_err inbox_note_error(
+    sqlite3 *db, const char *why, char *err, size_t errlen);
 
 /*
  * inbox_reload_request stores reload_table = table and reload_cursor = 0

@@ -47,6 +47,7 @@ typedef struct {
 	bool inflight;          /* a request awaits its answer on aio */
 	proto_type req_type;    /* type of that request */
 	proto_buf buf;          /* encoded request */
+	proto_limits lim;       /* decoder limits for answers */
 	bool session;           /* WELCOME received, identity checked */
 	size_t max_events;      /* events per PUSH: ours and the hub's */
 	size_t max_bytes;       /* value bytes per PUSH: ours and the hub's */
@@ -176,7 +177,7 @@ request_finish(sender *s, proto_msg **resp)
 	live_answer(now_wall_ms());
 	m = nng_aio_get_msg(s->w.aio);
 	pe = proto_msg_decode(
-	    nng_msg_body(m), nng_msg_len(m), NULL, resp, why, sizeof why);
+	    nng_msg_body(m), nng_msg_len(m), &s->lim, resp, why, sizeof why);
 	nng_msg_free(m);
 	if (pe != PROTO_OK)
 		snprintf(s->why, sizeof s->why,
@@ -767,7 +768,9 @@ open_socket(sender *s, char *err, size_t errlen)
 		return PROTO_EIO;
 	}
 	/* Answers are small, but an ACK may list many rejects. */
-	nng_socket_set_size(s->sock, NNG_OPT_RECVMAXSZ, 16u << 20);
+	config_limits(c, &s->lim);
+	nng_socket_set_size(
+	    s->sock, NNG_OPT_RECVMAXSZ, (size_t) c->max_message_bytes);
 	/* We resend ourselves, after a new HELLO. */
 	nng_socket_set_ms(
 	    s->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);

@@ -236,6 +236,7 @@ json_down(json_t *o, const agent_status *st)
 {
 	set_int(o, "down_cursor", st->d.down_cursor);
 	set_time(o, "last_pull", st->d.last_pull);
+	set_str(o, "down_last_error", st->d.last_error);
 	set_str(o, "reload_table", st->d.reload_table);
 	set_int(o, "reload_cursor", st->d.reload_cursor);
 }
@@ -366,6 +367,8 @@ print_down(FILE *f, const agent_status *st)
 
 	fprintf(f, "down_cursor:     %" PRId64 "\n", d->down_cursor);
 	print_time(f, "last_pull:", d->last_pull, "never");
+	fprintf(f, "down_error:      %s\n",
+	    d->last_error[0] != '\0' ? d->last_error : "none");
 	if (d->reload_table[0] != '\0')
 		fprintf(f,
 		    "reload:          \"%s\" in progress, cursor %" PRId64

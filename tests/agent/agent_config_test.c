@@ -94,6 +94,30 @@ test_http_port_unchecked(void)
 }
 
 static bool
+test_limits_ignored(void)
+{
+	proto_limits lim;
+
+	CHECK(load("pull_max_rows = 20000\n[table transactions]\n"));
+	config_limits(&lc, &lim);
+	CHECK(
+	    lim.max_msg_bytes == 33554432 && lim.max_value_bytes == 16777216);
+	CHECK(lim.max_columns == 1600 && lim.max_events == 20000);
+	CHECK(load("max_message_bytes = 65536\nmax_value_bytes = 300\n"
+	           "max_columns = 8\n[table transactions]\n"));
+	config_limits(&lc, &lim);
+	CHECK(lim.max_msg_bytes == 65536 && lim.max_value_bytes == 300);
+	CHECK(lim.max_columns == 8 && lim.max_events == 10000);
+	CHECK(!load("max_message_bytes = 65535\n[table transactions]\n"));
+	CHECK(strstr(err, "max_message_bytes") != NULL);
+	CHECK(!load("max_value_bytes = 0\n[table transactions]\n"));
+	CHECK(strstr(err, "max_value_bytes") != NULL);
+	CHECK(!load("max_columns = 1601\n[table transactions]\n"));
+	CHECK(strstr(err, "max_columns") != NULL);
+	return true;
+}
+
+static bool
 test_tls_keys_unchecked(void)
 {
 	/* tls+tcp:// needs tls_ca, in hub or in nudge. */
@@ -151,6 +175,7 @@ static const agent_test_case cases[] = {
     {"direction ignored", test_direction_ignored},
     {"bad values accepted", test_bad_values_accepted},
     {"http_port unchecked", test_http_port_unchecked},
+    {"limits ignored", test_limits_ignored},
 };
 
 int

@@ -83,7 +83,7 @@ test_json_key_missing(void)
 	    "stalled_since", "outbox_warning", "outbox_warning_events",
 	    "outbox_warning_age", "hub_reachable", "hub_state_since",
 	    "hub_last_contact", "last_error", "down_cursor", "last_pull",
-	    "reload_table", "reload_cursor"};
+	    "down_last_error", "reload_table", "reload_cursor"};
 	json_t *o;
 
 	CHECK(init_pos());
@@ -98,6 +98,7 @@ test_json_key_missing(void)
 	CHECK(json_object_size(o) == ARRAY_LEN(keys));
 	CHECK(json_is_null(json_object_get(o, "hub_reachable")));
 	CHECK(json_is_null(json_object_get(o, "last_ack")));
+	CHECK(json_is_null(json_object_get(o, "down_last_error")));
 	CHECK(json_is_null(json_object_get(o, "last_error")));
 	CHECK(json_integer_value(json_object_get(o, "pending_events")) == 0);
 	json_decref(o);
