@@ -12,7 +12,10 @@ It prints, as "figure: value" lines:
      branch, then of --branches branches at once, each with that backlog;
   2. PostgreSQL's own ceiling: COPY of the same rows into the same tables
      (rows/s), so the drain figure can be read against it;
-  3. POS write latency (p50/p99) of a single-row commit without and with
+  3. with --profile, where the one-branch drain's time went: PostgreSQL
+     per statement kind, and the gaps between one batch's COMMIT and the
+     next BEGIN (time spent outside PostgreSQL);
+  4. POS write latency (p50/p99) of a single-row commit without and with
      the capture triggers at synchronous=FULL and NORMAL, the trigger's
      cost per captured row in 100-row transactions, and the p99 while an
      agent drains a backlog from the same file.
@@ -109,6 +112,48 @@ def drain(env, pg, hub, backlog, nbranches, tag):
            "%d events in %.2f s = %.0f events/s"
            % (total, dt, total / dt))
     return agents
+
+
+def pg_profile(pg):
+    """With --profile: PostgreSQL logged every statement of the one-branch
+    drain (log_min_duration_statement = 0). Prints the time the hub's
+    sessions spent in PostgreSQL per statement kind, and the gaps between
+    one batch's COMMIT and the next BEGIN: the time a branch's batches
+    wait on anything but PostgreSQL (ACK to the agent, its next read,
+    the request, decoding, authentication)."""
+    import collections
+    import datetime
+    import re
+    line_re = re.compile(r"(\S+ \S+) UTC \[\d+\] LOG:  duration: "
+                         r"([0-9.]+) ms\s+(statement|execute|bind|parse)"
+                         r"[^:]*: (.*)")
+    spent = collections.defaultdict(float)
+    # One branch: its batches go to any of the hub's workers, one at a
+    # time, so the next BEGIN after a COMMIT is its next batch.
+    gaps, last_commit = [], None
+    with open(pg.logpath, errors="replace") as f:
+        for line in f:
+            m = line_re.match(line)
+            if not m:
+                continue
+            end = datetime.datetime.strptime(
+                m.group(1), "%Y-%m-%d %H:%M:%S.%f").timestamp() * 1000
+            ms, sql = float(m.group(2)), m.group(4).strip()
+            spent[" ".join(sql.split()[:3])[:60]] += ms
+            if sql == "COMMIT":
+                last_commit = end
+            elif sql == "BEGIN" and last_commit is not None:
+                gaps.append(end - ms - last_commit)
+                last_commit = None
+    total = sum(spent.values())
+    figure("profile: PostgreSQL time", "%.0f ms in all" % total)
+    for k, v in sorted(spent.items(), key=lambda kv: -kv[1])[:6]:
+        figure("profile:   %s" % k, "%.0f ms" % v)
+    if gaps:
+        gaps.sort()
+        figure("profile: between COMMIT and the next BEGIN",
+               "%d gaps, median %.1f ms, max %.1f ms, %.0f ms in all"
+               % (len(gaps), gaps[len(gaps) // 2], gaps[-1], sum(gaps)))
 
 
 def copy_ceiling(pg, backlog):
@@ -246,7 +291,14 @@ def main(env):
     bstest.setup_center(pg, hub)
     hub.start()
     backlog = make_backlog(env, OPTS.events)
+    if OPTS.profile:
+        pg.psql("ALTER SYSTEM SET log_min_duration_statement = 0")
+        pg.psql("SELECT pg_reload_conf()")
     drain(env, pg, hub, backlog, 1, "one")
+    if OPTS.profile:
+        pg.psql("ALTER SYSTEM RESET log_min_duration_statement")
+        pg.psql("SELECT pg_reload_conf()")
+        pg_profile(pg)
     if OPTS.branches > 1:
         drain(env, pg, hub, backlog, OPTS.branches, "many")
     copy_ceiling(pg, backlog)
@@ -293,5 +345,8 @@ if __name__ == "__main__":
                     help="agent batch_max_events (default 2000)")
     ap.add_argument("--drain-only", action="store_true",
                     help="only the drain and COPY figures")
+    ap.add_argument("--profile", action="store_true",
+                    help="log PostgreSQL's statements during the one-branch "
+                    "drain and print where its time went")
     OPTS = ap.parse_args()
     bstest.run(main, "bench")
