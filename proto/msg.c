@@ -108,7 +108,7 @@ typedef enum {
 	FK_INT,      /* int64_t */
 	FK_BOOL,     /* bool */
 	FK_STR,      /* const char *, no NUL inside: messages, reasons */
-	FK_NAME,     /* const char *, a name (see dec_ident): branch, key,
+	FK_NAME,     /* const char *, a name (see name_check): branch, key,
 	                log_id, versions, table names */
 	FK_TABLES,   /* uint32_t count, proto_table *array */
 	FK_EVENTS,   /* uint32_t count, proto_event *array: PUSH events */
@@ -737,9 +737,12 @@ dec_nomem(proto_cur *c)
 	return PROTO_ENOMEM;
 }
 
-/* dec_name reads a str that must not contain NUL (names, keys, texts). */
+/*
+ * dec_str reads a str into *out: with name, a name (see name_check: valid
+ * UTF-8, no control characters); else a text, which must not hold NUL.
+ */
 static proto_err
-dec_name(proto_cur *c, proto_arena *a, const char **out)
+dec_str(proto_cur *c, proto_arena *a, bool name, const char **out)
 {
 	const uint8_t *s;
 	uint32_t len;
@@ -747,27 +750,13 @@ dec_name(proto_cur *c, proto_arena *a, const char **out)
 
 	if ((rv = proto_cur_str(c, &s, &len)) != PROTO_OK)
 		return rv;
-	if (memchr(s, '\0', len) != NULL) {
-		proto_seterr(c->err, c->errlen, "str contains a NUL byte");
+	if (name ? !name_check(s, len, c->err, c->errlen)
+	         : memchr(s, '\0', len) != NULL) {
+		if (!name)
+			proto_seterr(
+			    c->err, c->errlen, "str contains a NUL byte");
 		return PROTO_EPROTO;
 	}
-	if ((*out = proto_arena_strndup(a, (const char *) s, len)) == NULL)
-		return dec_nomem(c);
-	return PROTO_OK;
-}
-
-/* dec_ident reads a name (see name_check). */
-static proto_err
-dec_ident(proto_cur *c, proto_arena *a, const char **out)
-{
-	const uint8_t *s;
-	uint32_t len;
-	proto_err rv;
-
-	if ((rv = proto_cur_str(c, &s, &len)) != PROTO_OK)
-		return rv;
-	if (!name_check(s, len, c->err, c->errlen))
-		return PROTO_EPROTO;
 	if ((*out = proto_arena_strndup(a, (const char *) s, len)) == NULL)
 		return dec_nomem(c);
 	return PROTO_OK;
@@ -833,7 +822,7 @@ dec_table(proto_cur *c, proto_arena *a, proto_table *t)
 
 	if ((rv = dec_tuple(c, 3)) != PROTO_OK)
 		return rv;
-	if ((rv = dec_ident(c, a, &t->name)) != PROTO_OK) {
+	if ((rv = dec_str(c, a, true, &t->name)) != PROTO_OK) {
 		proto_preerr(c->err, c->errlen, "name: ");
 		return rv;
 	}
@@ -843,7 +832,7 @@ dec_table(proto_cur *c, proto_arena *a, proto_table *t)
 	if ((t->cols = proto_arena_array(a, t->ncols, sizeof(char *))) == NULL)
 		return dec_nomem(c);
 	for (i = 0; i < t->ncols; i++) {
-		if ((rv = dec_ident(c, a, &t->cols[i])) != PROTO_OK) {
+		if ((rv = dec_str(c, a, true, &t->cols[i])) != PROTO_OK) {
 			proto_preerr(c->err, c->errlen, "column %u: ", i);
 			return rv;
 		}
@@ -965,7 +954,7 @@ dec_outcome(proto_cur *c, proto_arena *a, proto_outcome *o)
 	if (rv != PROTO_OK)
 		return rv;
 	o->code = (proto_outcome_code) code;
-	if ((rv = dec_name(c, a, &o->reason)) != PROTO_OK)
+	if ((rv = dec_str(c, a, false, &o->reason)) != PROTO_OK)
 		proto_preerr(c->err, c->errlen, "reason: ");
 	return rv;
 }
@@ -1023,9 +1012,9 @@ dec_field(proto_cur *c, proto_arena *a, proto_msg *m, const field_desc *f)
 	case FK_BOOL:
 		return proto_cur_bool(c, FIELD(bool, m, f->off));
 	case FK_STR:
-		return dec_name(c, a, FIELD(const char *, m, f->off));
+		return dec_str(c, a, false, FIELD(const char *, m, f->off));
 	case FK_NAME:
-		return dec_ident(c, a, FIELD(const char *, m, f->off));
+		return dec_str(c, a, true, FIELD(const char *, m, f->off));
 	case FK_TABLES:
 		return dec_tables(c, a, FIELD(proto_table *, m, f->aoff), n);
 	case FK_EVENTS:
