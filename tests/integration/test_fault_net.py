@@ -78,7 +78,12 @@ def main(env):
     # 2. the hub commits, the ACK is lost
     lost = 0
     for i in range(1, CUTS + 1):
+        # Twice: the first advance may be the agent recording an ACK that
+        # came before the last cut (it sends the next batch first); only
+        # the second needs an answer on the new connection, so the agent
+        # is in a session and the hub will commit its next PUSH.
         progress("before lost ACK %d" % i)
+        progress("on the new connection before lost ACK %d" % i)
         px.stall("s2c")
         try:
             bstest.wait_until(lambda: hub_seq() > agent.state()["acked_seq"],
