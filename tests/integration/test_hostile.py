@@ -363,10 +363,12 @@ def bad_names(hub, pg, key):
         ("newline in a column name",
          W.push("sqlx", key, "f" * 32, [("transactions", ["id",
                 "total_cost", "cQQQQQQQQ", "created_at"], 1)], ev),
-         b"_\n_\r_\x7f_"),
+         b"_\n_\r_\x7f__"),
     ]
     for what, raw, repl in cases:
-        check(mark in raw, "the %s placeholder is in the message" % what)
+        check(mark in raw and len(repl) == len(mark),
+              "the %s placeholder is in the message, its replacement as "
+              "long" % what)
         t, body = W.request(bstest.binary("bs-rawclient"), hub.url,
                             raw.replace(mark, repl))
         msg = body.get("message", "") if t == W.ERROR else ""
