@@ -750,11 +750,11 @@ dec_str(proto_cur *c, proto_arena *a, bool name, const char **out)
 
 	if ((rv = proto_cur_str(c, &s, &len)) != PROTO_OK)
 		return rv;
-	if (name ? !name_check(s, len, c->err, c->errlen)
-	         : memchr(s, '\0', len) != NULL) {
-		if (!name)
-			proto_seterr(
-			    c->err, c->errlen, "str contains a NUL byte");
+	if (name) {
+		if (!name_check(s, len, c->err, c->errlen))
+			return PROTO_EPROTO;
+	} else if (memchr(s, '\0', len) != NULL) {
+		proto_seterr(c->err, c->errlen, "str contains a NUL byte");
 		return PROTO_EPROTO;
 	}
 	if ((*out = proto_arena_strndup(a, (const char *) s, len)) == NULL)
@@ -812,7 +812,8 @@ dec_range(proto_cur *c, int64_t lo, int64_t hi, const char *what, int64_t *v)
 	return PROTO_OK;
 }
 
-/* dec_table reads [name, [col, ...], nkey]. */
+/* dec_table reads [name, [col, ...], nkey]; msg_check (table_check)
+ * applies the rule for names to the names afterwards. */
 static proto_err
 dec_table(proto_cur *c, proto_arena *a, proto_table *t)
 {
@@ -822,7 +823,7 @@ dec_table(proto_cur *c, proto_arena *a, proto_table *t)
 
 	if ((rv = dec_tuple(c, 3)) != PROTO_OK)
 		return rv;
-	if ((rv = dec_str(c, a, true, &t->name)) != PROTO_OK) {
+	if ((rv = dec_str(c, a, false, &t->name)) != PROTO_OK) {
 		proto_preerr(c->err, c->errlen, "name: ");
 		return rv;
 	}
@@ -832,7 +833,7 @@ dec_table(proto_cur *c, proto_arena *a, proto_table *t)
 	if ((t->cols = proto_arena_array(a, t->ncols, sizeof(char *))) == NULL)
 		return dec_nomem(c);
 	for (i = 0; i < t->ncols; i++) {
-		if ((rv = dec_str(c, a, true, &t->cols[i])) != PROTO_OK) {
+		if ((rv = dec_str(c, a, false, &t->cols[i])) != PROTO_OK) {
 			proto_preerr(c->err, c->errlen, "column %u: ", i);
 			return rv;
 		}
