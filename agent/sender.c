@@ -45,7 +45,6 @@ typedef struct {
 	batch b[2];             /* the batch in flight and the next one */
 	int cur;                /* index in b of the batch in flight */
 	bool inflight;          /* a request awaits its answer on aio */
-	bool ahead;             /* b[!cur] holds the events after b[cur] */
 	proto_type req_type;    /* type of that request */
 	proto_buf buf;          /* encoded request */
 	proto_limits lim;       /* decoder limits for answers */
@@ -541,32 +540,27 @@ send_next(sender *s, batch *b, int64_t after)
 
 /*
  * read_ahead reads the batch after the one in flight into nxt while the
- * hub applies it, so that the ACK finds the next request ready to go.
- * It holds what a read after the ACK would hold, only read a little
- * earlier: later POS writes are later entries. A failed read is left to
- * the read after the ACK.
+ * hub applies it, so that the ACK finds the next request ready to go;
+ * true if nxt holds events. It holds what a read after the ACK would
+ * hold, only read a little earlier: later POS writes are later entries.
+ * A failed read is left to the read after the ACK.
  */
-static void
+static bool
 read_ahead(sender *s, batch *cur, batch *nxt)
 {
 	const proto_push *p = &cur->msg.u.push;
 
-	if (s->ahead || p->nevents == 0)
-		return;
-	s->ahead
-	    = batch_read(s, nxt, p->events[p->nevents - 1].seq) == PROTO_OK
+	return p->nevents > 0
+	    && batch_read(s, nxt, p->events[p->nevents - 1].seq) == PROTO_OK
 	    && nxt->msg.u.push.nevents > 0;
 }
 
-/* send_ahead sends the batch after seq `after`: the one read ahead if
- * there is one, else a fresh read. */
+/* send_ahead sends the batch after seq `after`: nxt as read ahead if
+ * ahead, else a fresh read. */
 static proto_err
-send_ahead(sender *s, batch *nxt, int64_t after)
+send_ahead(sender *s, batch *nxt, bool ahead, int64_t after)
 {
-	if (!s->ahead)
-		return send_next(s, nxt, after);
-	s->ahead = false;
-	return request_start(s, &nxt->msg);
+	return ahead ? request_start(s, &nxt->msg) : send_next(s, nxt, after);
 }
 
 /*
@@ -584,11 +578,11 @@ push(sender *s, bool *idle, bool *no_retry)
 	batch *cur = &s->b[s->cur], *nxt = &s->b[!s->cur];
 	const proto_push *p = &cur->msg.u.push;
 	proto_msg *resp = NULL;
+	bool ahead;
 	proto_err rv;
 
 	if (!s->inflight) {
 		bool sent;
-		s->ahead = false;
 		if ((rv = push_retry(s, &sent, no_retry)) != PROTO_OK)
 			return rv;
 		if (sent) {
@@ -601,7 +595,7 @@ push(sender *s, bool *idle, bool *no_retry)
 		if (*idle)
 			return PROTO_OK;
 	}
-	read_ahead(s, cur, nxt);
+	ahead = read_ahead(s, cur, nxt);
 	if ((rv = request_finish(s, &resp)) != PROTO_OK)
 		return rv;
 	if (resp->type != PROTO_ACK)
@@ -609,10 +603,9 @@ push(sender *s, bool *idle, bool *no_retry)
 	else if ((rv = ack_check(s, p, &resp->u.ack)) == PROTO_OK
 	    && (resp->u.ack.watermark < p->events[p->nevents - 1].seq
 	        || retry_wanted(s)
-	        || (rv = send_ahead(s, nxt, resp->u.ack.watermark))
+	        || (rv = send_ahead(s, nxt, ahead, resp->u.ack.watermark))
 	            == PROTO_OK))
 		rv = ack_apply(s, p, &resp->u.ack, false);
-	s->ahead = false; /* sent, or no longer what comes next */
 	if (rv == PROTO_OK && s->inflight)
 		s->cur = !s->cur;
 	proto_msg_free(resp);
