@@ -40,15 +40,6 @@ SAME = ("branch", "database", "log_id", "version", "acked_seq", "high_seq",
         "hub_reachable", "hub_state_since", "down_cursor")
 
 
-
-def cli_status(a):
-    r = a.cli("status", "--json")
-    if r.returncode != 0:
-        raise bstest.Failure("status --json exited %d: %s"
-                             % (r.returncode, r.stderr))
-    return json.loads(r.stdout)
-
-
 def http_status(a, quiet=False):
     """GET /status as a dict; with quiet (for polling) no "ok" line, and
     None while the listener is not up yet."""
@@ -117,7 +108,7 @@ def no_hub(a):
     bstest.wait_until(lambda: (http_status(a, True) or {}).get(
         "hub_reachable") is False, 30, "the agent to find no hub",
         alive=[a.proc])
-    st = cli_status(a)
+    st = a.status_json()
     check_eq(st["pending_events"], pending, "status --json: pending_events "
              "= the log's pending count")
     check(st["queue_bytes"] > 0, "status --json: queue_bytes > 0",
@@ -190,7 +181,7 @@ def hub_back(a, hub):
     hs = bstest.wait_until(up, 30, "GET /status to show the hub up",
                            alive=[a.proc, hub.proc])
     check_eq(hs["pending_events"], 0, "GET /status: queue empty")
-    st = cli_status(a)
+    st = a.status_json()
     check_eq((st["hub_reachable"], st["pending_events"]), (True, 0),
              "status --json: hub reachable, queue empty")
     check(isinstance(st["last_ack"], int), "status --json: last_ack set",

@@ -12,7 +12,6 @@
    shows the error (down_last_error, cleared once a pull works). The upstream keeps flowing meanwhile (a sale
    arrives). With max_value_bytes raised the same page applies.
 """
-import json
 import os
 import sys
 
@@ -23,14 +22,6 @@ import possim  # noqa: E402
 from bstest import check, check_eq  # noqa: E402
 
 LONG_NAME = "x" * 1000
-
-
-def status(a):
-    r = a.cli("status", "--json")
-    if r.returncode not in (0, 2):
-        raise bstest.Failure("status --json exited %d: %s"
-                             % (r.returncode, r.stderr))
-    return json.loads(r.stdout)
 
 
 def main(env):
@@ -62,7 +53,7 @@ def main(env):
     name = bstest.sqlite_one(a.db, "SELECT name FROM products WHERE id = 10")
     check(name[0] != LONG_NAME, "nothing of the refused page is applied")
     check_eq(a.meta()["down_cursor"], cursor, "the cursor stays put")
-    st = status(a)
+    st = a.status_json()
     check("exceeds the limit" in (st.get("down_last_error") or ""),
           "status --json reports the error in down_last_error",
           st.get("down_last_error"))
@@ -85,7 +76,7 @@ def main(env):
     check_eq(bstest.sqlite_one(a.db, "SELECT name FROM products WHERE "
                                "id = 10")[0], LONG_NAME,
              "with max_value_bytes raised the long name arrives")
-    check_eq(status(a).get("down_last_error"), None,
+    check_eq(a.status_json().get("down_last_error"), None,
              "the error is cleared once a pull works")
     check_eq(a.stop(), 0, "agent exits 0 on SIGTERM")
 

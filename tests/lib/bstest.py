@@ -762,6 +762,15 @@ class Agent:
             c.close()
         return (r.status, body, hdrs) if headers else (r.status, body)
 
+    def status_json(self):
+        """`branchsync-agent status --json` as a dict; it must exit 0."""
+        import json
+        r = self.cli("status", "--json")
+        if r.returncode != 0:
+            raise Failure("status --json exited %d: %s"
+                          % (r.returncode, r.stderr.strip()))
+        return json.loads(r.stdout)
+
     def meta(self):
         return pos_meta(self.db)
 
