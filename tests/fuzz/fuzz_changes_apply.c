@@ -2,8 +2,9 @@
  * fuzz_changes_apply.c: libFuzzer target for the agent's downstream path:
  * a CHANGES page from the bytes on the wire to the rows in the POS file.
  *
- * The input is decoded as agent/downstream.c does (32 MiB, max_events
- * raised to pull_max_rows); a CHANGES page is then applied with
+ * The input is decoded as agent/downstream.c does, under config_limits()
+ * of agent.ini's defaults with pull_max_rows at its top (100000); a
+ * CHANGES page is then applied with
  * inbox_apply() to an in-memory SQLite database made from
  * deploy/pos/retail.sql plus the agent's init (capture_install() for the
  * up tables transactions, transaction_items and payments; products,
@@ -70,6 +71,11 @@ LLVMFuzzerInitialize(int *argc, char ***argv)
 	conf.tables = tconf;
 	conf.ntables = sizeof tconf / sizeof *tconf;
 	conf.busy_timeout_ms = 1000;
+	/* agent/config.c's defaults; pull_max_rows at its top. */
+	conf.max_message_bytes = 33554432;
+	conf.max_value_bytes = 16777216;
+	conf.max_columns = 1600;
+	conf.pull_max_rows = 100000;
 	FUZZ_ASSERT(sqlite3_open(":memory:", &db) == SQLITE_OK);
 	FUZZ_ASSERT(sqlite3_exec(db, sql, NULL, NULL, NULL) == SQLITE_OK);
 	if (capture_install(db, &conf, false, NULL, err, sizeof err)
@@ -212,9 +218,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	proto_msg *m = NULL;
 	char err[256];
 
-	proto_limits_default(&lim);
-	lim.max_msg_bytes = 32u << 20;
-	lim.max_events = 50000;
+	config_limits(&conf, &lim);
 	if (proto_msg_decode(data, size, &lim, &m, err, sizeof err)
 	    != PROTO_OK)
 		return 0;

@@ -20,7 +20,9 @@
 
 #include "fuzz_common.h"
 
-/* hub/server.c worker limits with hub.ini's defaults. */
+/* The hub workers' limits (hub/config.c hub_config_limits) with hub.ini's
+ * defaults; max_tables, max_columns and max_value_bytes default to the
+ * protocol's. */
 static void
 hub_limits(proto_limits *lim)
 {
@@ -29,13 +31,16 @@ hub_limits(proto_limits *lim)
 	lim->max_events = 10000;       /* max_batch_events */
 }
 
-/* agent/downstream.c limits (RECV_MAX_BYTES, pull_max_rows 50000). */
+/* The agent's limits for answers (agent/config.c config_limits) with
+ * agent.ini's defaults and pull_max_rows at its top. */
 static void
 agent_limits(proto_limits *lim)
 {
 	proto_limits_default(lim);
-	lim->max_msg_bytes = 32u << 20;
-	lim->max_events = 50000;
+	lim->max_msg_bytes = 33554432;   /* max_message_bytes */
+	lim->max_value_bytes = 16777216; /* max_value_bytes */
+	lim->max_columns = 1600;         /* max_columns */
+	lim->max_events = 100000;        /* pull_max_rows */
 }
 
 static bool
