@@ -14,6 +14,7 @@
  * Exit 0 on success (including a stop by signal), 1 on any error.
  */
 #include <getopt.h>
+#include <nng/nng.h>
 #include <inttypes.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -405,6 +406,13 @@ cmd_run(const cli_opts *o)
 		agent_http_stop(http);
 		downstream_stop(ds);
 	}
+	/*
+	 * Every socket is closed and every thread that used nng has ended:
+	 * let nng finish tearing down the connections it still holds (a
+	 * request sent on a pipe that a hub's crash closed), so nothing is
+	 * left for the leak checker at exit.
+	 */
+	nng_fini();
 	if (rv != PROTO_OK)
 		log_error("AGENT-FATAL", "%s", err);
 	config_free(&conf);
