@@ -216,7 +216,17 @@ def main(env):
                       interval=0.02, alive=[a_slow.proc, hub.proc])
     os.kill(a_slow.proc.p.pid, signal.SIGSTOP)
     try:
-        queue = reported(pg, "b-slow")[0]
+        # A PUSH sent just before the stop may still be applied: wait
+        # until the recorded queue holds still.
+        seen = [reported(pg, "b-slow")[0]]
+
+        def settled():
+            time.sleep(0.3)
+            seen.append(reported(pg, "b-slow")[0])
+            return seen[-1] == seen[-2]
+        bstest.wait_until(settled, 15, "b-slow's recorded queue to settle",
+                          interval=0, alive=[hub.proc])
+        queue = seen[-1]
         check(queue >= BEHIND, "b-slow frozen with %d events reported"
               % queue)
         rc, out, err = status(hub)
