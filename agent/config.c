@@ -50,7 +50,7 @@ static const cfg_key agent_keys[] = {
         268435456, 0,
         "largest text or binary value accepted from the hub, bytes"},
     {"agent", "nudge", CFG_STR, OFF(nudge), NULL, 0, 0, 0,
-        "comma-separated hub pub URLs for pull nudges"},
+        "comma-separated hub pub URLs for nudges (pull, rejects)"},
     {"agent", "outbox_warn_age_s", CFG_INT, OFF(outbox_warn_age_s), "86400", 1,
         31536000, 0,
         "warn when the oldest pending event is this old, seconds"},

@@ -10,7 +10,6 @@
 
 #include <inttypes.h>
 #include <nng/nng.h>
-#include <nng/protocol/pubsub0/sub.h>
 #include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -23,16 +22,16 @@
 #include "db.h"
 #include "inbox.h"
 #include "log.h"
+#include "nudgesub.h"
 #include "proto/msg.h"
 #include "sender.h"
 #include "tls.h"
 #include "util.h"
 
-#define WAIT_SLICE_MS   100
-#define NUDGE_SLICE_MS  500
-#define PULL_MAX_BYTES  (4 << 20)
-#define NUDGE_MAX_BYTES 1024
-#define PROBE_MS        1000
+#define WAIT_SLICE_MS  100
+#define NUDGE_SLICE_MS 500
+#define PULL_MAX_BYTES (4 << 20)
+#define PROBE_MS       1000
 
 struct downstream {
 	const agent_conf *conf; /* configuration (borrowed) */
@@ -451,26 +450,19 @@ set_reconnect(nng_socket sock, const agent_conf *c)
 	    sock, NNG_OPT_RECONNMAXT, (nng_duration) c->backoff_max_ms);
 }
 
-/* The nudge socket: subscribed to this branch and to everyone. */
+/* The nudge socket: this branch's pull topic and everyone's. */
 static proto_err
 open_sub(downstream *ds, char *err, size_t errlen)
 {
-	char topic[300];
-	int rv, n = snprintf(topic, sizeof topic, "b:%s\n", ds->conf->branch);
+	proto_err rv;
 
-	if ((rv = nng_sub0_open(&ds->sub)) != 0) {
-		snprintf(err, errlen, "could not open nudge socket: %s",
-		    nng_strerror(rv));
-		return PROTO_EIO;
-	}
+	if ((rv = nudgesub_open(
+	         ds->conf, "b*", pipe_cb, ds, &ds->sub, err, errlen))
+	    != PROTO_OK)
+		return rv;
 	ds->has_sub = true;
-	nng_socket_set(ds->sub, NNG_OPT_SUB_SUBSCRIBE, topic, (size_t) n);
-	nng_socket_set(ds->sub, NNG_OPT_SUB_SUBSCRIBE, "*\n", 2);
 	nng_socket_set_ms(ds->sub, NNG_OPT_RECVTIMEO, NUDGE_SLICE_MS);
-	nng_socket_set_size(ds->sub, NNG_OPT_RECVMAXSZ, NUDGE_MAX_BYTES);
-	set_reconnect(ds->sub, ds->conf);
-	nng_pipe_notify(ds->sub, NNG_PIPE_EV_ADD_POST, pipe_cb, ds);
-	return dial_all(ds, ds->sub, ds->conf->nudge, "nudge", err, errlen);
+	return PROTO_OK;
 }
 
 static proto_err

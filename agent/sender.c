@@ -17,6 +17,7 @@
 #include "aiowait.h"
 #include "live.h"
 #include "log.h"
+#include "nudgesub.h"
 #include "outbox.h"
 #include "proto/msg.h"
 #include "tls.h"
@@ -41,6 +42,8 @@ typedef struct {
 	const agent_conf *conf; /* configuration (borrowed) */
 	outbox *ob;             /* the POS log */
 	nng_socket sock;        /* req0 socket dialing all hubs */
+	nng_socket sub;         /* "r:" nudges (nudgesub.h), if any */
+	bool has_sub;           /* sub is open */
 	aiowait w;              /* send/receive of the current request */
 	batch b[2];             /* the batch in flight and the next one */
 	int cur;                /* index in b of the batch in flight */
@@ -338,12 +341,32 @@ welcome(sender *s, const proto_welcome *w, int64_t high)
 	return PROTO_OK;
 }
 
+/*
+ * nudged takes every "r:" nudge received so far; true if there was one:
+ * rejects were retried or discarded at the hub, which a WELCOME tells.
+ */
+static bool
+nudged(sender *s)
+{
+	bool any = false;
+	nng_msg *m;
+
+	while (s->has_sub && nng_recvmsg(s->sub, &m, NNG_FLAG_NONBLOCK) == 0) {
+		nng_msg_free(m);
+		any = true;
+	}
+	return any;
+}
+
 static proto_err
 hello(sender *s, bool *no_retry)
 {
 	proto_msg req = {.type = PROTO_HELLO}, *resp = NULL;
 	proto_err rv;
 
+	/* This HELLO answers every nudge published before it is sent. */
+	if (nudged(s))
+		log_debug("AGENT-NUDGE", "rejects changed at the hub");
 	fill_hdr(s, &req.u.hello.hdr, &req.u.hello.high_seq);
 	req.u.hello.version = AGENT_VERSION;
 	if ((rv = request(s, &req, &resp)) != PROTO_OK)
@@ -675,8 +698,9 @@ backoff(sender *s, proto_err rv, bool no_retry)
 
 /*
  * Nothing pending: wake when another connection commits, or when the hub
- * is due a heartbeat. The HELLO that follows reports the queue, so the hub
- * sees an idle branch as alive and empty, not as silent.
+ * is due a heartbeat or has rejects for us to retry or discard (a nudge).
+ * The HELLO reports the queue, so the hub sees an idle branch as alive
+ * and empty, not as silent; its WELCOME lists the rejects.
  */
 static void
 idle_wait(sender *s)
@@ -687,7 +711,7 @@ idle_wait(sender *s)
 		sleep_ms(s->conf->poll_ms);
 		if (outbox_changed(s->ob))
 			return;
-		if (now_mono_ms() >= due) {
+		if (now_mono_ms() >= due || nudged(s)) {
 			s->session = false;
 			return;
 		}
@@ -806,7 +830,16 @@ open_socket(sender *s, char *err, size_t errlen)
 	nng_socket_set_ms(
 	    s->sock, NNG_OPT_RECONNMAXT, (nng_duration) c->backoff_max_ms);
 	config_tls_opts(c, &o);
-	return tls_dial_all(s->sock, c->hub, "hub", &o, err, errlen);
+	if ((rv = tls_dial_all(s->sock, c->hub, "hub", &o, err, errlen))
+	    != PROTO_OK)
+		return (proto_err) rv;
+	if (c->nudge == NULL || c->nudge[0] == '\0')
+		return PROTO_OK;
+	if ((rv = nudgesub_open(c, "r", NULL, NULL, &s->sub, err, errlen))
+	    != PROTO_OK)
+		return (proto_err) rv;
+	s->has_sub = true;
+	return PROTO_OK;
 }
 
 proto_err
@@ -848,6 +881,8 @@ done:
 	aiowait_fini(&s.w);
 	if (nng_socket_id(s.sock) > 0)
 		nng_close(s.sock);
+	if (s.has_sub)
+		nng_close(s.sub);
 	proto_arena_free(s.b[0].arena);
 	proto_arena_free(s.b[1].arena);
 	proto_buf_fini(&s.buf);

@@ -4,11 +4,12 @@
  * One nng req0 socket dials every hub URL in the background. A session
  * starts with HELLO/WELCOME (log identity check), then PUSH/ACK repeats
  * while events are pending; an idle agent polls PRAGMA data_version every
- * poll_ms. Every failure (timeout, send error, ERROR reply) ends the
- * session and waits an exponential backoff with full jitter before the
- * next HELLO. Blocking waits are cut into slices of at most 100 ms so
- * SIGTERM/SIGINT are seen quickly; the step in progress (an ack chunk) is
- * finished, never left half done.
+ * poll_ms, and with nudges configured also its "r:" subscription
+ * (nudgesub.h), which asks for a HELLO. Every failure (timeout, send
+ * error, ERROR reply) ends the session and waits an exponential backoff
+ * with full jitter before the next HELLO. Blocking waits are cut into
+ * slices of at most 100 ms so SIGTERM/SIGINT are seen quickly; the step
+ * in progress (an ack chunk) is finished, never left half done.
  */
 #ifndef AGENT_SENDER_H
 #define AGENT_SENDER_H

@@ -207,20 +207,26 @@ admin_rejects_set(PGconn *conn, bool discard, char *const *ids, int nids,
 	params[1] = nids > 0 ? NULL : bid;
 	/*
 	 * A retry of a reject already in retry changes nothing; a discard
-	 * also takes rejects waiting for a retry.
+	 * also takes rejects waiting for a retry. Each branch concerned is
+	 * notified ("r" and its id) so that the hub's nudge publisher asks
+	 * its agent for a HELLO, whose WELCOME carries the lists; PostgreSQL
+	 * sends one notification per distinct payload, at COMMIT.
 	 */
 	rv = db_exec(conn,
-	    "UPDATE branchsync.reject SET state = $3,"
+	    "WITH u AS (UPDATE branchsync.reject SET state = $3,"
 	    " resolved_at = CASE WHEN $3 = 'discarded' THEN now() END,"
 	    " resolved_by = CASE WHEN $3 = 'discarded' THEN $4 END"
 	    " WHERE (id = ANY($1::bigint[]) OR branch_id = $2::int)"
-	    " AND (state = 'open' OR (state = 'retry' AND $3 = 'discarded'))",
-	    4, params, PGRES_COMMAND_OK, &res, NULL, err, errlen);
+	    " AND (state = 'open' OR (state = 'retry' AND $3 = 'discarded'))"
+	    " RETURNING branch_id)"
+	    " SELECT count(*), count(pg_notify('branchsync_change',"
+	    " 'r' || branch_id)) FROM u",
+	    4, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
 	if (rv != PROTO_OK) {
 		rv = rollback(conn, rv);
 		goto out;
 	}
-	*count = strtoll(PQcmdTuples(res), NULL, 10);
+	*count = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
 	PQclear(res);
 	rv = db_exec(conn, "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL, NULL,
 	    err, errlen);

@@ -1,6 +1,10 @@
 /*
  * nudge.c: LISTEN branchsync_change, publish nudges on an nng pub0 socket.
  *
+ * Topics: "b:CODE\n" (pull: master data for that branch), "*\n" (pull:
+ * every branch) and "r:CODE\n" (say HELLO: rejects were retried or
+ * discarded at the hub).
+ *
  * The thread waits on the connection's socket with poll() and a 500 ms
  * timeout, so it notices a stop request quickly without a second wakeup
  * mechanism. Branch codes are cached: a NOTIFY carries only the branch
@@ -103,15 +107,20 @@ cache_find(const nudge *n, int id)
 	return NULL;
 }
 
-/* on_notify publishes the nudge for one notification payload (a scope). */
+/*
+ * on_notify publishes the nudge for one notification payload: a scope
+ * (a branch id, or 0 for every branch) for a master-data change, "b:CODE"
+ * or "*"; "r" and a branch id for rejects to retry or discard, "r:CODE".
+ */
 static void
 on_notify(nudge *n, const char *payload)
 {
 	char topic[NUDGE_TOPIC_MAX];
-	int id = atoi(payload);
+	bool rejects = payload[0] == 'r';
+	int id = atoi(payload + rejects);
 	const char *code;
 
-	if (id == 0) {
+	if (id == 0 && !rejects) {
 		publish(n, "*\n");
 		return;
 	}
@@ -122,7 +131,7 @@ on_notify(nudge *n, const char *payload)
 		log_debug("HUB-NUDGE", "no branch with id %d", id);
 		return;
 	}
-	snprintf(topic, sizeof topic, "b:%s\n", code);
+	snprintf(topic, sizeof topic, "%c:%s\n", rejects ? 'r' : 'b', code);
 	publish(n, topic);
 }
 

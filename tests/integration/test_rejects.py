@@ -11,15 +11,19 @@ so that one sale in the middle of a batch fails:
    rows keep is_synced = 0, `branchsync-agent rejects list --json` shows
    them; every is_synced = 1 row is at the center (invariant 8);
 2. hub retry: drop the constraint, `branchsync-hub rejects retry --branch`
-   -> the agent learns it at its next HELLO (heartbeat 1 s), sends the
+   -> the hub publishes an "r:b1" nudge, the agent (heartbeat 10 min)
+   says HELLO at once, learns the retry from the WELCOME, sends the
    events again, they apply once; rejects 'resolved' by 'retry';
 3. agent retry: a new bad sale, fix, `branchsync-agent rejects retry
    --all` while the agent runs -> applied once, hub rejects resolved;
 4. hub discard: `branchsync-hub rejects discard ID... --by tester` ->
-   state discarded, resolved_by tester; the agent drops its entries, the
-   rows stay is_synced = 0 and never reach the center;
+   state discarded, resolved_by tester; the agent drops its entries (told
+   by a nudge too), the rows stay is_synced = 0 and never reach the
+   center;
 5. agent discard: `branchsync-agent rejects discard --all`;
-6. an unknown reject id: exit 1 with an error.
+6. an unknown reject id: exit 1 with an error;
+7. without nudges (agent restarted with no `nudge`, heartbeat 1 s), a
+   hub retry still reaches the agent, with its next heartbeat HELLO.
 At the end every POS row except the discarded sales is at the center once
 with equal values, and the central stock matches.
 """
@@ -118,14 +122,32 @@ def check_sale_applied(pg, agent, bid, tid, what):
     check_eq(synced(agent.db, tid), 1, "%s: the POS row is_synced = 1" % what)
 
 
+def hub_retry(pg, hub, agent, bid, tid, what):
+    """Lifts the limit, retries b1's rejects at the hub and waits until
+    sale tid is applied once and no reject is left at either end."""
+    pg.psql(UNLIMIT)
+    r = hub.cli("rejects", "retry", "--branch", "b1")
+    check_eq(r.returncode, 0, "%s: branchsync-hub rejects retry --branch "
+             "exits 0" % what)
+    bstest.wait_until(lambda: all(x[4] == "resolved" for x in
+                                  hub_rejects(pg, tid))
+                      and pos_rejects(agent.db) == 0, 60,
+                      "%s to apply" % what, interval=0.2,
+                      alive=[agent.proc, hub.proc])
+    check_sale_applied(pg, agent, bid, tid, what)
+
+
 def main(env):
     pg = env.postgres()
-    hub = env.hub(pg)
+    hub = env.hub(pg, publish=True)
     bstest.setup_center(pg, hub)
     pg.psql(LIMIT)
     key = hub.branch_add("b1")
     bid = hub.branch_id("b1")
-    agent = env.agent("pos", "b1", key, hub.url, heartbeat_ms=1000)
+    # Only a nudge can bring the hub's retries and discards within the
+    # waits below: the heartbeat HELLO is 10 minutes away.
+    agent = env.agent("pos", "b1", key, hub.url, heartbeat_ms=600000,
+                      nudge=hub.publish_url)
     agent.init()
 
     # 1. a bad sale between good ones, all in one PUSH
@@ -148,15 +170,7 @@ def main(env):
                   if "b1" in ln]), 4, "rejects list shows 4 open rejects")
 
     # 2. fix at the center, retry from the hub
-    pg.psql(UNLIMIT)
-    r = hub.cli("rejects", "retry", "--branch", "b1")
-    check_eq(r.returncode, 0, "branchsync-hub rejects retry --branch exits 0")
-    bstest.wait_until(lambda: all(x[4] == "resolved" for x in
-                                  hub_rejects(pg, a))
-                      and pos_rejects(agent.db) == 0, 60,
-                      "the hub-side retry to apply", interval=0.2,
-                      alive=[agent.proc, hub.proc])
-    check_sale_applied(pg, agent, bid, a, "hub retry")
+    hub_retry(pg, hub, agent, bid, a, "hub retry")
     check(all(x[7] == "retry" for x in hub_rejects(pg, a)),
           "hub retry: rejects resolved by 'retry'")
     check_eq(len(hub_rejects(pg, a)), 4, "hub retry: still one reject row "
@@ -215,6 +229,15 @@ def main(env):
     r = hub.cli("rejects", "retry", "999999")
     check(r.returncode == 1 and r.stderr.strip(), "rejects retry of an "
           "unknown id exits 1 with an error", r.stderr.strip())
+
+    # 7. no nudges: the heartbeat HELLO brings a hub retry.
+    check_eq(agent.stop(), 0, "agent exits 0 on SIGTERM")
+    del agent.settings["nudge"]
+    agent.write_config(heartbeat_ms=1000)
+    agent.start()
+    e = possim.big_sale(agent.db, 9000000)
+    wait_rejected(agent, hub, 4, "the fifth bad sale to be rejected")
+    hub_retry(pg, hub, agent, bid, e, "hub retry, no nudges")
 
     # Everything else once, equal, at the center.
     possim.sales(agent.db, 10, 4)
