@@ -30,6 +30,7 @@ with equal values, and the central stock matches.
 import json
 import os
 import sys
+import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
@@ -126,14 +127,17 @@ def hub_retry(pg, hub, agent, bid, tid, what):
     """Lifts the limit, retries b1's rejects at the hub and waits until
     sale tid is applied once and no reject is left at either end."""
     pg.psql(UNLIMIT)
+    t0 = time.monotonic()
     r = hub.cli("rejects", "retry", "--branch", "b1")
     check_eq(r.returncode, 0, "%s: branchsync-hub rejects retry --branch "
              "exits 0" % what)
     bstest.wait_until(lambda: all(x[4] == "resolved" for x in
                                   hub_rejects(pg, tid))
                       and pos_rejects(agent.db) == 0, 60,
-                      "%s to apply" % what, interval=0.2,
+                      "%s to apply" % what, interval=0.05,
                       alive=[agent.proc, hub.proc])
+    bstest.log("%s: applied %.2f s after the command started"
+               % (what, time.monotonic() - t0))
     check_sale_applied(pg, agent, bid, tid, what)
 
 
