@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <nng/nng.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -236,6 +237,9 @@ cmd_run(const hub_config *conf)
 	if ((rv = hub_http_start(conf, &http, err, sizeof err)) == PROTO_OK)
 		rv = server_run(conf, cat, err, sizeof err);
 	hub_http_stop(http);
+	/* Every socket is closed and every thread that used nng has ended:
+	 * let nng tear down what its own threads still hold (as the agent). */
+	nng_fini();
 	catalog_free(cat);
 	if (rv != PROTO_OK) {
 		log_error("HUB-START-FAIL", "%s", err);
