@@ -221,23 +221,36 @@ apply_set_conn(apply_ctx *ctx, PGconn *conn)
  * table has a conflict policy. Parameters: $1 branch, $2.. the sent
  * columns as for the upsert, then seqs, keys (jsonb), local rows (jsonb),
  * log_id and the branch-side table name. It runs before the upsert and
- * sees the rows as they were: it records the incoming rows the upsert
- * will not write and returns their seqs and conflict ids.
+ * sees the rows as they were. It records each incoming row whose key
+ * exists and that meets cond: the upsert will not write it (type
+ * data_mismatch). With dup, it also records those that do not meet cond
+ * as type duplicate (insert_only: the same row again), born resolved
+ * (keep_server, by "branchsync") since both versions are equal. It
+ * returns the seq, id and type of each.
  */
 static void
 map_detect(apply_map *m, const catalog_table *t, const char *sel,
-    const char *alias, const char *join, const char *cond, uint32_t nsend)
+    const char *alias, const char *join, const char *cond, bool dup,
+    uint32_t nsend)
 {
+	char *mis = xasprintf("(%s)", cond);
+
 	m->detect_sql = xasprintf(
 	    "INSERT INTO branchsync.conflict(branch_id, log_id, seq, tbl,"
-	    " key, type, server_row, local_row) SELECT $1::int, $%" PRIu32
-	    ", u.bs_seq, $%" PRIu32 ", u.bs_key, 'data_mismatch',"
-	    " to_jsonb(bs_t) - 'branch_id', u.bs_row FROM unnest(%s,"
+	    " key, type, server_row, local_row, resolution, resolved_at,"
+	    " resolved_by) SELECT $1::int, $%" PRIu32 ", u.bs_seq, $%" PRIu32
+	    ", u.bs_key, CASE WHEN %s THEN 'data_mismatch' ELSE 'duplicate'"
+	    " END, to_jsonb(bs_t) - 'branch_id', u.bs_row, CASE WHEN %s THEN"
+	    " NULL ELSE 'keep_server' END, CASE WHEN %s THEN NULL ELSE now()"
+	    " END, CASE WHEN %s THEN NULL ELSE 'branchsync' END FROM "
+	    "unnest(%s,"
 	    " $%" PRIu32 "::bigint[], $%" PRIu32 "::jsonb[], $%" PRIu32
 	    "::jsonb[]) AS u(%sbs_seq, bs_key, bs_row) JOIN %s bs_t ON"
-	    " bs_t.branch_id = $1::int%s WHERE %s RETURNING seq, id",
-	    nsend + 5, nsend + 6, sel, nsend + 2, nsend + 3, nsend + 4, alias,
-	    t->quoted, join, cond);
+	    " bs_t.branch_id = $1::int%s%s%s RETURNING seq, id, type",
+	    nsend + 5, nsend + 6, mis, mis, mis, mis, sel, nsend + 2,
+	    nsend + 3, nsend + 4, alias, t->quoted, join, dup ? "" : " WHERE ",
+	    dup ? "" : mis);
+	free(mis);
 }
 
 /* map_sql builds the upsert and delete statements of a checked shape. */
@@ -298,8 +311,11 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 			pgval_puts(&uv, u);
 		}
 	}
-	if (policy == HUB_CONFLICT_INSERT_ONLY && tv.len > 0)
-		cond = xasprintf("(%s) IS DISTINCT FROM (%s)", tv.p, uv.p);
+	/* Insert-only: every existing key is a conflict, equal or not. */
+	if (policy == HUB_CONFLICT_INSERT_ONLY)
+		cond = tv.len > 0
+		    ? xasprintf("(%s) IS DISTINCT FROM (%s)", tv.p, uv.p)
+		    : xstrdup("false");
 	if (policy == HUB_CONFLICT_LWW && lww != NULL && upd.len > 0) {
 		pgval_puts(&upd, " WHERE bs_t.");
 		pgval_puts(&upd, lww);
@@ -311,7 +327,8 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 	if (policy == HUB_CONFLICT_INSERT_ONLY)
 		pgval_reset(&upd);
 	if (cond != NULL)
-		map_detect(m, t, sel.p, alias.p, join.p, cond, m->nsend);
+		map_detect(m, t, sel.p, alias.p, join.p, cond,
+		    policy == HUB_CONFLICT_INSERT_ONLY, m->nsend);
 	m->upsert_sql = xasprintf(
 	    "INSERT INTO %s AS bs_t (branch_id%s) SELECT "
 	    "$1::int, * FROM unnest(%s) ON CONFLICT (branch_id, %s)%s",
@@ -698,7 +715,14 @@ detect(apply_ctx *ctx, const proto_push *p, uint32_t ti, size_t k,
 	for (int i = 0; i < PQntuples(res); i++) {
 		uint32_t e
 		    = ev_by_seq(p, strtoll(PQgetvalue(res, i, 0), NULL, 10));
-		if (e < p->nevents)
+		/* A duplicate is recorded only: the row is there, as sent. */
+		if (e < p->nevents
+		    && strcmp(PQgetvalue(res, i, 2), "duplicate") == 0)
+			log_debug("HUB-CONFLICT",
+			    "conflict %s (duplicate): seq %s writes an "
+			    "existing row with equal values",
+			    PQgetvalue(res, i, 1), PQgetvalue(res, i, 0));
+		else if (e < p->nevents)
 			conflict_add(ctx, e,
 			    xasprintf("conflict %s (data_mismatch): %s",
 			        PQgetvalue(res, i, 1),

@@ -5,9 +5,12 @@ Head office already holds rows under keys the branch then sends.
 1. insert_only (transactions): a branch row whose key exists at the
    center with different content -> branchsync.conflict 'data_mismatch'
    with both rows, the server row kept, the agent's entry done but the
-   POS row keeps is_synced = 0; a row identical to the center's -> no
-   conflict, is_synced = 1; a new key -> applied; a later update of a row
-   the branch inserted is a conflict too (insert-only means no updates).
+   POS row keeps is_synced = 0; a row identical to the center's -> a
+   'duplicate' conflict born resolved (keep_server by branchsync, not
+   open, not in conflicts list), is_synced = 1, and the same again when
+   the POS rewrites it with equal values; a new key -> applied; a later
+   update of a row the branch inserted is a conflict too (insert-only
+   means no updates).
 2. a unique violation on a constraint other than the primary key (a
    unique index on (branch_id, customer_name) at the center) ->
    conflict 'constraint_violation', not a reject.
@@ -83,6 +86,17 @@ def conflicts(pg):
     return out
 
 
+def check_duplicate(c, total, what):
+    """c (a conflicts() value) is a duplicate of a row with total_cost
+    total, recorded already resolved: server row kept, by branchsync."""
+    check_eq(c[2], "duplicate", "%s: type duplicate" % what)
+    check_eq((c[3]["total_cost"], c[4]["total_cost"]), (total, total),
+             "%s: both versions recorded, equal" % what)
+    check(c[5] == "keep_server" and c[6] == "branchsync"
+          and c[7] is not None, "%s: born resolved (keep_server by "
+          "branchsync)" % what, c[5:])
+
+
 def drained(agent, hub):
     bstest.wait_until(lambda: agent.state()["pending"] == 0, 60,
                       "the agent to drain", interval=0.1,
@@ -110,8 +124,10 @@ def main(env):
     agent.start()
     drained(agent, hub)
     cf = conflicts(pg)
-    check_eq(sorted(cf), [1], "insert_only: one conflict, for key [1]")
+    check_eq(sorted(cf), [1, 2], "insert_only: conflicts for keys [1] "
+             "and [2]")
     c1 = cf[1]
+    check_duplicate(cf[2], 500, "insert_only: the identical row")
     check_eq(c1[2], "data_mismatch", "insert_only: type data_mismatch")
     check_eq((c1[3]["total_cost"], c1[4]["total_cost"]), (999, 1234),
              "insert_only: both versions recorded (server 999, local 1234)")
@@ -121,6 +137,17 @@ def main(env):
              "is_synced: conflicting row 0, identical and new rows 1")
     check_eq(agent.state()["rejected"], 0, "a conflict is not a reject")
     check_eq(center_row(pg, bid, 3), [txn(3, 700)], "the new row applied")
+    first = cf[2][0]
+    pos_write(agent.db, [txn(2, 500)], update=True)
+    drained(agent, hub)
+    bstest.wait_until(lambda: conflicts(pg)[2][0] != first, 10,
+                      "a second duplicate conflict for key [2]")
+    check_duplicate(conflicts(pg)[2], 500, "insert_only: the POS rewrote "
+                    "the row with equal values")
+    check_eq(synced(agent.db, 2), 1, "duplicate: the rewritten row is "
+             "is_synced = 1")
+    check_eq(center_row(pg, bid, 2), [txn(2, 500)], "duplicate: the center "
+             "row unchanged")
     pos_write(agent.db, [txn(3, 777, "refunded", ts="2024-03-02 11:00:00")],
               update=True)
     drained(agent, hub)
