@@ -233,24 +233,21 @@ map_detect(apply_map *m, const catalog_table *t, const char *sel,
     const char *alias, const char *join, const char *cond, bool dup,
     uint32_t nsend)
 {
-	char *mis = xasprintf("(%s)", cond);
-
 	m->detect_sql = xasprintf(
 	    "INSERT INTO branchsync.conflict(branch_id, log_id, seq, tbl,"
 	    " key, type, server_row, local_row, resolution, resolved_at,"
 	    " resolved_by) SELECT $1::int, $%" PRIu32 ", u.bs_seq, $%" PRIu32
-	    ", u.bs_key, CASE WHEN %s THEN 'data_mismatch' ELSE 'duplicate'"
-	    " END, to_jsonb(bs_t) - 'branch_id', u.bs_row, CASE WHEN %s THEN"
-	    " NULL ELSE 'keep_server' END, CASE WHEN %s THEN NULL ELSE now()"
-	    " END, CASE WHEN %s THEN NULL ELSE 'branchsync' END FROM "
-	    "unnest(%s,"
-	    " $%" PRIu32 "::bigint[], $%" PRIu32 "::jsonb[], $%" PRIu32
-	    "::jsonb[]) AS u(%sbs_seq, bs_key, bs_row) JOIN %s bs_t ON"
-	    " bs_t.branch_id = $1::int%s%s%s RETURNING seq, id, type",
-	    nsend + 5, nsend + 6, mis, mis, mis, mis, sel, nsend + 2,
-	    nsend + 3, nsend + 4, alias, t->quoted, join, dup ? "" : " WHERE ",
-	    dup ? "" : mis);
-	free(mis);
+	    ", u.bs_key, CASE WHEN bs_c.mis THEN 'data_mismatch' ELSE"
+	    " 'duplicate' END, to_jsonb(bs_t) - 'branch_id', u.bs_row,"
+	    " CASE WHEN NOT bs_c.mis THEN 'keep_server' END,"
+	    " CASE WHEN NOT bs_c.mis THEN now() END,"
+	    " CASE WHEN NOT bs_c.mis THEN 'branchsync' END"
+	    " FROM unnest(%s, $%" PRIu32 "::bigint[], $%" PRIu32
+	    "::jsonb[], $%" PRIu32 "::jsonb[]) AS u(%sbs_seq, bs_key, bs_row)"
+	    " JOIN %s bs_t ON bs_t.branch_id = $1::int%s CROSS JOIN LATERAL"
+	    " (SELECT %s AS mis) bs_c%s RETURNING seq, id, type",
+	    nsend + 5, nsend + 6, sel, nsend + 2, nsend + 3, nsend + 4, alias,
+	    t->quoted, join, cond, dup ? "" : " WHERE bs_c.mis");
 }
 
 /* map_sql builds the upsert and delete statements of a checked shape. */
