@@ -319,7 +319,8 @@ capture_trigger_sql(const capture_table *t, int kind, char **name)
 static const char base_sql[]
     = "CREATE TABLE IF NOT EXISTS _branchsync_log(seq INTEGER PRIMARY KEY, "
       "tbl TEXT NOT NULL, op INTEGER NOT NULL, k NOT NULL, "
-      "tag INTEGER NOT NULL, err TEXT, retry INTEGER, ts INTEGER);\n"
+      "tag INTEGER NOT NULL, err TEXT, retry INTEGER, ts "
+      "INTEGER);\n" CAPTURE_LOG_KEY_INDEX ";\n"
       "CREATE TABLE IF NOT EXISTS _branchsync_meta(name TEXT PRIMARY KEY, "
       "value) WITHOUT ROWID;\n"
       "CREATE TABLE IF NOT EXISTS _branchsync_guard(x INTEGER);\n"

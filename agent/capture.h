@@ -23,6 +23,15 @@
 
 #define CAPTURE_SCHEMA_VERSION 1
 
+/*
+ * The log's index by row: finds a row's later entries in one probe when a
+ * batch is read (outbox.c), for one more index entry per captured write.
+ * Created by init and, for files made before it existed, by run.
+ */
+#define CAPTURE_LOG_KEY_INDEX                                                 \
+	"CREATE INDEX IF NOT EXISTS _branchsync_log_key ON "                  \
+	"_branchsync_log(tbl, k)"
+
 /* One upstream table as found in the POS file's catalog. */
 typedef struct {
 	char *name;      /* table name, as in the catalog */

@@ -53,6 +53,7 @@ struct outbox {
 	sqlite3_stmt *retry_clr; /* end a retried marker: clear retry */
 	sqlite3_stmt *oldest;    /* ts of the oldest pending entry */
 	sqlite3_stmt *meta_get;  /* one meta value */
+	sqlite3_stmt *later;     /* is there a later entry of a row? */
 };
 
 static int64_t
@@ -275,6 +276,10 @@ static const struct {
         "err IS NULL ORDER BY seq LIMIT 1"},
     {offsetof(struct outbox, meta_get),
         "SELECT value FROM _branchsync_meta WHERE name = ?1"},
+    /* On _branchsync_log_key (tbl, k; seq is the rowid): one probe. */
+    {offsetof(struct outbox, later),
+        "SELECT 1 FROM _branchsync_log WHERE tbl = ?1 AND k = ?2 AND "
+        "seq > ?3 LIMIT 1"},
 };
 
 static proto_err
@@ -415,6 +420,8 @@ outbox_open(const agent_conf *conf, outbox **out, char *err, size_t errlen)
 	         conf->database, conf->busy_timeout_ms, &ob->db, err, errlen))
 	        != PROTO_OK
 	    || (db_tune(ob->db), rv = read_meta(ob, err, errlen)) != PROTO_OK
+	    || (rv = db_exec(ob->db, CAPTURE_LOG_KEY_INDEX, err, errlen))
+	        != PROTO_OK
 	    || (rv = describe_tables(ob, err, errlen)) != PROTO_OK
 	    || (rv = prepare_all(ob, err, errlen)) != PROTO_OK) {
 		outbox_close(ob);
@@ -548,6 +555,26 @@ key_copy(outbox *ob, ob_table *ot, sqlite3_value *k, proto_arena *a,
 	return rv;
 }
 
+/*
+ * is_later: the row has a log entry after ev's: its current values, read
+ * for ev, belong to that later write. They may refer to rows whose own
+ * entries come after ev's batch (a parent inserted since, a key reused
+ * after a delete), so ev goes out "ahead": the hub skips it if it fails,
+ * and the later entry brings the row in its place.
+ */
+static bool
+is_later(outbox *ob, const char *tbl, sqlite3_value *k, int64_t seq)
+{
+	bool yes;
+
+	sqlite3_bind_text(ob->later, 1, tbl, -1, SQLITE_STATIC);
+	sqlite3_bind_value(ob->later, 2, k);
+	sqlite3_bind_int64(ob->later, 3, seq);
+	yes = sqlite3_step(ob->later) == SQLITE_ROW;
+	sqlite3_reset(ob->later);
+	return yes;
+}
+
 /* Fills ev from the table's current row, or the key if it is gone. */
 static proto_err
 event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, proto_arena *a,
@@ -556,6 +583,7 @@ event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, proto_arena *a,
 	proto_err rv;
 	int rc;
 
+	ev->ahead = false;
 	if (op == 3) {
 		ev->op = PROTO_OP_DELETE;
 		return key_copy(ob, ot, k, a, ev, bytes, err, errlen);
@@ -564,6 +592,7 @@ event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, proto_arena *a,
 	rc = sqlite3_step(ot->sel);
 	if (rc == SQLITE_ROW) {
 		ev->op = PROTO_OP_UPSERT;
+		ev->ahead = is_later(ob, ot->t.name, k, ev->seq);
 		rv = row_copy(a, ot->sel, ot->t.ncols, ev, bytes);
 	} else if (rc == SQLITE_DONE) {
 		/* Deleted since: a later delete event is pending. */

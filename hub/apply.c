@@ -25,7 +25,10 @@
  *      with constraints IMMEDIATE, one event per SAVEPOINT; failing events
  *      go to branchsync.reject and come back as REJECTED outcomes; one that
  *      fails a foreign key whose parent row was rejected says so; one that
- *      violates a unique constraint besides the key is a conflict.
+ *      violates a unique constraint besides the key is a conflict. An
+ *      upsert sent "ahead" (its values were read after a later write of
+ *      the row, whose event is pending) that fails is skipped: the later
+ *      event brings the same row where the rows it refers to exist.
  *   8. Advance the watermark to the last event, add to branch_status,
  *      COMMIT.
  */
@@ -1054,6 +1057,19 @@ slow_one(apply_ctx *ctx, const proto_push *p, uint32_t e, char *sqlstate,
 	         sqlstate, err, errlen))
 	    != PROTO_OK)
 		return rv;
+	/*
+	 * Values read after a later write of the row may refer to rows whose
+	 * own events come later (a parent inserted since, a key reused): the
+	 * row's later event carries the same values, in its place in the
+	 * log. Nothing to set aside.
+	 */
+	if (ev->ahead) {
+		log_debug("HUB-APPLY-AHEAD",
+		    "seq %" PRId64 " skipped: its values are ahead of it and "
+		    "a later event of the row is pending: %s",
+		    ev->seq, why);
+		return PROTO_OK;
+	}
 	/* A unique constraint besides the key: the rows conflict. */
 	if (!strcmp(state, "23505") && ev->op == PROTO_OP_UPSERT)
 		return conflict_violation(

@@ -134,13 +134,14 @@ typedef struct {
 	uint32_t tuple;   /* elements of one event array */
 	bool has_tag;     /* the tag is on the wire (else 0) */
 	proto_op op_lo;   /* lowest op allowed; PROTO_OP_DELETE is top */
+	bool ahead;       /* PROTO_WIRE_UPSERT_AHEAD allowed too */
 	bool increasing;  /* seq must strictly increase */
 } evlist_desc;
 
 static const evlist_desc push_events
-    = {"events", "event", 5, true, PROTO_OP_NONE, false};
+    = {"events", "event", 5, true, PROTO_OP_NONE, true, false};
 static const evlist_desc changes_events
-    = {"changes", "change", 4, false, PROTO_OP_UPSERT, true};
+    = {"changes", "change", 4, false, PROTO_OP_UPSERT, false, true};
 
 typedef struct {
 	const field_desc *fields; /* keys of the body, all required in v1 */
@@ -359,6 +360,11 @@ event_check(const proto_table *tables, uint32_t ntables, const proto_event *e,
 	if ((int) e->op < (int) d->op_lo || (int) e->op > PROTO_OP_DELETE) {
 		proto_seterr(err, errlen, "op %d not between %d and %d",
 		    (int) e->op, (int) d->op_lo, PROTO_OP_DELETE);
+		return false;
+	}
+	if (e->ahead && (!d->ahead || e->op != PROTO_OP_UPSERT)) {
+		proto_seterr(err, errlen, "ahead set on op %d of a %s",
+		    (int) e->op, d->item);
 		return false;
 	}
 	t = &tables[e->table];
@@ -627,7 +633,8 @@ pack_events(msgpack_packer *pk, const proto_event *events, uint32_t n,
 		if (d->has_tag)
 			rc |= msgpack_pack_int64(pk, e->tag);
 		rc |= msgpack_pack_uint32(pk, e->table);
-		rc |= msgpack_pack_int(pk, (int) e->op);
+		rc |= msgpack_pack_int(
+		    pk, e->ahead ? PROTO_WIRE_UPSERT_AHEAD : (int) e->op);
 		rc |= msgpack_pack_array(pk, e->nvals);
 		for (j = 0; j < e->nvals; j++)
 			rc |= pack_value(pk, &e->vals[j]);
@@ -883,9 +890,12 @@ dec_event_head(proto_cur *c, proto_event *e, const evlist_desc *d)
 	if (rv != PROTO_OK)
 		return rv;
 	e->table = (uint32_t) v;
-	if ((rv = dec_range(c, d->op_lo, PROTO_OP_DELETE, "op", &v)))
+	if ((rv = dec_range(c, d->op_lo,
+	         d->ahead ? PROTO_WIRE_UPSERT_AHEAD : PROTO_OP_DELETE, "op",
+	         &v)))
 		return rv;
-	e->op = (proto_op) v;
+	e->ahead = v == PROTO_WIRE_UPSERT_AHEAD;
+	e->op = e->ahead ? PROTO_OP_UPSERT : (proto_op) v;
 	return PROTO_OK;
 }
 

@@ -77,7 +77,7 @@ static proto_table tables[] = {
 
 #define CHANGE(id, tbl, op, vals)                                             \
 	{                                                                     \
-		(id), 0, (tbl), (op), ARRAY_LEN(vals), (vals)                 \
+		(id), 0, (tbl), (op), ARRAY_LEN(vals), (vals), false          \
 	}
 
 static proto_changes

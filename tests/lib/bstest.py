@@ -936,6 +936,10 @@ def check_only_marker(path):
     acknowledged entry, so max(seq) never goes back."""
     st = log_state(path)
     check_eq(st["pending"], 0, "no pending events in _branchsync_log")
+    if st["rejected"]:
+        log("rejected entries: %r" % sqlite_all(
+            path, "SELECT seq, tbl, op, k, err FROM _branchsync_log "
+            "WHERE err IS NOT NULL ORDER BY seq LIMIT 20"))
     check_eq(st["rejected"], 0, "no rejected events in _branchsync_log")
     check_eq(st["rows"], 1, "_branchsync_log holds only the marker row")
     check_eq(st["high_seq"], st["acked_seq"],
@@ -1198,6 +1202,15 @@ def sqlite_one(path, sql, params=()):
     c = sqlite_connect(path)
     try:
         return c.execute(sql, params).fetchone()
+    finally:
+        c.close()
+
+
+def sqlite_all(path, sql, params=()):
+    """Every row of a query on a POS file."""
+    c = sqlite_connect(path)
+    try:
+        return c.execute(sql, params).fetchall()
     finally:
         c.close()
 

@@ -110,11 +110,11 @@ static proto_value vals3[] = {VI(1)};
 static proto_value vals4[] = {VI(-1), VI(0), VS(long_str, 300),
     VB(some_bin, 4), VF(1e300), VBOOL(false)};
 static proto_event events[] = {
-    {1, INT64_MIN, 0, PROTO_OP_UPSERT, 6, vals0},
-    {2, -1, 1, PROTO_OP_UPSERT, 4, vals1},
-    {3, 42, 1, PROTO_OP_DELETE, 2, vals2},
-    {4, 7, 0, PROTO_OP_NONE, 1, vals3},
-    {5, INT64_MAX, 0, PROTO_OP_UPSERT, 6, vals4},
+    {1, INT64_MIN, 0, PROTO_OP_UPSERT, 6, vals0, false},
+    {2, -1, 1, PROTO_OP_UPSERT, 4, vals1, true},
+    {3, 42, 1, PROTO_OP_DELETE, 2, vals2, false},
+    {4, 7, 0, PROTO_OP_NONE, 1, vals3, false},
+    {5, INT64_MAX, 0, PROTO_OP_UPSERT, 6, vals4, false},
 };
 
 static void
@@ -173,11 +173,11 @@ sample_pull_all(proto_msg *m)
 /* Changes of two tables, upserts and deletes, ids with gaps; the cursor is
  * ahead of the last id (the hub skipped a table it no longer sends). */
 static proto_event changes[] = {
-    {10, 0, 0, PROTO_OP_UPSERT, 6, vals0},
-    {11, 0, 1, PROTO_OP_DELETE, 2, vals2},
-    {15, 0, 1, PROTO_OP_UPSERT, 4, vals1},
-    {16, 0, 0, PROTO_OP_DELETE, 1, vals3},
-    {INT64_MAX - 1, 0, 0, PROTO_OP_UPSERT, 6, vals4},
+    {10, 0, 0, PROTO_OP_UPSERT, 6, vals0, false},
+    {11, 0, 1, PROTO_OP_DELETE, 2, vals2, false},
+    {15, 0, 1, PROTO_OP_UPSERT, 4, vals1, false},
+    {16, 0, 0, PROTO_OP_DELETE, 1, vals3, false},
+    {INT64_MAX - 1, 0, 0, PROTO_OP_UPSERT, 6, vals4, false},
 };
 
 static void
@@ -268,7 +268,7 @@ event_eq(const proto_event *a, const proto_event *b)
 	uint32_t i;
 
 	if (a->seq != b->seq || a->tag != b->tag || a->table != b->table
-	    || a->op != b->op || a->nvals != b->nvals)
+	    || a->op != b->op || a->ahead != b->ahead || a->nvals != b->nvals)
 		return false;
 	for (i = 0; i < a->nvals; i++)
 		if (!proto_value_eq(&a->vals[i], &b->vals[i]))
@@ -480,7 +480,7 @@ static void
 changes_tag_not_sent(void)
 {
 	proto_msg m, *d = NULL;
-	proto_event e[1] = {{7, 99, 0, PROTO_OP_DELETE, 1, vals3}};
+	proto_event e[1] = {{7, 99, 0, PROTO_OP_DELETE, 1, vals3, false}};
 	proto_buf b, b2;
 
 	/* A tag set by the caller is not on the wire: same bytes as 0. */
@@ -929,11 +929,46 @@ op_out_of_range(void)
 {
 	push_spec s = good;
 
-	s.op = 3;
+	s.op = 4;
 	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
-	CHECK_STR(err, "op 3 not between 0 and 2");
+	CHECK_STR(err, "op 4 not between 0 and 3");
 	s.op = -1;
 	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	/* 3, an upsert ahead of its event: all columns, like an upsert. */
+	s.op = PROTO_WIRE_UPSERT_AHEAD;
+	CHECK_OK(try_push(&s, NULL));
+	s.nvals = 1;
+	CHECK_ERR(try_push(&s, NULL), PROTO_EPROTO);
+	CHECK_STR(err, "1 values for table \"t\", expected 2");
+}
+
+/* The ahead flag is for PUSH upserts: encoding refuses it elsewhere. */
+static void
+ahead_only_on_push_upserts(void)
+{
+	proto_table t[1] = {{"t", 2, cols0, 1}};
+	proto_value v[2] = {VI(1), VI(2)};
+	proto_event e[1] = {{1, 0, 0, PROTO_OP_DELETE, 1, v, true}};
+	proto_msg m;
+	proto_buf b;
+
+	proto_buf_init(&b);
+	sample_push(&m);
+	m.u.push.ntables = 1;
+	m.u.push.tables = t;
+	m.u.push.nevents = 1;
+	m.u.push.events = e;
+	CHECK_ERR(proto_msg_encode(&m, &b, err, sizeof err), PROTO_EINVAL);
+	CHECK_STR(err, "ahead set on op 2 of a event");
+	memset(&m, 0, sizeof m);
+	sample_changes(&m);
+	e[0].op = PROTO_OP_UPSERT;
+	e[0].nvals = 2;
+	m.u.changes.nchanges = 1;
+	m.u.changes.changes = e;
+	CHECK_ERR(proto_msg_encode(&m, &b, err, sizeof err), PROTO_EINVAL);
+	CHECK_STR(err, "ahead set on op 1 of a change");
+	proto_buf_fini(&b);
 }
 
 static void
@@ -1752,7 +1787,7 @@ encode_inconsistent_push(void)
 {
 	proto_table t[1] = {{"t", 2, cols0, 1}};
 	proto_value v[2] = {VI(1), VI(2)};
-	proto_event e[1] = {{1, 0, 0, PROTO_OP_UPSERT, 2, v}};
+	proto_event e[1] = {{1, 0, 0, PROTO_OP_UPSERT, 2, v, false}};
 	proto_msg m;
 
 	sample_push(&m);
@@ -1799,8 +1834,8 @@ encode_inconsistent_changes(void)
 {
 	proto_table t[1] = {{"t", 2, cols0, 1}};
 	proto_value v[2] = {VI(1), VI(2)};
-	proto_event e[2] = {{5, 0, 0, PROTO_OP_UPSERT, 2, v},
-	    {6, 0, 0, PROTO_OP_DELETE, 1, v}};
+	proto_event e[2] = {{5, 0, 0, PROTO_OP_UPSERT, 2, v, false},
+	    {6, 0, 0, PROTO_OP_DELETE, 1, v, false}};
 	proto_msg m;
 
 	sample_changes(&m);
@@ -1932,6 +1967,7 @@ static const test_case cases[] = {
     {"value count mismatch", value_count_mismatch},
     {"nkey out of range", nkey_out_of_range},
     {"op out of range", op_out_of_range},
+    {"ahead only on push upserts", ahead_only_on_push_upserts},
     {"missing field", missing_field},
     {"duplicate field", duplicate_field},
     {"unknown key not skipped", unknown_key_not_skipped},

@@ -50,9 +50,9 @@
  *                  are the key columns
  *   "events"       array of [seq int, tag int, table int, op int,
  *                  values array]: table indexes "tables"; op is a
- *                  proto_op; values holds all columns of the table for
- *                  PROTO_OP_UPSERT and only the nkey key columns for
- *                  PROTO_OP_DELETE and PROTO_OP_NONE
+ *                  proto_op or PROTO_WIRE_UPSERT_AHEAD; values holds all
+ *                  columns of the table for an upsert and only the nkey
+ *                  key columns for PROTO_OP_DELETE and PROTO_OP_NONE
  *
  * ACK (hub -> agent), type 4: the batch is committed in PostgreSQL.
  *   "log_id"       str   the log the batch belonged to
@@ -123,6 +123,13 @@ typedef enum {
 	PROTO_OP_UPSERT = 1, /* insert or update: values hold the whole row */
 	PROTO_OP_DELETE = 2, /* delete: values hold the key columns */
 } proto_op;
+
+/*
+ * On the wire only (PUSH): an UPSERT whose values are ahead of the event,
+ * because a later event of the same row is pending at the branch. Decoded
+ * as PROTO_OP_UPSERT with proto_event.ahead set.
+ */
+#define PROTO_WIRE_UPSERT_AHEAD 3
 
 /* Outcome codes in an ACK, for events that were not plainly applied. */
 typedef enum {
@@ -211,6 +218,9 @@ typedef struct {
 	proto_op op;       /* what to do */
 	uint32_t nvals;    /* ncols for UPSERT, nkey otherwise */
 	proto_value *vals; /* the values, in the table's column order */
+	bool ahead;        /* UPSERT of a PUSH only: the values were read
+	                    * after a later write of the row, whose own event
+	                    * is pending (the hub may skip it if it fails) */
 } proto_event;
 
 typedef struct {
