@@ -126,8 +126,8 @@ add_key_match(sqlb *b, const capture_table *t)
  * The ACK marks a row synced when it still holds exactly the values that
  * were sent: those are now in PostgreSQL, so is_synced = 1 is true. A row
  * changed since the send fails the comparison and stays 0 (its newer log
- * entry sends it again). This needs no index on the log, which would cost
- * every POS write a page. Touches only is_synced: no trigger fires.
+ * entry sends it again). This needs no lookup in the log. Touches only
+ * is_synced: no trigger fires.
  */
 static proto_err
 prepare_synced(sqlite3 *db, ob_table *ot, sqlb *b, char *err, size_t errlen)
@@ -189,13 +189,15 @@ prepare_synced_dup(
 	add_key_tuple(b, t);
 	sqlb_add(b, " IN (");
 	add_key_select(b, t);
+	/* "+tbl": walk the seq range, not every entry of the table in
+	 * _branchsync_log_key. */
 	sqlb_add(b,
-	    " FROM _branchsync_log WHERE tbl = ?1 AND seq > ?2 AND "
+	    " FROM _branchsync_log WHERE +tbl = ?1 AND seq > ?2 AND "
 	    "seq <= ?3 AND op IN (1, 2) AND err IS NULL) AND ");
 	add_key_tuple(b, t);
 	sqlb_add(b, " NOT IN (");
 	add_key_select(b, t);
-	sqlb_add(b, " FROM _branchsync_log WHERE tbl = ?1 AND seq > ?3)");
+	sqlb_add(b, " FROM _branchsync_log WHERE +tbl = ?1 AND seq > ?3)");
 	return db_prepare(db, b->s, &ot->synced_dup, err, errlen);
 }
 
