@@ -327,6 +327,20 @@ config_tls_opts(const agent_conf *c, tls_opts *o)
 	    c->tls_server_name, "AGENT-KEY-PERMS"};
 }
 
+proto_err
+config_dial(nng_socket sock, const agent_conf *c, const char *list,
+    const char *what, char *err, size_t errlen)
+{
+	tls_opts o;
+
+	nng_socket_set_ms(
+	    sock, NNG_OPT_RECONNMINT, (nng_duration) c->backoff_min_ms);
+	nng_socket_set_ms(
+	    sock, NNG_OPT_RECONNMAXT, (nng_duration) c->backoff_max_ms);
+	config_tls_opts(c, &o);
+	return tls_dial_all(sock, list, what, &o, err, errlen);
+}
+
 /* Checks that need more than one key, after the file was read. */
 static bool
 check_conf(agent_conf *c, const char *path, char *err, size_t errlen)

@@ -104,4 +104,12 @@ size_t config_count_down(const agent_conf *c);
 /* config_tls_opts fills o from c's TLS keys; o borrows c's strings. */
 void config_tls_opts(const agent_conf *c, tls_opts *o);
 
+/*
+ * config_dial gives sock c's reconnect backoff (backoff_min_ms, _max_ms)
+ * and dials every URL of the comma-separated list in the background with
+ * c's TLS options (tls_dial_all; what names the list in errors).
+ */
+proto_err config_dial(nng_socket sock, const agent_conf *c, const char *list,
+    const char *what, char *err, size_t errlen);
+
 #endif /* AGENT_CONFIG_H */

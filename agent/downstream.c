@@ -430,26 +430,6 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	atomic_store(&((downstream *) arg)->connected, true);
 }
 
-/* Dials every URL of list on sock in the background, TLS as asked. */
-static proto_err
-dial_all(downstream *ds, nng_socket sock, const char *list, const char *what,
-    char *err, size_t errlen)
-{
-	tls_opts o;
-
-	config_tls_opts(ds->conf, &o);
-	return tls_dial_all(sock, list, what, &o, err, errlen);
-}
-
-static void
-set_reconnect(nng_socket sock, const agent_conf *c)
-{
-	nng_socket_set_ms(
-	    sock, NNG_OPT_RECONNMINT, (nng_duration) c->backoff_min_ms);
-	nng_socket_set_ms(
-	    sock, NNG_OPT_RECONNMAXT, (nng_duration) c->backoff_max_ms);
-}
-
 /* The nudge socket: this branch's pull topic and everyone's. */
 static proto_err
 open_sub(downstream *ds, char *err, size_t errlen)
@@ -480,8 +460,8 @@ open_sockets(downstream *ds, char *err, size_t errlen)
 	    ds->req, NNG_OPT_RECVMAXSZ, (size_t) ds->conf->max_message_bytes);
 	nng_socket_set_ms(
 	    ds->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	set_reconnect(ds->req, ds->conf);
-	if ((rv = dial_all(ds, ds->req, ds->conf->hub, "hub", err, errlen))
+	if ((rv = config_dial(
+	         ds->req, ds->conf, ds->conf->hub, "hub", err, errlen))
 	    != PROTO_OK)
 		return (proto_err) rv;
 	if (ds->conf->nudge != NULL && ds->conf->nudge[0] != '\0')

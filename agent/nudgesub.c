@@ -4,15 +4,12 @@
 #include <nng/protocol/pubsub0/sub.h>
 #include <stdio.h>
 
-#include "tls.h"
-
 proto_err
 nudgesub_open(const agent_conf *conf, const char *kinds,
     nng_pipe_cb on_connect, void *arg, nng_socket *out, char *err,
     size_t errlen)
 {
 	char topic[300];
-	tls_opts o;
 	proto_err pe;
 	int rv;
 
@@ -28,14 +25,9 @@ nudgesub_open(const agent_conf *conf, const char *kinds,
 		nng_socket_set(*out, NNG_OPT_SUB_SUBSCRIBE, topic, (size_t) n);
 	}
 	nng_socket_set_size(*out, NNG_OPT_RECVMAXSZ, NUDGESUB_MAX_BYTES);
-	nng_socket_set_ms(
-	    *out, NNG_OPT_RECONNMINT, (nng_duration) conf->backoff_min_ms);
-	nng_socket_set_ms(
-	    *out, NNG_OPT_RECONNMAXT, (nng_duration) conf->backoff_max_ms);
 	if (on_connect != NULL)
 		nng_pipe_notify(*out, NNG_PIPE_EV_ADD_POST, on_connect, arg);
-	config_tls_opts(conf, &o);
-	if ((pe = tls_dial_all(*out, conf->nudge, "nudge", &o, err, errlen))
+	if ((pe = config_dial(*out, conf, conf->nudge, "nudge", err, errlen))
 	    != PROTO_OK)
 		nng_close(*out);
 	return pe;

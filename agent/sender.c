@@ -809,7 +809,6 @@ static proto_err
 open_socket(sender *s, char *err, size_t errlen)
 {
 	const agent_conf *c = s->conf;
-	tls_opts o;
 	int rv;
 
 	if ((rv = nng_req0_open(&s->sock)) != 0
@@ -825,12 +824,7 @@ open_socket(sender *s, char *err, size_t errlen)
 	/* We resend ourselves, after a new HELLO. */
 	nng_socket_set_ms(
 	    s->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	nng_socket_set_ms(
-	    s->sock, NNG_OPT_RECONNMINT, (nng_duration) c->backoff_min_ms);
-	nng_socket_set_ms(
-	    s->sock, NNG_OPT_RECONNMAXT, (nng_duration) c->backoff_max_ms);
-	config_tls_opts(c, &o);
-	if ((rv = tls_dial_all(s->sock, c->hub, "hub", &o, err, errlen))
+	if ((rv = config_dial(s->sock, c, c->hub, "hub", err, errlen))
 	    != PROTO_OK)
 		return (proto_err) rv;
 	if (c->nudge == NULL || c->nudge[0] == '\0')
