@@ -26,7 +26,8 @@
 /*
  * The log's index by row: finds a row's later entries in one probe when a
  * batch is read (outbox.c), for one more index entry per captured write.
- * Created by init and, for files made before it existed, by run.
+ * Created by init and, for files made before it existed, by outbox_open
+ * (run, status, rejects).
  */
 #define CAPTURE_LOG_KEY_INDEX                                                 \
 	"CREATE INDEX IF NOT EXISTS _branchsync_log_key ON "                  \

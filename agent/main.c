@@ -14,8 +14,8 @@
  * Exit 0 on success (including a stop by signal), 1 on any error.
  */
 #include <getopt.h>
-#include <nng/nng.h>
 #include <inttypes.h>
+#include <nng/nng.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>

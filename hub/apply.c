@@ -715,14 +715,15 @@ detect(apply_ctx *ctx, const proto_push *p, uint32_t ti, size_t k,
 	for (int i = 0; i < PQntuples(res); i++) {
 		uint32_t e
 		    = ev_by_seq(p, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+		if (e >= p->nevents)
+			continue;
 		/* A duplicate is recorded only: the row is there, as sent. */
-		if (e < p->nevents
-		    && strcmp(PQgetvalue(res, i, 2), "duplicate") == 0)
+		if (strcmp(PQgetvalue(res, i, 2), "duplicate") == 0)
 			log_debug("HUB-CONFLICT",
 			    "conflict %s (duplicate): seq %s writes an "
 			    "existing row with equal values",
 			    PQgetvalue(res, i, 1), PQgetvalue(res, i, 0));
-		else if (e < p->nevents)
+		else
 			conflict_add(ctx, e,
 			    xasprintf("conflict %s (data_mismatch): %s",
 			        PQgetvalue(res, i, 1),
