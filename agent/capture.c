@@ -146,9 +146,53 @@ key_from_pk(const col_list *cl, const char *table, size_t *idx, size_t *nkey,
 	return PROTO_OK;
 }
 
+/*
+ * Marks the columns of "exclude = a, b" in skip. They stay local: never
+ * sent, and a write touching only them (or is_synced) is not captured.
+ * A key column cannot be excluded: the key identifies the row.
+ */
+static proto_err
+exclude_from_conf(const col_list *cl, const agent_table_conf *tc,
+    const size_t *idx, size_t nkey, bool *skip, char *err, size_t errlen)
+{
+	char **items = NULL;
+	size_t n = 0;
+	proto_err rv = PROTO_OK;
+
+	if (tc->exclude != NULL)
+		n = cfg_list_split(tc->exclude, &items);
+
+	for (size_t i = 0; i < n && rv == PROTO_OK; i++) {
+		size_t j;
+		for (j = 0; j < cl->n; j++)
+			if (!strcasecmp(cl->names[j], items[i]))
+				break;
+		if (j == cl->n) {
+			snprintf(err, errlen,
+			    "excluded column \"%s\" of table \"%s\" does "
+			    "not exist",
+			    items[i], tc->name);
+			rv = PROTO_EINVAL;
+			break;
+		}
+		for (size_t k = 0; k < nkey && rv == PROTO_OK; k++)
+			if (idx[k] == j) {
+				snprintf(err, errlen,
+				    "key column \"%s\" of table \"%s\" "
+				    "cannot be excluded",
+				    items[i], tc->name);
+				rv = PROTO_EINVAL;
+			}
+		skip[j] = true;
+	}
+	if (items != NULL)
+		cfg_list_free(items, n);
+	return rv;
+}
+
 static void
-fill_table(
-    capture_table *t, const col_list *cl, const size_t *idx, size_t nkey)
+fill_table(capture_table *t, const col_list *cl, const size_t *idx,
+    size_t nkey, const bool *skip)
 {
 	t->cols = xcalloc(cl->n, sizeof(char *));
 	t->upd_cols = xcalloc(cl->n, sizeof(char *));
@@ -161,6 +205,8 @@ fill_table(
 			t->has_synced = true;
 			continue;
 		}
+		if (skip[j])
+			continue;
 		t->upd_cols[t->nupd++] = xstrdup(cl->names[j]);
 		for (size_t i = 0; i < nkey; i++)
 			is_key |= idx[i] == j;
@@ -175,6 +221,7 @@ capture_describe(sqlite3 *db, const agent_table_conf *tc, capture_table *t,
 {
 	col_list cl = {0};
 	size_t *idx = NULL, nkey = 0;
+	bool *skip = NULL;
 	proto_err rv;
 
 	memset(t, 0, sizeof *t);
@@ -187,9 +234,14 @@ capture_describe(sqlite3 *db, const agent_table_conf *tc, capture_table *t,
 		rv = key_from_pk(&cl, tc->name, idx, &nkey, err, errlen);
 	if (rv != PROTO_OK)
 		goto done;
+	skip = xcalloc(cl.n, sizeof *skip);
+	if ((rv = exclude_from_conf(&cl, tc, idx, nkey, skip, err, errlen))
+	    != PROTO_OK)
+		goto done;
 	t->name = xstrdup(tc->name);
-	fill_table(t, &cl, idx, nkey);
+	fill_table(t, &cl, idx, nkey, skip);
 done:
+	free(skip);
 	free(idx);
 	col_list_fini(&cl);
 	return rv;
@@ -208,7 +260,13 @@ capture_table_fini(capture_table *t)
 	memset(t, 0, sizeof *t);
 }
 
-/* The key as the trigger stores it: the value, or json_array(...). */
+/*
+ * The key as the trigger stores it: the value itself (any type, NULL
+ * included), or for a composite key json_array(...) of the parts. JSON
+ * cannot hold a BLOB, and json_array() would fail the POS's statement, so
+ * a BLOB part is stored as {"b": "<hex>"} (see outbox.c, which decodes
+ * it). No value SQLite accepts in a key makes this expression fail.
+ */
 static void
 add_key_expr(sqlb *b, const capture_table *t, const char *rec)
 {
@@ -219,8 +277,13 @@ add_key_expr(sqlb *b, const capture_table *t, const char *rec)
 	}
 	sqlb_add(b, "json_array(");
 	for (size_t i = 0; i < t->nkey; i++) {
-		sqlb_add(b, "%s%s.", i ? ", " : "", rec);
+		sqlb_add(b, "%sCASE WHEN typeof(%s.", i ? ", " : "", rec);
 		sqlb_ident(b, t->cols[i]);
+		sqlb_add(b, ") = 'blob' THEN json_object('b', hex(%s.", rec);
+		sqlb_ident(b, t->cols[i]);
+		sqlb_add(b, ")) ELSE %s.", rec);
+		sqlb_ident(b, t->cols[i]);
+		sqlb_add(b, " END");
 	}
 	sqlb_add(b, ")");
 }
@@ -253,10 +316,11 @@ add_unsync(sqlb *b, const capture_table *t)
 	sqlb_add(b, "  UPDATE ");
 	sqlb_ident(b, t->name);
 	sqlb_add(b, " SET is_synced = 0 WHERE NEW.is_synced IS NOT 0");
+	/* IS: a NULL key part (SQLite allows one) still finds its row. */
 	for (size_t i = 0; i < t->nkey; i++) {
 		sqlb_add(b, " AND ");
 		sqlb_ident(b, t->cols[i]);
-		sqlb_add(b, " = NEW.");
+		sqlb_add(b, " IS NEW.");
 		sqlb_ident(b, t->cols[i]);
 	}
 	sqlb_add(b, ";\n");
@@ -316,16 +380,22 @@ capture_trigger_sql(const capture_table *t, int kind, char **name)
 	return sqlb_take(&b);
 }
 
+/*
+ * The log. k has no NOT NULL: a single-column key may be NULL (SQLite
+ * allows it in a TEXT PRIMARY KEY), and the POS's write must not fail.
+ */
+#define LOG_COLUMNS                                                           \
+	"(seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, op INTEGER NOT NULL, "  \
+	"k, tag INTEGER NOT NULL, err TEXT, retry INTEGER, ts INTEGER)"
+
 static const char base_sql[]
-    = "CREATE TABLE IF NOT EXISTS _branchsync_log(seq INTEGER PRIMARY KEY, "
-      "tbl TEXT NOT NULL, op INTEGER NOT NULL, k NOT NULL, "
-      "tag INTEGER NOT NULL, err TEXT, retry INTEGER, ts "
-      "INTEGER);\n" CAPTURE_LOG_KEY_INDEX ";\n"
+    = "CREATE TABLE IF NOT EXISTS _branchsync_log" LOG_COLUMNS
+      ";\n" CAPTURE_LOG_KEY_INDEX ";\n"
       "CREATE TABLE IF NOT EXISTS _branchsync_meta(name TEXT PRIMARY KEY, "
       "value) WITHOUT ROWID;\n"
       "CREATE TABLE IF NOT EXISTS _branchsync_guard(x INTEGER);\n"
       "INSERT OR IGNORE INTO _branchsync_meta(name, value) VALUES "
-      "('schema', 1), ('acked_seq', 0), ('acked_tag', 0), "
+      "('schema', 2), ('acked_seq', 0), ('acked_tag', 0), "
       "('down_cursor', 0);\n";
 
 /* A trigger by name and SQL, wanted or found. */
@@ -480,6 +550,67 @@ add_log_columns(sqlite3 *db, char *err, size_t errlen)
 	return PROTO_OK;
 }
 
+/* Drops every capture trigger; capture_install recreates them. */
+static proto_err
+drop_all_triggers(sqlite3 *db, capture_result *res, char *err, size_t errlen)
+{
+	trig_list have = {0};
+	proto_err rv;
+
+	if ((rv = existing_triggers(db, &have, err, errlen)) != PROTO_OK)
+		return rv;
+	for (size_t i = 0; i < have.n && rv == PROTO_OK; i++) {
+		sqlb b = {0};
+		sqlb_add(&b, "DROP TRIGGER ");
+		sqlb_ident(&b, have.v[i].name);
+		rv = db_exec(db, b.s, err, errlen);
+		sqlb_fini(&b);
+		res->dropped++;
+	}
+	trig_list_fini(&have);
+	return rv;
+}
+
+/*
+ * Logs made before schema 2 declared k NOT NULL, so a NULL key failed the
+ * POS's write. SQLite cannot drop a constraint: the log is copied into a
+ * new table (same seqs, nothing lost) inside capture_install's
+ * transaction. The triggers that write it are dropped first, since a
+ * trigger naming a missing table would fail the RENAME, and come back
+ * when capture_install creates the wanted ones.
+ */
+static proto_err
+relax_log_key(sqlite3 *db, capture_result *res, char *err, size_t errlen)
+{
+	static const char rebuild[]
+	    = "CREATE TABLE _branchsync_log_new" LOG_COLUMNS ";\n"
+	      "INSERT INTO _branchsync_log_new(seq, tbl, op, k, tag, err, "
+	      "retry, ts) SELECT seq, tbl, op, k, tag, err, retry, ts FROM "
+	      "_branchsync_log;\n"
+	      "DROP TABLE _branchsync_log;\n"
+	      "ALTER TABLE _branchsync_log_new RENAME TO "
+	      "_branchsync_log;\n" CAPTURE_LOG_KEY_INDEX ";\n"
+	      "UPDATE _branchsync_meta SET value = 2 WHERE name = 'schema'";
+	sqlite3_stmt *st;
+	proto_err rv;
+	bool strict = false;
+
+	if ((rv = db_prepare(db,
+	         "SELECT \"notnull\" FROM pragma_table_info("
+	         "'_branchsync_log') WHERE name = 'k'",
+	         &st, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		strict = sqlite3_column_int(st, 0) != 0;
+	sqlite3_finalize(st);
+	if (!strict)
+		return PROTO_OK;
+	if ((rv = drop_all_triggers(db, res, err, errlen)) != PROTO_OK)
+		return rv;
+	return db_exec(db, rebuild, err, errlen);
+}
+
 static proto_err
 insert_log_id(sqlite3 *db, char *err, size_t errlen)
 {
@@ -550,6 +681,7 @@ capture_install(sqlite3 *db, const agent_conf *conf, bool wal,
 		return rv;
 	if ((rv = db_exec(db, base_sql, err, errlen)) != PROTO_OK
 	    || (rv = add_log_columns(db, err, errlen)) != PROTO_OK
+	    || (rv = relax_log_key(db, res, err, errlen)) != PROTO_OK
 	    || (rv = insert_log_id(db, err, errlen)) != PROTO_OK
 	    || (rv = wanted_triggers(db, conf, &want, err, errlen)) != PROTO_OK
 	    || (rv = existing_triggers(db, &have, err, errlen)) != PROTO_OK

@@ -21,7 +21,7 @@
 #include "config.h"
 #include "proto/err.h"
 
-#define CAPTURE_SCHEMA_VERSION 1
+#define CAPTURE_SCHEMA_VERSION 2
 
 /*
  * The log's index by row: finds a row's later entries in one probe when a

@@ -136,6 +136,20 @@ table_direction(agent_table_conf *t, const char *section, const char *value,
 	return true;
 }
 
+/* A list key ("key", "exclude") of a [table NAME] section, set once. */
+static bool
+table_list(char **dst, const char *name, const char *section,
+    const char *value, char *err, size_t errlen)
+{
+	if (*dst != NULL) {
+		snprintf(err, errlen, "duplicate key \"%s\" in [%s]", name,
+		    section);
+		return false;
+	}
+	*dst = xstrdup(value);
+	return true;
+}
+
 /* Called by cfg_load for lines in sections outside the key table. */
 static bool
 table_key_cb(void *conf, const char *section, const char *name,
@@ -154,18 +168,13 @@ table_key_cb(void *conf, const char *section, const char *name,
 	t = (agent_table_conf *) config_find_table(c, tbl);
 	if (t != NULL && !strcmp(name, "direction"))
 		return table_direction(t, section, value, err, errlen);
-	if (strcmp(name, "key") != 0) {
-		snprintf(
-		    err, errlen, "unknown key \"%s\" in [%s]", name, section);
-		return false;
-	}
-	if (t == NULL || t->key != NULL) {
-		snprintf(
-		    err, errlen, "duplicate key \"key\" in [%s]", section);
-		return false;
-	}
-	t->key = xstrdup(value);
-	return true;
+	if (t != NULL && !strcmp(name, "key"))
+		return table_list(&t->key, name, section, value, err, errlen);
+	if (t != NULL && !strcmp(name, "exclude"))
+		return table_list(
+		    &t->exclude, name, section, value, err, errlen);
+	snprintf(err, errlen, "unknown key \"%s\" in [%s]", name, section);
+	return false;
 }
 
 /*
@@ -201,8 +210,8 @@ scan_tables(const char *path, agent_conf *c, char *err, size_t errlen)
 		}
 		c->tables = xrealloc(
 		    c->tables, (c->ntables + 1) * sizeof *c->tables);
-		c->tables[c->ntables++]
-		    = (agent_table_conf) {xstrdup(tbl), NULL, lineno, false};
+		c->tables[c->ntables++] = (agent_table_conf) {
+		    .name = xstrdup(tbl), .line = lineno};
 	}
 	fclose(f);
 	return true;
@@ -359,6 +368,15 @@ check_conf(agent_conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: no [table NAME] section", path);
 		return false;
 	}
+	for (size_t i = 0; i < c->ntables; i++)
+		if (c->tables[i].down && c->tables[i].exclude != NULL) {
+			snprintf(err, errlen,
+			    "%s:%d: \"exclude\" is for up tables only; a down "
+			    "table's local columns are never written by the "
+			    "hub",
+			    path, c->tables[i].line);
+			return false;
+		}
 	return tls_check(c, path, err, errlen);
 }
 
@@ -402,6 +420,7 @@ config_free(agent_conf *c)
 	for (size_t i = 0; i < c->ntables; i++) {
 		free(c->tables[i].name);
 		free(c->tables[i].key);
+		free(c->tables[i].exclude);
 	}
 	free(c->tables);
 	free(c->secret);

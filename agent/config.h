@@ -35,10 +35,11 @@
 
 /* One "[table NAME]" section. */
 typedef struct {
-	char *name; /* table name in the POS file */
-	char *key;  /* "a, b" from "key =", or NULL for the PRIMARY KEY */
-	int line;   /* line of the section header, for messages */
-	bool down;  /* direction = down: master data from the hub */
+	char *name;    /* table name in the POS file */
+	char *key;     /* "a, b" from "key =", or NULL for the PRIMARY KEY */
+	char *exclude; /* "a, b" from "exclude =": never sent, or NULL */
+	int line;      /* line of the section header, for messages */
+	bool down;     /* direction = down: master data from the hub */
 } agent_table_conf;
 
 typedef struct {

@@ -22,7 +22,7 @@
 typedef struct {
 	capture_table t;       /* layout from the catalog */
 	sqlite3_stmt *sel;     /* SELECT cols FROM t WHERE key = ?1 */
-	sqlite3_stmt *keyvals; /* composite: json_extract(?1, '$[i]') */
+	sqlite3_stmt *keyvals; /* composite: decode the parts of ?1 */
 	sqlite3_stmt *synced;  /* is_synced = 1 if the row equals the sent */
 	sqlite3_stmt *synced_dup; /* is_synced = 1 after a lost ack */
 	int push_idx;             /* index in the current push, or -1 */
@@ -108,17 +108,19 @@ outbox_db(outbox *ob)
 	return ob->db;
 }
 
-/* "c1" = ?1 AND ..., composite keys through json_extract. */
+/*
+ * "c1" IS ?1 AND "c2" IS ?2 ...: one parameter per key part (a composite
+ * key is decoded first, see key_decode). IS, not =: a NULL key part still
+ * finds its row, whose event the hub then sets aside with the reason.
+ * SQLite uses the key's index for IS as for =.
+ */
 static void
 add_key_match(sqlb *b, const capture_table *t)
 {
 	for (size_t i = 0; i < t->nkey; i++) {
 		sqlb_add(b, "%s", i ? " AND " : "");
 		sqlb_ident(b, t->cols[i]);
-		if (t->nkey == 1)
-			sqlb_add(b, " = ?1");
-		else
-			sqlb_add(b, " = json_extract(?1, '$[%zu]')", i);
+		sqlb_add(b, " IS ?%zu", i + 1);
 	}
 }
 
@@ -221,10 +223,13 @@ prepare_table(sqlite3 *db, ob_table *ot, char *err, size_t errlen)
 		goto done;
 	sqlb_fini(&b);
 	if (t->nkey > 1) {
+		/* Part i: its value, and the hex of a BLOB part or NULL. */
 		sqlb_add(&b, "SELECT ");
 		for (size_t i = 0; i < t->nkey; i++)
-			sqlb_add(&b, "%sjson_extract(?1, '$[%zu]')",
-			    i ? ", " : "", i);
+			sqlb_add(&b,
+			    "%sjson_extract(?1, '$[%zu]'), "
+			    "json_extract(?1, '$[%zu].b')",
+			    i ? ", " : "", i, i);
 		if ((rv = db_prepare(db, b.s, &ot->keyvals, err, errlen))
 		    != PROTO_OK)
 			goto done;
@@ -472,6 +477,22 @@ outbox_changed(outbox *ob)
 }
 
 /* Copies one SQLite value into the arena; adds its size to *bytes. */
+/* blob_copy stores n bytes at src in the arena as a bin value. */
+static proto_err
+blob_copy(
+    proto_arena *a, const void *src, size_t n, proto_value *v, size_t *bytes)
+{
+	uint8_t *p;
+
+	if ((p = proto_arena_alloc(a, n + 1)) == NULL)
+		return PROTO_ENOMEM;
+	if (n > 0)
+		memcpy(p, src, n);
+	*v = (proto_value) {.type = PROTO_BIN, .len = (uint32_t) n, .u.p = p};
+	*bytes += n + 9; /* msgpack tag and length */
+	return PROTO_OK;
+}
+
 static proto_err
 value_copy(proto_arena *a, sqlite3_value *sv, proto_value *v, size_t *bytes)
 {
@@ -496,17 +517,9 @@ value_copy(proto_arena *a, sqlite3_value *sv, proto_value *v, size_t *bytes)
 		break;
 	}
 	case SQLITE_BLOB: {
-		uint8_t *p;
 		const void *src = sqlite3_value_blob(sv);
 		n = sqlite3_value_bytes(sv);
-		if ((p = proto_arena_alloc(a, (size_t) n + 1)) == NULL)
-			return PROTO_ENOMEM;
-		if (n > 0)
-			memcpy(p, src, (size_t) n);
-		*v = (proto_value) {
-		    .type = PROTO_BIN, .len = (uint32_t) n, .u.p = p};
-		*bytes += (size_t) n;
-		break;
+		return blob_copy(a, src, (size_t) n, v, bytes);
 	}
 	default:
 		*v = (proto_value) {.type = PROTO_NIL};
@@ -533,26 +546,118 @@ row_copy(
 	return PROTO_OK;
 }
 
+/*
+ * key_decode steps ot->keyvals over a composite log key k (the caller
+ * resets it). Part i is then column 2i, unless column 2i + 1 holds hex:
+ * then it is the BLOB that capture.c wrote as {"b": hex}.
+ */
+static proto_err
+key_decode(
+    outbox *ob, ob_table *ot, sqlite3_value *k, char *err, size_t errlen)
+{
+	sqlite3_bind_value(ot->keyvals, 1, k);
+	if (sqlite3_step(ot->keyvals) == SQLITE_ROW)
+		return PROTO_OK;
+	return db_fail(
+	    ob->db, "could not decode a composite key", err, errlen);
+}
+
+/* The hex digit's value, or -1. */
+static int
+hex_val(unsigned char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1;
+}
+
+/*
+ * key_blob decodes the hex of a BLOB key part into a new buffer of *n
+ * bytes (NULL on bad hex, which capture.c never writes: the part is then
+ * matched as the text it is). The caller frees it.
+ */
+static uint8_t *
+key_blob(sqlite3_stmt *kv, int col, size_t *n)
+{
+	const unsigned char *h = sqlite3_column_text(kv, col);
+	size_t len = (size_t) sqlite3_column_bytes(kv, col);
+	uint8_t *p;
+
+	if (h == NULL || len % 2 != 0)
+		return NULL;
+	p = xmalloc(len / 2 + 1);
+	for (size_t i = 0; i < len / 2; i++) {
+		int hi = hex_val(h[2 * i]), lo = hex_val(h[2 * i + 1]);
+		if (hi < 0 || lo < 0) {
+			free(p);
+			return NULL;
+		}
+		p[i] = (uint8_t) (hi << 4 | lo);
+	}
+	*n = len / 2;
+	return p;
+}
+
+/* key_bind binds the key of log entry k to ?1..?nkey of st. */
+static proto_err
+key_bind(outbox *ob, ob_table *ot, sqlite3_value *k, sqlite3_stmt *st,
+    char *err, size_t errlen)
+{
+	proto_err rv = PROTO_OK;
+
+	if (ot->t.nkey == 1) {
+		sqlite3_bind_value(st, 1, k);
+		return PROTO_OK;
+	}
+	if ((rv = key_decode(ob, ot, k, err, errlen)) == PROTO_OK)
+		for (size_t i = 0; i < ot->t.nkey; i++) {
+			size_t n;
+			uint8_t *p
+			    = key_blob(ot->keyvals, 2 * (int) i + 1, &n);
+			if (p != NULL)
+				sqlite3_bind_blob64(
+				    st, (int) i + 1, p, n, SQLITE_TRANSIENT);
+			else
+				sqlite3_bind_value(st, (int) i + 1,
+				    sqlite3_column_value(
+				        ot->keyvals, 2 * (int) i));
+			free(p);
+		}
+	sqlite3_reset(ot->keyvals);
+	return rv;
+}
+
 /* The key values of a log entry, for DELETE and NONE events. */
 static proto_err
 key_copy(outbox *ob, ob_table *ot, sqlite3_value *k, proto_arena *a,
     proto_event *ev, size_t *bytes, char *err, size_t errlen)
 {
 	proto_err rv;
+	size_t nkey = ot->t.nkey;
 
-	if (ot->t.nkey == 1) {
-		if ((ev->vals = proto_arena_alloc(a, sizeof *ev->vals))
-		    == NULL)
-			return PROTO_ENOMEM;
-		ev->nvals = 1;
+	if ((ev->vals = proto_arena_alloc(a, nkey * sizeof *ev->vals)) == NULL)
+		return PROTO_ENOMEM;
+	ev->nvals = (uint32_t) nkey;
+	if (nkey == 1)
 		return value_copy(a, k, &ev->vals[0], bytes);
+	if ((rv = key_decode(ob, ot, k, err, errlen)) != PROTO_OK)
+		goto done;
+	for (size_t i = 0; i < nkey && rv == PROTO_OK; i++) {
+		size_t n;
+		uint8_t *p = key_blob(ot->keyvals, 2 * (int) i + 1, &n);
+		if (p != NULL)
+			rv = blob_copy(a, p, n, &ev->vals[i], bytes);
+		else
+			rv = value_copy(a,
+			    sqlite3_column_value(ot->keyvals, 2 * (int) i),
+			    &ev->vals[i], bytes);
+		free(p);
 	}
-	sqlite3_bind_value(ot->keyvals, 1, k);
-	if (sqlite3_step(ot->keyvals) == SQLITE_ROW)
-		rv = row_copy(a, ot->keyvals, ot->t.nkey, ev, bytes);
-	else
-		rv = db_fail(
-		    ob->db, "could not decode a composite key", err, errlen);
+done:
 	sqlite3_reset(ot->keyvals);
 	return rv;
 }
@@ -590,7 +695,8 @@ event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, proto_arena *a,
 		ev->op = PROTO_OP_DELETE;
 		return key_copy(ob, ot, k, a, ev, bytes, err, errlen);
 	}
-	sqlite3_bind_value(ot->sel, 1, k);
+	if ((rv = key_bind(ob, ot, k, ot->sel, err, errlen)) != PROTO_OK)
+		return rv;
 	rc = sqlite3_step(ot->sel);
 	if (rc == SQLITE_ROW) {
 		ev->op = PROTO_OP_UPSERT;

@@ -44,7 +44,7 @@ test_init_installs(void)
 	    "9");
 	CHECK_STR(query("SELECT value FROM _branchsync_meta WHERE name = "
 	                "'schema'"),
-	    "1");
+	    "2");
 	CHECK_STR(query("SELECT length(value) FROM _branchsync_meta WHERE "
 	                "name = 'log_id'"),
 	    "32");
@@ -246,7 +246,125 @@ test_wal_switch_ignored(void)
 	return true;
 }
 
+/* Tables whose key SQLite lets hold anything, NULL and BLOB included. */
+static bool
+odd_key_tables(void)
+{
+	CHECK(exec("CREATE TABLE tk(id TEXT PRIMARY KEY, v);"
+	           "CREATE TABLE ck(a, b, v, PRIMARY KEY (a, b));"));
+	tconf[3].name = "tk";
+	tconf[4].name = "ck";
+	conf.tables = &tconf[3];
+	conf.ntables = 2;
+	return true;
+}
+
+static bool
+test_odd_key_fails_the_sale(void)
+{
+	capture_result res;
+	CHECK(odd_key_tables());
+	CHECK(install(&res));
+	CHECK(exec("INSERT INTO tk VALUES (NULL, 1);"
+	           "INSERT INTO tk VALUES (x'00ff', 2);"
+	           "INSERT INTO tk VALUES (2.5, 3);"
+	           "UPDATE tk SET id = 'n' WHERE id IS NULL;"
+	           "INSERT INTO ck VALUES (x'0102', NULL, 1);"
+	           "INSERT INTO ck VALUES (1.5, 'x', 2) ON CONFLICT DO "
+	           "NOTHING;"
+	           "INSERT OR REPLACE INTO ck VALUES (x'0102', NULL, 3);"
+	           "DELETE FROM ck WHERE a = 1.5;"));
+	CHECK_STR(query("SELECT group_concat(tbl || ':' || op || ':' || "
+	                "coalesce(quote(k), 'NULL'), ';') FROM (SELECT * "
+	                "FROM _branchsync_log ORDER BY seq)"),
+	    "tk:1:NULL;tk:1:X'00FF';tk:1:'2.5';tk:3:NULL;tk:2:'n';"
+	    "ck:1:'[{\"b\":\"0102\"},null]';ck:1:'[1.5,\"x\"]';"
+	    "ck:1:'[{\"b\":\"0102\"},null]';ck:3:'[1.5,\"x\"]'");
+	return true;
+}
+
+/* A log made by schema 1 (k NOT NULL), with its triggers and an entry. */
+static bool
+test_old_log_fails_null_key(void)
+{
+	capture_result res;
+	CHECK(odd_key_tables());
+	CHECK(exec("CREATE TABLE _branchsync_log(seq INTEGER PRIMARY KEY, "
+	           "tbl TEXT NOT NULL, op INTEGER NOT NULL, k NOT NULL, tag "
+	           "INTEGER NOT NULL, err TEXT, retry INTEGER, ts INTEGER);"
+	           "CREATE TABLE _branchsync_meta(name TEXT PRIMARY KEY, "
+	           "value) WITHOUT ROWID;"
+	           "INSERT INTO _branchsync_meta VALUES ('schema', 1);"
+	           "CREATE TRIGGER _branchsync_tk_ins AFTER INSERT ON tk "
+	           "BEGIN INSERT INTO _branchsync_log(tbl, op, k, tag) "
+	           "VALUES ('tk', 1, NEW.id, 1); END;"
+	           "INSERT INTO tk VALUES ('a', 1);"
+	           "INSERT INTO _branchsync_log(seq, tbl, op, k, tag, err) "
+	           "VALUES (7, 'tk', 2, 'b', 5, 'a reason');"));
+	CHECK(!exec("INSERT INTO tk VALUES (NULL, 2)"));
+	CHECK(install(&res));
+	CHECK(res.dropped == 1 && res.created == 6);
+	CHECK(exec("INSERT INTO tk VALUES (NULL, 2)"));
+	CHECK_STR(query("SELECT group_concat(seq || ':' || coalesce(k, "
+	                "'NULL') || ':' || tag || ':' || coalesce(err, ''), "
+	                "';') FROM (SELECT * FROM _branchsync_log WHERE seq "
+	                "< 8 ORDER BY seq)"),
+	    "1:a:1:;7:b:5:a reason");
+	CHECK_STR(query("SELECT count(*) FROM _branchsync_log WHERE seq = 8 "
+	                "AND k IS NULL"),
+	    "1");
+	CHECK_STR(query("SELECT value FROM _branchsync_meta WHERE name = "
+	                "'schema'"),
+	    "2");
+	CHECK_STR(query("SELECT count(*) FROM sqlite_master WHERE name = "
+	                "'_branchsync_log_key'"),
+	    "1");
+	CHECK(install(&res));
+	CHECK(res.dropped == 0 && res.created == 0);
+	return true;
+}
+
+static bool
+test_excluded_column_captured(void)
+{
+	capture_result res;
+	tconf[0].exclude = "created_at";
+	CHECK(install(&res));
+	CHECK(
+	    exec("INSERT INTO transactions(id, total_cost) VALUES (1, 5);"
+	         "DELETE FROM _branchsync_log;"
+	         "UPDATE transactions SET is_synced = 1;"
+	         "UPDATE transactions SET created_at = 'x';"
+	         "UPDATE transactions SET created_at = 'y', is_synced = 1;"));
+	CHECK_STR(log_rows(), "");
+	CHECK_STR(query("SELECT is_synced FROM transactions"), "1");
+	CHECK(
+	    exec("UPDATE transactions SET created_at = 'z', total_cost = 6"));
+	CHECK_STR(log_rows(), "transactions:2:1");
+	CHECK_STR(query("SELECT is_synced FROM transactions"), "0");
+	return true;
+}
+
+static bool
+test_bad_exclude_accepted(void)
+{
+	capture_result res;
+	tconf[0].exclude = "id";
+	CHECK(capture_install(db, &conf, false, &res, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK(strstr(err, "key column \"id\"") != NULL);
+	tconf[0].exclude = "total_cost, nosuch";
+	CHECK(capture_install(db, &conf, false, &res, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK(strstr(err, "\"nosuch\"") != NULL);
+	return true;
+}
+
 static const agent_test_case cases[] = {
+    {"NULL, REAL or BLOB key fails the sale", test_odd_key_fails_the_sale},
+    {"old log fails a NULL key", test_old_log_fails_null_key},
+    {"excluded column captured", test_excluded_column_captured},
+    {"bad exclude accepted", test_bad_exclude_accepted},
     {"init installs nothing", test_init_installs},
     {"init twice changes the catalog", test_init_twice_changes},
     {"new column not captured", test_new_column_not_captured},

@@ -30,10 +30,14 @@ static bool
 down_setup(bool products_up)
 {
 	memset(dconf, 0, sizeof dconf);
-	dconf[0] = (agent_table_conf) {"transactions", NULL, 1, false};
-	dconf[1] = (agent_table_conf) {"products", NULL, 2, !products_up};
-	dconf[2] = (agent_table_conf) {"branch_prices", NULL, 3, true};
-	dconf[3] = (agent_table_conf) {"stock_allocations", NULL, 4, true};
+	dconf[0] = (agent_table_conf) {
+	    .name = "transactions", .line = 1, .down = false};
+	dconf[1] = (agent_table_conf) {
+	    .name = "products", .line = 2, .down = !products_up};
+	dconf[2] = (agent_table_conf) {
+	    .name = "branch_prices", .line = 3, .down = true};
+	dconf[3] = (agent_table_conf) {
+	    .name = "stock_allocations", .line = 4, .down = true};
 	conf.tables = dconf;
 	conf.ntables = 4;
 	CHECK(exec(down_schema));

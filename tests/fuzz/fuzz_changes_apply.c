@@ -30,12 +30,12 @@
 #include "log.h"
 
 static agent_table_conf tconf[] = {
-    {(char *) "transactions", NULL, 1, false},
-    {(char *) "transaction_items", NULL, 2, false},
-    {(char *) "payments", NULL, 3, false},
-    {(char *) "products", NULL, 4, true},
-    {(char *) "branch_prices", NULL, 5, true},
-    {(char *) "stock_allocations", NULL, 6, true},
+    {.name = (char *) "transactions", .line = 1, .down = false},
+    {.name = (char *) "transaction_items", .line = 2, .down = false},
+    {.name = (char *) "payments", .line = 3, .down = false},
+    {.name = (char *) "products", .line = 4, .down = true},
+    {.name = (char *) "branch_prices", .line = 5, .down = true},
+    {.name = (char *) "stock_allocations", .line = 6, .down = true},
 };
 
 static agent_conf conf;

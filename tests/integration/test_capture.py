@@ -87,7 +87,7 @@ def main(env):
     check(not any(r[2] == "products" for r in after1 if r[0] == "trigger"),
           "no trigger on products (not configured)")
     meta = agent.meta()
-    check_eq(str(meta.get("schema")), "1", "meta schema")
+    check_eq(str(meta.get("schema")), "2", "meta schema")
     lid = str(meta.get("log_id", ""))
     check(len(lid) == 32 and all(ch in "0123456789abcdef" for ch in lid),
           "meta log_id is 32 hex digits", lid)

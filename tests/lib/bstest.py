@@ -672,7 +672,9 @@ class Agent:
     def __init__(self, env, name, branch, key, hubs, db=None,
                  tables=UPSTREAM_TABLES, create=True, down_tables=(),
                  **settings):
-        """down_tables: names of tables written as direction = down
+        """tables: names of the up tables, or {name: {key: value}} with
+        extra keys per table (e.g. exclude = password).
+        down_tables: names of tables written as direction = down
         sections (a name may map to a dict of extra keys, e.g. key).
         Each agent gets a free http_port for its status listener unless
         settings name one (http_port=0 turns it off)."""
@@ -706,6 +708,8 @@ class Agent:
         lines += ["%s = %s" % kv for kv in self.settings.items()]
         for t in self.tables:
             lines += ["", "[table %s]" % t]
+            if isinstance(self.tables, dict) and self.tables[t]:
+                lines += ["%s = %s" % kv for kv in self.tables[t].items()]
         down = self.down_tables
         for t in down:
             lines += ["", "[table %s]" % t, "direction = down"]
