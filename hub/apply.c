@@ -9,8 +9,10 @@
  *      those with an open or retry reject in branchsync.reject (an
  *      operator's retry, or a resend after a lost ACK): they are applied
  *      again, on the slow path, and their reject is resolved or updated.
- *   4. Reject up front events of tables or columns the hub does not allow
- *      and str values holding NUL (text parameters cannot carry them).
+ *   4. Reject up front events of tables or columns the hub does not allow,
+ *      events with a NULL key value (SQLite allows NULL in a TEXT PRIMARY
+ *      KEY; the target's primary key does not) and str values holding NUL
+ *      (text parameters cannot carry them).
  *   5. Collapse the rest to the last event per (table, key): final state
  *      wins, and INSERT ... ON CONFLICT DO UPDATE may not touch the same
  *      row twice in one statement anyway.
@@ -589,6 +591,11 @@ event_reason(apply_ctx *ctx, const proto_push *p, uint32_t e)
 
 	if (m->reason != NULL)
 		return xstrdup(m->reason);
+	/* SQLite allows NULL in a TEXT PRIMARY KEY; a key here may not. */
+	for (uint32_t i = 0; i < m->nkey; i++)
+		if (ev->vals[i].type == PROTO_NIL)
+			return xasprintf("key column \"%s\" is NULL",
+			    p->tables[ev->table].cols[i]);
 	for (uint32_t i = 0; i < ev->nvals; i++)
 		if (pgval_has_nul(&ev->vals[i]))
 			return xasprintf("value of column \"%s\" contains a "
