@@ -113,18 +113,18 @@ static size_t prod_send[] = {0, 1, 2}, bp_send[] = {1, 2};
 static const char *prod_send_names[] = {"id", "name", "price"};
 static const char *bp_send_names[] = {"product_id", "price"};
 
-/* Up tables: branch (the last field, left 0) is branch_id, column 0. */
+/* The last field, branch: up tables have branch_id as column 0. */
 static catalog_table tables[] = {
     {&cfgs[0], (char *) "\"public\".\"transactions\"", tx_cols, 7, 2, -1, NULL,
-        NULL, 0, 0, NULL, 0},
+        NULL, 0, 0, NULL, 0, 0},
     {&cfgs[1], (char *) "\"public\".\"payments\"", pay_cols, 5, 3, -1, NULL,
-        NULL, 0, 0, pay_fks, 1},
+        NULL, 0, 0, pay_fks, 1, 0},
     {&cfgs[2], (char *) "\"public\".\"transaction_items\"", item_cols, 6, 2,
-        -1, NULL, NULL, 0, 0, NULL, 0},
+        -1, NULL, NULL, 0, 0, NULL, 0, 0},
     {&cfgs[3], (char *) "\"public\".\"products\"", prod_cols, 3, 1, -1,
-        prod_send, prod_send_names, 3, 1, NULL, 0},
+        prod_send, prod_send_names, 3, 1, NULL, 0, 0},
     {&cfgs[4], (char *) "\"public\".\"branch_prices\"", bp_cols, 3, 2, 0,
-        bp_send, bp_send_names, 2, 1, NULL, 0},
+        bp_send, bp_send_names, 2, 1, NULL, 0, 0},
 };
 
 static const catalog cat = {tables, 5};
