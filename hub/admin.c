@@ -282,15 +282,20 @@ admin_conflicts_list(PGconn *conn, const char *branch, bool all, FILE *out,
 /*
  * write_local writes the local row of a conflict to table t: the current
  * server row (if any) overlaid with the local row (merge: only its
- * non-null columns), keys included, as one upsert. branch_id is the
- * conflict's. Triggers on t fire as for any write.
+ * non-null columns), keys included, as one upsert. The branch column of
+ * t holds the conflict's branch_id. The local row names target columns
+ * (the apply recorded it after the table's renames). Triggers on t fire
+ * as for any write.
  */
 static proto_err
 write_local(PGconn *conn, const catalog_table *t, const char *branch_id,
     const char *local, bool merge, char *err, size_t errlen)
 {
 	pgval_buf cols = {0}, rcols = {0}, pk = {0}, upd = {0}, cond = {0};
-	const char *params[4] = {local, branch_id, merge ? "t" : "f"};
+	const char *bcol = t->cols[t->branch].name;
+	const char *params[5]
+	    = {local, branch_id, merge ? "t" : "f", NULL, bcol};
+	const char *lparams[3] = {local, branch_id, bcol};
 	char *sql;
 	PGresult *res;
 	proto_err rv;
@@ -317,14 +322,14 @@ write_local(PGconn *conn, const catalog_table *t, const char *branch_id,
 			pgval_puts(&upd, q);
 		}
 	}
-	/* The local row with the conflict's branch_id: $1 || branch_id. */
+	/* The local row with the conflict's branch id: $1 || {$3: $2}. */
 	sql = xasprintf(
 	    "SELECT to_jsonb(bs_t) FROM %s bs_t, jsonb_populate_record("
-	    "NULL::%s, $1::jsonb || jsonb_build_object('branch_id', $2::int))"
+	    "NULL::%s, $1::jsonb || jsonb_build_object($3::text, $2::int))"
 	    " bs_r WHERE %s FOR UPDATE OF bs_t",
 	    t->quoted, t->quoted, cond.p);
 	rv = db_exec(
-	    conn, sql, 2, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	    conn, sql, 3, lparams, PGRES_TUPLES_OK, &res, NULL, err, errlen);
 	free(sql);
 	if (rv != PROTO_OK)
 		goto out;
@@ -337,12 +342,12 @@ write_local(PGconn *conn, const catalog_table *t, const char *branch_id,
 	    " jsonb_populate_record(NULL::%s, $4::jsonb"
 	    " || CASE WHEN $3::bool THEN jsonb_strip_nulls($1::jsonb)"
 	    " ELSE $1::jsonb END"
-	    " || jsonb_build_object('branch_id', $2::int)) bs_r"
+	    " || jsonb_build_object($5::text, $2::int)) bs_r"
 	    " ON CONFLICT (%s)%s",
 	    t->quoted, cols.p, rcols.p, t->quoted, pk.p,
 	    upd.len > 0 ? upd.p : " DO NOTHING");
 	rv = db_exec(
-	    conn, sql, 4, params, PGRES_COMMAND_OK, NULL, NULL, err, errlen);
+	    conn, sql, 5, params, PGRES_COMMAND_OK, NULL, NULL, err, errlen);
 	free(sql);
 	free((char *) params[3]);
 out:

@@ -9,8 +9,10 @@
  *      those with an open or retry reject in branchsync.reject (an
  *      operator's retry, or a resend after a lost ACK): they are applied
  *      again, on the slow path, and their reject is resolved or updated.
- *   4. Reject up front events of tables or columns the hub does not allow
- *      and str values holding NUL (text parameters cannot carry them).
+ *   4. Reject up front events of tables or columns the hub does not allow,
+ *      events with a NULL key value (SQLite allows NULL in a TEXT PRIMARY
+ *      KEY; the target's primary key does not) and str values holding NUL
+ *      (text parameters cannot carry them).
  *   5. Collapse the rest to the last event per (table, key): final state
  *      wins, and INSERT ... ON CONFLICT DO UPDATE may not touch the same
  *      row twice in one statement anyway.
@@ -75,10 +77,13 @@ typedef struct {
 	char *delete_sql; /* DELETE ... WHERE (key) IN (SELECT unnest ...) */
 	char *detect_sql; /* conflict policies: records the rows not written */
 	const catalog_table *t; /* the target (NULL if reason is set) */
-	bool *send;             /* per pushed column: passed to PostgreSQL */
-	uint32_t ncols;         /* pushed columns */
-	uint32_t nsend;         /* columns with send set */
-	uint32_t nkey;          /* key columns: the first nkey */
+	char **names;   /* per pushed column: its target column's name, after
+	                   the table's "columns" renames (rejects, conflicts) */
+	int *idx;       /* per pushed column: index in t->cols, -1 if unsent */
+	bool *send;     /* per pushed column: passed to PostgreSQL */
+	uint32_t ncols; /* pushed columns */
+	uint32_t nsend; /* columns with send set */
+	uint32_t nkey;  /* key columns: the first nkey */
 } apply_map;
 
 /* One (table, key) after collapsing. */
@@ -142,6 +147,10 @@ map_free(apply_map *m)
 	free(m->upsert_sql);
 	free(m->delete_sql);
 	free(m->detect_sql);
+	for (uint32_t i = 0; m->names != NULL && i < m->ncols; i++)
+		free(m->names[i]);
+	free(m->names);
+	free(m->idx);
 	free(m->send);
 	free(m);
 }
@@ -223,7 +232,8 @@ apply_set_conn(apply_ctx *ctx, PGconn *conn)
  * map_detect builds the conflict detection statement of a shape whose
  * table has a conflict policy. Parameters: $1 branch, $2.. the sent
  * columns as for the upsert, then seqs, keys (jsonb), local rows (jsonb),
- * log_id and the branch-side table name. It runs before the upsert and
+ * log_id, the branch-side table name and the name of the branch column
+ * (left out of the server row). It runs before the upsert and
  * sees the rows as they were. It records each incoming row whose key
  * exists and that meets cond: the upsert will not write it (type
  * data_mismatch). With dup, it also records those that do not meet cond
@@ -241,16 +251,17 @@ map_detect(apply_map *m, const catalog_table *t, const char *sel,
 	    " key, type, server_row, local_row, resolution, resolved_at,"
 	    " resolved_by) SELECT $1::int, $%" PRIu32 ", u.bs_seq, $%" PRIu32
 	    ", u.bs_key, CASE WHEN bs_c.mis THEN 'data_mismatch' ELSE"
-	    " 'duplicate' END, to_jsonb(bs_t) - 'branch_id', u.bs_row,"
+	    " 'duplicate' END, to_jsonb(bs_t) - $%" PRIu32 "::text, u.bs_row,"
 	    " CASE WHEN NOT bs_c.mis THEN 'keep_server' END,"
 	    " CASE WHEN NOT bs_c.mis THEN now() END,"
 	    " CASE WHEN NOT bs_c.mis THEN 'branchsync' END"
 	    " FROM unnest(%s, $%" PRIu32 "::bigint[], $%" PRIu32
 	    "::jsonb[], $%" PRIu32 "::jsonb[]) AS u(%sbs_seq, bs_key, bs_row)"
-	    " JOIN %s bs_t ON bs_t.branch_id = $1::int%s CROSS JOIN LATERAL"
+	    " JOIN %s bs_t ON bs_t.%s = $1::int%s CROSS JOIN LATERAL"
 	    " (SELECT %s AS mis) bs_c%s RETURNING seq, id, type",
-	    nsend + 5, nsend + 6, sel, nsend + 2, nsend + 3, nsend + 4, alias,
-	    t->quoted, join, cond, dup ? "" : " WHERE bs_c.mis");
+	    nsend + 5, nsend + 6, nsend + 7, sel, nsend + 2, nsend + 3,
+	    nsend + 4, alias, t->quoted, t->cols[t->branch].quoted, join, cond,
+	    dup ? "" : " WHERE bs_c.mis");
 }
 
 /* map_sql builds the upsert and delete statements of a checked shape. */
@@ -269,7 +280,7 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 		char tmp[24], u[24];
 		if (!m->send[i])
 			continue;
-		c = &t->cols[catalog_col_find(t, pt->cols[i])];
+		c = &t->cols[m->idx[i]];
 		snprintf(
 		    tmp, sizeof tmp, "%s$%" PRIu32 "::", p > 2 ? ", " : "", p);
 		snprintf(u, sizeof u, "u.c%" PRIu32, p);
@@ -329,19 +340,21 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 	if (cond != NULL)
 		map_detect(m, t, sel.p, alias.p, join.p, cond,
 		    policy == HUB_CONFLICT_INSERT_ONLY, m->nsend);
-	m->upsert_sql = xasprintf(
-	    "INSERT INTO %s AS bs_t (branch_id%s) SELECT "
-	    "$1::int, * FROM unnest(%s) ON CONFLICT (branch_id, %s)%s",
-	    t->quoted, ins.p, sel.p, key.p,
-	    upd.len > 0 ? upd.p : " DO NOTHING");
+	/* Columns not sent get their defaults on insert, stay on update. */
+	m->upsert_sql
+	    = xasprintf("INSERT INTO %s AS bs_t (%s%s) SELECT "
+	                "$1::int, * FROM unnest(%s) ON CONFLICT (%s, %s)%s",
+	        t->quoted, t->cols[t->branch].quoted, ins.p, sel.p,
+	        t->cols[t->branch].quoted, key.p,
+	        upd.len > 0 ? upd.p : " DO NOTHING");
 	free(cond);
 	pgval_fini(&alias);
 	pgval_fini(&join);
 	pgval_fini(&tv);
 	pgval_fini(&uv);
-	m->delete_sql = xasprintf("DELETE FROM %s WHERE branch_id = $1::int "
+	m->delete_sql = xasprintf("DELETE FROM %s WHERE %s = $1::int "
 	                          "AND (%s) IN (SELECT * FROM unnest(%s))",
-	    t->quoted, key.p, del.p);
+	    t->quoted, t->cols[t->branch].quoted, key.p, del.p);
 	pgval_fini(&ins);
 	pgval_fini(&sel);
 	pgval_fini(&key);
@@ -349,35 +362,70 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 	pgval_fini(&del);
 }
 
-/* map_columns decides per pushed column whether it is sent; NULL if ok. */
+/*
+ * map_dup returns why pushed column i names a column twice (its own name
+ * or, after the renames, its target column), or NULL.
+ */
+static char *
+map_dup(const apply_map *m, const proto_table *pt, uint32_t i)
+{
+	for (uint32_t j = 0; j < i; j++) {
+		if (!strcmp(pt->cols[j], pt->cols[i]))
+			return xasprintf(
+			    "duplicate column \"%s\"", pt->cols[i]);
+		if (!strcmp(m->names[j], m->names[i]))
+			return xasprintf("columns \"%s\" and \"%s\" are both "
+			                 "stored in column \"%s\"",
+			    pt->cols[j], pt->cols[i], m->names[i]);
+	}
+	return NULL;
+}
+
+/* map_missing says that pushed column i has no target column. */
+static char *
+map_missing(const apply_map *m, const catalog_table *t, const proto_table *pt,
+    uint32_t i)
+{
+	if (strcmp(m->names[i], pt->cols[i]) != 0)
+		return xasprintf(
+		    "column \"%s\" (for \"%s\") does not exist in "
+		    "table %s",
+		    m->names[i], pt->cols[i], t->quoted);
+	return xasprintf("column \"%s\" does not exist in table %s",
+	    pt->cols[i], t->quoted);
+}
+
+/*
+ * map_columns decides per pushed column whether it is sent, and to which
+ * target column (m->names, the renames already applied); NULL if ok.
+ * Only the table's branch column is refused: the hub sets it.
+ */
 static char *
 map_columns(apply_map *m, const catalog_table *t, const proto_table *pt)
 {
 	for (uint32_t i = 0; i < pt->ncols; i++) {
-		const char *col = pt->cols[i];
-		int idx = catalog_col_find(t, col);
-		for (uint32_t j = 0; j < i; j++)
-			if (!strcmp(pt->cols[j], col))
-				return xasprintf(
-				    "duplicate column \"%s\"", col);
-		if (!strcmp(col, "branch_id"))
-			return xstrdup(
-			    "column \"branch_id\" is set by the hub");
-		if (idx < 0 && i >= pt->nkey && !strcmp(col, SYNC_FLAG_COLUMN))
+		int idx = catalog_col_find(t, m->names[i]);
+		char *why;
+		if ((why = map_dup(m, pt, i)) != NULL)
+			return why;
+		if (idx == t->branch)
+			return xasprintf(
+			    "column \"%s\" is set by the hub", m->names[i]);
+		if (idx < 0 && i >= pt->nkey
+		    && !strcmp(pt->cols[i], SYNC_FLAG_COLUMN))
 			continue;
 		if (idx < 0)
-			return xasprintf("column \"%s\" does not exist in "
-			                 "table %s",
-			    col, t->quoted);
+			return map_missing(m, t, pt, i);
 		if ((i < pt->nkey) != t->cols[idx].in_pk)
 			break;
+		m->idx[i] = idx;
 		m->send[i] = true;
 		m->nsend++;
 	}
 	if (pt->nkey + 1 != t->npk || m->nsend < pt->nkey)
 		return xasprintf("key columns do not match the primary key of "
-		                 "table %s minus \"branch_id\"",
-		    t->quoted);
+		                 "table %s minus %s",
+		    t->quoted, t->cols[t->branch].quoted);
 	return NULL;
 }
 
@@ -389,7 +437,8 @@ map_lww(const apply_map *m, const catalog_table *t, const proto_table *pt)
 		return NULL;
 	for (uint32_t i = 0; i < pt->ncols; i++)
 		if (m->send[i]
-		    && !strcmp(pt->cols[i], t->cfg->conflict_column))
+		    && !strcmp(
+		        t->cols[m->idx[i]].name, t->cfg->conflict_column))
 			return NULL;
 	return xasprintf("conflict_column \"%s\" of table %s is not sent "
 	                 "by the branch",
@@ -402,12 +451,19 @@ map_new(apply_ctx *ctx, const proto_table *pt, const char *sig)
 {
 	apply_map *m = xcalloc(1, sizeof *m);
 	const catalog_table *t = catalog_find(ctx->cat, pt->name);
+	const hub_table_cfg *cfg = hub_config_find(ctx->conf, pt->name);
 
 	m->name = xstrdup(pt->name);
 	m->sig = xstrdup(sig);
 	m->ncols = pt->ncols;
 	m->nkey = pt->nkey;
 	m->send = xcalloc(pt->ncols, sizeof *m->send);
+	m->names = xcalloc(pt->ncols, sizeof *m->names);
+	m->idx = xcalloc(pt->ncols, sizeof *m->idx);
+	for (uint32_t i = 0; i < pt->ncols; i++) {
+		m->names[i] = xstrdup(hub_config_center_col(cfg, pt->cols[i]));
+		m->idx[i] = -1;
+	}
 	/* A down table flows to branches only: a PUSH must not write it. */
 	if (t == NULL || t->cfg->down)
 		m->reason = xasprintf("table \"%s\" is not replicated by this "
@@ -535,6 +591,11 @@ event_reason(apply_ctx *ctx, const proto_push *p, uint32_t e)
 
 	if (m->reason != NULL)
 		return xstrdup(m->reason);
+	/* SQLite allows NULL in a TEXT PRIMARY KEY; a key here may not. */
+	for (uint32_t i = 0; i < m->nkey; i++)
+		if (ev->vals[i].type == PROTO_NIL)
+			return xasprintf("key column \"%s\" is NULL",
+			    p->tables[ev->table].cols[i]);
 	for (uint32_t i = 0; i < ev->nvals; i++)
 		if (pgval_has_nul(&ev->vals[i]))
 			return xasprintf("value of column \"%s\" contains a "
@@ -642,25 +703,26 @@ put_text(pgval_buf *a, const char *s)
 }
 
 /*
- * event_json writes the key (array) or row (object) of ev as JSON; with
- * send, the row holds only the columns passed to PostgreSQL.
+ * event_json writes the key (array) or row (object) of ev, an event of
+ * shape m, as JSON. A row names the target columns (m->names); with
+ * sent_only it holds only the columns passed to PostgreSQL.
  */
 static void
-event_json(pgval_buf *b, const proto_table *t, const proto_event *ev, bool row,
-    const bool *send)
+event_json(pgval_buf *b, const apply_map *m, const proto_event *ev, bool row,
+    bool sent_only)
 {
 	bool first = true;
 
 	pgval_reset(b);
 	pgval_putc(b, row ? '{' : '[');
-	for (uint32_t i = 0; i < (row ? ev->nvals : t->nkey); i++) {
-		if (send != NULL && !send[i])
+	for (uint32_t i = 0; i < (row ? ev->nvals : m->nkey); i++) {
+		if (sent_only && !m->send[i])
 			continue;
 		if (!first)
 			pgval_putc(b, ',');
 		first = false;
 		if (row) {
-			pgval_json_str(b, t->cols[i], strlen(t->cols[i]));
+			pgval_json_str(b, m->names[i], strlen(m->names[i]));
 			pgval_putc(b, ':');
 		}
 		pgval_json(b, &ev->vals[i]);
@@ -677,7 +739,6 @@ fill_conflict_arrays(apply_ctx *ctx, const proto_push *p, uint32_t ti,
     const uint32_t *evs, size_t n, size_t k)
 {
 	const apply_map *m = ctx->pmaps[ti];
-	const proto_table *t = &p->tables[ti];
 	pgval_buf *a = &ctx->arrays[k];
 
 	for (size_t r = 0; r < n; r++) {
@@ -686,9 +747,9 @@ fill_conflict_arrays(apply_ctx *ctx, const proto_push *p, uint32_t ti,
 		for (int j = 0; r > 0 && j < 3; j++)
 			pgval_putc(&a[j], ',');
 		pgval_array_elem(&a[0], &seq);
-		event_json(&ctx->scratch, t, ev, false, NULL);
+		event_json(&ctx->scratch, m, ev, false, false);
 		put_text(&a[1], ctx->scratch.p);
-		event_json(&ctx->scratch, t, ev, true, m->send);
+		event_json(&ctx->scratch, m, ev, true, true);
 		put_text(&a[2], ctx->scratch.p);
 	}
 }
@@ -708,7 +769,8 @@ detect(apply_ctx *ctx, const proto_push *p, uint32_t ti, size_t k,
 
 	ctx->params[k + 1] = p->hdr.log_id;
 	ctx->params[k + 2] = p->tables[ti].name;
-	rv = db_exec(ctx->conn, m->detect_sql, (int) k + 3, ctx->params,
+	ctx->params[k + 3] = m->t->cols[m->t->branch].name;
+	rv = db_exec(ctx->conn, m->detect_sql, (int) k + 4, ctx->params,
 	    PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
 	if (rv != PROTO_OK)
 		return rv;
@@ -855,16 +917,16 @@ conflict_violation(apply_ctx *ctx, const proto_push *p, uint32_t e,
     const char *why, char *sqlstate, char *err, size_t errlen)
 {
 	const proto_event *ev = &p->events[e];
-	const proto_table *t = &p->tables[ev->table];
+	const apply_map *m = ctx->pmaps[ev->table];
 	pgval_buf key = {0};
 	char seq[24];
-	const char *params[6] = {ctx->branch, p->hdr.log_id, seq, t->name};
+	const char *params[6] = {ctx->branch, p->hdr.log_id, seq, m->name};
 	PGresult *res;
 	proto_err rv;
 
 	snprintf(seq, sizeof seq, "%" PRId64, ev->seq);
-	event_json(&key, t, ev, false, NULL);
-	event_json(&ctx->scratch, t, ev, true, ctx->pmaps[ev->table]->send);
+	event_json(&key, m, ev, false, false);
+	event_json(&ctx->scratch, m, ev, true, true);
 	params[4] = key.p;
 	params[5] = ctx->scratch.p;
 	rv = db_exec(ctx->conn,
@@ -882,12 +944,15 @@ conflict_violation(apply_ctx *ctx, const proto_push *p, uint32_t e,
 	return PROTO_OK;
 }
 
-/* pushed_col returns the index of column name in pushed table t, or -1. */
+/*
+ * pushed_col returns the index of the pushed column of shape m stored in
+ * target column name (after the renames), or -1.
+ */
 static int
-pushed_col(const proto_table *t, const char *name)
+pushed_col(const apply_map *m, const char *name)
 {
-	for (uint32_t i = 0; i < t->ncols; i++)
-		if (!strcmp(t->cols[i], name))
+	for (uint32_t i = 0; i < m->ncols; i++)
+		if (!strcmp(m->names[i], name))
 			return (int) i;
 	return -1;
 }
@@ -898,7 +963,8 @@ pushed_col(const proto_table *t, const char *name)
 /*
  * fk_batch looks among this batch's rejects for the upsert of the parent
  * row that child event ev references through fk (cidx: pushed child
- * column per fk column, -1 for branch_id). Returns the reason or NULL.
+ * column per fk column, -1 for the branch column). Returns the reason or
+ * NULL.
  */
 static char *
 fk_batch(apply_ctx *ctx, const proto_push *p, const proto_event *ev,
@@ -910,19 +976,20 @@ fk_batch(apply_ctx *ctx, const proto_push *p, const proto_event *ev,
 		const apply_reject *rj = &ctx->rejects[r];
 		const proto_event *pev = &p->events[rj->ev];
 		const proto_table *pt = &p->tables[pev->table];
+		const apply_map *pm = ctx->pmaps[pev->table];
 		bool match = pev->op == PROTO_OP_UPSERT
 		    && !strcmp(pt->name, par->cfg->name);
 		for (size_t j = 0; j < fk->n && match; j++) {
 			int pi;
 			if (cidx[j] < 0)
 				continue;
-			pi = pushed_col(pt, par->cols[fk->pcols[j]].name);
+			pi = pushed_col(pm, par->cols[fk->pcols[j]].name);
 			match = pi >= 0 && (uint32_t) pi < pev->nvals
 			    && proto_value_eq(
 			        &pev->vals[pi], &ev->vals[cidx[j]]);
 		}
 		if (match) {
-			event_json(&ctx->scratch, pt, pev, false, NULL);
+			event_json(&ctx->scratch, pm, pev, false, false);
 			return xasprintf(
 			    "depends on rejected event seq %" PRId64
 			    " (table \"%s\", key %s): %s",
@@ -935,7 +1002,7 @@ fk_batch(apply_ctx *ctx, const proto_push *p, const proto_event *ev,
 /*
  * fk_stored looks for an open reject of the parent row among the
  * branch's stored rejects: its key is the parent's primary key minus
- * branch_id, in key order, taken from the child's values.
+ * its branch column, in key order, taken from the child's values.
  */
 static proto_err
 fk_stored(apply_ctx *ctx, const proto_event *ev, const catalog_fk *fk,
@@ -953,7 +1020,7 @@ fk_stored(apply_ctx *ctx, const proto_event *ev, const catalog_fk *fk,
 		size_t j = fk->n;
 		for (size_t c = 0; c < par->ncols; c++) {
 			if (par->cols[c].pk_pos != pos
-			    || !strcmp(par->cols[c].name, "branch_id"))
+			    || (int) c == par->branch)
 				continue;
 			for (j = 0; j < fk->n && fk->pcols[j] != c; j++)
 				;
@@ -995,8 +1062,8 @@ fk_reason(apply_ctx *ctx, const proto_push *p, uint32_t e, char **reason,
     char *sqlstate, char *err, size_t errlen)
 {
 	const proto_event *ev = &p->events[e];
-	const proto_table *pt = &p->tables[ev->table];
-	const catalog_table *t = ctx->pmaps[ev->table]->t;
+	const apply_map *m = ctx->pmaps[ev->table];
+	const catalog_table *t = m->t;
 	int cidx[FK_MAX_COLS];
 	proto_err rv;
 
@@ -1007,11 +1074,11 @@ fk_reason(apply_ctx *ctx, const proto_push *p, uint32_t e, char **reason,
 		const catalog_fk *fk = &t->fks[f];
 		bool ok = fk->n <= FK_MAX_COLS;
 		for (size_t j = 0; ok && j < fk->n; j++) {
-			const char *name = t->cols[fk->cols[j]].name;
-			cidx[j] = !strcmp(name, "branch_id")
+			bool branch = (int) fk->cols[j] == t->branch;
+			cidx[j] = branch
 			    ? -1
-			    : pushed_col(pt, name);
-			ok = cidx[j] >= 0 || !strcmp(name, "branch_id");
+			    : pushed_col(m, t->cols[fk->cols[j]].name);
+			ok = cidx[j] >= 0 || branch;
 		}
 		if (!ok)
 			continue;
@@ -1131,16 +1198,16 @@ insert_rejects(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 	a = ctx->arrays;
 	for (size_t r = 0; r < ctx->nrejects; r++) {
 		const proto_event *ev = &p->events[ctx->rejects[r].ev];
-		const proto_table *t = &p->tables[ev->table];
+		const apply_map *m = ctx->pmaps[ev->table];
 		proto_value seq = {.type = PROTO_INT, .u.i = ev->seq};
 		for (int j = 0; r > 0 && j < 5; j++)
 			pgval_putc(&a[j], ',');
 		pgval_array_elem(&a[0], &seq);
-		put_text(&a[1], t->name);
-		event_json(&ctx->scratch, t, ev, false, NULL);
+		put_text(&a[1], m->name);
+		event_json(&ctx->scratch, m, ev, false, false);
 		put_text(&a[2], ctx->scratch.p);
 		if (ev->op == PROTO_OP_UPSERT) {
-			event_json(&ctx->scratch, t, ev, true, NULL);
+			event_json(&ctx->scratch, m, ev, true, false);
 			put_text(&a[3], ctx->scratch.p);
 		} else
 			pgval_puts(&a[3], "NULL");

@@ -77,7 +77,8 @@ proto_err apply_check(
 /*
  * apply_event_reason, after apply_check returned PROTO_OK for p, returns
  * why event e would be rejected before any SQL (its table is not on the
- * allow-list or its shape does not fit, a value holds a NUL byte), as a
+ * allow-list or its shape does not fit, a key value is NULL, a value
+ * holds a NUL byte), as a
  * string the caller frees; NULL if the event goes to PostgreSQL.
  */
 char *apply_event_reason(apply_ctx *ctx, const proto_push *p, uint32_t e);

@@ -153,20 +153,28 @@ check_table(catalog_table *t, char *err, size_t errlen)
 	}
 	if (cfg->down)
 		return check_down(t, err, errlen);
-	if ((b = catalog_col_find(t, "branch_id")) < 0) {
+	if ((b = catalog_col_find(t, cfg->branch_column)) < 0) {
 		snprintf(err, errlen,
-		    "table \"%s.%s\" has no \"branch_id\" "
-		    "column",
-		    cfg->schema, cfg->relname);
+		    "table \"%s.%s\" has no branch column \"%s\"", cfg->schema,
+		    cfg->relname, cfg->branch_column);
+		return PROTO_EINVAL;
+	}
+	if (!is_integer(t->cols[b].type)) {
+		snprintf(err, errlen,
+		    "branch column \"%s\" of table \"%s.%s\" is %s, not an "
+		    "integer type",
+		    cfg->branch_column, cfg->schema, cfg->relname,
+		    t->cols[b].type);
 		return PROTO_EINVAL;
 	}
 	if (!t->cols[b].in_pk || t->npk < 2) {
 		snprintf(err, errlen,
 		    "primary key of table \"%s.%s\" must be "
-		    "(branch_id, <local key columns>)",
-		    cfg->schema, cfg->relname);
+		    "(%s, <local key columns>)",
+		    cfg->schema, cfg->relname, t->cols[b].quoted);
 		return PROTO_EINVAL;
 	}
+	t->branch = b;
 	if (cfg->policy == HUB_CONFLICT_LWW
 	    && catalog_col_find(t, cfg->conflict_column) < 0) {
 		snprintf(err, errlen,

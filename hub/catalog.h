@@ -3,7 +3,8 @@
  *
  * Loaded once at startup from pg_attribute (names, types via format_type)
  * and pg_index (primary key) and shared read-only by all workers. An up
- * table must have branch_id in its primary key; a down table needs a
+ * table must have its branch column (branch_column, "branch_id" by
+ * default), of an integer type, in its primary key; a down table needs a
  * primary key, and its scope column (if any) must be an integer column.
  * For a down table the catalog also fixes the layout sent to branches:
  * the primary key columns minus the scope column first, in key order,
@@ -49,7 +50,7 @@ typedef struct {
 	char *quoted;             /* "schema"."table" */
 	catalog_col *cols;        /* columns in attnum order */
 	size_t ncols;             /* number of columns */
-	size_t npk;               /* PK columns, branch_id included */
+	size_t npk;               /* PK columns, branch column included */
 	int scope;                /* down: index of the scope column, or -1 */
 	size_t *send;             /* down: column indexes in sending order */
 	const char **send_names;  /* down: their names (borrowed from cols) */
@@ -57,6 +58,7 @@ typedef struct {
 	size_t nkey;              /* down: key columns, first in send */
 	catalog_fk *fks;          /* up: foreign keys to other up tables */
 	size_t nfks;              /* number of fks */
+	int branch;               /* up: index of the branch column */
 } catalog_table;
 
 typedef struct {
@@ -67,14 +69,14 @@ typedef struct {
 /*
  * catalog_load reads every table of conf's allow-list (only the down
  * tables if down_only; the others are then left empty). Each must exist;
- * an up table must have a "branch_id" column and a primary key that
- * contains it; a down table must have a primary key with a column besides
- * the scope column, and a scope column of an integer type; an up table
- * with "conflict = last_writer_wins" must have its conflict_column. Up
- * tables also get their foreign keys to other up tables. Returns
- * PROTO_OK and a catalog the caller frees with catalog_free, or PROTO_EINVAL
- * (a table fails those checks) or PROTO_EDB, with the reason in err. The
- * catalog borrows conf, which must outlive it.
+ * an up table must have its branch_column (of an integer type) and a
+ * primary key that contains it and at least one more column; a down table must
+ * have a primary key with a column besides the scope column, and a scope
+ * column of an integer type; an up table with "conflict = last_writer_wins"
+ * must have its conflict_column. Up tables also get their foreign keys to
+ * other up tables. Returns PROTO_OK and a catalog the caller frees with
+ * catalog_free, or PROTO_EINVAL (a table fails those checks) or PROTO_EDB,
+ * with the reason in err. The catalog borrows conf, which must outlive it.
  */
 proto_err catalog_load(PGconn *conn, const hub_config *conf, bool down_only,
     catalog **out, char *err, size_t errlen);

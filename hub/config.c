@@ -91,6 +91,90 @@ hub_config_find(const hub_config *conf, const char *name)
 	return NULL;
 }
 
+const char *
+hub_config_center_col(const hub_table_cfg *t, const char *pos)
+{
+	for (size_t i = 0; t != NULL && i < t->ncolmap; i++)
+		if (!strcmp(t->colmap[i].pos, pos))
+			return t->colmap[i].center;
+	return pos;
+}
+
+/* trim returns s without leading and trailing blanks, cut in place. */
+static char *
+trim(char *s)
+{
+	size_t n;
+
+	while (*s == ' ' || *s == '\t')
+		s++;
+	n = strlen(s);
+	while (n > 0 && (s[n - 1] == ' ' || s[n - 1] == '\t'))
+		s[--n] = '\0';
+	return s;
+}
+
+/*
+ * colmap_add checks one "pos:center" entry of "columns" and appends it to
+ * t's renames: both names non-empty, each named once in the list.
+ */
+static bool
+colmap_add(hub_table_cfg *t, char *entry, const char *section, char *err,
+    size_t errlen)
+{
+	char *colon = strchr(entry, ':'), *pos, *center;
+
+	if (colon == NULL) {
+		snprintf(err, errlen,
+		    "invalid \"columns\" entry \"%s\" in [%s]: expected "
+		    "\"pos_column:center_column\"",
+		    trim(entry), section);
+		return false;
+	}
+	*colon = '\0';
+	pos = trim(entry);
+	center = trim(colon + 1);
+	if (pos[0] == '\0' || center[0] == '\0' || strchr(center, ':')) {
+		snprintf(err, errlen,
+		    "invalid \"columns\" entry \"%s:%s\" in [%s]: expected "
+		    "\"pos_column:center_column\"",
+		    pos, center, section);
+		return false;
+	}
+	for (size_t i = 0; i < t->ncolmap; i++)
+		if (!strcmp(t->colmap[i].pos, pos)
+		    || !strcmp(t->colmap[i].center, center)) {
+			snprintf(err, errlen,
+			    "column \"%s\" is named twice in \"columns\" "
+			    "of [%s]",
+			    !strcmp(t->colmap[i].pos, pos) ? pos : center,
+			    section);
+			return false;
+		}
+	t->colmap = xrealloc(t->colmap, (t->ncolmap + 1) * sizeof *t->colmap);
+	t->colmap[t->ncolmap++]
+	    = (hub_col_map) {xstrdup(pos), xstrdup(center)};
+	return true;
+}
+
+/* colmap_parse parses "columns": comma-separated "pos:center" renames. */
+static bool
+colmap_parse(hub_table_cfg *t, const char *value, const char *section,
+    char *err, size_t errlen)
+{
+	char *copy = xstrdup(value), *p = copy, *comma;
+	bool ok = true;
+
+	do {
+		if ((comma = strchr(p, ',')) != NULL)
+			*comma = '\0';
+		ok = colmap_add(t, p, section, err, errlen);
+		p = comma + 1;
+	} while (ok && comma != NULL);
+	free(copy);
+	return ok;
+}
+
 /* table_get returns the entry for name, appending it if new. */
 static hub_table_cfg *
 table_get(hub_config *conf, const char *name)
@@ -133,6 +217,10 @@ on_section(void *vconf, const char *section, const char *name,
 		field = &t->conflict;
 	else if (!strcmp(name, "conflict_column"))
 		field = &t->conflict_column;
+	else if (!strcmp(name, "branch_column"))
+		field = &t->branch_column;
+	else if (!strcmp(name, "columns"))
+		field = &t->columns;
 	else {
 		snprintf(
 		    err, errlen, "unknown key \"%s\" in [%s]", name, section);
@@ -165,11 +253,14 @@ on_section(void *vconf, const char *section, const char *name,
 		    value, section);
 		return false;
 	}
-	if (field == &t->conflict_column && value[0] == '\0') {
-		snprintf(
-		    err, errlen, "empty \"conflict_column\" in [%s]", section);
+	if ((field == &t->conflict_column || field == &t->branch_column)
+	    && value[0] == '\0') {
+		snprintf(err, errlen, "empty \"%s\" in [%s]", name, section);
 		return false;
 	}
+	if (field == &t->columns
+	    && !colmap_parse(t, value, section, err, errlen))
+		return false;
 	if (field == &t->conflict)
 		t->policy = !strcmp(value, "insert_only")
 		    ? HUB_CONFLICT_INSERT_ONLY
@@ -236,13 +327,43 @@ conflict_check(const hub_table_cfg *t, char *err, size_t errlen)
 	return true;
 }
 
+/*
+ * mapping_check: branch_column and columns are for up tables; no POS
+ * column may be stored in the branch column. Sets the default
+ * branch_column of an up table.
+ */
+static bool
+mapping_check(hub_table_cfg *t, char *err, size_t errlen)
+{
+	if (t->down && (t->branch_column != NULL || t->columns != NULL)) {
+		snprintf(err, errlen,
+		    "\"%s\" is only for up tables (table \"%s\")",
+		    t->branch_column != NULL ? "branch_column" : "columns",
+		    t->name);
+		return false;
+	}
+	if (t->down)
+		return true;
+	if (t->branch_column == NULL)
+		t->branch_column = xstrdup("branch_id");
+	for (size_t i = 0; i < t->ncolmap; i++)
+		if (!strcmp(t->colmap[i].center, t->branch_column)) {
+			snprintf(err, errlen,
+			    "\"columns\" maps \"%s\" to \"%s\", the "
+			    "branch_column of table \"%s\"",
+			    t->colmap[i].pos, t->branch_column, t->name);
+			return false;
+		}
+	return true;
+}
+
 /* table_check fills schema and relname from target and checks scope. */
 static bool
 table_check(hub_table_cfg *t, char *err, size_t errlen)
 {
 	const char *dot;
 
-	if (!conflict_check(t, err, errlen))
+	if (!conflict_check(t, err, errlen) || !mapping_check(t, err, errlen))
 		return false;
 	if (t->scope != NULL && !t->down) {
 		snprintf(err, errlen,
@@ -433,6 +554,13 @@ hub_config_free(hub_config *conf)
 		free(t->scope);
 		free(t->conflict);
 		free(t->conflict_column);
+		free(t->branch_column);
+		free(t->columns);
+		for (size_t j = 0; j < t->ncolmap; j++) {
+			free(t->colmap[j].pos);
+			free(t->colmap[j].center);
+		}
+		free(t->colmap);
 	}
 	free(conf->tables);
 	memset(conf, 0, sizeof *conf);

@@ -32,6 +32,10 @@
  *   conflict = overwrite               ; up only: overwrite (default),
  *                                      ; insert_only or last_writer_wins
  *   conflict_column = updated_at       ; last_writer_wins: column compared
+ *   branch_column = origin_branch      ; up only: target column holding
+ *                                      ; the branch id (default branch_id)
+ *   columns = branch_id:branch_code    ; up only: POS column:center column
+ *                                      ; renames, comma-separated
  *
  * Every [hub] key is declared once in the table in config.c; [table NAME]
  * sections go through a callback and a scan of the section headers (an
@@ -57,6 +61,12 @@ typedef enum {
 	                               losing incoming row is recorded */
 } hub_conflict_policy;
 
+/* One rename of an up table: a POS column stored under another name. */
+typedef struct {
+	char *pos;    /* column name as the branch sends it */
+	char *center; /* column of the target that stores it */
+} hub_col_map;
+
 /* One allow-listed table. */
 typedef struct {
 	char *name;      /* branch-side table name, as sent in a PUSH */
@@ -69,6 +79,11 @@ typedef struct {
 	char *conflict;  /* "conflict" value as written, or NULL */
 	char *conflict_column;      /* last_writer_wins: compared column */
 	hub_conflict_policy policy; /* conflict parsed */
+	char *branch_column;        /* up: target column set to the branch
+	                               id; "branch_id" unless configured */
+	char *columns;              /* "columns" value as written, or NULL */
+	hub_col_map *colmap;        /* columns parsed, in written order */
+	size_t ncolmap;             /* number of renames */
 } hub_table_cfg;
 
 typedef struct {
@@ -124,6 +139,14 @@ void hub_config_free(hub_config *conf);
  * name, or NULL. The result is borrowed from conf.
  */
 const hub_table_cfg *hub_config_find(const hub_config *conf, const char *name);
+
+/*
+ * hub_config_center_col returns the target column that stores POS column
+ * pos of table t: its rename from "columns", else pos itself. The result
+ * is borrowed from t or pos. It is a name to look up in the catalog, never
+ * one to put into SQL as it is.
+ */
+const char *hub_config_center_col(const hub_table_cfg *t, const char *pos);
 
 /*
  * hub_config_parse_level maps "error", "warning", "notice", "info" or

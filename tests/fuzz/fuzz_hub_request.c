@@ -18,7 +18,8 @@
  *     statement, so such a name would fail a batch for ever);
  *   - the allow-list: an event that would reach SQL belongs to a table of
  *     the catalog that is not a down table, sends no column the table
- *     lacks (except is_synced) and no "branch_id", and holds no NUL byte;
+ *     lacks (except is_synced) and no "branch_id" (its branch column),
+ *     has no NULL key value and holds no NUL byte;
  *     an event of any other table is rejected with a reason;
  *   - every value of an event that reaches SQL goes through
  *     pgval_array_elem, which must give one array element that reads back
@@ -62,14 +63,17 @@
 static hub_table_cfg cfgs[] = {
     {.name = (char *) "transactions",
         .schema = (char *) "public",
-        .relname = (char *) "transactions"},
+        .relname = (char *) "transactions",
+        .branch_column = (char *) "branch_id"},
     {.name = (char *) "payments",
         .schema = (char *) "public",
         .relname = (char *) "payments",
+        .branch_column = (char *) "branch_id",
         .policy = HUB_CONFLICT_INSERT_ONLY},
     {.name = (char *) "transaction_items",
         .schema = (char *) "public",
         .relname = (char *) "transaction_items",
+        .branch_column = (char *) "branch_id",
         .conflict_column = (char *) "updated_at",
         .policy = HUB_CONFLICT_LWW},
     {.name = (char *) "products",
@@ -109,17 +113,18 @@ static size_t prod_send[] = {0, 1, 2}, bp_send[] = {1, 2};
 static const char *prod_send_names[] = {"id", "name", "price"};
 static const char *bp_send_names[] = {"product_id", "price"};
 
+/* The last field, branch: up tables have branch_id as column 0. */
 static catalog_table tables[] = {
     {&cfgs[0], (char *) "\"public\".\"transactions\"", tx_cols, 7, 2, -1, NULL,
-        NULL, 0, 0, NULL, 0},
+        NULL, 0, 0, NULL, 0, 0},
     {&cfgs[1], (char *) "\"public\".\"payments\"", pay_cols, 5, 3, -1, NULL,
-        NULL, 0, 0, pay_fks, 1},
+        NULL, 0, 0, pay_fks, 1, 0},
     {&cfgs[2], (char *) "\"public\".\"transaction_items\"", item_cols, 6, 2,
-        -1, NULL, NULL, 0, 0, NULL, 0},
+        -1, NULL, NULL, 0, 0, NULL, 0, 0},
     {&cfgs[3], (char *) "\"public\".\"products\"", prod_cols, 3, 1, -1,
-        prod_send, prod_send_names, 3, 1, NULL, 0},
+        prod_send, prod_send_names, 3, 1, NULL, 0, 0},
     {&cfgs[4], (char *) "\"public\".\"branch_prices\"", bp_cols, 3, 2, 0,
-        bp_send, bp_send_names, 2, 1, NULL, 0},
+        bp_send, bp_send_names, 2, 1, NULL, 0, 0},
 };
 
 static const catalog cat = {tables, 5};
@@ -298,6 +303,9 @@ may_reach_sql(const proto_push *p, const proto_event *ev)
 		    && strcmp(pt->cols[i], "is_synced") != 0)
 			return false;
 	}
+	for (uint32_t i = 0; i < pt->nkey; i++)
+		if (ev->vals[i].type == PROTO_NIL)
+			return false;
 	for (uint32_t i = 0; i < ev->nvals; i++)
 		if (pgval_has_nul(&ev->vals[i]))
 			return false;

@@ -91,6 +91,27 @@ test_errors(void)
 	    {"[hub]\nlisten=x\npostgres=y\n[table t]\nconflict=insert_only\n"
 	     "conflict=overwrite\n",
 	        "duplicate key \"conflict\""},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ncolumns=a:b,c\n",
+	        "invalid \"columns\" entry \"c\""},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ncolumns=a:\n",
+	        "invalid \"columns\" entry"},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ncolumns=a:b, c:b\n",
+	        "column \"b\" is named twice"},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ncolumns=a:b, a:c\n",
+	        "column \"a\" is named twice"},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ncolumns=a:branch_id\n",
+	        "the branch_column of table \"t\""},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\nbranch_column=o\n"
+	     "columns=x:o\n",
+	        "maps \"x\" to \"o\""},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\nbranch_column=\n",
+	        "empty \"branch_column\""},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ndirection=down\n"
+	     "branch_column=o\n",
+	        "\"branch_column\" is only for up tables"},
+	    {"[hub]\nlisten=x\npostgres=y\n[table t]\ndirection=down\n"
+	     "columns=a:b\n",
+	        "\"columns\" is only for up tables"},
 	};
 	for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
 		hub_config c;
@@ -158,6 +179,35 @@ test_conflict_policies(void)
 	t = hub_config_find(&c, "d");
 	CHECK(t != NULL && t->policy == HUB_CONFLICT_LWW
 	    && !strcmp(t->conflict_column, "updated_at"));
+	hub_config_free(&c);
+}
+
+static void
+test_column_mapping(void)
+{
+	hub_config c;
+	char err[512] = "";
+	const hub_table_cfg *t;
+
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "[table a]\ncolumns = branch_id:branch_code , amt: amount\n"
+	           "[table b]\nbranch_column = origin_branch\n"
+	           "[table d]\ndirection = down\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	t = hub_config_find(&c, "a");
+	CHECK(t != NULL && !strcmp(t->branch_column, "branch_id"));
+	CHECK(t->ncolmap == 2 && !strcmp(t->colmap[1].pos, "amt")
+	    && !strcmp(t->colmap[1].center, "amount"));
+	CHECK(!strcmp(hub_config_center_col(t, "branch_id"), "branch_code"));
+	CHECK(!strcmp(hub_config_center_col(t, "amount"), "amount"));
+	t = hub_config_find(&c, "b");
+	CHECK(t != NULL && !strcmp(t->branch_column, "origin_branch")
+	    && t->ncolmap == 0);
+	CHECK(!strcmp(hub_config_center_col(t, "branch_id"), "branch_id"));
+	t = hub_config_find(&c, "d");
+	CHECK(t != NULL && t->branch_column == NULL);
+	CHECK(!strcmp(hub_config_center_col(NULL, "x"), "x"));
 	hub_config_free(&c);
 }
 
@@ -316,6 +366,7 @@ static const test_case cases[] = {
     {"operator keys: defaults, ranges, empty http_listen", test_operator_keys},
     {"limits: defaults, ranges", test_limits},
     {"conflict policies", test_conflict_policies},
+    {"branch_column and column renames", test_column_mapping},
     {"down tables, scope and publish", test_down_tables},
     {"defaults and empty table sections", test_defaults_and_tables},
     {"bad config files", test_errors},
