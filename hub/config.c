@@ -133,6 +133,8 @@ on_section(void *vconf, const char *section, const char *name,
 		field = &t->conflict;
 	else if (!strcmp(name, "conflict_column"))
 		field = &t->conflict_column;
+	else if (!strcmp(name, "till_column"))
+		field = &t->till_column;
 	else {
 		snprintf(
 		    err, errlen, "unknown key \"%s\" in [%s]", name, section);
@@ -168,6 +170,11 @@ on_section(void *vconf, const char *section, const char *name,
 	if (field == &t->conflict_column && value[0] == '\0') {
 		snprintf(
 		    err, errlen, "empty \"conflict_column\" in [%s]", section);
+		return false;
+	}
+	if (field == &t->till_column && value[0] == '\0') {
+		snprintf(
+		    err, errlen, "empty \"till_column\" in [%s]", section);
 		return false;
 	}
 	if (field == &t->conflict)
@@ -244,6 +251,12 @@ table_check(hub_table_cfg *t, char *err, size_t errlen)
 
 	if (!conflict_check(t, err, errlen))
 		return false;
+	if (t->till_column != NULL && t->down) {
+		snprintf(err, errlen,
+		    "\"till_column\" is only for up tables (table \"%s\")",
+		    t->name);
+		return false;
+	}
 	if (t->scope != NULL && !t->down) {
 		snprintf(err, errlen,
 		    "\"scope\" is only for \"direction = down\" "
@@ -433,6 +446,7 @@ hub_config_free(hub_config *conf)
 		free(t->scope);
 		free(t->conflict);
 		free(t->conflict_column);
+		free(t->till_column);
 	}
 	free(conf->tables);
 	memset(conf, 0, sizeof *conf);

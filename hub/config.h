@@ -32,6 +32,9 @@
  *   conflict = overwrite               ; up only: overwrite (default),
  *                                      ; insert_only or last_writer_wins
  *   conflict_column = updated_at       ; last_writer_wins: column compared
+ *   till_column = till                 ; up only, optional: a primary key
+ *                                      ; column the hub fills with the
+ *                                      ; sending till (code or id)
  *
  * Every [hub] key is declared once in the table in config.c; [table NAME]
  * sections go through a callback and a scan of the section headers (an
@@ -69,6 +72,8 @@ typedef struct {
 	char *conflict;  /* "conflict" value as written, or NULL */
 	char *conflict_column;      /* last_writer_wins: compared column */
 	hub_conflict_policy policy; /* conflict parsed */
+	char *till_column; /* up only: PK column filled with the till, or
+	                      NULL: the key does not include the till */
 } hub_table_cfg;
 
 typedef struct {
