@@ -67,6 +67,9 @@ static const cfg_key agent_keys[] = {
     {"agent", "stall_warning_ms", CFG_INT, OFF(stall_warning_ms), "300000",
         1000, 604800000, 0,
         "warn when events are pending and no ACK came for this long"},
+    {"agent", "till", CFG_STR, OFF(till), NULL, 0, 0, 0,
+        "till code of this POS file, for a branch with several tills; "
+        "key is then the till's key"},
     {"agent", "tls_ca", CFG_STR, OFF(tls_ca), NULL, 0, 0, 0,
         "PEM CAs that sign the hub's certificate (tls+tcp:// URLs)"},
     {"agent", "tls_cert", CFG_STR, OFF(tls_cert), NULL, 0, 0, 0,

@@ -44,6 +44,7 @@ typedef struct {
 
 typedef struct {
 	char *branch;               /* branch code */
+	char *till;                 /* till code, or NULL: the branch key */
 	char *key;                  /* inline secret, or NULL */
 	char *key_file;             /* file holding the secret, or NULL */
 	char *database;             /* POS SQLite file */

@@ -197,7 +197,7 @@ pull_page(downstream *ds, const inbox_state *st, const char *reload,
 	proto_err rv;
 
 	p->hdr = (proto_agent_hdr) {ds->conf->branch, ds->conf->secret,
-	    st->log_id, st->queue_events, 0, 0};
+	    st->log_id, st->queue_events, 0, 0, ds->conf->till};
 	p->cursor = cursor;
 	p->table = reload ? reload : "";
 	p->max_rows = ds->conf->pull_max_rows;

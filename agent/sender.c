@@ -243,6 +243,7 @@ fill_hdr(sender *s, proto_agent_hdr *h, int64_t *high_seq)
 	if (outbox_stats(s->ob, false, &c, err, sizeof err) != PROTO_OK)
 		log_debug("AGENT-STATS", "%s", err);
 	h->branch = s->conf->branch;
+	h->till = s->conf->till;
 	h->key = s->conf->secret;
 	h->log_id = outbox_log_id(s->ob);
 	h->queue_events = c.pending;

@@ -137,6 +137,40 @@ admin_branch_list(PGconn *conn, FILE *out, char *err, size_t errlen)
 	return PROTO_OK;
 }
 
+proto_err
+admin_till_list(
+    PGconn *conn, const char *branch, FILE *out, char *err, size_t errlen)
+{
+	const char *params[1] = {branch};
+	PGresult *res;
+	proto_err rv;
+
+	rv = db_exec(conn,
+	    "SELECT b.code, t.code, t.id, CASE WHEN t.enabled THEN 'yes'"
+	    " ELSE 'no' END, to_char(t.created_at AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'),"
+	    " coalesce(to_char(t.key_changed_at AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
+	    " CASE WHEN t.old_key_until > now() THEN to_char(t.old_key_until"
+	    " AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	    " ELSE '-' END FROM branchsync.till t"
+	    " JOIN branchsync.branch b ON b.id = t.branch_id"
+	    " WHERE $1::text IS NULL OR b.code = $1 ORDER BY b.code, t.code",
+	    1, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	for (int i = 0; i < PQntuples(res); i++)
+		fprintf(out,
+		    "branch=%s till=%s id=%s enabled=%s created=%s "
+		    "key_changed=%s old_key_until=%s\n",
+		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
+		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
+		    PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
+		    PQgetvalue(res, i, 6));
+	PQclear(res);
+	return PROTO_OK;
+}
+
 /* check_reject_ids verifies that every id exists and may change. */
 static proto_err
 check_reject_ids(PGconn *conn, const char *arr, char *const *ids, int nids,

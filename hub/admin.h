@@ -36,6 +36,14 @@
 proto_err admin_branch_list(PGconn *conn, FILE *out, char *err, size_t errlen);
 
 /*
+ * admin_till_list prints one line per till of branch (NULL: of every
+ * branch): branch, till, id (the value of an integer till_column),
+ * enabled, created, key changed, previous key valid until.
+ */
+proto_err admin_till_list(
+    PGconn *conn, const char *branch, FILE *out, char *err, size_t errlen);
+
+/*
  * admin_rejects_list prints one line per reject of branch (NULL: every
  * branch), open and retry ones only unless all, ordered by id.
  */

@@ -130,6 +130,8 @@ struct apply_ctx {
 	size_t params_cap;            /* allocated entries of params */
 	pgval_buf scratch;            /* signatures, JSON */
 	char branch[16];              /* branch id as text ($1) */
+	char till_id[16];             /* till id as text, "0" for none */
+	char till[72];                /* till code, "" for none */
 	int64_t wm_seq, wm_tag;       /* watermark read under lock */
 	uint32_t first_new;           /* first event above the watermark */
 	int64_t applied;              /* events applied by the last commit */
@@ -171,6 +173,7 @@ apply_new(const hub_config *conf, const catalog *cat)
 	ctx->conf = conf;
 	ctx->cat = cat;
 	ctx->cache = xcalloc(MAP_CACHE_MAX, sizeof *ctx->cache);
+	apply_set_till(ctx, 0, NULL);
 	return ctx;
 }
 
@@ -264,6 +267,32 @@ map_detect(apply_map *m, const catalog_table *t, const char *sel,
 	    dup ? "" : " WHERE bs_c.mis");
 }
 
+/*
+ * till_sql returns the SQL pieces of a table's till_column (all "" if it
+ * has none): ", col" after branch_id in a column list, ", value" after
+ * $1 in a select list, and " AND col = value" with the column qualified
+ * by prefix. The value is read from the transaction's setting (see
+ * set_till), so statements keep their parameters and stay cached per
+ * shape whatever till sends.
+ */
+static void
+till_sql(const catalog_table *t, const char *prefix, char **col, char **val,
+    char **cond)
+{
+	const catalog_col *c = t->till >= 0 ? &t->cols[t->till] : NULL;
+
+	if (c == NULL) {
+		*col = xstrdup("");
+		*val = xstrdup("");
+		*cond = xstrdup("");
+		return;
+	}
+	*col = xasprintf(", %s", c->quoted);
+	*val = xasprintf(", current_setting('branchsync.%s')::%s",
+	    t->till_int ? "till_id" : "till", c->type);
+	*cond = xasprintf(" AND %s%s = %s", prefix, c->quoted, *val + 2);
+}
+
 /* map_sql builds the upsert and delete statements of a checked shape. */
 static void
 map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
@@ -272,8 +301,11 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 	pgval_buf alias = {0}, join = {0}, tv = {0}, uv = {0};
 	hub_conflict_policy policy = t->cfg->policy;
 	const char *lww = NULL;
-	char *cond = NULL;
+	char *cond = NULL, *tcol, *tval, *tcond;
 	uint32_t p = 2;
+
+	till_sql(t, "bs_t.", &tcol, &tval, &tcond);
+	pgval_puts(&join, tcond);
 
 	for (uint32_t i = 0; i < pt->ncols; i++) {
 		const catalog_col *c;
@@ -341,20 +373,25 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 		map_detect(m, t, sel.p, alias.p, join.p, cond,
 		    policy == HUB_CONFLICT_INSERT_ONLY, m->nsend);
 	/* Columns not sent get their defaults on insert, stay on update. */
-	m->upsert_sql
-	    = xasprintf("INSERT INTO %s AS bs_t (%s%s) SELECT "
-	                "$1::int, * FROM unnest(%s) ON CONFLICT (%s, %s)%s",
-	        t->quoted, t->cols[t->branch].quoted, ins.p, sel.p,
-	        t->cols[t->branch].quoted, key.p,
-	        upd.len > 0 ? upd.p : " DO NOTHING");
+	m->upsert_sql = xasprintf("INSERT INTO %s AS bs_t (%s%s%s) SELECT "
+	                          "$1::int%s, * FROM unnest(%s) ON CONFLICT "
+	                          "(%s%s, %s)%s",
+	    t->quoted, t->cols[t->branch].quoted, tcol, ins.p, tval, sel.p,
+	    t->cols[t->branch].quoted, tcol, key.p,
+	    upd.len > 0 ? upd.p : " DO NOTHING");
 	free(cond);
 	pgval_fini(&alias);
 	pgval_fini(&join);
 	pgval_fini(&tv);
 	pgval_fini(&uv);
-	m->delete_sql = xasprintf("DELETE FROM %s WHERE %s = $1::int "
+	free(tcond);
+	till_sql(t, "", &tcol, &tval, &tcond);
+	m->delete_sql = xasprintf("DELETE FROM %s WHERE %s = $1::int%s "
 	                          "AND (%s) IN (SELECT * FROM unnest(%s))",
-	    t->quoted, t->cols[t->branch].quoted, key.p, del.p);
+	    t->quoted, t->cols[t->branch].quoted, tcond, key.p, del.p);
+	free(tcol);
+	free(tval);
+	free(tcond);
 	pgval_fini(&ins);
 	pgval_fini(&sel);
 	pgval_fini(&key);
@@ -411,6 +448,10 @@ map_columns(apply_map *m, const catalog_table *t, const proto_table *pt)
 		if (idx == t->branch)
 			return xasprintf(
 			    "column \"%s\" is set by the hub", m->names[i]);
+		if (t->till >= 0 && idx == t->till)
+			return xasprintf("column \"%s\" is set by the hub "
+			                 "(till_column)",
+			    m->names[i]);
 		if (idx < 0 && i >= pt->nkey
 		    && !strcmp(pt->cols[i], SYNC_FLAG_COLUMN))
 			continue;
@@ -422,10 +463,11 @@ map_columns(apply_map *m, const catalog_table *t, const proto_table *pt)
 		m->send[i] = true;
 		m->nsend++;
 	}
-	if (pt->nkey + 1 != t->npk || m->nsend < pt->nkey)
+	if (pt->nkey + 1 + (t->till >= 0) != t->npk || m->nsend < pt->nkey)
 		return xasprintf("key columns do not match the primary key of "
-		                 "table %s minus %s",
-		    t->quoted, t->cols[t->branch].quoted);
+		                 "table %s minus %s%s",
+		    t->quoted, t->cols[t->branch].quoted,
+		    t->till >= 0 ? " and the till_column" : "");
 	return NULL;
 }
 
@@ -1269,8 +1311,8 @@ update_status(apply_ctx *ctx, const proto_agent_hdr *h, const char *version,
     char *err, size_t errlen)
 {
 	char q[3][24], a[24], r[24], c[24];
-	const char *params[8]
-	    = {ctx->branch, q[0], q[1], q[2], version, a, r, c};
+	const char *params[9]
+	    = {ctx->branch, q[0], q[1], q[2], version, a, r, c, ctx->till_id};
 
 	snprintf(q[0], sizeof q[0], "%" PRId64, h->queue_events);
 	snprintf(q[1], sizeof q[1], "%" PRId64, h->queue_bytes);
@@ -1279,11 +1321,12 @@ update_status(apply_ctx *ctx, const proto_agent_hdr *h, const char *version,
 	snprintf(r, sizeof r, "%" PRId64, rejected);
 	snprintf(c, sizeof c, "%" PRId64, conflicts);
 	return db_exec(ctx->conn,
-	    "INSERT INTO branchsync.branch_status AS s (branch_id, last_seen,"
-	    " queue_events, queue_bytes, oldest_age_s, agent_version,"
-	    " applied_total, rejected_total, conflict_total)"
-	    " VALUES ($1, now(), $2, $3, $4, $5, $6, $7, $8)"
-	    " ON CONFLICT (branch_id) DO UPDATE SET last_seen = now(),"
+	    "INSERT INTO branchsync.branch_status AS s (branch_id, till_id,"
+	    " last_seen, queue_events, queue_bytes, oldest_age_s,"
+	    " agent_version, applied_total, rejected_total, conflict_total)"
+	    " VALUES ($1, $9, now(), $2, $3, $4, $5, $6, $7, $8)"
+	    " ON CONFLICT (branch_id, till_id) DO UPDATE SET last_seen = "
+	    "now(),"
 	    " queue_events = EXCLUDED.queue_events,"
 	    " queue_bytes = EXCLUDED.queue_bytes,"
 	    " oldest_age_s = EXCLUDED.oldest_age_s,"
@@ -1292,7 +1335,31 @@ update_status(apply_ctx *ctx, const proto_agent_hdr *h, const char *version,
 	    " applied_total = s.applied_total + EXCLUDED.applied_total,"
 	    " rejected_total = s.rejected_total + EXCLUDED.rejected_total,"
 	    " conflict_total = s.conflict_total + EXCLUDED.conflict_total",
-	    8, params, PGRES_COMMAND_OK, NULL, sqlstate, err, errlen);
+	    9, params, PGRES_COMMAND_OK, NULL, sqlstate, err, errlen);
+}
+
+/*
+ * set_till makes the till of this request the value of the till_column
+ * of every table that has one (see till_sql), for this transaction only:
+ * the till's id for an integer column, its code for a text column; 0 and
+ * "" for an agent that uses the branch's own key. Skipped when no table
+ * of the push has a till_column.
+ */
+static proto_err
+set_till(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
+    size_t errlen)
+{
+	const char *params[2] = {ctx->till_id, ctx->till};
+	bool any = false;
+
+	for (uint32_t i = 0; i < p->ntables && !any; i++)
+		any = ctx->pmaps[i]->t != NULL && ctx->pmaps[i]->t->till >= 0;
+	if (!any)
+		return PROTO_OK;
+	return db_exec(ctx->conn,
+	    "SELECT set_config('branchsync.till_id', $1, true),"
+	    " set_config('branchsync.till', $2, true)",
+	    2, params, PGRES_TUPLES_OK, NULL, sqlstate, err, errlen);
 }
 
 /* advance sets the watermark to the push's last event. */
@@ -1454,7 +1521,8 @@ run_txn(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 
 	if ((rv = simple(ctx, "BEGIN", sqlstate, err, errlen)) != PROTO_OK
 	    || (rv = lock_watermark(ctx, p->hdr.log_id, sqlstate, err, errlen))
-	        != PROTO_OK)
+	        != PROTO_OK
+	    || (rv = set_till(ctx, p, sqlstate, err, errlen)) != PROTO_OK)
 		goto fail;
 	first_new_event(ctx, p);
 	if ((rv = load_redo(ctx, p, sqlstate, err, errlen)) != PROTO_OK)
@@ -1485,6 +1553,13 @@ fail:
 	if (!db_lost(ctx->conn))
 		PQclear(PQexec(ctx->conn, "ROLLBACK"));
 	return rv;
+}
+
+void
+apply_set_till(apply_ctx *ctx, int till_id, const char *till)
+{
+	snprintf(ctx->till_id, sizeof ctx->till_id, "%d", till_id);
+	snprintf(ctx->till, sizeof ctx->till, "%s", till != NULL ? till : "");
 }
 
 proto_err

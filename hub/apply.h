@@ -45,6 +45,15 @@ void apply_free(apply_ctx *ctx);
 void apply_set_conn(apply_ctx *ctx, PGconn *conn);
 
 /*
+ * apply_set_till says which till the next apply_hello and apply_push act
+ * for: its id (branchsync.till.id, 0 for the branch's own key) and code
+ * (NULL for none; copied), as authenticated. Its status row is the one
+ * updated, and up tables with a till_column get the till in that column
+ * (the id for an integer column, the code for a text one).
+ */
+void apply_set_till(apply_ctx *ctx, int till_id, const char *till);
+
+/*
  * apply_hello records the agent's reported state in branch_status and
  * fills w with the watermark and tag of (branch_id, hello log_id), 0 if
  * unknown, and the retry and discard seq lists of that log (owned by ctx,

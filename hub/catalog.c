@@ -137,6 +137,42 @@ check_down(catalog_table *t, char *err, size_t errlen)
 	return PROTO_OK;
 }
 
+/*
+ * check_till finds an up table's till_column: a primary key column of an
+ * integer type (it receives the till's id) or a text type (its code).
+ */
+static proto_err
+check_till(catalog_table *t, char *err, size_t errlen)
+{
+	const hub_table_cfg *cfg = t->cfg;
+	const char *type;
+	int c;
+
+	if (cfg->till_column == NULL)
+		return PROTO_OK;
+	if ((c = catalog_col_find(t, cfg->till_column)) < 0
+	    || !t->cols[c].in_pk) {
+		snprintf(err, errlen,
+		    "till_column \"%s\" of table \"%s.%s\" must be a "
+		    "column of its primary key",
+		    cfg->till_column, cfg->schema, cfg->relname);
+		return PROTO_EINVAL;
+	}
+	type = t->cols[c].type;
+	t->till_int = !strcmp(type, "integer") || !strcmp(type, "bigint")
+	    || !strcmp(type, "smallint");
+	if (!t->till_int && strcmp(type, "text") != 0
+	    && strcmp(type, "character varying") != 0) {
+		snprintf(err, errlen,
+		    "till_column \"%s\" of table \"%s.%s\" must be of an "
+		    "integer or text type, not %s",
+		    cfg->till_column, cfg->schema, cfg->relname, type);
+		return PROTO_EINVAL;
+	}
+	t->till = c;
+	return PROTO_OK;
+}
+
 /* check_table verifies the shape the apply (or the feed) relies on. */
 static proto_err
 check_table(catalog_table *t, char *err, size_t errlen)
@@ -167,14 +203,18 @@ check_table(catalog_table *t, char *err, size_t errlen)
 		    t->cols[b].type);
 		return PROTO_EINVAL;
 	}
-	if (!t->cols[b].in_pk || t->npk < 2) {
+	if (!t->cols[b].in_pk
+	    || t->npk < 2 + (cfg->till_column != NULL ? 1u : 0u)) {
 		snprintf(err, errlen,
 		    "primary key of table \"%s.%s\" must be "
-		    "(%s, <local key columns>)",
-		    cfg->schema, cfg->relname, t->cols[b].quoted);
+		    "(%s, %s<local key columns>)",
+		    cfg->schema, cfg->relname, t->cols[b].quoted,
+		    cfg->till_column != NULL ? "<till_column>, " : "");
 		return PROTO_EINVAL;
 	}
 	t->branch = b;
+	if (check_till(t, err, errlen) != PROTO_OK)
+		return PROTO_EINVAL;
 	if (cfg->policy == HUB_CONFLICT_LWW
 	    && catalog_col_find(t, cfg->conflict_column) < 0) {
 		snprintf(err, errlen,
@@ -316,6 +356,7 @@ catalog_load(PGconn *conn, const hub_config *conf, bool down_only,
 	for (size_t i = 0; i < conf->ntables && rv == PROTO_OK; i++) {
 		cat->tables[i].cfg = &conf->tables[i];
 		cat->tables[i].scope = -1;
+		cat->tables[i].till = -1;
 		if (!down_only || conf->tables[i].down)
 			rv = load_table(conn, &cat->tables[i], err, errlen);
 	}

@@ -4,7 +4,8 @@
  * Loaded once at startup from pg_attribute (names, types via format_type)
  * and pg_index (primary key) and shared read-only by all workers. An up
  * table must have its branch column (branch_column, "branch_id" by
- * default), of an integer type, in its primary key; a down table needs a
+ * default), of an integer type, in its primary key (and its
+ * till_column, if set, of an integer or text type); a down table needs a
  * primary key, and its scope column (if any) must be an integer column.
  * For a down table the catalog also fixes the layout sent to branches:
  * the primary key columns minus the scope column first, in key order,
@@ -56,6 +57,9 @@ typedef struct {
 	const char **send_names;  /* down: their names (borrowed from cols) */
 	size_t nsend;             /* down: number of columns sent */
 	size_t nkey;              /* down: key columns, first in send */
+	int till;                 /* up: index of till_column, or -1 */
+	bool till_int;            /* up: till_column is an integer (the till
+	                             id), else text (the till code) */
 	catalog_fk *fks;          /* up: foreign keys to other up tables */
 	size_t nfks;              /* number of fks */
 	int branch;               /* up: index of the branch column */

@@ -221,6 +221,8 @@ on_section(void *vconf, const char *section, const char *name,
 		field = &t->branch_column;
 	else if (!strcmp(name, "columns"))
 		field = &t->columns;
+	else if (!strcmp(name, "till_column"))
+		field = &t->till_column;
 	else {
 		snprintf(
 		    err, errlen, "unknown key \"%s\" in [%s]", name, section);
@@ -261,6 +263,11 @@ on_section(void *vconf, const char *section, const char *name,
 	if (field == &t->columns
 	    && !colmap_parse(t, value, section, err, errlen))
 		return false;
+	if (field == &t->till_column && value[0] == '\0') {
+		snprintf(
+		    err, errlen, "empty \"till_column\" in [%s]", section);
+		return false;
+	}
 	if (field == &t->conflict)
 		t->policy = !strcmp(value, "insert_only")
 		    ? HUB_CONFLICT_INSERT_ONLY
@@ -365,6 +372,12 @@ table_check(hub_table_cfg *t, char *err, size_t errlen)
 
 	if (!conflict_check(t, err, errlen) || !mapping_check(t, err, errlen))
 		return false;
+	if (t->till_column != NULL && t->down) {
+		snprintf(err, errlen,
+		    "\"till_column\" is only for up tables (table \"%s\")",
+		    t->name);
+		return false;
+	}
 	if (t->scope != NULL && !t->down) {
 		snprintf(err, errlen,
 		    "\"scope\" is only for \"direction = down\" "
@@ -561,6 +574,7 @@ hub_config_free(hub_config *conf)
 			free(t->colmap[j].center);
 		}
 		free(t->colmap);
+		free(t->till_column);
 	}
 	free(conf->tables);
 	memset(conf, 0, sizeof *conf);

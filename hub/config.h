@@ -36,6 +36,9 @@
  *                                      ; the branch id (default branch_id)
  *   columns = branch_id:branch_code    ; up only: POS column:center column
  *                                      ; renames, comma-separated
+ *   till_column = till                 ; up only, optional: a primary key
+ *                                      ; column the hub fills with the
+ *                                      ; sending till (code or id)
  *
  * Every [hub] key is declared once in the table in config.c; [table NAME]
  * sections go through a callback and a scan of the section headers (an
@@ -84,6 +87,8 @@ typedef struct {
 	char *columns;              /* "columns" value as written, or NULL */
 	hub_col_map *colmap;        /* columns parsed, in written order */
 	size_t ncolmap;             /* number of renames */
+	char *till_column; /* up only: PK column filled with the till, or
+	                      NULL: the key does not include the till */
 } hub_table_cfg;
 
 typedef struct {

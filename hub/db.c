@@ -181,9 +181,28 @@ static const char *const migration_6
     = "ALTER FUNCTION branchsync.feed() SECURITY DEFINER"
       " SET search_path = pg_catalog;";
 
+/*
+ * Migration 7: tills (see db.h). A branch may run several POS files, each
+ * with its own agent, log and key; branch_status gets one row per till
+ * (till_id 0: an agent that uses the branch's own key), so that two tills
+ * of one branch no longer overwrite each other's queue reports.
+ */
+static const char *const migration_7
+    = "CREATE TABLE branchsync.till(id serial PRIMARY KEY,"
+      " branch_id int NOT NULL REFERENCES branchsync.branch(id),"
+      " code text NOT NULL, key_hash bytea NOT NULL,"
+      " enabled boolean NOT NULL DEFAULT true,"
+      " created_at timestamptz NOT NULL DEFAULT now(),"
+      " key_changed_at timestamptz, old_key_hash bytea,"
+      " old_key_until timestamptz, UNIQUE (branch_id, code));"
+      "ALTER TABLE branchsync.branch_status"
+      " ADD COLUMN till_id int NOT NULL DEFAULT 0,"
+      " DROP CONSTRAINT branch_status_pkey,"
+      " ADD PRIMARY KEY (branch_id, till_id);";
+
 /* migrations[i] brings the schema to version i + 1. Append only. */
 static const char *const migrations[] = {migration_1, migration_2, migration_3,
-    migration_4, migration_5, migration_6};
+    migration_4, migration_5, migration_6, migration_7};
 
 proto_err
 db_result_error(const PGresult *res, PGconn *conn, char *err, size_t errlen)
@@ -623,21 +642,149 @@ hash_matches(const PGresult *res, int col, const char want[HASH_TEXT])
 	return CRYPTO_memcmp(stored, want, HASH_TEXT - 1) == 0;
 }
 
-proto_err
-db_auth(PGconn *conn, const char *code, const char *key, int *branch_id,
-    bool *old_key, char *err, size_t errlen)
+/* check_till reports an invalid till code as PROTO_EINVAL. */
+static proto_err
+check_till(const char *branch, const char *till, char *err, size_t errlen)
 {
-	const char *params[1] = {code};
+	proto_err rv;
+
+	if ((rv = check_code(branch, err, errlen)) != PROTO_OK
+	    || code_valid(till))
+		return rv;
+	snprintf(err, errlen,
+	    "invalid till code \"%s\": use 1 to 64 "
+	    "letters, digits, \"_\", \"-\" or \".\"",
+	    till);
+	return PROTO_EINVAL;
+}
+
+/* no_till reports that a statement found no till (branch, till). */
+static proto_err
+no_till(PGresult *res, const char *branch, const char *till, char *err,
+    size_t errlen)
+{
+	if (PQntuples(res) > 0)
+		return PROTO_OK;
+	PQclear(res);
+	snprintf(err, errlen, "no till \"%s\" in branch \"%s\"", till, branch);
+	return PROTO_EINVAL;
+}
+
+proto_err
+db_till_add(PGconn *conn, const char *branch, const char *till, char *key,
+    char *err, size_t errlen)
+{
+	char hash[HASH_TEXT];
+	char state[6];
+	const char *params[3] = {branch, till, hash};
+	PGresult *res;
+	proto_err rv;
+
+	if ((rv = check_till(branch, till, err, errlen)) != PROTO_OK
+	    || (rv = new_key(key, hash, err, errlen)) != PROTO_OK)
+		return rv;
+	rv = db_exec(conn,
+	    "INSERT INTO branchsync.till(branch_id, code, key_hash,"
+	    " key_changed_at) SELECT id, $2, $3, now()"
+	    " FROM branchsync.branch WHERE code = $1 RETURNING id",
+	    3, params, PGRES_TUPLES_OK, &res, state, err, errlen);
+	if (rv != PROTO_OK && !strcmp(state, "23505")) {
+		snprintf(err, errlen,
+		    "till \"%s\" of branch \"%s\" already "
+		    "exists",
+		    till, branch);
+		return PROTO_EINVAL;
+	}
+	if (rv != PROTO_OK || (rv = no_branch(res, branch, err, errlen)))
+		return rv;
+	PQclear(res);
+	return PROTO_OK;
+}
+
+proto_err
+db_till_rotate_key(PGconn *conn, const char *branch, const char *till,
+    int64_t overlap_s, char *key, char *until, size_t untillen, char *err,
+    size_t errlen)
+{
+	char hash[HASH_TEXT], overlap[24];
+	const char *params[4] = {branch, hash, overlap, till};
+	PGresult *res;
+	proto_err rv;
+
+	if ((rv = check_till(branch, till, err, errlen)) != PROTO_OK
+	    || (rv = new_key(key, hash, err, errlen)) != PROTO_OK)
+		return rv;
+	snprintf(overlap, sizeof overlap, "%" PRId64, overlap_s);
+	/* As db_branch_rotate_key: at most two keys at a time. */
+	rv = db_exec(conn,
+	    "UPDATE branchsync.till t SET old_key_hash = CASE WHEN"
+	    " $3::bigint > 0 THEN t.key_hash END, old_key_until = CASE WHEN"
+	    " $3::bigint > 0 THEN now() + make_interval(secs => $3::bigint)"
+	    " END, key_hash = $2, key_changed_at = now()"
+	    " FROM branchsync.branch b WHERE b.id = t.branch_id"
+	    " AND b.code = $1 AND t.code = $4"
+	    " RETURNING coalesce(to_char(t.old_key_until AT TIME ZONE 'UTC',"
+	    " 'YYYY-MM-DD HH24:MI:SS \"UTC\"'), '')",
+	    4, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK
+	    || (rv = no_till(res, branch, till, err, errlen)) != PROTO_OK)
+		return rv;
+	snprintf(until, untillen, "%s", PQgetvalue(res, 0, 0));
+	PQclear(res);
+	return PROTO_OK;
+}
+
+proto_err
+db_till_set_enabled(PGconn *conn, const char *branch, const char *till,
+    bool enabled, char *err, size_t errlen)
+{
+	const char *params[3] = {branch, till, enabled ? "true" : "false"};
+	PGresult *res;
+	proto_err rv;
+
+	if ((rv = check_till(branch, till, err, errlen)) != PROTO_OK)
+		return rv;
+	rv = db_exec(conn,
+	    "UPDATE branchsync.till t SET enabled = $3"
+	    " FROM branchsync.branch b WHERE b.id = t.branch_id"
+	    " AND b.code = $1 AND t.code = $2 RETURNING t.id",
+	    3, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	if (rv != PROTO_OK
+	    || (rv = no_till(res, branch, till, err, errlen)) != PROTO_OK)
+		return rv;
+	PQclear(res);
+	return PROTO_OK;
+}
+
+/*
+ * The credential's row: the branch's own (till NULL, till id 0) or the
+ * till's, which works only in its own branch. Columns: branch id, till
+ * id, enabled (branch and till), key hash, previous key hash while valid,
+ * branch enabled.
+ */
+static const char *const auth_sql
+    = "SELECT b.id, coalesce(t.id, 0), b.enabled AND coalesce(t.enabled,"
+      " true), CASE WHEN $2::text IS NULL THEN b.key_hash ELSE t.key_hash"
+      " END, CASE WHEN $2::text IS NULL AND b.old_key_until > now()"
+      " THEN b.old_key_hash WHEN t.old_key_until > now()"
+      " THEN t.old_key_hash END, b.enabled"
+      " FROM branchsync.branch b LEFT JOIN branchsync.till t"
+      " ON t.branch_id = b.id AND t.code = $2"
+      " WHERE b.code = $1 AND ($2::text IS NULL OR t.id IS NOT NULL)";
+
+proto_err
+db_auth(PGconn *conn, const char *code, const char *till, const char *key,
+    db_who *who, char *err, size_t errlen)
+{
+	const char *params[2] = {code, till};
 	uint8_t digest[32];
 	char want[HASH_TEXT] = "\\x";
 	PGresult *res;
 	proto_err rv;
-	bool cur, old, enabled;
+	bool cur, old, enabled, branch_on;
 
-	rv = db_exec(conn,
-	    "SELECT id, enabled, key_hash, CASE WHEN old_key_until > now()"
-	    " THEN old_key_hash END FROM branchsync.branch WHERE code = $1",
-	    1, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	rv = db_exec(conn, auth_sql, 2, params, PGRES_TUPLES_OK, &res, NULL,
+	    err, errlen);
 	if (rv != PROTO_OK)
 		return rv;
 	if (PQntuples(res) != 1 || !key_hash(key, digest)) {
@@ -651,10 +798,12 @@ db_auth(PGconn *conn, const char *code, const char *key, int *branch_id,
 	 * how many bytes matched or which key did.
 	 */
 	hex_encode(digest, sizeof digest, want + 2);
-	cur = hash_matches(res, 2, want);
-	old = hash_matches(res, 3, want);
-	enabled = PQgetvalue(res, 0, 1)[0] == 't';
-	*branch_id = atoi(PQgetvalue(res, 0, 0));
+	cur = hash_matches(res, 3, want);
+	old = hash_matches(res, 4, want);
+	enabled = PQgetvalue(res, 0, 2)[0] == 't';
+	branch_on = PQgetvalue(res, 0, 5)[0] == 't';
+	who->branch_id = atoi(PQgetvalue(res, 0, 0));
+	who->till_id = atoi(PQgetvalue(res, 0, 1));
 	PQclear(res);
 	if (!cur && !old) {
 		snprintf(err, errlen, "authentication failed");
@@ -662,10 +811,15 @@ db_auth(PGconn *conn, const char *code, const char *key, int *branch_id,
 	}
 	if (!enabled) {
 		/* Only a holder of the key learns that. */
-		snprintf(err, errlen, "branch \"%s\" is disabled", code);
+		if (till == NULL || !branch_on)
+			snprintf(
+			    err, errlen, "branch \"%s\" is disabled", code);
+		else
+			snprintf(err, errlen,
+			    "till \"%s\" of branch \"%s\" is disabled", till,
+			    code);
 		return PROTO_EAUTH;
 	}
-	if (old_key != NULL)
-		*old_key = !cur;
+	who->old_key = !cur;
 	return PROTO_OK;
 }

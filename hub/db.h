@@ -33,6 +33,13 @@
  * old_key_until, and key_changed_at. Migration 6 makes branchsync.feed()
  * SECURITY DEFINER (writers of down tables need no right on the feed).
  *
+ * Migration 7 adds tills, several POS files (agents, logs) of one branch:
+ *
+ *   till(id, branch_id, code, key_hash, enabled, ...)  unique (branch_id,
+ *            code); keys and rotation as for branch
+ *   branch_status.till_id    0 = the branch's own key; primary key is now
+ *                            (branch_id, till_id): one row per till
+ *
  * Error text written into err is one line: the server's primary message
  * followed by "(SQLSTATE xxxxx)" when there is one.
  */
@@ -48,7 +55,7 @@
 #include "proto/err.h"
 
 /* The newest migration this hub knows; "run" requires exactly this. */
-#define DB_SCHEMA_VERSION 6
+#define DB_SCHEMA_VERSION 7
 
 /* Advisory lock key serializing concurrent "migrate" runs ("bsmi"). */
 #define DB_MIGRATE_LOCK "1651731817"
@@ -148,14 +155,40 @@ proto_err db_branch_set_enabled(
     PGconn *conn, const char *code, bool enabled, char *err, size_t errlen);
 
 /*
- * db_auth checks a branch code and key against the branch's key hash and,
- * during a rotation's overlap, its previous one, in constant time.
- * Returns PROTO_OK with *branch_id set (and *old_key, if not NULL, true
- * when the previous key matched), PROTO_EAUTH (unknown branch or wrong
- * key: "authentication failed"; right key of a disabled branch: says so)
- * or PROTO_EDB.
+ * db_till_add registers till code till under branch with a new key,
+ * written like db_branch_add's (only its sha256 is stored). PROTO_EINVAL
+ * for an invalid code, an unknown branch or a till that exists.
  */
-proto_err db_auth(PGconn *conn, const char *code, const char *key,
-    int *branch_id, bool *old_key, char *err, size_t errlen);
+proto_err db_till_add(PGconn *conn, const char *branch, const char *till,
+    char *key, char *err, size_t errlen);
+
+/* db_till_rotate_key is db_branch_rotate_key for one till of a branch. */
+proto_err db_till_rotate_key(PGconn *conn, const char *branch,
+    const char *till, int64_t overlap_s, char *key, char *until,
+    size_t untillen, char *err, size_t errlen);
+
+/* db_till_set_enabled enables or disables a till (PROTO_EINVAL: none). */
+proto_err db_till_set_enabled(PGconn *conn, const char *branch,
+    const char *till, bool enabled, char *err, size_t errlen);
+
+/* Who a credential belongs to. */
+typedef struct {
+	int branch_id; /* branchsync.branch.id */
+	int till_id;   /* branchsync.till.id, 0 for the branch's own key */
+	bool old_key;  /* the previous key (rotate-key overlap) matched */
+} db_who;
+
+/*
+ * db_auth checks a credential in constant time: with till NULL, the
+ * branch code and key against the branch's key hash; with a till code,
+ * against the hash of that till of that branch (a till's key works for
+ * no other till or branch, the branch's key for no till). During a
+ * rotation's overlap the previous key matches too. Returns PROTO_OK with
+ * *who set, PROTO_EAUTH (unknown branch or till, wrong key:
+ * "authentication failed"; right key of a disabled branch or till: says
+ * so) or PROTO_EDB.
+ */
+proto_err db_auth(PGconn *conn, const char *code, const char *till,
+    const char *key, db_who *who, char *err, size_t errlen);
 
 #endif /* HUB_DB_H */

@@ -513,10 +513,10 @@ sample(hub_http *h)
 		rv = db_exec(conn,
 		    "INSERT INTO branchsync.backlog_sample(branch_id, ts,"
 		    " queue_events) SELECT b.id, date_trunc('second', now()),"
-		    " s.queue_events FROM branchsync.branch b"
+		    " sum(s.queue_events) FROM branchsync.branch b"
 		    " JOIN branchsync.branch_status s ON s.branch_id = b.id"
 		    " WHERE b.enabled AND s.queue_events IS NOT NULL"
-		    " ON CONFLICT DO NOTHING",
+		    " GROUP BY b.id ON CONFLICT DO NOTHING",
 		    0, NULL, PGRES_COMMAND_OK, NULL, NULL, err, sizeof err);
 	if (rv == PROTO_OK && now - h->pruned_ms >= PRUNE_EVERY_S * 1000) {
 		rv = db_exec(conn,

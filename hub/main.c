@@ -75,6 +75,16 @@ usage(void)
 	         "branch's requests\n"
 	         "  " PROG " branch list -c FILE     every branch, its "
 	         "key's age and overlap\n"
+	         "  " PROG " till add BRANCH TILL -c FILE\n"
+	         "                                    add a till (POS file) "
+	         "to a branch; prints\n"
+	         "                                    its key once\n"
+	         "  " PROG " till rotate-key BRANCH TILL -c FILE "
+	         "[--overlap SECONDS]\n"
+	         "  " PROG " till disable|enable BRANCH TILL -c FILE\n"
+	         "  " PROG " till list [BRANCH] -c FILE\n"
+	         "                                    tills, their ids and "
+	         "keys' age\n"
 	         "  " PROG " rejects list -c FILE [--branch CODE] [--all]\n"
 	         "                                    open rejects (--all: "
 	         "also resolved, discarded)\n"
@@ -409,6 +419,52 @@ cmd_branch(const hub_config *conf, char **args)
 	return 0;
 }
 
+/*
+ * cmd_till runs "till add|rotate-key|disable|enable|list", the branch
+ * commands for one till (args: "till", sub, BRANCH, TILL).
+ */
+static int
+cmd_till(const hub_config *conf, char **args, int nargs)
+{
+	PGconn *conn = connect_checked(conf, true);
+	char key[DB_KEY_HEX + 1], until[64], err[1024];
+	const char *sub = args[1], *branch = args[2], *till = args[3];
+	proto_err rv;
+
+	if (!strcmp(sub, "list"))
+		return finish(conn,
+		    admin_till_list(conn, nargs > 2 ? branch : NULL, stdout,
+		        err, sizeof err),
+		    "list tills", err);
+	if (!strcmp(sub, "disable") || !strcmp(sub, "enable")) {
+		rv = db_till_set_enabled(
+		    conn, branch, till, sub[0] == 'e', err, sizeof err);
+		if (rv == PROTO_OK)
+			printf("till \"%s\" of branch \"%s\" %sd\n", till,
+			    branch, sub);
+		return finish(conn, rv, "change the till", err);
+	}
+	if (!strcmp(sub, "add"))
+		rv = db_till_add(conn, branch, till, key, err, sizeof err);
+	else
+		rv = db_till_rotate_key(conn, branch, till, opt.overlap_s, key,
+		    until, sizeof until, err, sizeof err);
+	if (rv != PROTO_OK)
+		return finish(conn, rv,
+		    sub[0] == 'a' ? "add till" : "rotate the key", err);
+	PQfinish(conn);
+	printf("%s\n", key);
+	if (sub[0] == 'r')
+		fprintf(stderr,
+		    until[0] != '\0'
+		        ? PROG ": the previous key of till \"%s\" is "
+		               "accepted until %s\n"
+		        : PROG ": the previous key of till \"%s\" no longer "
+		               "works%s\n",
+		    till, until);
+	return 0;
+}
+
 /* parse_options handles -c and returns the config path (exits on error). */
 static const char *
 parse_options(int argc, char **argv)
@@ -540,6 +596,34 @@ check_branch(char **args, int nargs)
 		bad_usage("\"branch %s\" needs exactly one CODE", sub);
 }
 
+/* check_till validates "till ..." and its options. */
+static void
+check_till(char **args, int nargs)
+{
+	const char *sub = nargs > 1 ? args[1] : "";
+	bool list = !strcmp(sub, "list");
+	char err[256];
+
+	if (!list && strcmp(sub, "add") && strcmp(sub, "rotate-key")
+	    && strcmp(sub, "disable") && strcmp(sub, "enable"))
+		bad_usage("unknown till command (expected \"till add\", "
+		          "\"rotate-key\", \"disable\", \"enable\" or "
+		          "\"list\")");
+	if (opt.overlap != NULL && strcmp(sub, "rotate-key"))
+		bad_usage("\"--overlap\" is only valid for \"till "
+		          "rotate-key\"");
+	opt.overlap_s = DEFAULT_OVERLAP_S;
+	if (opt.overlap != NULL
+	    && !parse_int64(opt.overlap, 0, MAX_OVERLAP_S, &opt.overlap_s,
+	        "--overlap", err, sizeof err))
+		bad_usage("%s (seconds, at most %d)", err, MAX_OVERLAP_S);
+	if (list && nargs > 3)
+		bad_usage("too many command-line arguments (first is \"%s\")",
+		    args[3]);
+	if (!list && nargs != 4)
+		bad_usage("\"till %s\" needs a BRANCH and a TILL code", sub);
+}
+
 /* check_args validates the positional arguments before any work. */
 static void
 check_args(char **args, int nargs)
@@ -551,9 +635,10 @@ check_args(char **args, int nargs)
 	cmd = args[0];
 	if (opt.json && strcmp(cmd, "status") != 0)
 		bad_usage("\"--json\" is only valid for \"status\"");
-	if (opt.overlap != NULL && strcmp(cmd, "branch") != 0)
+	if (opt.overlap != NULL && strcmp(cmd, "branch") != 0
+	    && strcmp(cmd, "till") != 0)
 		bad_usage("\"--overlap\" is only valid for \"branch "
-		          "rotate-key\"");
+		          "rotate-key\" and \"till rotate-key\"");
 	if (!strcmp(cmd, "rejects")) {
 		check_rejects(args, nargs);
 		return;
@@ -567,6 +652,10 @@ check_args(char **args, int nargs)
 		          "valid for \"rejects\" and \"conflicts\"");
 	if (!strcmp(cmd, "branch")) {
 		check_branch(args, nargs);
+		return;
+	}
+	if (!strcmp(cmd, "till")) {
+		check_till(args, nargs);
 		return;
 	}
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "run")
@@ -587,6 +676,8 @@ run_command(char **args, int nargs, const hub_config *conf)
 		return cmd_conflicts(conf, args);
 	if (!strcmp(args[0], "branch"))
 		return cmd_branch(conf, args);
+	if (!strcmp(args[0], "till"))
+		return cmd_till(conf, args, nargs);
 	if (!strcmp(args[0], "migrate"))
 		return cmd_migrate(conf);
 	if (!strcmp(args[0], "run"))

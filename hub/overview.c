@@ -20,7 +20,10 @@
 /*
  * One row per branch, ordered by code. Times are whole epoch seconds of
  * the database clock (now() is the same for every row of a statement), so
- * a hub whose clock is off still judges "silent" right.
+ * a hub whose clock is off still judges "silent" right. A branch's status
+ * rows (one per till, see db.h) add up: queues and counts are summed, the
+ * latest time and the oldest pending age win; with one row, it is that
+ * row.
  */
 static const char *const overview_sql
     = "SELECT b.code, b.enabled,"
@@ -35,9 +38,36 @@ static const char *const overview_sql
       " s.last_error, floor(extract(epoch FROM s.last_error_at))::bigint,"
       " floor(extract(epoch FROM s.last_pull))::bigint,"
       " floor(extract(epoch FROM now()))::bigint"
-      " FROM branchsync.branch b"
-      " LEFT JOIN branchsync.branch_status s ON s.branch_id = b.id"
-      " ORDER BY b.code";
+      " FROM branchsync.branch b LEFT JOIN (SELECT branch_id,"
+      "  max(last_seen) AS last_seen, sum(queue_events) AS queue_events,"
+      "  sum(queue_bytes) AS queue_bytes,"
+      "  max(oldest_age_s) AS oldest_age_s, (array_agg(agent_version"
+      "  ORDER BY last_seen DESC NULLS LAST))[1] AS agent_version,"
+      "  sum(applied_total) AS applied_total,"
+      "  sum(rejected_total) AS rejected_total,"
+      "  sum(conflict_total) AS conflict_total, (array_agg(last_error"
+      "  ORDER BY last_error_at DESC NULLS LAST))[1] AS last_error,"
+      "  max(last_error_at) AS last_error_at, max(last_pull) AS last_pull"
+      "  FROM branchsync.branch_status GROUP BY branch_id) s"
+      " ON s.branch_id = b.id ORDER BY b.code";
+
+/*
+ * One row per till, ordered by branch code and till code: the columns of
+ * overview_sql from the till's own status row, open rejects and conflicts
+ * left out (they are counted per branch).
+ */
+static const char *const tills_sql
+    = "SELECT b.code, t.code, t.enabled AND b.enabled,"
+      " floor(extract(epoch FROM s.last_seen))::bigint,"
+      " s.queue_events, s.queue_bytes, s.oldest_age_s, s.agent_version,"
+      " coalesce(s.applied_total, 0), coalesce(s.rejected_total, 0),"
+      " coalesce(s.conflict_total, 0), NULL, NULL,"
+      " s.last_error, floor(extract(epoch FROM s.last_error_at))::bigint,"
+      " floor(extract(epoch FROM s.last_pull))::bigint"
+      " FROM branchsync.till t JOIN branchsync.branch b"
+      " ON b.id = t.branch_id LEFT JOIN branchsync.branch_status s"
+      " ON s.branch_id = t.branch_id AND s.till_id = t.id"
+      " ORDER BY b.code, t.code";
 
 /* num reads column c of row r: -1 when NULL. */
 static int64_t
@@ -81,6 +111,65 @@ overview_state_name(ov_state s)
 	return "unknown";
 }
 
+/* read_row fills b from row r of overview_sql, from column c on. */
+static void
+read_row(const PGresult *res, int r, int c, ov_branch *b)
+{
+	b->code = xstrdup(PQgetvalue(res, r, c));
+	b->enabled = PQgetvalue(res, r, c + 1)[0] == 't';
+	b->last_seen = num(res, r, c + 2);
+	b->queue_events = num(res, r, c + 3);
+	b->queue_bytes = num(res, r, c + 4);
+	b->oldest_age_s = num(res, r, c + 5);
+	b->agent_version = xstrdup(PQgetvalue(res, r, c + 6));
+	b->applied_total = num(res, r, c + 7);
+	b->rejected_total = num(res, r, c + 8);
+	b->conflict_total = num(res, r, c + 9);
+	b->open_rejects = num(res, r, c + 10);
+	b->open_conflicts = num(res, r, c + 11);
+	b->last_error = xstrdup(PQgetvalue(res, r, c + 12));
+	b->last_error_at = num(res, r, c + 13);
+	b->last_pull = num(res, r, c + 14);
+}
+
+/*
+ * read_tills attaches to each branch of out its tills, in code order. A
+ * branch with tills is as bad as its worst enabled till, short of
+ * "never": one till never seen makes it "silent".
+ */
+static proto_err
+read_tills(
+    PGconn *conn, const ov_limits *lim, ov_list *out, char *err, size_t errlen)
+{
+	PGresult *res;
+	proto_err rv;
+	size_t i = 0;
+
+	rv = db_exec(conn, tills_sql, 0, NULL, PGRES_TUPLES_OK, &res, NULL,
+	    err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	for (int r = 0; r < PQntuples(res); r++) {
+		ov_branch *b, *t;
+		while (i < out->n
+		    && strcmp(out->v[i].code, PQgetvalue(res, r, 0)))
+			i++;
+		if (i == out->n)
+			break; /* a branch added since: next time */
+		b = &out->v[i];
+		b->tills = xrealloc(b->tills, (b->ntills + 1) * sizeof *t);
+		t = &b->tills[b->ntills++];
+		memset(t, 0, sizeof *t);
+		read_row(res, r, 1, t);
+		t->state = overview_state(t, out->now, lim);
+		if (t->state != OV_DISABLED && b->state != OV_DISABLED
+		    && b->state < t->state)
+			b->state = t->state < OV_SILENT ? t->state : OV_SILENT;
+	}
+	PQclear(res);
+	return PROTO_OK;
+}
+
 proto_err
 overview_read(
     PGconn *conn, const ov_limits *lim, ov_list *out, char *err, size_t errlen)
@@ -100,24 +189,15 @@ overview_read(
 	for (int r = 0; r < n; r++) {
 		ov_branch *b = &out->v[r];
 
-		b->code = xstrdup(PQgetvalue(res, r, 0));
-		b->enabled = PQgetvalue(res, r, 1)[0] == 't';
-		b->last_seen = num(res, r, 2);
-		b->queue_events = num(res, r, 3);
-		b->queue_bytes = num(res, r, 4);
-		b->oldest_age_s = num(res, r, 5);
-		b->agent_version = xstrdup(PQgetvalue(res, r, 6));
-		b->applied_total = num(res, r, 7);
-		b->rejected_total = num(res, r, 8);
-		b->conflict_total = num(res, r, 9);
-		b->open_rejects = num(res, r, 10);
-		b->open_conflicts = num(res, r, 11);
-		b->last_error = xstrdup(PQgetvalue(res, r, 12));
-		b->last_error_at = num(res, r, 13);
-		b->last_pull = num(res, r, 14);
+		read_row(res, r, 0, b);
 		b->state = overview_state(b, out->now, lim);
 	}
 	PQclear(res);
+	if (n > 0
+	    && (rv = read_tills(conn, lim, out, err, errlen)) != PROTO_OK) {
+		overview_free(out);
+		return rv;
+	}
 	if (n == 0) {
 		/* No row to carry now(): ask for it alone. */
 		rv = db_exec(conn,
@@ -133,14 +213,23 @@ overview_read(
 	return PROTO_OK;
 }
 
+/* branch_free frees what b owns, its tills included. */
+static void
+branch_free(ov_branch *b)
+{
+	for (size_t i = 0; i < b->ntills; i++)
+		branch_free(&b->tills[i]);
+	free(b->tills);
+	free(b->code);
+	free(b->agent_version);
+	free(b->last_error);
+}
+
 void
 overview_free(ov_list *l)
 {
-	for (size_t i = 0; i < l->n; i++) {
-		free(l->v[i].code);
-		free(l->v[i].agent_version);
-		free(l->v[i].last_error);
-	}
+	for (size_t i = 0; i < l->n; i++)
+		branch_free(&l->v[i]);
 	free(l->v);
 	memset(l, 0, sizeof *l);
 }
@@ -161,6 +250,25 @@ jstr(const char *s)
 	return j != NULL ? j : json_null();
 }
 
+/* till_json is the object of one till: a branch's fields minus the
+ * open rejects and conflicts, which are counted per branch. */
+static json_t *
+till_json(const ov_branch *t)
+{
+	return json_pack("{s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:I, s:I, "
+	                 "s:I, s:o, s:o, s:o}",
+	    "code", t->code, "enabled", t->enabled, "state",
+	    overview_state_name(t->state), "last_seen", jint(t->last_seen),
+	    "queue_events", jint(t->queue_events), "queue_bytes",
+	    jint(t->queue_bytes), "oldest_age_s", jint(t->oldest_age_s),
+	    "agent_version", jstr(t->agent_version), "applied_total",
+	    (json_int_t) t->applied_total, "rejected_total",
+	    (json_int_t) t->rejected_total, "conflict_total",
+	    (json_int_t) t->conflict_total, "last_error", jstr(t->last_error),
+	    "last_error_at", jint(t->last_error_at), "last_pull",
+	    jint(t->last_pull));
+}
+
 json_t *
 overview_json(const ov_list *l, const ov_limits *lim)
 {
@@ -168,10 +276,12 @@ overview_json(const ov_list *l, const ov_limits *lim)
 
 	for (size_t i = 0; i < l->n; i++) {
 		const ov_branch *b = &l->v[i];
+		json_t *o, *tills;
 
 		json_array_append_new(branches,
-		    json_pack("{s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:I, "
-		              "s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
+		    o = json_pack(
+		        "{s:s, s:b, s:s, s:o, s:o, s:o, s:o, s:o, s:I, "
+		        "s:I, s:I, s:I, s:I, s:o, s:o, s:o}",
 		        "code", b->code, "enabled", b->enabled, "state",
 		        overview_state_name(b->state), "last_seen",
 		        jint(b->last_seen), "queue_events",
@@ -187,6 +297,12 @@ overview_json(const ov_list *l, const ov_limits *lim)
 		        jstr(b->last_error), "last_error_at",
 		        jint(b->last_error_at), "last_pull",
 		        jint(b->last_pull)));
+		if (b->ntills == 0)
+			continue; /* the object of a branch without tills */
+		tills = json_array();
+		for (size_t k = 0; k < b->ntills; k++)
+			json_array_append_new(tills, till_json(&b->tills[k]));
+		json_object_set_new(o, "tills", tills);
 	}
 	return json_pack("{s:{s:s, s:I, s:I, s:I, s:I}, s:o}", "hub",
 	    "version", BS_VERSION, "now", (json_int_t) l->now, "behind_events",
@@ -255,9 +371,41 @@ metric_value(const ov_branch *b, size_t field)
 	return v;
 }
 
+/* till_prom appends metric m of every till as branchsync_till_...,
+ * labels branch and till. */
+static void
+till_prom(const ov_list *l, size_t m, strbuf *out)
+{
+	const char *rest
+	    = branch_metrics[m].name + strlen("branchsync_branch_");
+	char name[128];
+	bool head = false;
+
+	snprintf(name, sizeof name, "branchsync_till_%s", rest);
+	for (size_t i = 0; i < l->n; i++)
+		for (size_t k = 0; k < l->v[i].ntills; k++) {
+			const ov_branch *t = &l->v[i].tills[k];
+			int64_t v = metric_value(t, branch_metrics[m].field);
+			if (t->state == OV_DISABLED || v < 0)
+				continue;
+			if (!head)
+				prom_head(out, name, branch_metrics[m].type,
+				    branch_metrics[m].help);
+			head = true;
+			prom_sample2_i(out, name, "branch", l->v[i].code,
+			    "till", t->code, v);
+		}
+}
+
 void
 overview_render_prom(const ov_list *l, strbuf *out)
 {
+	for (size_t m = 0; m < ARRAY_LEN(branch_metrics); m++)
+		if (branch_metrics[m].field
+		        != offsetof(ov_branch, open_rejects)
+		    && branch_metrics[m].field
+		        != offsetof(ov_branch, open_conflicts))
+			till_prom(l, m, out);
 	for (size_t m = 0; m < ARRAY_LEN(branch_metrics); m++) {
 		prom_head(out, branch_metrics[m].name, branch_metrics[m].type,
 		    branch_metrics[m].help);
@@ -306,14 +454,22 @@ static const char *const col_names[NCOL] = {"BRANCH", "STATE", "QUEUE", "AGE",
 /* Room for one cell; longer agent versions and errors are cut. */
 #define CELL_MAX 128
 
-/* cells formats branch b's line of the status table. */
+/*
+ * cells formats branch b's line of the status table; for a till, of is
+ * its branch, and the first cell reads "BRANCH/TILL".
+ */
 static void
-cells(const ov_branch *b, int64_t now, char c[NCOL][CELL_MAX])
+cells(const ov_branch *b, const ov_branch *of, int64_t now,
+    char c[NCOL][CELL_MAX])
 {
 	char d[32];
 	size_t i;
 
-	snprintf(c[C_BRANCH], CELL_MAX, "%s", b->code);
+	if (of != NULL)
+		snprintf(
+		    c[C_BRANCH], CELL_MAX, "%.60s/%.60s", of->code, b->code);
+	else
+		snprintf(c[C_BRANCH], CELL_MAX, "%s", b->code);
 	snprintf(c[C_STATE], CELL_MAX, "%s", overview_state_name(b->state));
 	if (b->queue_events >= 0)
 		snprintf(c[C_QUEUE], CELL_MAX, "%" PRId64, b->queue_events);
@@ -328,8 +484,10 @@ cells(const ov_branch *b, int64_t now, char c[NCOL][CELL_MAX])
 		snprintf(c[C_SEEN], CELL_MAX, "%s ago", d);
 	} else
 		snprintf(c[C_SEEN], CELL_MAX, "never");
-	snprintf(c[C_REJ], CELL_MAX, "%" PRId64, b->open_rejects);
-	snprintf(c[C_CONF], CELL_MAX, "%" PRId64, b->open_conflicts);
+	snprintf(c[C_REJ], CELL_MAX, b->open_rejects >= 0 ? "%" PRId64 : "-",
+	    b->open_rejects);
+	snprintf(c[C_CONF], CELL_MAX,
+	    b->open_conflicts >= 0 ? "%" PRId64 : "-", b->open_conflicts);
 	snprintf(c[C_VER], CELL_MAX, "%.40s",
 	    b->agent_version[0] != '\0' ? b->agent_version : "-");
 	if (b->last_error[0] != '\0') {
@@ -351,21 +509,28 @@ cells(const ov_branch *b, int64_t now, char c[NCOL][CELL_MAX])
 int
 overview_print(FILE *f, const ov_list *l, const ov_limits *lim)
 {
-	char(*c)[NCOL][CELL_MAX] = xcalloc(l->n ? l->n : 1, sizeof *c);
-	size_t w[NCOL], count[OV_DISABLED + 1] = {0};
+	size_t w[NCOL], count[OV_DISABLED + 1] = {0}, nrows = l->n, r = 0;
+	char(*c)[NCOL][CELL_MAX];
 	int rc = 0;
 
+	for (size_t i = 0; i < l->n; i++)
+		nrows += l->v[i].ntills;
+	c = xcalloc(nrows ? nrows : 1, sizeof *c);
 	for (int k = 0; k < NCOL; k++)
 		w[k] = strlen(col_names[k]);
+	/* Each branch's line, then one line per till under it. */
 	for (size_t i = 0; i < l->n; i++) {
-		cells(&l->v[i], l->now, c[i]);
-		for (int k = 0; k < NCOL; k++)
-			if (strlen(c[i][k]) > w[k])
-				w[k] = strlen(c[i][k]);
+		cells(&l->v[i], NULL, l->now, c[r++]);
+		for (size_t t = 0; t < l->v[i].ntills; t++)
+			cells(&l->v[i].tills[t], &l->v[i], l->now, c[r++]);
 		count[l->v[i].state]++;
 		if (l->v[i].state != OV_OK && l->v[i].state != OV_DISABLED)
 			rc = 2;
 	}
+	for (r = 0; r < nrows; r++)
+		for (int k = 0; k < NCOL; k++)
+			if (strlen(c[r][k]) > w[k])
+				w[k] = strlen(c[r][k]);
 	fprintf(f,
 	    "branchsync-hub " BS_VERSION ": behind_events %" PRId64
 	    ", behind_seconds %" PRId64 ", silent_seconds %" PRId64 "\n\n",
@@ -373,10 +538,10 @@ overview_print(FILE *f, const ov_list *l, const ov_limits *lim)
 	for (int k = 0; k < NCOL; k++)
 		fprintf(f, k < NCOL - 1 ? "%-*s  " : "%-.*s\n", (int) w[k],
 		    col_names[k]);
-	for (size_t i = 0; i < l->n; i++)
+	for (r = 0; r < nrows; r++)
 		for (int k = 0; k < NCOL; k++)
 			fprintf(f, k < NCOL - 1 ? "%-*s  " : "%-.*s\n",
-			    (int) w[k], c[i][k]);
+			    (int) w[k], c[r][k]);
 	free(c);
 	fprintf(f,
 	    "\n%zu branch%s: %zu ok, %zu behind, %zu silent, %zu never seen",

@@ -39,8 +39,13 @@ typedef struct {
 	int64_t silent_seconds; /* not seen for this long: silent */
 } ov_limits;
 
-/* One branch. Strings are owned by the ov_list. -1 means unknown. */
-typedef struct {
+/*
+ * One branch, or one till of a branch. Strings are owned by the ov_list.
+ * -1 means unknown. A branch with tills sums their status rows (queues,
+ * counts; latest times) and is as bad as its worst enabled till, short
+ * of "never" (a till never seen makes the branch "silent").
+ */
+typedef struct ov_branch {
 	char *code;           /* branch code */
 	bool enabled;         /* branch.enabled */
 	int64_t last_seen;    /* epoch s, -1 never */
@@ -51,12 +56,15 @@ typedef struct {
 	int64_t applied_total;
 	int64_t rejected_total;
 	int64_t conflict_total;
-	int64_t open_rejects;   /* rejects in state open or retry */
-	int64_t open_conflicts; /* conflicts without a resolution */
-	char *last_error;       /* "" none */
-	int64_t last_error_at;  /* epoch s, -1 none */
-	int64_t last_pull;      /* epoch s, -1 never */
-	ov_state state;         /* derived, see above */
+	int64_t open_rejects;    /* rejects in state open or retry */
+	int64_t open_conflicts;  /* conflicts without a resolution */
+	char *last_error;        /* "" none */
+	int64_t last_error_at;   /* epoch s, -1 none */
+	int64_t last_pull;       /* epoch s, -1 never */
+	ov_state state;          /* derived, see above */
+	struct ov_branch *tills; /* the branch's tills, by code (a till's
+	                            open_* are -1: counted per branch) */
+	size_t ntills;           /* number of tills; 0 for a till */
 } ov_branch;
 
 typedef struct {
@@ -85,8 +93,11 @@ const char *overview_state_name(ov_state s);
  *                  "queue_events", "queue_bytes", "oldest_age_s",
  *                  "agent_version", "applied_total", "rejected_total",
  *                  "conflict_total", "open_rejects", "open_conflicts",
- *                  "last_error", "last_error_at", "last_pull"}, ...]}
- * Times are epoch seconds; unknown values (-1, "") are null.
+ *                  "last_error", "last_error_at", "last_pull",
+ *                  "tills": [...]}, ...]}
+ * "tills" is there only for a branch with tills: one object per till
+ * with the branch's keys minus "open_rejects", "open_conflicts" and
+ * "tills". Times are epoch seconds; unknown values (-1, "") are null.
  */
 json_t *overview_json(const ov_list *l, const ov_limits *lim);
 
@@ -99,7 +110,9 @@ json_t *overview_json(const ov_list *l, const ov_limits *lim);
  * _open_rejects, _open_conflicts, _up (1 seen within silent_seconds,
  * 0 silent or never seen),
  * _behind (state behind). Unknown values are left out; disabled branches
- * are left out entirely.
+ * are left out entirely. Tills get the same metrics (but open rejects and
+ * conflicts) named branchsync_till_..., labels "branch" and "till"; the
+ * branch's own are the sums over its tills.
  */
 void overview_render_prom(const ov_list *l, strbuf *out);
 

@@ -281,26 +281,34 @@ query(PGconn *conn, int branch_id, const proto_pull *p, int64_t limit,
 	    params, PGRES_TUPLES_OK, res, NULL, err, errlen);
 }
 
-/* record notes the pull in branch_status: who pulled, when, how far. */
+/*
+ * record notes the pull in the till's branch_status row: who pulled, when,
+ * how far. The page itself depends on the branch only: every till of a
+ * branch receives the branch's master data.
+ */
 static proto_err
-record(PGconn *conn, int branch_id, int64_t cursor, char *err, size_t errlen)
+record(PGconn *conn, int branch_id, int till_id, int64_t cursor, char *err,
+    size_t errlen)
 {
-	char b[16], c[24];
-	const char *params[2] = {b, c};
+	char b[16], t[16], c[24];
+	const char *params[3] = {b, c, t};
 
 	snprintf(b, sizeof b, "%d", branch_id);
+	snprintf(t, sizeof t, "%d", till_id);
 	snprintf(c, sizeof c, "%" PRId64, cursor);
 	return db_exec(conn,
-	    "INSERT INTO branchsync.branch_status(branch_id, last_seen,"
-	    " last_pull, pull_cursor) VALUES ($1, now(), now(), $2)"
-	    " ON CONFLICT (branch_id) DO UPDATE SET last_seen = now(),"
+	    "INSERT INTO branchsync.branch_status(branch_id, till_id,"
+	    " last_seen, last_pull, pull_cursor)"
+	    " VALUES ($1, $3, now(), now(), $2)"
+	    " ON CONFLICT (branch_id, till_id) DO UPDATE SET last_seen = "
+	    "now(),"
 	    " last_pull = now(), pull_cursor = EXCLUDED.pull_cursor",
-	    2, params, PGRES_COMMAND_OK, NULL, NULL, err, errlen);
+	    3, params, PGRES_COMMAND_OK, NULL, NULL, err, errlen);
 }
 
 proto_err
-pull_page(pull_ctx *ctx, PGconn *conn, int branch_id, const proto_pull *p,
-    proto_changes *out, char *err, size_t errlen)
+pull_page(pull_ctx *ctx, PGconn *conn, int branch_id, int till_id,
+    const proto_pull *p, proto_changes *out, char *err, size_t errlen)
 {
 	int64_t limit = ctx->conf->max_pull_rows;
 	int64_t max_bytes
@@ -341,7 +349,8 @@ pull_page(pull_ctx *ctx, PGconn *conn, int branch_id, const proto_pull *p,
 	out->more = stopped || PQntuples(res) == limit;
 	PQclear(res);
 	if (rv != PROTO_OK
-	    || (rv = record(conn, branch_id, out->cursor, err, errlen))
+	    || (rv = record(
+	            conn, branch_id, till_id, out->cursor, err, errlen))
 	        != PROTO_OK)
 		return rv;
 	metrics_changes_sent(out->nchanges);

@@ -33,12 +33,14 @@ void pull_free(pull_ctx *ctx);
 
 /*
  * pull_page reads the page that answers p for branch branch_id into out
- * and records the pull in branch_status. What out points to is owned by
+ * and records the pull in branch_status, in the row of till till_id (0:
+ * the branch's own key); the page is the same for every till of a
+ * branch. What out points to is owned by
  * ctx and valid until its next call. Returns PROTO_OK, PROTO_EDB (the
  * connection may be lost), PROTO_EINVAL (a record that is not valid
  * JSON) or PROTO_ENOMEM, with the reason in err.
  */
-proto_err pull_page(pull_ctx *ctx, PGconn *conn, int branch_id,
+proto_err pull_page(pull_ctx *ctx, PGconn *conn, int branch_id, int till_id,
     const proto_pull *p, proto_changes *out, char *err, size_t errlen);
 
 #endif /* HUB_PULL_H */

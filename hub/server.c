@@ -48,6 +48,8 @@
 #define PEER_MAX 128
 /* Room for a branch code (db.c accepts 1 to 64 characters). */
 #define CODE_MAX 65
+/* Room for "BRANCH" or "BRANCH" till "TILL", quotes included, for logs. */
+#define WHO_MAX (2 * CODE_MAX + 16)
 /* At most this many HUB-AUTH-FAIL lines per window; then a count. */
 #define AUTH_LOG_MAX       10
 #define AUTH_LOG_WINDOW_MS 60000
@@ -59,7 +61,8 @@ typedef struct {
 	uint32_t id;         /* nng_pipe_id */
 	int64_t since_ms;    /* monotonic clock when it came */
 	char peer[PEER_MAX]; /* remote address, formatted */
-	char code[CODE_MAX]; /* branch authenticated on it; "" none yet */
+	char who[WHO_MAX];   /* branch (and till) authenticated on it,
+	                        quoted; "" none yet */
 	bool tls;            /* verified TLS pipe whose CN must match */
 	char cn[CODE_MAX];   /* its client certificate's CN ("" unknown) */
 } conn_info;
@@ -67,6 +70,7 @@ typedef struct {
 /* What the last report of a branch said about its backlog. */
 typedef struct {
 	int branch_id; /* branchsync.branch.id */
+	int till_id;   /* branchsync.till.id, 0: the branch's own key */
 	bool behind;   /* over behind_events or behind_seconds */
 } branch_info;
 
@@ -108,8 +112,10 @@ typedef struct {
 	proto_buf out;          /* encoded reply */
 	nng_pipe pipe;          /* the current request's connection */
 	int authed;             /* its branch id once authenticated, or -1 */
+	int till_id;            /* its till once authenticated, 0 none */
 	bool old_key;           /* it used the branch's previous key */
-	char err[1024];         /* reason of the current failure */
+	char who[WHO_MAX]; /* "BRANCH" or "BRANCH" till "TILL", for logs */
+	char err[1024];    /* reason of the current failure */
 } worker;
 
 /* format_addr writes a peer address as text ("10.0.0.7:51234"). */
@@ -219,29 +225,30 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		c = *found;
 		*found = st->conns[--st->nconns];
 		/* Under the lock: after this branch's CONNECT line. */
-		if (c.code[0] != '\0')
+		if (c.who[0] != '\0')
 			log_info("HUB-BRANCH-DISCONNECT",
-			    "branch \"%s\" from %s disconnected after %" PRId64
+			    "branch %s from %s disconnected after %" PRId64
 			    " s",
-			    c.code, c.peer,
+			    c.who, c.peer,
 			    (now_mono_ms() - c.since_ms) / 1000);
 	}
 	pthread_mutex_unlock(&st->mu);
 	if (found == NULL)
 		return;
 	metrics_agents_delta(-1);
-	if (c.code[0] == '\0')
+	if (c.who[0] == '\0')
 		log_debug("HUB-PIPE-REM",
 		    "connection %" PRIu32 " from %s closed", id, c.peer);
 }
 
-/* branch_get returns the entry of branch_id, adding it (*added) if new. */
+/* branch_get returns the entry of a till, adding it (*added) if new. */
 static branch_info *
-branch_get(server_state *st, int branch_id, bool *added)
+branch_get(server_state *st, int branch_id, int till_id, bool *added)
 {
 	*added = false;
 	for (size_t i = 0; i < st->nbranch; i++)
-		if (st->branches[i].branch_id == branch_id)
+		if (st->branches[i].branch_id == branch_id
+		    && st->branches[i].till_id == till_id)
 			return &st->branches[i];
 	if (st->nbranch == st->cbranch) {
 		st->cbranch = st->cbranch ? 2 * st->cbranch : 16;
@@ -249,7 +256,7 @@ branch_get(server_state *st, int branch_id, bool *added)
 		    st->branches, st->cbranch * sizeof *st->branches);
 	}
 	*added = true;
-	st->branches[st->nbranch] = (branch_info) {branch_id, false};
+	st->branches[st->nbranch] = (branch_info) {branch_id, till_id, false};
 	return &st->branches[st->nbranch++];
 }
 
@@ -272,7 +279,8 @@ printable(const char *s, char *out, size_t len)
  * headers carry the agent's backlog; a PULL's does not) a crossing of
  * behind_events or behind_seconds logs HUB-BRANCH-BEHIND or
  * HUB-BRANCH-CAUGHT-UP. Only transitions are logged, never a batch; a
- * branch first seen behind after a start counts as one.
+ * branch first seen behind after a start counts as one. Each till of a
+ * branch has its own queue, so its own transitions.
  */
 static void
 note_branch(worker *w, const proto_agent_hdr *h, int branch_id,
@@ -287,11 +295,11 @@ note_branch(worker *w, const proto_agent_hdr *h, int branch_id,
 	w->authed = branch_id;
 	pthread_mutex_lock(&st->mu);
 	c = conn_find(st, (uint32_t) nng_pipe_id(w->pipe));
-	if (c != NULL && strcmp(c->code, h->branch) != 0) {
-		snprintf(c->code, sizeof c->code, "%s", h->branch);
+	if (c != NULL && strcmp(c->who, w->who) != 0) {
+		snprintf(c->who, sizeof c->who, "%s", w->who);
 		printable(version, ver, sizeof ver);
 		log_info("HUB-BRANCH-CONNECT",
-		    "branch \"%s\" connected from %s%s%s%s", c->code, c->peer,
+		    "branch %s connected from %s%s%s%s", c->who, c->peer,
 		    version != NULL ? ", agent " : "",
 		    version != NULL ? ver : "",
 		    w->old_key ? ", with its previous key (rotate-key "
@@ -301,20 +309,20 @@ note_branch(worker *w, const proto_agent_hdr *h, int branch_id,
 	if (queue) {
 		behind = h->queue_events >= st->behind_events
 		    || h->oldest_age_s >= st->behind_seconds;
-		b = branch_get(st, branch_id, &added);
+		b = branch_get(st, branch_id, w->till_id, &added);
 		if (behind && !b->behind)
 			log_warn("HUB-BRANCH-BEHIND",
-			    "branch \"%s\" is behind: %" PRId64
+			    "branch %s is behind: %" PRId64
 			    " events waiting (behind_events %" PRId64
 			    "), oldest %" PRId64 " s (behind_seconds %" PRId64
 			    ")",
-			    h->branch, h->queue_events, st->behind_events,
+			    w->who, h->queue_events, st->behind_events,
 			    h->oldest_age_s, st->behind_seconds);
 		else if (!behind && b->behind)
 			log_notice("HUB-BRANCH-CAUGHT-UP",
-			    "branch \"%s\" caught up: %" PRId64
+			    "branch %s caught up: %" PRId64
 			    " events waiting, oldest %" PRId64 " s",
-			    h->branch, h->queue_events, h->oldest_age_s);
+			    w->who, h->queue_events, h->oldest_age_s);
 		b->behind = behind;
 	}
 	pthread_mutex_unlock(&st->mu);
@@ -404,19 +412,34 @@ cn_check(worker *w, const char *branch)
 	return PROTO_EAUTH;
 }
 
-/* check_hdr authenticates a request's header; branch_id on success. */
+/*
+ * check_hdr authenticates a request's header; branch_id on success, and
+ * w->till_id, the till the credential belongs to (0 for the branch's own
+ * key), which apply and pull are told of: identity comes from the
+ * credential, the header's "till" only says which key to check.
+ */
 static proto_err
 check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
 {
 	const char *branch = h->branch ? h->branch : "";
+	db_who who = {0};
 	proto_err rv;
 
 	if ((rv = apply_check_hdr(h, w->err, sizeof w->err)) != PROTO_OK)
 		return rv;
 	if ((rv = cn_check(w, branch)) != PROTO_OK)
 		return rv;
-	rv = db_auth(w->conn, branch, h->key ? h->key : "", branch_id,
-	    &w->old_key, w->err, sizeof w->err);
+	rv = db_auth(w->conn, branch, h->till, h->key ? h->key : "", &who,
+	    w->err, sizeof w->err);
+	*branch_id = who.branch_id;
+	w->till_id = rv == PROTO_OK ? who.till_id : 0;
+	w->old_key = who.old_key;
+	if (h->till != NULL)
+		snprintf(w->who, sizeof w->who, "\"%.64s\" till \"%.64s\"",
+		    branch, h->till);
+	else
+		snprintf(w->who, sizeof w->who, "\"%.64s\"", branch);
+	apply_set_till(w->apply, w->till_id, rv == PROTO_OK ? h->till : NULL);
 	if (rv == PROTO_EAUTH)
 		auth_failed(w, branch, w->err);
 	else if (rv != PROTO_OK)
@@ -502,8 +525,8 @@ handle_pull(worker *w, const proto_pull *p, proto_msg *reply)
 	}
 	note_branch(w, &p->hdr, branch_id, NULL, false);
 	reply->type = PROTO_CHANGES;
-	rv = pull_page(w->pull, w->conn, branch_id, p, &reply->u.changes,
-	    w->err, sizeof w->err);
+	rv = pull_page(w->pull, w->conn, branch_id, w->till_id, p,
+	    &reply->u.changes, w->err, sizeof w->err);
 	if (rv != PROTO_OK) {
 		log_error("HUB-PULL-FAIL",
 		    "branch \"%s\": could not read changes after %" PRId64
@@ -556,14 +579,15 @@ encode_reply(worker *w, const proto_msg *reply)
 static void
 request_failed(worker *w, proto_type type, const char *why)
 {
-	char id[16], text[1100], err[256];
-	const char *params[2] = {id, text};
+	char id[16], till[16], text[1100], err[256];
+	const char *params[3] = {id, text, till};
 
 	if (type == PROTO_PUSH)
 		metrics_apply_error();
 	if (db_lost(w->conn))
 		return;
 	snprintf(id, sizeof id, "%d", w->authed);
+	snprintf(till, sizeof till, "%d", w->till_id);
 	snprintf(text, sizeof text, "%s: %s",
 	    type == PROTO_PUSH ? "could not apply batch"
 	                       : "could not read changes",
@@ -574,11 +598,12 @@ request_failed(worker *w, proto_type type, const char *why)
 	 * its error is the one operators most need to see.
 	 */
 	if (db_exec(w->conn,
-	        "INSERT INTO branchsync.branch_status(branch_id, last_error,"
-	        " last_error_at) VALUES ($1, $2, now()) ON CONFLICT"
-	        " (branch_id) DO UPDATE SET last_error = EXCLUDED.last_error,"
+	        "INSERT INTO branchsync.branch_status(branch_id, till_id,"
+	        " last_error, last_error_at) VALUES ($1, $3, $2, now())"
+	        " ON CONFLICT (branch_id, till_id) DO UPDATE SET"
+	        " last_error = EXCLUDED.last_error,"
 	        " last_error_at = EXCLUDED.last_error_at",
-	        2, params, PGRES_COMMAND_OK, NULL, NULL, err, sizeof err)
+	        3, params, PGRES_COMMAND_OK, NULL, NULL, err, sizeof err)
 	    != PROTO_OK)
 		log_debug(
 		    "HUB-DB-FAIL", "could not record the error: %s", err);
@@ -613,6 +638,7 @@ dispatch(worker *w, const proto_msg *m, proto_msg *reply)
 	for (int attempt = 0; attempt < 2; attempt++) {
 		memset(reply, 0, sizeof *reply);
 		w->authed = -1;
+		w->till_id = 0;
 		if (m->type == PROTO_HELLO)
 			handle_hello(w, &m->u.hello, reply);
 		else if (m->type == PROTO_PUSH)

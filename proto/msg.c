@@ -124,6 +124,7 @@ typedef struct {
 	field_kind kind;  /* msgpack type and C type */
 	size_t off;       /* offset of the C field (of the count for arrays) */
 	size_t aoff;      /* arrays: offset of the element pointer */
+	bool optional;    /* FK_NAME only: may be absent (NULL), e.g. "till" */
 } field_desc;
 
 /* An event list: PUSH events and CHANGES changes share proto_event and
@@ -144,26 +145,33 @@ static const evlist_desc changes_events
     = {"changes", "change", 4, false, PROTO_OP_UPSERT, false, true};
 
 typedef struct {
-	const field_desc *fields; /* keys of the body, all required in v1 */
+	const field_desc *fields; /* keys of the body, required unless
+	                             marked optional */
 	size_t nfields;           /* number of keys */
 } body_desc;
 
 #define F(name, kind, member)                                                 \
 	{                                                                     \
-		name, kind, offsetof(proto_msg, u.member), 0                  \
+		name, kind, offsetof(proto_msg, u.member), 0, false           \
+	}
+/* FO describes an optional name: absent on the wire is NULL in C. */
+#define FO(name, member)                                                      \
+	{                                                                     \
+		name, FK_NAME, offsetof(proto_msg, u.member), 0, true         \
 	}
 /* L describes an array field: its count and its element pointer. */
 #define L(name, kind, count, array)                                           \
 	{                                                                     \
 		name, kind, offsetof(proto_msg, u.count),                     \
-		    offsetof(proto_msg, u.array)                              \
+		    offsetof(proto_msg, u.array), false                       \
 	}
 #define HDR_FIELDS(t)                                                         \
 	F("branch", FK_NAME, t.hdr.branch), F("key", FK_NAME, t.hdr.key),     \
 	    F("log_id", FK_NAME, t.hdr.log_id),                               \
 	    F("queue_events", FK_INT, t.hdr.queue_events),                    \
 	    F("queue_bytes", FK_INT, t.hdr.queue_bytes),                      \
-	    F("oldest_age_s", FK_INT, t.hdr.oldest_age_s)
+	    F("oldest_age_s", FK_INT, t.hdr.oldest_age_s),                    \
+	    FO("till", t.hdr.till)
 
 static const field_desc hello_fields[] = {
     HDR_FIELDS(hello),
@@ -211,6 +219,7 @@ static const field_desc error_fields[] = {
     F("retry", FK_BOOL, error.retry),
 };
 #undef F
+#undef FO
 #undef L
 
 #define BODY(a)                                                               \
@@ -550,6 +559,8 @@ body_check(const proto_msg *m, const body_desc *d, char *err, size_t errlen)
 		if (f->kind != FK_STR && f->kind != FK_NAME)
 			continue;
 		str = *FIELD(const char *, m, f->off);
+		if (str == NULL && f->optional)
+			continue;
 		if (str == NULL) {
 			proto_seterr(
 			    err, errlen, "field \"%s\" is NULL", f->name);
@@ -700,6 +711,19 @@ pack_field(msgpack_packer *pk, const proto_msg *m, const field_desc *f)
 #undef N
 }
 
+/* absent counts the optional fields of m that are NULL (not written). */
+static size_t
+absent(const proto_msg *m, const body_desc *d)
+{
+	size_t n = 0;
+
+	for (size_t i = 0; i < d->nfields; i++)
+		if (d->fields[i].optional
+		    && *FIELD(const char *const, m, d->fields[i].off) == NULL)
+			n++;
+	return n;
+}
+
 proto_err
 proto_msg_encode(const proto_msg *m, proto_buf *out, char *err, size_t errlen)
 {
@@ -719,8 +743,11 @@ proto_msg_encode(const proto_msg *m, proto_buf *out, char *err, size_t errlen)
 	rc = msgpack_pack_array(&pk, 3);
 	rc |= msgpack_pack_uint32(&pk, PROTO_VERSION);
 	rc |= msgpack_pack_uint32(&pk, (uint32_t) m->type);
-	rc |= msgpack_pack_map(&pk, d->nfields);
+	rc |= msgpack_pack_map(&pk, (uint32_t) (d->nfields - absent(m, d)));
 	for (i = 0; i < d->nfields; i++) {
+		if (d->fields[i].optional
+		    && *FIELD(const char *const, m, d->fields[i].off) == NULL)
+			continue;
 		rc |= pack_cstr(&pk, d->fields[i].name);
 		rc |= pack_field(&pk, m, &d->fields[i]);
 	}
@@ -1097,7 +1124,7 @@ dec_body(proto_cur *c, proto_arena *a, proto_msg *m, const body_desc *d)
 		}
 	}
 	for (k = 0; k < d->nfields; k++) {
-		if (!(seen & (1u << k))) {
+		if (!(seen & (1u << k)) && !d->fields[k].optional) {
 			proto_seterr(c->err, c->errlen, "missing field \"%s\"",
 			    d->fields[k].name);
 			return PROTO_EPROTO;

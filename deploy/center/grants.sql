@@ -13,11 +13,11 @@
 
 GRANT USAGE ON SCHEMA branchsync TO branchsync_hub;
 
--- Read only: the schema version, the branches and their keys' hashes
--- (changed by the owner's "branch" commands), the change feed (written by
--- the down tables' triggers).
+-- Read only: the schema version, the branches, their tills and their
+-- keys' hashes (changed by the owner's "branch" and "till" commands), the
+-- change feed (written by the down tables' triggers).
 GRANT SELECT ON branchsync.schema_version, branchsync.branch,
-    branchsync.change TO branchsync_hub;
+    branchsync.till, branchsync.change TO branchsync_hub;
 
 -- What the hub records: watermarks, status, rejects, conflicts, backlog
 -- history.

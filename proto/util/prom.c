@@ -73,13 +73,10 @@ prom_head(strbuf *b, const char *name, const char *type, const char *help)
 	    b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
 }
 
+/* label_value writes value escaped as a label value. */
 static void
-labels(strbuf *b, const char *name, const char *label, const char *value)
+label_value(strbuf *b, const char *value)
 {
-	strbuf_printf(b, "%s", name);
-	if (label == NULL)
-		return;
-	strbuf_printf(b, "{%s=\"", label);
 	for (const char *s = value ? value : ""; *s != '\0'; s++) {
 		if (*s == '\\')
 			strbuf_put(b, "\\\\", 2);
@@ -90,7 +87,28 @@ labels(strbuf *b, const char *name, const char *label, const char *value)
 		else
 			strbuf_put(b, s, 1);
 	}
+}
+
+static void
+labels(strbuf *b, const char *name, const char *label, const char *value)
+{
+	strbuf_printf(b, "%s", name);
+	if (label == NULL)
+		return;
+	strbuf_printf(b, "{%s=\"", label);
+	label_value(b, value);
 	strbuf_put(b, "\"}", 2);
+}
+
+void
+prom_sample2_i(strbuf *b, const char *name, const char *label1,
+    const char *value1, const char *label2, const char *value2, int64_t v)
+{
+	strbuf_printf(b, "%s{%s=\"", name, label1);
+	label_value(b, value1);
+	strbuf_printf(b, "\",%s=\"", label2);
+	label_value(b, value2);
+	strbuf_printf(b, "\"} %" PRId64 "\n", v);
 }
 
 void

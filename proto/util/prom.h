@@ -40,5 +40,8 @@ void prom_sample(strbuf *b, const char *name, const char *label,
 /* The same with an integer value, printed exactly. */
 void prom_sample_i(strbuf *b, const char *name, const char *label,
     const char *value, int64_t v);
+/* An integer sample with two labels: name{l1="v1",l2="v2"} v. */
+void prom_sample2_i(strbuf *b, const char *name, const char *label1,
+    const char *value1, const char *label2, const char *value2, int64_t v);
 
 #endif /* BS_PROM_H */

@@ -113,18 +113,28 @@ static size_t prod_send[] = {0, 1, 2}, bp_send[] = {1, 2};
 static const char *prod_send_names[] = {"id", "name", "price"};
 static const char *bp_send_names[] = {"product_id", "price"};
 
-/* The last field, branch: up tables have branch_id as column 0. */
+/* Up tables have branch_id as column 0 and no till_column. */
+#define UP(cfg, q, cols, n, npk, fks, nfks)                                   \
+	{                                                                     \
+		.cfg = (cfg), .quoted = (char *) (q), .cols = (cols),         \
+		.ncols = (n), .npk = (npk), .scope = -1, .fks = (fks),        \
+		.nfks = (nfks), .till = -1, .branch = 0                       \
+	}
+#define DOWN(cfg, q, cols, n, npk, scope, send, names, nsend, nkey)           \
+	{                                                                     \
+		.cfg = (cfg), .quoted = (char *) (q), .cols = (cols),         \
+		.ncols = (n), .npk = (npk), .scope = (scope), .send = (send), \
+		.send_names = (names), .nsend = (nsend), .nkey = (nkey),      \
+		.till = -1                                                    \
+	}
 static catalog_table tables[] = {
-    {&cfgs[0], (char *) "\"public\".\"transactions\"", tx_cols, 7, 2, -1, NULL,
-        NULL, 0, 0, NULL, 0, 0},
-    {&cfgs[1], (char *) "\"public\".\"payments\"", pay_cols, 5, 3, -1, NULL,
-        NULL, 0, 0, pay_fks, 1, 0},
-    {&cfgs[2], (char *) "\"public\".\"transaction_items\"", item_cols, 6, 2,
-        -1, NULL, NULL, 0, 0, NULL, 0, 0},
-    {&cfgs[3], (char *) "\"public\".\"products\"", prod_cols, 3, 1, -1,
-        prod_send, prod_send_names, 3, 1, NULL, 0, 0},
-    {&cfgs[4], (char *) "\"public\".\"branch_prices\"", bp_cols, 3, 2, 0,
-        bp_send, bp_send_names, 2, 1, NULL, 0, 0},
+    UP(&cfgs[0], "\"public\".\"transactions\"", tx_cols, 7, 2, NULL, 0),
+    UP(&cfgs[1], "\"public\".\"payments\"", pay_cols, 5, 3, pay_fks, 1),
+    UP(&cfgs[2], "\"public\".\"transaction_items\"", item_cols, 6, 2, NULL, 0),
+    DOWN(&cfgs[3], "\"public\".\"products\"", prod_cols, 3, 1, -1, prod_send,
+        prod_send_names, 3, 1),
+    DOWN(&cfgs[4], "\"public\".\"branch_prices\"", bp_cols, 3, 2, 0, bp_send,
+        bp_send_names, 2, 1),
 };
 
 static const catalog cat = {tables, 5};

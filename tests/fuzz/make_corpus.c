@@ -21,7 +21,7 @@
 static int hash_names;
 
 static const proto_agent_hdr hdr
-    = {"b17", "k3y", "0123456789abcdef0123456789abcdef", 3, 400, 5};
+    = {"b17", "k3y", "0123456789abcdef0123456789abcdef", 3, 400, 5, NULL};
 
 static int
 write_file(const char *dir, const char *name, const void *p, size_t n)
@@ -103,6 +103,9 @@ write_others(const char *dir)
 	m.u.hello = (proto_hello) {hdr, 1234, "0.1.0"};
 	if (write_msg(dir, "hello", &m) != 0)
 		return -1;
+	m.u.hello.hdr.till = "pc-1"; /* a till's agent */
+	if (write_msg(dir, "hello_till", &m) != 0)
+		return -1;
 	m.type = PROTO_WELCOME;
 	m.u.welcome = (proto_welcome) {
 	    41, -7, "0.1.0", 10000, 16777216, 3, retry, 1, discard};
@@ -183,7 +186,7 @@ write_raw(const char *dir)
 
 /* A well-formed header (fuzz_hub_request stops short of authentication). */
 static const proto_agent_hdr hub_hdr
-    = {"b17", "k3y", "00112233445566778899aabbccddeeff", 1, 120, 2};
+    = {"b17", "k3y", "00112233445566778899aabbccddeeff", 1, 120, 2, NULL};
 
 #define I(x)                                                                  \
 	{                                                                     \
@@ -276,6 +279,9 @@ write_hub(const char *dir)
 	m.type = PROTO_HELLO;
 	m.u.hello = (proto_hello) {hub_hdr, 106, "0.1.0"};
 	if (write_msg(dir, "hello_b17", &m) != 0)
+		return -1;
+	m.u.hello.hdr.till = "pc-1";
+	if (write_msg(dir, "hello_b17_till", &m) != 0)
 		return -1;
 	m.type = PROTO_PULL;
 	m.u.pull = (proto_pull) {hub_hdr, 17, "", 5000, 4194304};

@@ -29,10 +29,13 @@ class NoReply(Exception):
 
 
 def _hdr(branch, key, log_id, queue_events=0, queue_bytes=0,
-         oldest_age_s=0):
-    return {"branch": branch, "key": key, "log_id": log_id,
-            "queue_events": queue_events, "queue_bytes": queue_bytes,
-            "oldest_age_s": oldest_age_s}
+         oldest_age_s=0, till=None):
+    h = {"branch": branch, "key": key, "log_id": log_id,
+         "queue_events": queue_events, "queue_bytes": queue_bytes,
+         "oldest_age_s": oldest_age_s}
+    if till is not None:
+        h["till"] = till
+    return h
 
 
 def pack(mtype, body, version=VERSION):

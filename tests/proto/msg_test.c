@@ -17,7 +17,7 @@ static char err[512];
 /* ---- sample messages ------------------------------------------------- */
 
 static const proto_agent_hdr sample_hdr
-    = {"b17", "k3y", "0123456789abcdef0123456789abcdef", 12, 3456, 78};
+    = {"b17", "k3y", "0123456789abcdef0123456789abcdef", 12, 3456, 78, NULL};
 
 static void
 sample_hello(proto_msg *m)
@@ -245,7 +245,10 @@ hdr_eq(const proto_agent_hdr *a, const proto_agent_hdr *b)
 	    && strcmp(a->log_id, b->log_id) == 0
 	    && a->queue_events == b->queue_events
 	    && a->queue_bytes == b->queue_bytes
-	    && a->oldest_age_s == b->oldest_age_s;
+	    && a->oldest_age_s == b->oldest_age_s
+	    && (a->till == NULL
+	            ? b->till == NULL
+	            : b->till != NULL && !strcmp(a->till, b->till));
 }
 
 static bool
@@ -399,6 +402,45 @@ static void
 hello_round_trip_differs(void)
 {
 	round_trip(sample_hello);
+}
+
+/* A till's agent names its till; an older hub skips the key. */
+static void
+sample_hello_till(proto_msg *m)
+{
+	sample_hello(m);
+	m->u.hello.hdr.till = "pc-2";
+}
+
+static void
+sample_pull_till(proto_msg *m)
+{
+	sample_pull(m);
+	m->u.pull.hdr.till = "1";
+}
+
+static void
+till_round_trip_differs(void)
+{
+	proto_msg m, *d = NULL;
+	proto_buf b;
+
+	round_trip(sample_hello_till);
+	round_trip(sample_pull_till);
+	/* Without a till the key is left out: the bytes of an older agent. */
+	sample_hello(&m);
+	proto_buf_init(&b);
+	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+	CHECK(memmem(b.data, b.len, "till", 4) == NULL);
+	CHECK_OK(proto_msg_decode(b.data, b.len, NULL, &d, err, sizeof(err)));
+	CHECK(d->u.hello.hdr.till == NULL);
+	proto_msg_free(d);
+	/* A till that is not a name is refused both ways. */
+	sample_hello(&m);
+	m.u.hello.hdr.till = "pc\x01";
+	proto_buf_reset(&b);
+	CHECK_ERR(proto_msg_encode(&m, &b, err, sizeof(err)), PROTO_EINVAL);
+	proto_buf_fini(&b);
 }
 
 static void
@@ -1949,6 +1991,7 @@ encode_appends_not(void)
 
 static const test_case cases[] = {
     {"hello round trip differs", hello_round_trip_differs},
+    {"till round trip differs", till_round_trip_differs},
     {"welcome round trip differs", welcome_round_trip_differs},
     {"push round trip differs", push_round_trip_differs},
     {"ack round trip differs", ack_round_trip_differs},

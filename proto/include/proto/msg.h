@@ -28,6 +28,11 @@
  *   "queue_events" int   events waiting in the local log          v1
  *   "queue_bytes"  int   approximate bytes waiting                v1
  *   "oldest_age_s" int   age of the oldest waiting event, seconds v1
+ *   "till"         str   optional (added within v1): the till     v1
+ *                        (POS file) of the branch this agent serves, e.g.
+ * "pc1"; absent for an agent that uses the branch's own key. The key is then
+ * the till's key: the hub takes the till from the credential (branch, till,
+ * key), never from this field alone.
  *
  * WELCOME (hub -> agent), type 2: answer to HELLO.
  *   "watermark"    int   last seq applied for (branch, log_id); 0 if none
@@ -44,7 +49,7 @@
  *
  * PUSH (agent -> hub), type 3: a batch of events in seq order.
  *   "branch", "key", "log_id", "queue_events", "queue_bytes",
- *   "oldest_age_s"       as in HELLO
+ *   "oldest_age_s", "till" (optional)  as in HELLO
  *   "tables"       array of [name str, columns array of str, nkey int]:
  *                  the tables the events refer to; the first nkey columns
  *                  are the key columns
@@ -65,7 +70,7 @@
  *
  * PULL (agent -> hub), type 5: ask for master-data changes after a cursor.
  *   "branch", "key", "log_id", "queue_events", "queue_bytes",
- *   "oldest_age_s"       as in HELLO
+ *   "oldest_age_s", "till" (optional)  as in HELLO
  *   "cursor"       int   the id of the last change applied; 0 for all
  *   "table"        str   "" for every table, or one branch-side table
  *                        name to receive only that table (a reload)
@@ -182,6 +187,9 @@ typedef struct {
 	int64_t queue_events; /* events waiting at the branch */
 	int64_t queue_bytes;  /* bytes waiting at the branch */
 	int64_t oldest_age_s; /* age of the oldest waiting event */
+	const char *till;     /* till code, or NULL: the branch's own key
+	                         (optional on the wire: an older
+	                         agent does not send it) */
 } proto_agent_hdr;
 
 typedef struct {
