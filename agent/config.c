@@ -371,6 +371,13 @@ check_conf(agent_conf *c, const char *path, char *err, size_t errlen)
 		snprintf(err, errlen, "%s: no [table NAME] section", path);
 		return false;
 	}
+	if (c->till != NULL && c->till[0] == '\0') {
+		snprintf(err, errlen,
+		    "%s: \"till\" is empty; give the till's code or remove "
+		    "the key",
+		    path);
+		return false;
+	}
 	for (size_t i = 0; i < c->ntables; i++)
 		if (c->tables[i].down && c->tables[i].exclude != NULL) {
 			snprintf(err, errlen,

@@ -74,6 +74,14 @@ test_bad_values_accepted(void)
 	CHECK(strstr(err, "pull_interval_ms") != NULL);
 	CHECK(!load("pull_max_rows = 100001\n[table products]\n"));
 	CHECK(strstr(err, "pull_max_rows") != NULL);
+	CHECK(!load("till =\n[table products]\n"));
+	CHECK(strstr(err, "\"till\" is empty") != NULL);
+	CHECK(!load("[table products]\ndirection = down\nexclude = a\n"));
+	CHECK(strstr(err, "\"exclude\" is for up tables only") != NULL);
+	CHECK(!load("[table sales]\nexclude = a\nexclude = b\n"));
+	CHECK(strstr(err, "duplicate key \"exclude\"") != NULL);
+	CHECK(load("[table sales]\nexclude = password, synced_at\n"));
+	CHECK_STR(lc.tables[0].exclude, "password, synced_at");
 	return true;
 }
 
