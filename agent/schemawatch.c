@@ -104,6 +104,30 @@ missing_triggers(sqlite3 *db, const capture_table *t, int *missing, char *err,
 	return rv;
 }
 
+/* Runs sql (?1 = arg, ?2 = OUTBOX_UNKNOWN_TABLE) for one number. */
+static proto_err
+count_sql(sqlite3 *db, const char *sql, const char *arg, int64_t *v, char *err,
+    size_t errlen)
+{
+	sqlite3_stmt *st;
+	proto_err rv;
+
+	*v = 0;
+	if ((rv = db_prepare(db, sql, &st, err, errlen)) != PROTO_OK)
+		return rv;
+	if (sqlite3_bind_parameter_count(st) >= 1)
+		sqlite3_bind_text(st, 1, arg, -1, SQLITE_STATIC);
+	if (sqlite3_bind_parameter_count(st) >= 2)
+		sqlite3_bind_text(
+		    st, 2, OUTBOX_UNKNOWN_TABLE, -1, SQLITE_STATIC);
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*v = sqlite3_column_int64(st, 0);
+	else
+		rv = db_fail(db, "could not read the catalog", err, errlen);
+	sqlite3_finalize(st);
+	return rv;
+}
+
 /*
  * Entries of table set aside while it did not fit go back in the queue
  * as new entries (new seqs: the hub's watermark may be past the old
@@ -121,8 +145,17 @@ requeue(sqlite3 *db, const char *table, int64_t *n, char *err, size_t errlen)
 	    "'acked_seq')",
 	};
 	proto_err rv;
+	int64_t any = 0;
 
 	*n = 0;
+	/* Read first: the write lock only when there is work. */
+	if ((rv = count_sql(db,
+	         "SELECT count(*) FROM (SELECT 1 FROM _branchsync_log WHERE "
+	         "tbl = ?1 AND err = ?2 LIMIT 1)",
+	         table, &any, err, errlen))
+	        != PROTO_OK
+	    || any == 0)
+		return rv;
 	if ((rv = db_exec(db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
 		return rv;
 	for (int i = 0; i < 2 && rv == PROTO_OK; i++) {
@@ -206,12 +239,12 @@ note_missing(sqlite3 *db, const capture_table *t, char *err, size_t errlen)
 /* Checks up table i; adds it to fit when it can be captured. */
 static proto_err
 refit_table(schemawatch *sw, sqlite3 *db, size_t i, bool first,
-    agent_conf *fit, char *err, size_t errlen)
+    agent_conf *fit, bool *need, char *err, size_t errlen)
 {
 	const agent_table_conf *tc = &sw->conf->tables[i];
 	capture_table t;
 	char why[512];
-	int missing = 0;
+	int missing = 0, stale = 0;
 	proto_err rv;
 
 	rv = capture_describe(db, tc, &t, why, sizeof why);
@@ -228,6 +261,10 @@ refit_table(schemawatch *sw, sqlite3 *db, size_t i, bool first,
 	        == PROTO_OK
 	    && missing > 0)
 		rv = note_missing(db, &t, err, errlen);
+	if (rv == PROTO_OK
+	    && (rv = capture_stale(db, &t, 1, &stale, err, errlen)) == PROTO_OK
+	    && stale > 0)
+		*need = true;
 	capture_table_fini(&t);
 	fit->tables[fit->ntables++] = *tc;
 	return rv;
@@ -257,7 +294,8 @@ schemawatch_refit(schemawatch *sw, sqlite3 *db, char *err, size_t errlen)
 {
 	agent_conf fit = *sw->conf;
 	capture_result res = {0};
-	bool first = sw->version < 0;
+	bool first = sw->version < 0, need = false;
+	int64_t ours = 0;
 	proto_err rv = PROTO_OK;
 
 	if (first)
@@ -268,11 +306,26 @@ schemawatch_refit(schemawatch *sw, sqlite3 *db, char *err, size_t errlen)
 		if (sw->conf->tables[i].down)
 			fit.tables[fit.ntables++] = sw->conf->tables[i];
 		else
-			rv = refit_table(sw, db, i, first, &fit, err, errlen);
+			rv = refit_table(
+			    sw, db, i, first, &fit, &need, err, errlen);
+	}
+	/* Ours beyond 3 per fitting table: of tables left out, to drop. */
+	if (rv == PROTO_OK
+	    && (rv = count_sql(db,
+	            "SELECT count(*) FROM sqlite_master WHERE type = "
+	            "'trigger' AND name LIKE '\\_branchsync\\_%' ESCAPE "
+	            "'\\'",
+	            NULL, &ours, err, errlen))
+	        == PROTO_OK) {
+		size_t nup = 0;
+		for (size_t i = 0; i < fit.ntables; i++)
+			nup += !fit.tables[i].down;
+		need |= ours != (int64_t) (3 * nup);
 	}
 	/* Tables left out lose their triggers: a trigger naming a column
 	 * that is gone would make every POS write to the table fail. */
-	if (rv == PROTO_OK
+	/* Only when something differs: install takes the write lock. */
+	if (rv == PROTO_OK && need
 	    && (rv = capture_install(db, &fit, false, &res, err, errlen))
 	        == PROTO_OK
 	    && (res.created > 0 || res.dropped > 0))
