@@ -719,3 +719,12 @@ capture_stale(sqlite3 *db, const capture_table *tables, size_t ntables,
 	trig_list_fini(&have);
 	return PROTO_OK;
 }
+
+char *
+capture_key_sql(const capture_table *t, const char *rec)
+{
+	sqlb b = {0};
+
+	add_key_expr(&b, t, rec);
+	return sqlb_take(&b);
+}

@@ -72,6 +72,15 @@ void capture_table_fini(capture_table *t);
 char *capture_trigger_sql(const capture_table *t, int kind, char **name);
 
 /*
+ * capture_key_sql returns the SQL expression the triggers store as a log
+ * entry's key (column k of _branchsync_log), over the columns of the row
+ * named rec (e.g. "NEW", or a table alias): the value of a one-column
+ * key, json_array(...) of a composite one. The caller frees it. Whatever
+ * finds or writes log entries by row uses this, so keys always match.
+ */
+char *capture_key_sql(const capture_table *t, const char *rec);
+
+/*
  * capture_install creates or refreshes all capture objects for the up
  * tables of conf in one BEGIN IMMEDIATE transaction, and with wal first
  * switches the file to journal_mode=WAL. Drops our triggers of tables that

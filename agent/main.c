@@ -1,13 +1,15 @@
 /*
  * main.c: command line of branchsync-agent.
  *
- *   init    install the capture log and triggers in the POS file
+ *   init    install the capture log and triggers in the POS file; with
+ *           --initial-load also queue every existing row (sweep.h)
  *   run     send captured changes to the hub and apply master data from
  *           it until SIGTERM/SIGINT; serve GET /status and /metrics on
  *           127.0.0.1:http_port (http.h)
  *   reload  ask the running agent to pull one down table again in full
  *   status  print the queue, the hub's reachability as the running agent
  *           last recorded it, and the downstream state (no network)
+ *   sweep   queue the rows with is_synced = 0 that have no log entry
  *   rejects list|retry|discard
  *           show events the hub rejected, send them again, or drop them
  *
@@ -32,6 +34,7 @@
 #include "outbox.h"
 #include "sender.h"
 #include "status.h"
+#include "sweep.h"
 #include "util.h"
 
 #define PROG "branchsync-agent"
@@ -45,6 +48,7 @@ typedef struct {
 	bool all;            /* --all */
 	const char *config;  /* -c FILE */
 	bool wal;            /* --wal */
+	bool initial_load;   /* --initial-load */
 	bool json;           /* --json */
 } cli_opts;
 
@@ -55,7 +59,8 @@ usage(void)
 	       "branchsync hub\nand applies master data from it.\n\n",
 	    PROG);
 	printf("Usage:\n");
-	printf("  %s init -c FILE [--wal]    install the capture log and "
+	printf("  %s init -c FILE [--wal] [--initial-load]\n"
+	       "                             install the capture log and "
 	       "triggers\n",
 	    PROG);
 	printf("  %s run -c FILE             send changes and receive master "
@@ -63,6 +68,9 @@ usage(void)
 	    PROG);
 	printf(
 	    "  %s reload TABLE -c FILE    pull a down table again in full\n",
+	    PROG);
+	printf("  %s sweep -c FILE            queue rows with is_synced = 0 "
+	       "that have no log entry\n",
 	    PROG);
 	printf(
 	    "  %s status -c FILE [--json] show the queue, the hub state and "
@@ -80,6 +88,8 @@ usage(void)
 	printf("\nOptions:\n");
 	printf("  -c, --config=FILE  configuration file\n");
 	printf("      --wal          init: switch the database to WAL mode\n");
+	printf("      --initial-load init: also queue every existing row of "
+	       "the up tables\n");
 	printf("      --json         status, rejects list: print JSON\n");
 	printf("      --all          rejects retry|discard: every rejected "
 	       "event\n");
@@ -102,6 +112,7 @@ parse_args(int argc, char **argv, cli_opts *o)
 	    {"wal", no_argument, NULL, 'W'},
 	    {"json", no_argument, NULL, 'J'},
 	    {"all", no_argument, NULL, 'A'},
+	    {"initial-load", no_argument, NULL, 'L'},
 	    {NULL, 0, NULL, 0},
 	};
 	char msg[300];
@@ -121,6 +132,9 @@ parse_args(int argc, char **argv, cli_opts *o)
 			break;
 		case 'A':
 			o->all = true;
+			break;
+		case 'L':
+			o->initial_load = true;
 			break;
 		default:
 			snprintf(msg, sizeof msg, "invalid option \"%s\"",
@@ -160,7 +174,7 @@ check_args(const cli_opts *o)
 
 	if (strcmp(o->command, "init") && strcmp(o->command, "run")
 	    && strcmp(o->command, "status") && strcmp(o->command, "reload")
-	    && strcmp(o->command, "rejects")) {
+	    && strcmp(o->command, "rejects") && strcmp(o->command, "sweep")) {
 		snprintf(
 		    msg, sizeof msg, "unknown command \"%s\"", o->command);
 		bad_usage(msg);
@@ -169,6 +183,8 @@ check_args(const cli_opts *o)
 		bad_usage("no configuration file specified (-c FILE)");
 	if (o->wal && strcmp(o->command, "init"))
 		bad_usage("--wal is only valid with \"init\"");
+	if (o->initial_load && strcmp(o->command, "init"))
+		bad_usage("--initial-load is only valid with \"init\"");
 	if (o->json && strcmp(o->command, "status")
 	    && (o->action == NULL || strcmp(o->action, "list")))
 		bad_usage("--json is only valid with \"status\" and "
@@ -215,6 +231,9 @@ load_conf(const cli_opts *o, bool need_secret, agent_conf *conf)
 	log_set_level(conf->level);
 }
 
+static proto_err queue_all(
+    sqlite3 *db, const agent_conf *conf, sweep_mode mode);
+
 static int
 cmd_init(const cli_opts *o)
 {
@@ -234,10 +253,10 @@ cmd_init(const cli_opts *o)
 	    && (rv = inbox_open(db, &conf, &ib, err, sizeof err)) == PROTO_OK)
 		rv = capture_install(db, &conf, o->wal, &res, err, sizeof err);
 	inbox_close(ib);
-	sqlite3_close_v2(db);
 	if (rv != PROTO_OK) {
 		cli_error(
 		    "could not initialize \"%s\": %s", conf.database, err);
+		sqlite3_close_v2(db);
 		config_free(&conf);
 		return 1;
 	}
@@ -246,8 +265,130 @@ cmd_init(const cli_opts *o)
 	       "dropped), %zu down tables%s\n",
 	    conf.database, conf.ntables - ndown, res.created, res.dropped,
 	    ndown, res.wal ? ", journal_mode=wal" : "");
+	fflush(stdout);
+	rv = o->initial_load ? queue_all(db, &conf, SWEEP_ALL) : PROTO_OK;
+	sqlite3_close_v2(db);
 	config_free(&conf);
-	return 0;
+	return rv == PROTO_OK ? 0 : 1;
+}
+
+/* Progress of a sweep on stderr: at most once a second, and at the end. */
+typedef struct {
+	int64_t next_ms;  /* monotonic: next line due */
+	const char *verb; /* "initial load" or "sweep" */
+} progress_state;
+
+static void
+progress_cb(void *arg, const char *table, int64_t checked, int64_t total,
+    int64_t queued)
+{
+	progress_state *p = arg;
+
+	if (checked < total && now_mono_ms() < p->next_ms)
+		return;
+	p->next_ms = now_mono_ms() + 1000;
+	fprintf(stderr,
+	    "%s: %s of \"%s\": queued %" PRId64 " rows, %" PRId64
+	    " of %" PRId64 " checked\n",
+	    PROG, p->verb, table, queued, checked, total);
+}
+
+/*
+ * queue_one queues table tc's rows for mode; a table that is done clears
+ * its marks: every row is now in the log (SWEEP_ALL), or every unsynced
+ * one is.
+ */
+static proto_err
+queue_one(sqlite3 *db, const agent_table_conf *tc, sweep_mode mode,
+    progress_state *ps, int64_t *queued, char *err, size_t errlen)
+{
+	capture_table t;
+	proto_err rv;
+
+	if ((rv = capture_describe(db, tc, &t, err, errlen)) != PROTO_OK)
+		return rv;
+	if (mode == SWEEP_ALL || t.has_synced)
+		rv = sweep_table(
+		    db, &t, mode, progress_cb, ps, queued, err, errlen);
+	if (rv == PROTO_OK && (mode == SWEEP_ALL || t.has_synced))
+		rv = sweep_mark_clear(db, "sweep", t.name, err, errlen);
+	if (rv == PROTO_OK && mode == SWEEP_ALL)
+		rv = sweep_mark_clear(db, "unchecked", t.name, err, errlen);
+	capture_table_fini(&t);
+	return rv;
+}
+
+/* queue_all runs queue_one over the up tables, in file order. */
+static proto_err
+queue_all(sqlite3 *db, const agent_conf *conf, sweep_mode mode)
+{
+	progress_state ps = {0, mode == SWEEP_ALL ? "initial load" : "sweep"};
+	int64_t total = 0, n, hi = 0, moved = 0;
+	char err[1024];
+	proto_err rv = PROTO_OK;
+	bool failed = false;
+	sqlite3_stmt *st;
+
+	/* The log's end now: what was captured before moves behind. */
+	if (sqlite3_prepare_v2(db,
+	        "SELECT coalesce(max(seq), 0) FROM _branchsync_log", -1, &st,
+	        NULL)
+	        == SQLITE_OK
+	    && sqlite3_step(st) == SQLITE_ROW)
+		hi = sqlite3_column_int64(st, 0);
+	sqlite3_finalize(st);
+	sig_install(); /* a stop between batches leaves them committed */
+	for (size_t i = 0; i < conf->ntables && rv == PROTO_OK; i++) {
+		if (conf->tables[i].down)
+			continue;
+		n = 0;
+		rv = queue_one(
+		    db, &conf->tables[i], mode, &ps, &n, err, sizeof err);
+		total += n;
+		/* sweep: a table that cannot be captured does not stop the
+		 * others (init checked every table before). */
+		if (rv == PROTO_EINVAL && mode == SWEEP_UNSYNCED) {
+			cli_error("skipped table \"%s\": %s",
+			    conf->tables[i].name, err);
+			rv = PROTO_OK;
+			failed = true;
+		}
+		if (sig_term && rv == PROTO_OK) {
+			snprintf(err, sizeof err,
+			    "interrupted; run it again to go on");
+			rv = PROTO_ECLOSED;
+		}
+	}
+	if (rv == PROTO_OK && total > 0)
+		rv = sweep_move_after(db, hi, &moved, err, sizeof err);
+	if (rv != PROTO_OK)
+		cli_error("could not queue the rows of \"%s\" (%" PRId64
+		          " queued): %s",
+		    conf->database, total, err);
+	else
+		printf("queued %" PRId64 " rows of \"%s\"\n", total,
+		    conf->database);
+	return rv == PROTO_OK && failed ? PROTO_EINVAL : rv;
+}
+
+/* sweep: queue unsynced rows without a log entry, beside a running agent. */
+static int
+cmd_sweep(const cli_opts *o)
+{
+	agent_conf conf;
+	outbox *ob = NULL;
+	char err[1024];
+	proto_err rv;
+
+	load_conf(o, false, &conf);
+	/* outbox_open checks that init was run. */
+	if ((rv = outbox_open(&conf, &ob, err, sizeof err)) != PROTO_OK)
+		cli_error("%s", err);
+	else
+		rv = queue_all(outbox_db(ob), &conf, SWEEP_UNSYNCED);
+	outbox_close(ob);
+	config_free(&conf);
+	return rv == PROTO_OK ? 0 : 1;
 }
 
 /* Prints s as a JSON string. */
@@ -492,5 +633,7 @@ main(int argc, char **argv)
 		return cmd_reload(&o);
 	if (!strcmp(o.command, "rejects"))
 		return cmd_rejects(&o);
+	if (!strcmp(o.command, "sweep"))
+		return cmd_sweep(&o);
 	return cmd_run(&o);
 }

@@ -382,7 +382,10 @@ describe_tables(outbox *ob, char *err, size_t errlen)
 			continue;
 		rv = capture_describe(ob->db, &ob->conf->tables[i],
 		    &ob->tables[ob->ntables].t, err, errlen);
-		if (rv == PROTO_OK) {
+		/* Cannot be captured: left out (schemawatch.h). */
+		if (rv == PROTO_EINVAL)
+			rv = PROTO_OK;
+		else if (rv == PROTO_OK) {
 			ts[ob->ntables] = ob->tables[ob->ntables].t;
 			ob->ntables++;
 		}
@@ -396,7 +399,8 @@ describe_tables(outbox *ob, char *err, size_t errlen)
 	    && nstale > 0)
 		log_warn("AGENT-STALE-TRIGGERS",
 		    "%d capture triggers in \"%s\" differ from the "
-		    "configuration or schema; run \"branchsync-agent init\"",
+		    "configuration or schema; run \"branchsync-agent init\" "
+		    "(a running agent refreshes them itself)",
 		    nstale, ob->conf->database);
 	free(ts);
 	return rv;
@@ -794,8 +798,8 @@ mark_unknown(outbox *ob, const seq_list *unknown, char *err, size_t errlen)
 		return rv;
 	for (size_t i = 0; i < unknown->n && rv == PROTO_OK; i++) {
 		sqlite3_bind_int64(ob->set_err, 1, unknown->seq[i]);
-		sqlite3_bind_text(ob->set_err, 2,
-		    "table is not configured in the agent", -1, SQLITE_STATIC);
+		sqlite3_bind_text(
+		    ob->set_err, 2, OUTBOX_UNKNOWN_TABLE, -1, SQLITE_STATIC);
 		if (sqlite3_step(ob->set_err) != SQLITE_DONE)
 			rv = db_fail(ob->db, "could not set aside an entry",
 			    err, errlen);

@@ -27,6 +27,13 @@
 
 #define OUTBOX_ACK_CHUNK 64
 
+/*
+ * The err of an entry set aside because its table is not configured, or
+ * no longer fits capture (schemawatch.h requeues those once it does).
+ */
+#define OUTBOX_UNKNOWN_TABLE                                                  \
+	"table is not configured in the agent or cannot be captured"
+
 typedef struct outbox outbox;
 
 /* Counters of the local log. */
@@ -82,9 +89,11 @@ const char *outbox_id_name(outbox_id_decision d);
 /*
  * outbox_open opens conf->database (read-write, busy timeout), checks that
  * init was run, reads the log identity and the configured tables' layout
- * and prepares all statements. conf must outlive the outbox. Errors:
- * PROTO_EDB, PROTO_EINVAL (init not run, table missing...), with a message
- * in err. On PROTO_OK the caller frees *out with outbox_close.
+ * and prepares all statements. An up table that cannot be captured (gone,
+ * key column gone: see capture_describe) is left out, as if it were not
+ * configured; schemawatch.h says why. conf must outlive the outbox.
+ * Errors: PROTO_EDB, PROTO_EINVAL (init not run), with a message in err.
+ * On PROTO_OK the caller frees *out with outbox_close.
  */
 proto_err outbox_open(
     const agent_conf *conf, outbox **out, char *err, size_t errlen);

@@ -20,6 +20,7 @@
 #include "nudgesub.h"
 #include "outbox.h"
 #include "proto/msg.h"
+#include "schemawatch.h"
 #include "tls.h"
 #include "util.h"
 
@@ -63,6 +64,10 @@ typedef struct {
 	int64_t next_warn_ms;   /* monotonic: outbox warning allowed again */
 	int64_t next_retry_ms;  /* monotonic: next look for retries */
 	bool no_hub;            /* the last send found no connected hub */
+	schemawatch *sw;        /* the POS schema (schemawatch.h) */
+	bool schema_hold;       /* schema changed: refit after the request
+	                           in flight, send nothing more before */
+	int64_t next_refit_ms;  /* monotonic: a failed refit is retried */
 	char why[1024];         /* reason of the last failure */
 } sender;
 
@@ -626,7 +631,7 @@ push(sender *s, bool *idle, bool *no_retry)
 		rv = hub_error(s, resp, no_retry);
 	else if ((rv = ack_check(s, p, &resp->u.ack)) == PROTO_OK
 	    && (resp->u.ack.watermark < p->events[p->nevents - 1].seq
-	        || retry_wanted(s)
+	        || retry_wanted(s) || s->schema_hold
 	        || (rv = send_ahead(s, nxt, ahead, resp->u.ack.watermark))
 	            == PROTO_OK))
 		rv = ack_apply(s, p, &resp->u.ack, false);
@@ -664,6 +669,73 @@ explain_no_hub(sender *s)
 		snprintf(s->why + n, sizeof s->why - n, "; %s", found);
 }
 
+/* A failed refit is tried again after this long. */
+#define REFIT_RETRY_MS 1000
+
+/*
+ * refit follows a schema change (schemawatch.h): reinstalls triggers,
+ * then reopens the outbox, whose table layouts and statements date from
+ * before, and sweeps the tables marked for it. Only with no request in
+ * flight: a batch borrows the outbox's table names. A failure is logged
+ * and tried again after REFIT_RETRY_MS.
+ */
+static void
+refit(sender *s)
+{
+	outbox *nob = NULL;
+	char err[1024];
+	proto_err rv;
+
+	s->schema_hold = false;
+	if ((rv = schemawatch_refit(s->sw, outbox_db(s->ob), err, sizeof err))
+	        == PROTO_OK
+	    && (rv = outbox_open(s->conf, &nob, err, sizeof err))
+	        == PROTO_OK) {
+		outbox_close(s->ob);
+		s->ob = nob;
+		rv = schemawatch_sweep(
+		    s->sw, outbox_db(s->ob), NULL, err, sizeof err);
+	}
+	if (rv != PROTO_OK) {
+		log_error("AGENT-SCHEMA-CHECK",
+		    "could not follow the schema of \"%s\": %s",
+		    s->conf->database, err);
+		s->schema_hold = true;
+		s->next_refit_ms = now_mono_ms() + REFIT_RETRY_MS;
+	}
+}
+
+/*
+ * schema_check notices a schema change (one header read) and refits once
+ * no request is in flight; until then push sends nothing new.
+ */
+static void
+schema_check(sender *s)
+{
+	if (!s->schema_hold && schemawatch_changed(s->sw, outbox_db(s->ob))) {
+		log_info("AGENT-SCHEMA-CHANGED",
+		    "the schema of \"%s\" changed; checking the capture "
+		    "triggers",
+		    s->conf->database);
+		s->schema_hold = true;
+	}
+	if (s->schema_hold && !s->inflight
+	    && now_mono_ms() >= s->next_refit_ms)
+		refit(s);
+}
+
+/* Sleeps ms in steps of poll_ms, following the schema meanwhile. */
+static void
+nap(sender *s, int64_t ms)
+{
+	int64_t end = now_mono_ms() + ms, left;
+
+	while (!sig_term && (left = end - now_mono_ms()) > 0) {
+		sleep_ms(left < s->conf->poll_ms ? left : s->conf->poll_ms);
+		schema_check(s);
+	}
+}
+
 /* Ends the session and sleeps before the next attempt. */
 static void
 backoff(sender *s, proto_err rv, bool no_retry)
@@ -694,7 +766,7 @@ backoff(sender *s, proto_err rv, bool no_retry)
 	abandon(s);
 	live_error(s->why);
 	sync_live(s);
-	sleep_ms(ms);
+	nap(s, ms);
 }
 
 /*
@@ -778,6 +850,7 @@ run_loop(sender *s)
 
 		sig_hup = 0; /* nothing to reload yet */
 		watch(s);
+		schema_check(s);
 		if (!s->session)
 			rv = hello(s, &no_retry);
 		if (rv == PROTO_OK && !sig_term)
@@ -856,6 +929,9 @@ sender_run(const agent_conf *conf, char *err, size_t errlen)
 		rv = PROTO_ENOMEM;
 		goto done;
 	}
+	/* Whatever changed while the agent was stopped, first. */
+	s.sw = schemawatch_new(conf);
+	refit(&s);
 	{
 		outbox_counts c;
 		s.start_ms = now_wall_ms();
@@ -882,6 +958,7 @@ done:
 	proto_arena_free(s.b[1].arena);
 	proto_buf_fini(&s.buf);
 	outbox_close(s.ob);
+	schemawatch_free(s.sw);
 	live_stop();
 	return rv;
 }

@@ -9,8 +9,10 @@
 #include <string.h>
 #include <time.h>
 
+#include "capture.h"
 #include "db.h"
 #include "log.h"
+#include "sweep.h"
 #include "util.h"
 
 /* The log's counts in one scan, for acked_seq ?1. */
@@ -95,6 +97,47 @@ read_counts(sqlite3 *db, agent_status *st, char *err, size_t errlen)
 	return rv;
 }
 
+/* Up tables that cannot be captured now, and tables needing a check. */
+static proto_err
+read_tables(sqlite3 *db, const agent_conf *conf, agent_status *st, char *err,
+    size_t errlen)
+{
+	char why[256], **names;
+	size_t n;
+	proto_err rv;
+
+	for (size_t i = 0; i < conf->ntables; i++) {
+		capture_table t;
+		int k = st->nunfit;
+		if (conf->tables[i].down)
+			continue;
+		rv = capture_describe(
+		    db, &conf->tables[i], &t, why, sizeof why);
+		if (rv == PROTO_OK) {
+			capture_table_fini(&t);
+			continue;
+		}
+		if (rv != PROTO_EINVAL) {
+			snprintf(err, errlen, "%s", why);
+			return rv;
+		}
+		if (st->nunfit++ >= STATUS_MAX_TABLES)
+			continue;
+		snprintf(st->unfit[k], sizeof st->unfit[k], "%s",
+		    conf->tables[i].name);
+		snprintf(st->unfit_why[k], sizeof st->unfit_why[k], "%s", why);
+	}
+	if ((rv = sweep_marks(db, "unchecked", &names, &n, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	st->nunchecked = (int) n;
+	for (size_t i = 0; i < n && i < STATUS_MAX_TABLES; i++)
+		snprintf(
+		    st->unchecked[i], sizeof st->unchecked[i], "%s", names[i]);
+	sweep_marks_free(names, n);
+	return PROTO_OK;
+}
+
 /* What the counts mean: age, stall, outbox warning (as the sender). */
 static void
 derive(const agent_conf *conf, agent_status *st)
@@ -139,6 +182,8 @@ status_collect(sqlite3 *db, const agent_conf *conf, const live_state *live,
 	if ((rv = inbox_state_read(db, &st->d, err, errlen)) == PROTO_OK
 	    && (rv = read_meta(db, st, err, errlen)) == PROTO_OK)
 		rv = read_counts(db, st, err, errlen);
+	if (rv == PROTO_OK)
+		rv = read_tables(db, conf, st, err, errlen);
 	if (rv == PROTO_OK)
 		rv = db_exec(db, "COMMIT", err, errlen);
 	db_rollback(db);
@@ -241,6 +286,20 @@ json_down(json_t *o, const agent_status *st)
 	set_int(o, "reload_cursor", st->d.reload_cursor);
 }
 
+static void
+json_tables(json_t *o, const agent_status *st)
+{
+	json_t *unfit = json_object(), *unchecked = json_array();
+
+	for (int i = 0; i < st->nunfit && i < STATUS_MAX_TABLES; i++)
+		json_object_set_new(
+		    unfit, st->unfit[i], str(st->unfit_why[i]));
+	for (int i = 0; i < st->nunchecked && i < STATUS_MAX_TABLES; i++)
+		json_array_append_new(unchecked, str(st->unchecked[i]));
+	json_object_set_new(o, "unfit_tables", unfit);
+	json_object_set_new(o, "unchecked_tables", unchecked);
+}
+
 json_t *
 status_json(const agent_conf *conf, const agent_status *st)
 {
@@ -255,6 +314,7 @@ status_json(const agent_conf *conf, const agent_status *st)
 	json_up(o, st);
 	json_hub(o, st);
 	json_down(o, st);
+	json_tables(o, st);
 	return o;
 }
 
@@ -378,6 +438,23 @@ print_down(FILE *f, const agent_status *st)
 		fprintf(f, "reload:          none\n");
 }
 
+static void
+print_tables(FILE *f, const agent_status *st)
+{
+	if (st->nunfit == 0)
+		fprintf(f, "unfit_tables:    none\n");
+	for (int i = 0; i < st->nunfit && i < STATUS_MAX_TABLES; i++)
+		fprintf(f, "unfit_tables:    %s (%s)\n", st->unfit[i],
+		    st->unfit_why[i]);
+	if (st->nunchecked == 0)
+		fprintf(f, "unchecked:       none\n");
+	for (int i = 0; i < st->nunchecked && i < STATUS_MAX_TABLES; i++)
+		fprintf(f,
+		    "unchecked:       %s (triggers were missing; run "
+		    "\"init --initial-load\")\n",
+		    st->unchecked[i]);
+}
+
 void
 status_print(FILE *f, const agent_conf *conf, const agent_status *st)
 {
@@ -388,6 +465,7 @@ status_print(FILE *f, const agent_conf *conf, const agent_status *st)
 	print_up(f, conf, st);
 	print_hub(f, st);
 	print_down(f, st);
+	print_tables(f, st);
 }
 
 /* ---------------------------------------------------------- Prometheus */
@@ -477,6 +555,13 @@ status_metrics(strbuf *b, const agent_conf *conf, const agent_status *st)
 	    "1 when the queue is over outbox_warn_events or "
 	    "outbox_warn_age_s.",
 	    br, st->warn != 0);
+	gauge(b, "branchsync_agent_unfit_tables",
+	    "Up tables that cannot be captured (gone, key column gone).", br,
+	    st->nunfit);
+	gauge(b, "branchsync_agent_unchecked_tables",
+	    "Up tables without is_synced whose capture triggers were "
+	    "missing: they need init --initial-load.",
+	    br, st->nunchecked);
 	gauge(b, "branchsync_agent_down_cursor",
 	    "Id of the last master data change applied.", br,
 	    st->d.down_cursor);

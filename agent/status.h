@@ -28,6 +28,12 @@
  *   last_pull              epoch s, 0 never last page of master data
  *   reload_table           string | null    a reload in progress
  *   reload_cursor          number           its cursor
+ *   unfit_tables           object           up table -> why it cannot
+ *                                           be captured (schemawatch.h)
+ *   unchecked_tables       array of string  up tables whose capture
+ *                                           triggers were missing and
+ *                                           that have no is_synced: they
+ *                                           need "init --initial-load"
  *
  * Without live state (the CLI) the hub fields come from the meta rows
  * the running agent writes at each change (see live.h), so they describe
@@ -54,6 +60,9 @@
  */
 #define STATUS_EVENT_BYTES 64
 
+/* Unfit and unchecked tables listed, at most (more are counted). */
+#define STATUS_MAX_TABLES 16
+
 typedef struct {
 	int64_t now;          /* epoch s of the collection */
 	char log_id[33];      /* current log id, "" before init */
@@ -66,6 +75,11 @@ typedef struct {
 	int64_t hub_since;    /* epoch s hub took its value, 0 unknown */
 	int64_t hub_contact;  /* epoch s of the last answer, 0 unknown */
 	char last_error[512]; /* last failure, "" none */
+	char unfit[STATUS_MAX_TABLES][64];      /* up tables not capturable */
+	char unfit_why[STATUS_MAX_TABLES][256]; /* why, per unfit table */
+	int nunfit;                             /* how many (all counted) */
+	char unchecked[STATUS_MAX_TABLES][64];  /* tables needing a check */
+	int nunchecked;                         /* how many (all counted) */
 } agent_status;
 
 /*
@@ -104,6 +118,8 @@ void status_print(FILE *f, const agent_conf *conf, const agent_status *st);
  *   branchsync_agent_rejected_events              gauge
  *   branchsync_agent_stalled                      gauge 0/1
  *   branchsync_agent_outbox_warning               gauge 0/1
+ *   branchsync_agent_unfit_tables                 gauge
+ *   branchsync_agent_unchecked_tables             gauge
  *   branchsync_agent_down_cursor                  gauge
  *   branchsync_agent_last_pull_timestamp_seconds  gauge (omitted: never)
  *   branchsync_agent_info{branch,version,log_id}  gauge, always 1

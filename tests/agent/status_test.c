@@ -83,7 +83,8 @@ test_json_key_missing(void)
 	    "stalled_since", "outbox_warning", "outbox_warning_events",
 	    "outbox_warning_age", "hub_reachable", "hub_state_since",
 	    "hub_last_contact", "last_error", "down_cursor", "last_pull",
-	    "down_last_error", "reload_table", "reload_cursor"};
+	    "down_last_error", "reload_table", "reload_cursor", "unfit_tables",
+	    "unchecked_tables"};
 	json_t *o;
 
 	CHECK(init_pos());
