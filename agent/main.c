@@ -323,7 +323,7 @@ static proto_err
 queue_all(sqlite3 *db, const agent_conf *conf, sweep_mode mode)
 {
 	progress_state ps = {0, mode == SWEEP_ALL ? "initial load" : "sweep"};
-	int64_t total = 0, n, hi = 0, moved = 0;
+	int64_t total = 0, n, hi = 0;
 	char err[1024];
 	proto_err rv = PROTO_OK;
 	bool failed = false;
@@ -359,8 +359,16 @@ queue_all(sqlite3 *db, const agent_conf *conf, sweep_mode mode)
 			rv = PROTO_ECLOSED;
 		}
 	}
-	if (rv == PROTO_OK && total > 0)
-		rv = sweep_move_after(db, hi, &moved, err, sizeof err);
+	/* Also when interrupted: the queued batches are committed. The
+	 * running agent moves the entries at its next safe point. */
+	if (total > 0) {
+		char err2[512];
+		if (sweep_move_request(db, hi, err2, sizeof err2) != PROTO_OK
+		    && rv == PROTO_OK) {
+			snprintf(err, sizeof err, "%s", err2);
+			rv = PROTO_EDB;
+		}
+	}
 	if (rv != PROTO_OK)
 		cli_error("could not queue the rows of \"%s\" (%" PRId64
 		          " queued): %s",

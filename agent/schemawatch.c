@@ -398,7 +398,8 @@ is_marked(char **names, size_t n, const char *name)
  * Tables are swept in the order of the configuration file (parents
  * first, as for the hub's foreign keys); marks of tables no longer
  * configured as up are dropped. Then the entries captured before the
- * sweep move behind the swept rows (sweep_move_after).
+ * sweep are to move behind the swept rows (sweep_move_request; the
+ * sender moves them where it is safe).
  */
 proto_err
 schemawatch_sweep(
@@ -407,7 +408,7 @@ schemawatch_sweep(
 	const agent_conf *c = sw->conf;
 	char **names;
 	size_t n;
-	int64_t total = 0, hi = 0, moved = 0;
+	int64_t total = 0, hi = 0;
 	proto_err rv;
 
 	if ((rv = sweep_marks(db, "sweep", &names, &n, err, errlen))
@@ -425,13 +426,14 @@ schemawatch_sweep(
 			rv = sweep_mark_clear(
 			    db, "sweep", names[i], err, errlen);
 	}
-	if (rv == PROTO_OK && total > 0
-	    && (rv = sweep_move_after(db, hi, &moved, err, errlen)) == PROTO_OK
-	    && moved > 0)
-		log_info("AGENT-SWEEP",
-		    "moved %" PRId64 " entries captured before the sweep "
-		    "behind the swept rows",
-		    moved);
+	if (total > 0) {
+		char err2[512];
+		if (sweep_move_request(db, hi, err2, sizeof err2) != PROTO_OK
+		    && rv == PROTO_OK) {
+			snprintf(err, errlen, "%s", err2);
+			rv = PROTO_EDB;
+		}
+	}
 done:
 	sweep_marks_free(names, n);
 	if (queued != NULL)

@@ -21,6 +21,7 @@
 #include "outbox.h"
 #include "proto/msg.h"
 #include "schemawatch.h"
+#include "sweep.h"
 #include "tls.h"
 #include "util.h"
 
@@ -593,6 +594,28 @@ send_ahead(sender *s, batch *nxt, bool ahead, int64_t after)
 }
 
 /*
+ * move_pending carries out a move of log entries a sweep asked for
+ * (sweep.h) before the next batch is read. Here no request is in flight
+ * and the session's acked_seq is the hub's watermark, so no entry above
+ * it has been seen by the hub, and each may take a new seq.
+ */
+static proto_err
+move_pending(sender *s)
+{
+	int64_t moved;
+	proto_err rv;
+
+	rv = sweep_move_pending(
+	    outbox_db(s->ob), &moved, s->why, sizeof s->why);
+	if (rv == PROTO_OK && moved > 0)
+		log_info("AGENT-SWEEP",
+		    "moved %" PRId64 " entries captured before the sweep "
+		    "behind the swept rows",
+		    moved);
+	return rv;
+}
+
+/*
  * push sends the next batch unless one is in flight, and takes its ACK.
  * While the hub applies a batch the agent reads the next one and
  * processes the previous ACK: on an ACK it first sends the next batch,
@@ -612,7 +635,8 @@ push(sender *s, bool *idle, bool *no_retry)
 
 	if (!s->inflight) {
 		bool sent;
-		if ((rv = push_retry(s, &sent, no_retry)) != PROTO_OK)
+		if ((rv = move_pending(s)) != PROTO_OK
+		    || (rv = push_retry(s, &sent, no_retry)) != PROTO_OK)
 			return rv;
 		if (sent) {
 			*idle = false;

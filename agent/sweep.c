@@ -50,15 +50,16 @@ insert_sql(const capture_table *t, sweep_mode mode, bool rowid)
 	    rowid ? "r.rowid BETWEEN ?1 AND ?2 AND " : "");
 	if (mode == SWEEP_UNSYNCED)
 		sqlb_add(&b, "r.is_synced IS NOT 1 AND ");
-	/* The log's k is NOT NULL: a NULL key cannot be queued. */
+	/* A NULL key is queued too: the hub sets its event aside with the
+	 * reason, where the operator sees it. */
 	sqlb_add(&b,
-	    "%s IS NOT NULL AND NOT EXISTS (SELECT 1 FROM "
-	    "_branchsync_log l WHERE l.tbl = ",
-	    key);
+	    "NOT EXISTS (SELECT 1 FROM _branchsync_log l WHERE "
+	    "l.tbl = ");
 	sqlb_lit(&b, t->name);
 	/* "+": no affinity on our side, so the probe uses the (tbl, k)
-	 * index rather than scanning every entry of the table. */
-	sqlb_add(&b, " AND l.k = +(%s) AND " WAITING ")", key);
+	 * index rather than scanning every entry of the table. IS: a NULL
+	 * key's entry is found as well. */
+	sqlb_add(&b, " AND l.k IS +(%s) AND " WAITING ")", key);
 	sqlb_add(&b, rowid ? " ORDER BY r.rowid" : " LIMIT ?1");
 	free(key);
 	return sqlb_take(&b);
@@ -256,7 +257,7 @@ sweep_table(sqlite3 *db, const capture_table *t, sweep_mode mode,
 
 #define ACKED "(SELECT value FROM _branchsync_meta WHERE name = 'acked_seq')"
 
-/* One batch of sweep_move_after: entries in (lo, hi], one transaction. */
+/* One batch of sweep_move_pending: entries in (lo, hi], one transaction. */
 static proto_err
 move_batch(sqlite3 *db, int64_t lo, int64_t hi, int64_t *moved, char *err,
     size_t errlen)
@@ -296,15 +297,46 @@ move_batch(sqlite3 *db, int64_t lo, int64_t hi, int64_t *moved, char *err,
 	return rv;
 }
 
+/* The meta row of a requested move: its value is hi. */
+#define MOVE_MARK "move_after"
+
 proto_err
-sweep_move_after(
-    sqlite3 *db, int64_t hi, int64_t *moved, char *err, size_t errlen)
+sweep_move_request(sqlite3 *db, int64_t hi, char *err, size_t errlen)
 {
-	int64_t lo = 0, acked;
+	sqlite3_stmt *st;
+	proto_err rv;
+
+	/* Two sweeps before the move: the earlier request stands, so what
+	 * the first one queued stays before what the second one queued. */
+	if ((rv = db_prepare(db,
+	         "INSERT OR IGNORE INTO _branchsync_meta(name, value) VALUES "
+	         "('" MOVE_MARK "', ?1)",
+	         &st, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	sqlite3_bind_int64(st, 1, hi);
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rv = db_fail(
+		    db, "could not update _branchsync_meta", err, errlen);
+	sqlite3_finalize(st);
+	return rv;
+}
+
+proto_err
+sweep_move_pending(sqlite3 *db, int64_t *moved, char *err, size_t errlen)
+{
+	int64_t lo = 0, hi = 0, acked;
 	bool found;
 	proto_err rv;
 
 	*moved = 0;
+	if ((rv = scalar(db,
+	         "SELECT value FROM _branchsync_meta WHERE name = "
+	         "'" MOVE_MARK "'",
+	         NULL, &hi, &found, err, errlen))
+	        != PROTO_OK
+	    || !found)
+		return rv;
 	if ((rv = scalar(
 	         db, "SELECT " ACKED, NULL, &acked, &found, err, errlen))
 	    != PROTO_OK)
@@ -314,6 +346,12 @@ sweep_move_after(
 		    = hi - lo > SWEEP_BATCH_ROWS ? lo + SWEEP_BATCH_ROWS : hi;
 		rv = move_batch(db, lo, b, moved, err, errlen);
 	}
+	/* A crash before this line moves the rest (or nothing) again. */
+	if (rv == PROTO_OK)
+		rv = db_exec(db,
+		    "DELETE FROM _branchsync_meta WHERE name = '" MOVE_MARK
+		    "'",
+		    err, errlen);
 	return rv;
 }
 

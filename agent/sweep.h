@@ -57,17 +57,34 @@ proto_err sweep_table(sqlite3 *db, const capture_table *t, sweep_mode mode,
     size_t errlen);
 
 /*
- * sweep_move_after moves the entries still to be sent with seq <= hi (and
- * above acked_seq; not set aside, not retried) to the end of the log, in
- * their order, with new seqs: run after a sweep that began when the log
- * ended at hi, it puts the swept rows before the writes captured since,
- * which may refer to them (an item written after its sale's row lost its
- * trigger). Batches of SWEEP_BATCH_ROWS entries, one transaction each;
- * entries moved twice by an interruption are sent twice, which the hub's
- * upsert makes harmless. *moved counts them. PROTO_OK or PROTO_EDB.
+ * Entries captured before a sweep may refer to the rows it queues (an
+ * item written while its sale's table had no trigger), so they must
+ * reach the center after them: they are moved to the end of the log, in
+ * their order, with new seqs. But an entry above acked_seq may already
+ * be applied at the hub (a lost ACK), and one the hub saw must keep its
+ * seq, or its next HELLO would take the file for a restored one. So the
+ * move is only requested here and done by the sender where no request
+ * is in flight and its session agrees with the hub's watermark.
+ *
+ * sweep_move_request records in _branchsync_meta ("move_after") that
+ * the entries with seq <= hi (the log's end when the sweep began) are to
+ * be moved. An earlier request that is not carried out yet is kept: the
+ * entries it names were captured before every sweep since, and what the
+ * first sweep queued stays before what a later one queued (an interrupted
+ * run, or several rebuilds while the hub is away). PROTO_OK or
+ * PROTO_EDB.
+ *
+ * sweep_move_pending carries out a recorded request and removes it: the
+ * entries above acked_seq and up to hi that are still to be sent (not
+ * set aside, not retried) move behind the rest, in batches of
+ * SWEEP_BATCH_ROWS entries, one transaction each; an entry moved twice
+ * by a crash is sent twice, which the hub's upsert makes harmless.
+ * *moved counts them (0 without a request). PROTO_OK or PROTO_EDB.
  */
-proto_err sweep_move_after(
-    sqlite3 *db, int64_t hi, int64_t *moved, char *err, size_t errlen);
+proto_err sweep_move_request(
+    sqlite3 *db, int64_t hi, char *err, size_t errlen);
+proto_err sweep_move_pending(
+    sqlite3 *db, int64_t *moved, char *err, size_t errlen);
 
 /*
  * sweep_mark_set records in _branchsync_meta that table name needs a
