@@ -114,18 +114,17 @@ static const char *prod_send_names[] = {"id", "name", "price"};
 static const char *bp_send_names[] = {"product_id", "price"};
 
 /* Up tables have branch_id as column 0 and no till_column. */
-#define UP(cfg, q, cols, n, npk, fks, nfks)                                   \
+#define UP(c, q, cl, n, np, fk, nfk)                                          \
 	{                                                                     \
-		.cfg = (cfg), .quoted = (char *) (q), .cols = (cols),         \
-		.ncols = (n), .npk = (npk), .scope = -1, .fks = (fks),        \
-		.nfks = (nfks), .till = -1, .branch = 0                       \
+		.cfg = (c), .quoted = (char *) (q), .cols = (cl),             \
+		.ncols = (n), .npk = (np), .scope = -1, .fks = (fk),          \
+		.nfks = (nfk), .till = -1, .branch = 0                        \
 	}
-#define DOWN(cfg, q, cols, n, npk, scope, send, names, nsend, nkey)           \
+#define DOWN(c, q, cl, n, np, sc, sd, nm, ns, nk)                             \
 	{                                                                     \
-		.cfg = (cfg), .quoted = (char *) (q), .cols = (cols),         \
-		.ncols = (n), .npk = (npk), .scope = (scope), .send = (send), \
-		.send_names = (names), .nsend = (nsend), .nkey = (nkey),      \
-		.till = -1                                                    \
+		.cfg = (c), .quoted = (char *) (q), .cols = (cl),             \
+		.ncols = (n), .npk = (np), .scope = (sc), .send = (sd),       \
+		.send_names = (nm), .nsend = (ns), .nkey = (nk), .till = -1   \
 	}
 static catalog_table tables[] = {
     UP(&cfgs[0], "\"public\".\"transactions\"", tx_cols, 7, 2, NULL, 0),
