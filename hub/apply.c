@@ -249,12 +249,20 @@ map_detect(apply_map *m, const catalog_table *t, const char *sel,
     const char *alias, const char *join, const char *cond, bool dup,
     uint32_t nsend)
 {
+	/* A till table: the local row gets its till (the server row's, by
+	 * the join), so keep_local and merge write that till's row. */
+	char *local = t->till >= 0
+	    ? xasprintf("u.bs_row || jsonb_build_object($%" PRIu32
+	                "::text, bs_t.%s)",
+	        nsend + 8, t->cols[t->till].quoted)
+	    : xstrdup("u.bs_row");
+
 	m->detect_sql = xasprintf(
 	    "INSERT INTO branchsync.conflict(branch_id, log_id, seq, tbl,"
 	    " key, type, server_row, local_row, resolution, resolved_at,"
 	    " resolved_by) SELECT $1::int, $%" PRIu32 ", u.bs_seq, $%" PRIu32
 	    ", u.bs_key, CASE WHEN bs_c.mis THEN 'data_mismatch' ELSE"
-	    " 'duplicate' END, to_jsonb(bs_t) - $%" PRIu32 "::text, u.bs_row,"
+	    " 'duplicate' END, to_jsonb(bs_t) - $%" PRIu32 "::text, %s,"
 	    " CASE WHEN NOT bs_c.mis THEN 'keep_server' END,"
 	    " CASE WHEN NOT bs_c.mis THEN now() END,"
 	    " CASE WHEN NOT bs_c.mis THEN 'branchsync' END"
@@ -262,9 +270,10 @@ map_detect(apply_map *m, const catalog_table *t, const char *sel,
 	    "::jsonb[], $%" PRIu32 "::jsonb[]) AS u(%sbs_seq, bs_key, bs_row)"
 	    " JOIN %s bs_t ON bs_t.%s = $1::int%s CROSS JOIN LATERAL"
 	    " (SELECT %s AS mis) bs_c%s RETURNING seq, id, type",
-	    nsend + 5, nsend + 6, nsend + 7, sel, nsend + 2, nsend + 3,
+	    nsend + 5, nsend + 6, nsend + 7, local, sel, nsend + 2, nsend + 3,
 	    nsend + 4, alias, t->quoted, t->cols[t->branch].quoted, join, cond,
 	    dup ? "" : " WHERE bs_c.mis");
+	free(local);
 }
 
 /*
@@ -812,8 +821,11 @@ detect(apply_ctx *ctx, const proto_push *p, uint32_t ti, size_t k,
 	ctx->params[k + 1] = p->hdr.log_id;
 	ctx->params[k + 2] = p->tables[ti].name;
 	ctx->params[k + 3] = m->t->cols[m->t->branch].name;
-	rv = db_exec(ctx->conn, m->detect_sql, (int) k + 4, ctx->params,
-	    PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
+	/* map_detect's till parameter, for a till table only. */
+	ctx->params[k + 4]
+	    = m->t->till >= 0 ? m->t->cols[m->t->till].name : NULL;
+	rv = db_exec(ctx->conn, m->detect_sql, (int) k + 4 + (m->t->till >= 0),
+	    ctx->params, PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
 	if (rv != PROTO_OK)
 		return rv;
 	for (int i = 0; i < PQntuples(res); i++) {
@@ -962,7 +974,8 @@ conflict_violation(apply_ctx *ctx, const proto_push *p, uint32_t e,
 	const apply_map *m = ctx->pmaps[ev->table];
 	pgval_buf key = {0};
 	char seq[24];
-	const char *params[6] = {ctx->branch, p->hdr.log_id, seq, m->name};
+	const char *params[7] = {ctx->branch, p->hdr.log_id, seq, m->name};
+	char *sql, *tcol, *tval, *tcond;
 	PGresult *res;
 	proto_err rv;
 
@@ -971,11 +984,22 @@ conflict_violation(apply_ctx *ctx, const proto_push *p, uint32_t e,
 	event_json(&ctx->scratch, m, ev, true, true);
 	params[4] = key.p;
 	params[5] = ctx->scratch.p;
-	rv = db_exec(ctx->conn,
-	    "INSERT INTO branchsync.conflict(branch_id, log_id, seq, tbl,"
-	    " key, type, local_row) VALUES ($1, $2, $3, $4, $5::jsonb,"
-	    " 'constraint_violation', $6::jsonb) RETURNING id",
-	    6, params, PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
+	/* A till table: the local row carries its till, as in map_detect. */
+	till_sql(m->t, "", &tcol, &tval, &tcond);
+	params[6] = m->t->till >= 0 ? m->t->cols[m->t->till].name : NULL;
+	sql = xasprintf(
+	    "INSERT INTO branchsync.conflict(branch_id, log_id,"
+	    " seq, tbl, key, type, local_row) VALUES ($1, $2, $3,"
+	    " $4, $5::jsonb, 'constraint_violation', $6::jsonb%s%s%s)"
+	    " RETURNING id",
+	    m->t->till >= 0 ? " || jsonb_build_object($7::text, " : "",
+	    m->t->till >= 0 ? tval + 2 : "", m->t->till >= 0 ? ")" : "");
+	rv = db_exec(ctx->conn, sql, 6 + (m->t->till >= 0), params,
+	    PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
+	free(sql);
+	free(tcol);
+	free(tval);
+	free(tcond);
 	pgval_fini(&key);
 	if (rv != PROTO_OK)
 		return rv;

@@ -8,7 +8,8 @@ so both tills write transactions 1..N and every row arrives, none
 overwritten. Each till has its own status row, status line, JSON object
 and metrics, and the branch shows their sum. A till's key works for no
 other till; a payload naming the till column is refused. A per-branch
-price reaches both tills.
+price reaches both tills. A conflict on a till table is resolved into
+that till's row.
 """
 import os
 import sys
@@ -156,9 +157,33 @@ def check_identity(hub, pg, keys):
              "nothing applied from a payload naming the till column")
 
 
+def check_conflict(hub, pg, bid, agent):
+    """transactions is insert_only: a till's update of its transaction 1
+    is a conflict; keep_local writes it back into that till's row, not
+    another till's nor a row without till."""
+    c = bstest.sqlite_connect(agent.db)
+    c.execute("UPDATE transactions SET total_cost = 555 WHERE id = 1")
+    c.close()
+    agent.wait_drained(hub=hub)
+    rows = pg.psql("SELECT id, local_row->>'till' FROM branchsync.conflict "
+                   "WHERE branch_id = %s AND type = 'data_mismatch'",
+                   (bid,))
+    check_eq([r[1] for r in rows], [agent.name], "the conflict's local row "
+             "names the till that sent it")
+    r = hub.cli("conflicts", "resolve", str(rows[0][0]), "keep_local",
+                "--by", "tester")
+    check(r.returncode == 0, "conflicts resolve keep_local on a till "
+          "table", r.stderr)
+    got = pg.psql("SELECT till, total_cost FROM public.transactions WHERE "
+                  "branch_id = %s AND id = 1 ORDER BY till", (bid,))
+    check_eq([tuple(x) for x in got], [("pc1", 555), ("pc2", 200001)],
+             "keep_local wrote pc1's transaction 1 and left pc2's as it "
+             "was")
+
+
 def main(env):
     pg, hub = bstest.down_center(env, start=False, tables={
-        "transactions": {"till_column": "till"},
+        "transactions": {"till_column": "till", "conflict": "insert_only"},
         "transaction_items": {"till_column": "till"},
         "payments": {"till_column": "till"}})
     pg.psql(CENTER_SQL)
@@ -192,6 +217,7 @@ def main(env):
     check_center(pg, bid, till_ids)
     check_status(hub, pg, bid, till_ids)
     check_identity(hub, pg, keys)
+    check_conflict(hub, pg, bid, agents[0])
 
     # Master data of the branch reaches every till of it.
     for a in agents:
