@@ -308,6 +308,7 @@ status_json(const agent_conf *conf, const agent_status *st)
 	if (o == NULL)
 		return NULL;
 	set_str(o, "branch", conf->branch);
+	set_str(o, "till", conf->till);
 	set_str(o, "database", conf->database);
 	json_object_set_new(o, "log_id", str(st->log_id));
 	json_object_set_new(o, "version", json_string(AGENT_VERSION));
@@ -459,6 +460,8 @@ void
 status_print(FILE *f, const agent_conf *conf, const agent_status *st)
 {
 	fprintf(f, "branch:          %s\n", conf->branch);
+	if (conf->till != NULL)
+		fprintf(f, "till:            %s\n", conf->till);
 	fprintf(f, "database:        %s\n", conf->database);
 	fprintf(f, "log_id:          %s\n", st->log_id);
 	fprintf(f, "version:         %s\n", AGENT_VERSION);
@@ -511,9 +514,12 @@ info(strbuf *b, const agent_conf *conf, const agent_status *st)
 	static const char name[] = "branchsync_agent_info";
 
 	prom_head(b, name, "gauge",
-	    "Always 1; the labels name the branch, version and log id.");
+	    "Always 1; the labels name the branch, till, version and log "
+	    "id.");
 	strbuf_printf(b, "%s{", name);
 	label(b, "branch", conf->branch, true);
+	if (conf->till != NULL)
+		label(b, "till", conf->till, false);
 	label(b, "version", AGENT_VERSION, false);
 	label(b, "log_id", st->log_id, false);
 	strbuf_printf(b, "} 1\n");

@@ -77,14 +77,14 @@ test_no_init_not_reported(void)
 static bool
 test_json_key_missing(void)
 {
-	static const char *keys[] = {"branch", "database", "log_id", "version",
-	    "acked_seq", "high_seq", "pending_events", "queue_bytes",
-	    "rejected_events", "retry_events", "last_ack", "oldest_age_s",
-	    "stalled_since", "outbox_warning", "outbox_warning_events",
-	    "outbox_warning_age", "hub_reachable", "hub_state_since",
-	    "hub_last_contact", "last_error", "down_cursor", "last_pull",
-	    "down_last_error", "reload_table", "reload_cursor", "unfit_tables",
-	    "unchecked_tables"};
+	static const char *keys[] = {"branch", "till", "database", "log_id",
+	    "version", "acked_seq", "high_seq", "pending_events",
+	    "queue_bytes", "rejected_events", "retry_events", "last_ack",
+	    "oldest_age_s", "stalled_since", "outbox_warning",
+	    "outbox_warning_events", "outbox_warning_age", "hub_reachable",
+	    "hub_state_since", "hub_last_contact", "last_error", "down_cursor",
+	    "last_pull", "down_last_error", "reload_table", "reload_cursor",
+	    "unfit_tables", "unchecked_tables"};
 	json_t *o;
 
 	CHECK(init_pos());

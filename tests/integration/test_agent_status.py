@@ -35,8 +35,8 @@ SAMPLE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)'
                     r'(?:,[a-zA-Z_][a-zA-Z0-9_]*="(?:[^"\\\n]|\\.)*")*)?\})?'
                     r' (\S+)$')
 # Values that must agree between the CLI and the listener at one moment.
-SAME = ("branch", "database", "log_id", "version", "acked_seq", "high_seq",
-        "pending_events", "rejected_events", "retry_events", "last_ack",
+SAME = ("branch", "till", "database", "log_id", "version", "acked_seq",
+        "high_seq", "pending_events", "rejected_events", "retry_events", "last_ack",
         "hub_reachable", "hub_state_since", "down_cursor")
 
 

@@ -218,6 +218,9 @@ def main(env):
     check_status(hub, pg, bid, till_ids)
     check_identity(hub, pg, keys)
     check_conflict(hub, pg, bid, agents[0])
+    for a in agents:
+        check_eq(a.status_json()["till"], a.name, "branchsync-agent status "
+                 "names the till")
 
     # Master data of the branch reaches every till of it.
     for a in agents:
