@@ -69,7 +69,7 @@ usage(void)
 	printf(
 	    "  %s reload TABLE -c FILE    pull a down table again in full\n",
 	    PROG);
-	printf("  %s sweep -c FILE            queue rows with is_synced = 0 "
+	printf("  %s sweep -c FILE           queue rows with is_synced = 0 "
 	       "that have no log entry\n",
 	    PROG);
 	printf(
@@ -400,19 +400,41 @@ cmd_sweep(const cli_opts *o)
 }
 
 /* Prints s as a JSON string. */
+/*
+ * json_utf8 prints s for a JSON document: bytes that are not UTF-8 (the
+ * POS may store any bytes as TEXT) become \ufffd, so the output always
+ * parses. With esc, s is a string's content: quotes, backslashes and
+ * control characters are escaped; without, s is JSON already (a key
+ * array) and only its invalid bytes, which can only be inside strings,
+ * are replaced.
+ */
+static void
+json_utf8(const char *s, bool esc)
+{
+	const uint8_t *u = (const uint8_t *) s;
+	size_t n = strlen(s);
+
+	for (size_t i = 0; i < n;) {
+		size_t len = proto_utf8_len(u + i, n - i);
+		if (len == 0) {
+			fputs("\\ufffd", stdout);
+			i++;
+		} else if (esc && (u[i] == '"' || u[i] == '\\')) {
+			printf("\\%c", u[i++]);
+		} else if (esc && u[i] < 0x20) {
+			printf("\\u%04x", u[i++]);
+		} else {
+			fwrite(u + i, 1, len, stdout);
+			i += len;
+		}
+	}
+}
+
 static void
 json_str(const char *s)
 {
 	putchar('"');
-	for (; *s != '\0'; s++) {
-		unsigned char ch = (unsigned char) *s;
-		if (ch == '"' || ch == '\\')
-			printf("\\%c", ch);
-		else if (ch < 0x20)
-			printf("\\u%04x", ch);
-		else
-			putchar(ch);
-	}
+	json_utf8(s, true);
 	putchar('"');
 }
 
@@ -463,9 +485,11 @@ print_rejects(const outbox_reject *r, size_t n, bool json)
 			printf("%s{\"seq\": %" PRId64 ", \"table\": ",
 			    i ? ", " : "", r[i].seq);
 			json_str(r[i].table);
-			printf(", \"op\": \"%s\", \"key\": %s, \"state\": "
-			       "\"%s\", \"reason\": ",
-			    op_name(r[i].op), r[i].key ? r[i].key : "null",
+			printf(
+			    ", \"op\": \"%s\", \"key\": ", op_name(r[i].op));
+			r[i].key ? json_utf8(r[i].key, false)
+			         : (void) printf("null");
+			printf(", \"state\": \"%s\", \"reason\": ",
 			    r[i].retry ? "retry" : "rejected");
 			r[i].reason ? json_str(r[i].reason)
 			            : (void) printf("null");

@@ -1626,7 +1626,10 @@ outbox_rejects(
 	*out = NULL;
 	*n = 0;
 	if ((rv = db_prepare(ob->db,
-	         "SELECT seq, tbl, op, k, json_array(k), err, retry IS 1, "
+	         "SELECT seq, tbl, op, k, CASE typeof(k) WHEN 'blob' THEN "
+	         "json_array(json_object('b', hex(k))) ELSE json_array(k) "
+	         "END, "
+	         "err, retry IS 1, "
 	         "coalesce(ts, 0) FROM _branchsync_log WHERE err IS NOT NULL "
 	         "OR retry = 1 ORDER BY seq",
 	         &st, err, errlen))

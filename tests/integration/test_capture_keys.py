@@ -12,8 +12,8 @@ cases 2 and 3).
    PostgreSQL's \\x hex text), nothing deleted or renamed away is, every
    replicated POS row is is_synced = 1, and the events of NULL keys (which
    no center key can hold) are set aside with a reason naming the NULL,
-   listed by `rejects list` at the branch and at the hub. Nothing else is
-   left in the log.
+   listed by `rejects list` at the branch and at the hub; so are TEXT keys
+   that are not UTF-8 or hold a NUL. Nothing else is left in the log.
 2. `exclude = password, synced_at` on users: the center never receives
    them (its default stays); an app's own `UPDATE users SET synced_at =
    ..., is_synced = 1` and a password change create no event and leave
@@ -38,6 +38,7 @@ CREATE TABLE ck(a, b, v, is_synced INTEGER NOT NULL DEFAULT 0,
                 PRIMARY KEY (a, b));
 CREATE TABLE users(id INTEGER PRIMARY KEY, name TEXT, password TEXT,
                    synced_at TEXT, is_synced INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE tn(id PRIMARY KEY, v, is_synced INTEGER NOT NULL DEFAULT 0);
 """
 
 CENTER_SCHEMA = """
@@ -50,6 +51,8 @@ CREATE TABLE ck(branch_id integer, a text, b text, v text,
 CREATE TABLE users(branch_id integer, id bigint, name text,
                    password text DEFAULT 'unset', synced_at text,
                    PRIMARY KEY (branch_id, id));
+CREATE TABLE tn(branch_id integer, id bigint, v text,
+                PRIMARY KEY (branch_id, id));
 """
 
 BIG = "k" * 100000
@@ -118,7 +121,7 @@ def write_keys(db):
     does). A statement that fails raises: the test fails there. Returns
     what must reach the center per table."""
     c = sqlite3.connect(db, isolation_level=None)
-    want = {"tk": {}, "tt": {}, "ck": {}}
+    want = {"tk": {}, "tt": {}, "ck": {}, "tn": {5: "int"}}
     try:
         x = c.execute
         for k in (7, 2.5, "abc", "\u00fc\u65e5\u672c", BIG,
@@ -142,6 +145,13 @@ def write_keys(db):
             want["ck"].update(composite_paths(x, a, b))
         x("INSERT INTO ck(a, b, v) VALUES (NULL, 'n', 'n1')")
         x("INSERT OR REPLACE INTO ck(a, b, v) VALUES (x'ab', NULL, 'n2')")
+        # Text SQLite takes but PostgreSQL's text cannot hold: bytes that
+        # are not UTF-8, and a NUL inside. Sets aside, like a NULL.
+        x("INSERT INTO tt(id, v) VALUES (CAST(x'ff41' AS TEXT), 'bad')")
+        x("INSERT INTO tt(id, v) VALUES (CAST(x'610062' AS TEXT), 'nul')")
+        # A BLOB key where the center has a bigint: set aside too.
+        x("INSERT INTO tn(id, v) VALUES (x'0102', 'blob')")
+        x("INSERT INTO tn(id, v) VALUES (5, 'int')")
     finally:
         c.close()
     return want
@@ -152,6 +162,8 @@ def center_rows(pg, bid):
     for t in ("tk", "tt"):
         got[t] = dict(pg.psql("SELECT id, v FROM %s WHERE branch_id = %%s"
                               % t, (bid,)))
+    got["tn"] = dict(pg.psql("SELECT id, v FROM tn WHERE branch_id = %s",
+                             (bid,)))
     got["ck"] = {(a, b): v for a, b, v in pg.psql(
         "SELECT a, b, v FROM ck WHERE branch_id = %s", (bid,))}
     return got
@@ -162,26 +174,43 @@ def check_rejects(env, pg, hub, agent):
     st = agent.state()
     check(st["rejected"] > 0, "NULL-key events are set aside at the branch",
           st)
+    # hex(k): a key that is not UTF-8 cannot be read as Python text.
     local = bstest.sqlite_all(
-        agent.db, "SELECT tbl, k, err FROM _branchsync_log WHERE err IS NOT "
-        "NULL")
-    for tbl, k, err in local:
-        null_key = k is None or (isinstance(k, str) and "null" in k)
-        check(null_key, "only NULL-key events are rejected", (tbl, k, err))
+        agent.db, "SELECT tbl, hex(k), k IS NULL OR instr(k, 'null') > 0, "
+        "err FROM _branchsync_log WHERE err IS NOT NULL")
+    odd = 0
+    for tbl, khex, null_key, err in local:
+        if khex in ("FF41", "610062"):
+            odd += 1
+            check("utf8" in err.lower() or "nul" in err.lower(),
+                  "a key that is not UTF-8, or holds a NUL: the reason "
+                  "says so", err)
+            continue
+        if tbl == "tn":
+            odd += 1
+            check("bigint" in err.lower(), "a BLOB key into a bigint "
+                  "column: the reason names the type", err)
+            continue
+        check(null_key, "only NULL-key events are rejected",
+              (tbl, khex, err))
         check("null" in err.lower(), "the reason names the NULL", err)
+    check_eq(odd, 3, "the two text keys and the BLOB key PostgreSQL "
+             "cannot hold are set aside")
     r = agent.cli("rejects", "list", "--json")
     check_eq(r.returncode, 0, "agent rejects list exits 0")
     listed = json.loads(r.stdout)
     check_eq(len(listed), len(local), "agent rejects list shows each one")
+    check_eq(sorted(x["key"] for x in listed if x["table"] == "tn"),
+             [[{"b": "0102"}]], "a BLOB key is listed as its hex")
     hub_rj = pg.psql("SELECT tbl, reason FROM branchsync.reject WHERE state "
                      "= 'open'")
     check_eq(len(hub_rj), len(local), "the hub holds the same rejects open")
     # Each table still holds a NULL-key row: none may pass unseen.
-    check_eq(sorted({t for t, _k, _e in local}), ["ck", "tk", "tt"],
+    check_eq(sorted({t for t, _k, _n, _e in local}), ["ck", "tk", "tn", "tt"],
              "every table with a NULL-key row has its rejects")
     r = hub.cli("rejects", "list")
     check_eq(r.returncode, 0, "hub rejects list exits 0")
-    for tbl in {t for t, _k, _e in local}:
+    for tbl in {t for t, _k, _n, _e in local}:
         check(tbl in r.stdout, "hub rejects list names table %s" % tbl,
               r.stdout)
 
@@ -232,7 +261,7 @@ def check_excluded(pg, hub, agent, bid):
 def main(env):
     pg = env.postgres()
     pg.psql(CENTER_SCHEMA)
-    hub = env.hub(pg, tables=("tk", "tt", "ck", "users"))
+    hub = env.hub(pg, tables=("tk", "tt", "ck", "users", "tn"))
     hub.migrate()
     key = hub.branch_add("b1")
     bid = hub.branch_id("b1")
@@ -241,7 +270,7 @@ def main(env):
     c.executescript(POS_SCHEMA)
     c.close()
     agent = env.agent("pos", "b1", key, hub.url, db=db,
-                      tables={"tk": {}, "tt": {}, "ck": {},
+                      tables={"tk": {}, "tt": {}, "ck": {}, "tn": {},
                               "users": {"exclude": "password, synced_at"}})
     agent.init()
     want = write_keys(db)
@@ -251,7 +280,7 @@ def main(env):
                       "the agent to drain", interval=0.2,
                       alive=[agent.proc, hub.proc])
     got = center_rows(pg, bid)
-    for t in ("tk", "tt", "ck"):
+    for t in ("tk", "tt", "ck", "tn"):
         check_eq(sorted(got[t].items()), sorted(want[t].items()),
                  "table %s: every row's final state at the center, and "
                  "nothing deleted or renamed away" % t)
@@ -259,7 +288,8 @@ def main(env):
         unsynced = bstest.sqlite_all(
             db, "SELECT count(*) FROM %s WHERE is_synced = 0 AND %s" % (
                 t, "a IS NOT NULL AND b IS NOT NULL" if t == "ck"
-                else "id IS NOT NULL"))[0][0]
+                else "id IS NOT NULL AND hex(id) NOT IN ('FF41', "
+                "'610062')"))[0][0]
         check_eq(unsynced, 0, "table %s: replicated rows are is_synced = 1"
                  % t)
     check_rejects(env, pg, hub, agent)
