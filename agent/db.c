@@ -92,3 +92,31 @@ db_rollback(sqlite3 *db)
 	if (!sqlite3_get_autocommit(db))
 		sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
 }
+
+proto_err
+db_tx_steps(sqlite3 *db, const char *const *sql, size_t n,
+    void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg,
+    int64_t *changes, const char *what, char *err, size_t errlen)
+{
+	proto_err rv;
+
+	if ((rv = db_exec(db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
+		return rv;
+	for (size_t i = 0; i < n && rv == PROTO_OK; i++) {
+		sqlite3_stmt *st;
+		if ((rv = db_prepare(db, sql[i], &st, err, errlen))
+		    != PROTO_OK)
+			break;
+		bind(st, arg);
+		if (sqlite3_step(st) != SQLITE_DONE)
+			rv = db_fail(db, what, err, errlen);
+		else if (i == 0 && changes != NULL)
+			*changes = sqlite3_changes(db);
+		sqlite3_finalize(st);
+	}
+	if (rv == PROTO_OK)
+		rv = db_exec(db, "COMMIT", err, errlen);
+	if (rv != PROTO_OK)
+		db_rollback(db);
+	return rv;
+}

@@ -40,6 +40,16 @@ proto_err db_prepare(
 /* db_fail writes "what: <sqlite message>" into err and returns PROTO_EDB. */
 proto_err db_fail(sqlite3 *db, const char *what, char *err, size_t errlen);
 
+/*
+ * db_tx_steps runs the n statements of sql once each, in order, in one
+ * BEGIN IMMEDIATE transaction; bind(st, arg) binds each one's
+ * parameters. *changes (may be NULL) gets the rows the first one
+ * changed. On an error it rolls back and err says "what: <message>".
+ */
+proto_err db_tx_steps(sqlite3 *db, const char *const *sql, size_t n,
+    void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg,
+    int64_t *changes, const char *what, char *err, size_t errlen);
+
 /* db_rollback rolls back an open transaction, ignoring errors. */
 void db_rollback(sqlite3 *db);
 

@@ -133,6 +133,13 @@ count_sql(sqlite3 *db, const char *sql, const char *arg, int64_t *v, char *err,
  * as new entries (new seqs: the hub's watermark may be past the old
  * ones). *n counts them. One short write transaction.
  */
+static void
+bind_requeue(sqlite3_stmt *st, const void *table)
+{
+	sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+	sqlite3_bind_text(st, 2, OUTBOX_UNKNOWN_TABLE, -1, SQLITE_STATIC);
+}
+
 static proto_err
 requeue(sqlite3 *db, const char *table, int64_t *n, char *err, size_t errlen)
 {
@@ -156,28 +163,8 @@ requeue(sqlite3 *db, const char *table, int64_t *n, char *err, size_t errlen)
 	        != PROTO_OK
 	    || any == 0)
 		return rv;
-	if ((rv = db_exec(db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
-		return rv;
-	for (int i = 0; i < 2 && rv == PROTO_OK; i++) {
-		sqlite3_stmt *st;
-		if ((rv = db_prepare(db, sql[i], &st, err, errlen))
-		    != PROTO_OK)
-			break;
-		sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
-		sqlite3_bind_text(
-		    st, 2, OUTBOX_UNKNOWN_TABLE, -1, SQLITE_STATIC);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rv = db_fail(
-			    db, "could not requeue entries", err, errlen);
-		else if (i == 0)
-			*n = sqlite3_changes(db);
-		sqlite3_finalize(st);
-	}
-	if (rv == PROTO_OK)
-		rv = db_exec(db, "COMMIT", err, errlen);
-	if (rv != PROTO_OK)
-		db_rollback(db);
-	return rv;
+	return db_tx_steps(db, sql, 2, bind_requeue, table, n,
+	    "could not requeue entries", err, errlen);
 }
 
 /* Table i does not fit: say so once per reason. */

@@ -257,6 +257,14 @@ sweep_table(sqlite3 *db, const capture_table *t, sweep_mode mode,
 
 #define ACKED "(SELECT value FROM _branchsync_meta WHERE name = 'acked_seq')"
 
+static void
+bind_range(sqlite3_stmt *st, const void *arg)
+{
+	const int64_t *r = arg;
+	sqlite3_bind_int64(st, 1, r[0]);
+	sqlite3_bind_int64(st, 2, r[1]);
+}
+
 /* One batch of sweep_move_pending: entries in (lo, hi], one transaction. */
 static proto_err
 move_batch(sqlite3 *db, int64_t lo, int64_t hi, int64_t *moved, char *err,
@@ -265,35 +273,17 @@ move_batch(sqlite3 *db, int64_t lo, int64_t hi, int64_t *moved, char *err,
 	static const char *const sql[2] = {
 	    "INSERT INTO _branchsync_log(tbl, op, k, tag, ts) SELECT tbl, op, "
 	    "k, random(), ts FROM _branchsync_log WHERE seq > ?1 AND seq <= "
-	    "?2 "
-	    "AND seq > " ACKED
-	    " AND err IS NULL AND retry IS NULL ORDER BY seq",
+	    "?2 AND seq > " ACKED " AND err IS NULL AND retry IS NULL ORDER "
+	    "BY seq",
 	    "DELETE FROM _branchsync_log WHERE seq > ?1 AND seq <= ?2 AND seq "
-	    "> "
-	    "" ACKED " AND err IS NULL AND retry IS NULL",
+	    "> " ACKED " AND err IS NULL AND retry IS NULL",
 	};
-	proto_err rv;
+	const int64_t range[2] = {lo, hi};
+	int64_t n = 0;
+	proto_err rv = db_tx_steps(db, sql, 2, bind_range, range, &n,
+	    "could not move log entries", err, errlen);
 
-	if ((rv = db_exec(db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
-		return rv;
-	for (int i = 0; i < 2 && rv == PROTO_OK; i++) {
-		sqlite3_stmt *st;
-		if ((rv = db_prepare(db, sql[i], &st, err, errlen))
-		    != PROTO_OK)
-			break;
-		sqlite3_bind_int64(st, 1, lo);
-		sqlite3_bind_int64(st, 2, hi);
-		if (sqlite3_step(st) != SQLITE_DONE)
-			rv = db_fail(
-			    db, "could not move log entries", err, errlen);
-		else if (i == 0)
-			*moved += sqlite3_changes(db);
-		sqlite3_finalize(st);
-	}
-	if (rv == PROTO_OK)
-		rv = db_exec(db, "COMMIT", err, errlen);
-	if (rv != PROTO_OK)
-		db_rollback(db);
+	*moved += n;
 	return rv;
 }
 

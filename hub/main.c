@@ -568,9 +568,14 @@ check_conflicts(char **args, int nargs)
 		    args[3]);
 }
 
-/* check_branch validates "branch ..." and its options. */
+/*
+ * check_keyed validates "branch ..." and "till ..." (what), which share
+ * their subcommands and options: list takes at most nlist - 2 more
+ * arguments, the others exactly nargs_one - 2 (named in "needs").
+ */
 static void
-check_branch(char **args, int nargs)
+check_keyed(char **args, int nargs, const char *what, int nlist, int nargs_one,
+    const char *needs)
 {
 	const char *sub = nargs > 1 ? args[1] : "";
 	bool list = !strcmp(sub, "list");
@@ -578,50 +583,23 @@ check_branch(char **args, int nargs)
 
 	if (!list && strcmp(sub, "add") && strcmp(sub, "rotate-key")
 	    && strcmp(sub, "disable") && strcmp(sub, "enable"))
-		bad_usage("unknown branch command (expected \"branch add\", "
+		bad_usage("unknown %s command (expected \"%s add\", "
 		          "\"rotate-key\", \"disable\", \"enable\" or "
-		          "\"list\")");
+		          "\"list\")",
+		    what, what);
 	if (opt.overlap != NULL && strcmp(sub, "rotate-key"))
-		bad_usage("\"--overlap\" is only valid for \"branch "
-		          "rotate-key\"");
+		bad_usage(
+		    "\"--overlap\" is only valid for \"%s rotate-key\"", what);
 	opt.overlap_s = DEFAULT_OVERLAP_S;
 	if (opt.overlap != NULL
 	    && !parse_int64(opt.overlap, 0, MAX_OVERLAP_S, &opt.overlap_s,
 	        "--overlap", err, sizeof err))
 		bad_usage("%s (seconds, at most %d)", err, MAX_OVERLAP_S);
-	if (list && nargs != 2)
+	if (list && nargs > nlist)
 		bad_usage("too many command-line arguments (first is \"%s\")",
-		    args[2]);
-	if (!list && nargs != 3)
-		bad_usage("\"branch %s\" needs exactly one CODE", sub);
-}
-
-/* check_till validates "till ..." and its options. */
-static void
-check_till(char **args, int nargs)
-{
-	const char *sub = nargs > 1 ? args[1] : "";
-	bool list = !strcmp(sub, "list");
-	char err[256];
-
-	if (!list && strcmp(sub, "add") && strcmp(sub, "rotate-key")
-	    && strcmp(sub, "disable") && strcmp(sub, "enable"))
-		bad_usage("unknown till command (expected \"till add\", "
-		          "\"rotate-key\", \"disable\", \"enable\" or "
-		          "\"list\")");
-	if (opt.overlap != NULL && strcmp(sub, "rotate-key"))
-		bad_usage("\"--overlap\" is only valid for \"till "
-		          "rotate-key\"");
-	opt.overlap_s = DEFAULT_OVERLAP_S;
-	if (opt.overlap != NULL
-	    && !parse_int64(opt.overlap, 0, MAX_OVERLAP_S, &opt.overlap_s,
-	        "--overlap", err, sizeof err))
-		bad_usage("%s (seconds, at most %d)", err, MAX_OVERLAP_S);
-	if (list && nargs > 3)
-		bad_usage("too many command-line arguments (first is \"%s\")",
-		    args[3]);
-	if (!list && nargs != 4)
-		bad_usage("\"till %s\" needs a BRANCH and a TILL code", sub);
+		    args[nlist]);
+	if (!list && nargs != nargs_one)
+		bad_usage("\"%s %s\" needs %s", what, sub, needs);
 }
 
 /* check_args validates the positional arguments before any work. */
@@ -651,11 +629,12 @@ check_args(char **args, int nargs)
 		bad_usage("\"--branch\", \"--by\" and \"--all\" are only "
 		          "valid for \"rejects\" and \"conflicts\"");
 	if (!strcmp(cmd, "branch")) {
-		check_branch(args, nargs);
+		check_keyed(args, nargs, "branch", 2, 3, "exactly one CODE");
 		return;
 	}
 	if (!strcmp(cmd, "till")) {
-		check_till(args, nargs);
+		check_keyed(
+		    args, nargs, "till", 3, 4, "a BRANCH and a TILL code");
 		return;
 	}
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "run")
