@@ -393,6 +393,8 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 	pgval_fini(&join);
 	pgval_fini(&tv);
 	pgval_fini(&uv);
+	free(tcol);
+	free(tval);
 	free(tcond);
 	till_sql(t, "", &tcol, &tval, &tcond);
 	m->delete_sql = xasprintf("DELETE FROM %s WHERE %s = $1::int%s "
