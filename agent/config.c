@@ -21,10 +21,11 @@ static const cfg_key agent_keys[] = {
         86400000, 0, "largest delay between retries"},
     {"agent", "backoff_min_ms", CFG_INT, OFF(backoff_min_ms), "100", 1,
         86400000, 0, "first delay between retries"},
-    {"agent", "batch_max_bytes", CFG_INT, OFF(batch_max_bytes), "1048576",
-        1024, 16777216, 0, "approximate bytes of values per PUSH"},
-    {"agent", "batch_max_events", CFG_INT, OFF(batch_max_events), "2000", 1,
-        10000, 0, "events per PUSH"},
+    /* Old names of max_batch_bytes and max_batch_events (the hub's). */
+    {"agent", "batch_max_bytes", CFG_INT, OFF(batch_max_bytes),
+        "max_batch_bytes", 1024, 16777216, CFG_OLD_NAME, NULL},
+    {"agent", "batch_max_events", CFG_INT, OFF(batch_max_events),
+        "max_batch_events", 1, 10000, CFG_OLD_NAME, NULL},
     {"agent", "branch", CFG_STR, OFF(branch), NULL, 0, 0, CFG_REQUIRED,
         "branch code"},
     {"agent", "busy_timeout_ms", CFG_INT, OFF(busy_timeout_ms), "5000", 0,
@@ -35,13 +36,17 @@ static const cfg_key agent_keys[] = {
         "comma-separated hub URLs"},
     {"agent", "heartbeat_ms", CFG_INT, OFF(heartbeat_ms), "30000", 1000,
         86400000, 0, "an idle agent reports to the hub this often"},
-    {"agent", "http_port", CFG_INT, OFF(http_port), "7453", 0, 65535,
-        CFG_NO_RELOAD, "status and metrics over HTTP on 127.0.0.1 (0: off)"},
+    {"agent", "http_port", CFG_INT, OFF(http_port), "7453", 0, 65535, 0,
+        "status and metrics over HTTP on 127.0.0.1 (0: off)"},
     {"agent", "key", CFG_STR, OFF(key), NULL, 0, 0, 0, "branch secret"},
     {"agent", "key_file", CFG_STR, OFF(key_file), NULL, 0, 0, 0,
         "file holding the branch secret"},
     {"agent", "log_level", CFG_STR, OFF(log_level), "info", 0, 0, 0,
         "error|warning|notice|info|debug"},
+    {"agent", "max_batch_bytes", CFG_INT, OFF(batch_max_bytes), "1048576",
+        1024, 16777216, 0, "approximate bytes of values per PUSH"},
+    {"agent", "max_batch_events", CFG_INT, OFF(batch_max_events), "2000", 1,
+        10000, 0, "events per PUSH"},
     {"agent", "max_columns", CFG_INT, OFF(max_columns), "1600", 1, 1600, 0,
         "most columns of one table in a CHANGES page from the hub"},
     {"agent", "max_message_bytes", CFG_INT, OFF(max_message_bytes), "33554432",
@@ -49,6 +54,8 @@ static const cfg_key agent_keys[] = {
     {"agent", "max_value_bytes", CFG_INT, OFF(max_value_bytes), "16777216", 1,
         268435456, 0,
         "largest text or binary value accepted from the hub, bytes"},
+    {"agent", "max_pull_rows", CFG_INT, OFF(pull_max_rows), "5000", 1, 100000,
+        0, "changes per CHANGES page"},
     {"agent", "nudge", CFG_STR, OFF(nudge), NULL, 0, 0, 0,
         "comma-separated hub pub URLs for nudges (pull, rejects)"},
     {"agent", "outbox_warn_age_s", CFG_INT, OFF(outbox_warn_age_s), "86400", 1,
@@ -60,8 +67,9 @@ static const cfg_key agent_keys[] = {
         "idle poll interval"},
     {"agent", "pull_interval_ms", CFG_INT, OFF(pull_interval_ms), "30000",
         1000, 86400000, 0, "pull master data at least this often"},
-    {"agent", "pull_max_rows", CFG_INT, OFF(pull_max_rows), "5000", 1, 100000,
-        0, "changes per CHANGES page"},
+    /* Old name of max_pull_rows (the hub's). */
+    {"agent", "pull_max_rows", CFG_INT, OFF(pull_max_rows), "max_pull_rows", 1,
+        100000, CFG_OLD_NAME, NULL},
     {"agent", "request_timeout_ms", CFG_INT, OFF(request_timeout_ms), "10000",
         100, 3600000, 0, "wait for a hub answer this long"},
     {"agent", "stall_warning_ms", CFG_INT, OFF(stall_warning_ms), "300000",
@@ -220,28 +228,6 @@ scan_tables(const char *path, agent_conf *c, char *err, size_t errlen)
 	return true;
 }
 
-static bool
-parse_level(const char *s, log_level *out)
-{
-	static const struct {
-		const char *name;
-		log_level lvl;
-	} levels[] = {
-	    {"error", LOG_LVL_ERROR},
-	    {"warning", LOG_LVL_WARN},
-	    {"notice", LOG_LVL_NOTICE},
-	    {"info", LOG_LVL_INFO},
-	    {"debug", LOG_LVL_DEBUG},
-	};
-	for (size_t i = 0; i < ARRAY_LEN(levels); i++) {
-		if (!strcasecmp(s, levels[i].name)) {
-			*out = levels[i].lvl;
-			return true;
-		}
-	}
-	return false;
-}
-
 /* Reads the first line of key_file into c->secret. */
 static bool
 read_key_file(agent_conf *c, char *err, size_t errlen)
@@ -357,7 +343,7 @@ config_dial(nng_socket sock, const agent_conf *c, const char *list,
 static bool
 check_conf(agent_conf *c, const char *path, char *err, size_t errlen)
 {
-	if (!parse_level(c->log_level, &c->level)) {
+	if (!log_level_parse(c->log_level, &c->level)) {
 		snprintf(err, errlen, "%s: invalid log_level \"%s\"", path,
 		    c->log_level);
 		return false;

@@ -63,25 +63,6 @@ static const cfg_key hub_keys[] = {
         "worker threads, each with its own PostgreSQL connection"},
 };
 
-bool
-hub_config_parse_level(const char *s, log_level *out)
-{
-	static const struct {
-		const char *name;
-		log_level lvl;
-	} levels[] = {{"error", LOG_LVL_ERROR}, {"warning", LOG_LVL_WARN},
-	    {"notice", LOG_LVL_NOTICE}, {"info", LOG_LVL_INFO},
-	    {"debug", LOG_LVL_DEBUG}};
-
-	for (size_t i = 0; i < ARRAY_LEN(levels); i++) {
-		if (!strcmp(s, levels[i].name)) {
-			*out = levels[i].lvl;
-			return true;
-		}
-	}
-	return false;
-}
-
 const hub_table_cfg *
 hub_config_find(const hub_config *conf, const char *name)
 {
@@ -491,7 +472,7 @@ tls_check(const hub_config *conf, char *err, size_t errlen)
 static bool
 validate(hub_config *conf, char *err, size_t errlen)
 {
-	if (!hub_config_parse_level(conf->log_level, &conf->level)) {
+	if (!log_level_parse(conf->log_level, &conf->level)) {
 		snprintf(err, errlen,
 		    "invalid value \"%s\" for \"log_level\": "
 		    "expected error, warning, notice, info or debug",

@@ -153,10 +153,4 @@ const hub_table_cfg *hub_config_find(const hub_config *conf, const char *name);
  */
 const char *hub_config_center_col(const hub_table_cfg *t, const char *pos);
 
-/*
- * hub_config_parse_level maps "error", "warning", "notice", "info" or
- * "debug" to a log_level. Returns false for anything else.
- */
-bool hub_config_parse_level(const char *s, log_level *out);
-
 #endif /* HUB_CONFIG_H */

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "log.h"
 #include "util.h"
 
 typedef struct {
@@ -14,7 +15,8 @@ typedef struct {
 	size_t nkeys;        /* its length */
 	void *conf;          /* the struct being filled */
 	cfg_section_cb cb;   /* for sections not in the table */
-	bool *seen;          /* per key: set by the file */
+	int *seen;           /* per key: line that set it, 0 if none */
+	const char *path;    /* the file, for warnings */
 	char *err;           /* first error, if any */
 	size_t errlen;       /* size of err */
 	bool failed;         /* an error was recorded */
@@ -88,6 +90,54 @@ section_known(const cfg_ctx *c, const char *section)
 	return false;
 }
 
+/* The index of the key named name in section, or nkeys. */
+static size_t
+key_find(const cfg_ctx *c, const char *section, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < c->nkeys; i++)
+		if (!strcmp(c->keys[i].section, section)
+		    && !strcmp(c->keys[i].name, name))
+			break;
+	return i;
+}
+
+/*
+ * set_key stores a line's value in key i (an old name stores it in the
+ * key it names). Either name counts as the key: a second line of it is a
+ * duplicate.
+ */
+static bool
+set_key(cfg_ctx *c, size_t i, const char *value, char *why, size_t whylen)
+{
+	const cfg_key *k = &c->keys[i];
+	size_t j = i;
+
+	if (k->flags & CFG_OLD_NAME) {
+		j = key_find(c, k->section, k->def);
+		if (NEVER(j == c->nkeys)) {
+			snprintf(why, whylen, "key \"%s\" has no new name",
+			    k->name);
+			return false;
+		}
+		log_warn("CFG-OLD-NAME",
+		    "%s:%d: \"%s\" in [%s] is the old name of \"%s\"; "
+		    "rename it",
+		    c->path, c->lineno, k->name, k->section, k->def);
+	}
+	if (c->seen[j]) {
+		snprintf(why, whylen,
+		    "duplicate key \"%s\" in [%s] (line %d set it already)",
+		    c->keys[j].name, k->section, c->seen[j]);
+		return false;
+	}
+	c->seen[j] = c->lineno;
+	/* An old name's entry has the same field and range: its errors
+	 * name the key as the file wrote it. */
+	return set_value(k, c->conf, value, why, whylen);
+}
+
 static int
 on_line(void *user, const char *section, const char *name, const char *value)
 {
@@ -98,19 +148,9 @@ on_line(void *user, const char *section, const char *name, const char *value)
 	if (c->failed)
 		return 0;
 	if (section_known(c, section)) {
-		for (size_t i = 0; i < c->nkeys; i++) {
-			const cfg_key *k = &c->keys[i];
-			if (strcmp(k->section, section)
-			    || strcmp(k->name, name))
-				continue;
-			if (c->seen[i]) {
-				snprintf(why, sizeof why,
-				    "duplicate key \"%s\" in [%s]", name,
-				    section);
-				goto fail;
-			}
-			c->seen[i] = true;
-			if (!set_value(k, c->conf, value, why, sizeof why))
+		size_t i = key_find(c, section, name);
+		if (i < c->nkeys) {
+			if (!set_key(c, i, value, why, sizeof why))
 				goto fail;
 			return 1;
 		}
@@ -135,14 +175,19 @@ cfg_load(const char *path, const cfg_key *keys, size_t nkeys, void *conf,
     cfg_section_cb cb, char *err, size_t errlen)
 {
 	char why[600] = "";
-	cfg_ctx c
-	    = {keys, nkeys, conf, cb, NULL, why, sizeof why, false, NULL, 0};
+	cfg_ctx c = {.keys = keys,
+	    .nkeys = nkeys,
+	    .conf = conf,
+	    .cb = cb,
+	    .path = path,
+	    .err = why,
+	    .errlen = sizeof why};
 	FILE *f;
 	int rc;
 	bool ok = false;
 
 	for (size_t i = 0; i < nkeys; i++) {
-		if (keys[i].def != NULL
+		if (keys[i].def != NULL && !(keys[i].flags & CFG_OLD_NAME)
 		    && !set_value(
 		        &keys[i], conf, keys[i].def, why, sizeof why)) {
 			snprintf(err, errlen, "bad default: %s", why);
@@ -156,7 +201,7 @@ cfg_load(const char *path, const cfg_key *keys, size_t nkeys, void *conf,
 		    path);
 		return false;
 	}
-	c.seen = xcalloc(nkeys ? nkeys : 1, sizeof(bool));
+	c.seen = xcalloc(nkeys ? nkeys : 1, sizeof(int));
 	c.file = f;
 	rc = ini_parse_stream(read_line, &c, on_line, &c);
 	fclose(f);

@@ -10,6 +10,10 @@
  *
  * Sections that are not in the table (e.g. "[table products]") go to a
  * callback, so a program can accept one section per table.
+ *
+ * A renamed key keeps its old name as an entry with CFG_OLD_NAME whose def
+ * is the new name: a file that uses it still loads, into the new key, and
+ * a warning (CFG-OLD-NAME) says to rename it; setting both is an error.
  */
 #ifndef BS_CFG_H
 #define BS_CFG_H
@@ -25,8 +29,8 @@ typedef enum {
 } cfg_type;
 
 enum {
-	CFG_REQUIRED = 1 << 0,  /* the file must set it */
-	CFG_NO_RELOAD = 1 << 1, /* a reload keeps the old value */
+	CFG_REQUIRED = 1 << 0, /* the file must set it */
+	CFG_OLD_NAME = 1 << 1, /* an old name of the key named in def */
 };
 
 typedef struct {
@@ -34,9 +38,10 @@ typedef struct {
 	const char *name;    /* e.g. "batch_max_events" */
 	cfg_type type;       /* how to parse */
 	size_t offset;       /* offsetof(struct, field) */
-	const char *def;     /* default as text; NULL means none */
+	const char *def;     /* default as text; NULL means none; with
+	                        CFG_OLD_NAME the key's current name */
 	int64_t min, max;    /* range for CFG_INT */
-	unsigned flags;      /* CFG_REQUIRED, CFG_NO_RELOAD */
+	unsigned flags;      /* CFG_REQUIRED, CFG_OLD_NAME */
 	const char *help;    /* one line, for --help and docs */
 } cfg_key;
 

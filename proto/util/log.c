@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/time.h>
 #include <time.h>
 
@@ -124,4 +125,26 @@ cli_fatal(const char *fmt, ...)
 	cli_vprint("error", fmt, ap);
 	va_end(ap);
 	exit(1);
+}
+
+bool
+log_level_parse(const char *s, log_level *out)
+{
+	static const struct {
+		const char *name; /* as written in a config file */
+		log_level lvl;    /* its level */
+	} levels[] = {
+	    {"error", LOG_LVL_ERROR},
+	    {"warning", LOG_LVL_WARN},
+	    {"notice", LOG_LVL_NOTICE},
+	    {"info", LOG_LVL_INFO},
+	    {"debug", LOG_LVL_DEBUG},
+	};
+
+	for (size_t i = 0; i < sizeof levels / sizeof levels[0]; i++)
+		if (!strcasecmp(s, levels[i].name)) {
+			*out = levels[i].lvl;
+			return true;
+		}
+	return false;
 }

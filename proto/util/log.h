@@ -19,6 +19,13 @@ typedef enum {
 	LOG_LVL_DEBUG = 7,
 } log_level;
 
+/*
+ * log_level_parse maps "error", "warning", "notice", "info" or "debug",
+ * in any case, to *out. Returns false (and leaves *out) for anything else.
+ * Both daemons' log_level keys go through it.
+ */
+bool log_level_parse(const char *s, log_level *out);
+
 /* log_init sets the program name and the most verbose level printed. */
 void log_init(const char *prog, log_level max);
 void log_set_level(log_level max);

@@ -7,6 +7,7 @@
 #ifndef BS_UTIL_H
 #define BS_UTIL_H
 
+#include <assert.h>
 #include <signal.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -14,8 +15,19 @@
 
 #include "proto/err.h"
 
-#define ALWAYS(x)    (__builtin_expect(!!(x), 1))
-#define NEVER(x)     (__builtin_expect(!!(x), 0))
+/*
+ * Defensive checks that stay in release builds: if (NEVER(p == NULL))
+ * handles a case that cannot happen. A debug build (no NDEBUG) asserts
+ * instead, so a test that reaches it fails loudly; a release build takes
+ * the branch, marked unlikely. (SQLite's ALWAYS/NEVER.)
+ */
+#ifdef NDEBUG
+#define ALWAYS(x) (__builtin_expect(!!(x), 1))
+#define NEVER(x)  (__builtin_expect(!!(x), 0))
+#else
+#define ALWAYS(x) ((x) ? 1 : (assert(0), 0))
+#define NEVER(x)  ((x) ? (assert(0), 1) : 0)
+#endif
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 #define MUST_CHECK   __attribute__((warn_unused_result))
 

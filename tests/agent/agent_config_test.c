@@ -176,7 +176,33 @@ test_key_perms_silent(void)
 	return true;
 }
 
+/* The agent's batch and pull keys carry the hub's names; the old names
+ * still load, into the same setting, and both at once are refused. */
+static bool
+test_old_names_refused(void)
+{
+	CHECK(load("max_batch_events = 7\nmax_batch_bytes = 2048\n"
+	           "max_pull_rows = 9\nlog_level = DEBUG\n"
+	           "[table transactions]\n"));
+	CHECK(lc.batch_max_events == 7 && lc.batch_max_bytes == 2048);
+	CHECK(lc.pull_max_rows == 9 && lc.level == LOG_LVL_DEBUG);
+	CHECK(load("batch_max_events = 8\nbatch_max_bytes = 4096\n"
+	           "pull_max_rows = 10\n[table transactions]\n"));
+	CHECK(lc.batch_max_events == 8 && lc.batch_max_bytes == 4096);
+	CHECK(lc.pull_max_rows == 10);
+	CHECK(!load("batch_max_events = 8\nmax_batch_events = 9\n"
+	            "[table transactions]\n"));
+	CHECK(strstr(err, "duplicate key \"max_batch_events\"") != NULL);
+	CHECK(!load("max_pull_rows = 8\npull_max_rows = 100001\n"
+	            "[table transactions]\n"));
+	CHECK(strstr(err, "duplicate key \"max_pull_rows\"") != NULL);
+	CHECK(!load("batch_max_events = 0\n[table transactions]\n"));
+	CHECK(strstr(err, "batch_max_events") != NULL);
+	return true;
+}
+
 static const agent_test_case cases[] = {
+    {"old key names refused", test_old_names_refused},
     {"tls keys unchecked", test_tls_keys_unchecked},
     {"key file permissions silent", test_key_perms_silent},
     {"old config changes meaning", test_old_config_changes},
