@@ -10,62 +10,6 @@
 
 #include "util.h"
 
-static void
-grow(strbuf *b, size_t need)
-{
-	size_t cap = b->cap ? b->cap : 256;
-
-	if (b->len + need + 1 <= b->cap)
-		return;
-	while (cap < b->len + need + 1)
-		cap *= 2;
-	b->p = xrealloc(b->p, cap);
-	b->cap = cap;
-}
-
-void
-strbuf_printf(strbuf *b, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (n <= 0)
-		return;
-	grow(b, (size_t) n);
-	va_start(ap, fmt);
-	vsnprintf(b->p + b->len, (size_t) n + 1, fmt, ap);
-	va_end(ap);
-	b->len += (size_t) n;
-}
-
-void
-strbuf_put(strbuf *b, const char *s, size_t n)
-{
-	grow(b, n);
-	memcpy(b->p + b->len, s, n);
-	b->len += n;
-	b->p[b->len] = '\0';
-}
-
-void
-strbuf_reset(strbuf *b)
-{
-	b->len = 0;
-	if (b->p != NULL)
-		b->p[0] = '\0';
-}
-
-void
-strbuf_fini(strbuf *b)
-{
-	free(b->p);
-	b->p = NULL;
-	b->len = b->cap = 0;
-}
-
 void
 prom_head(strbuf *b, const char *name, const char *type, const char *help)
 {

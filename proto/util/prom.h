@@ -1,6 +1,6 @@
 /*
- * prom.h: a growable text buffer and the Prometheus text exposition
- * format (version 0.0.4), for the agent's and the hub's /metrics.
+ * prom.h: the Prometheus text exposition format (version 0.0.4), for the
+ * agent's and the hub's /metrics, written into a strbuf (strbuf.h).
  *
  *   strbuf b = {0};
  *   prom_head(&b, "branchsync_x_total", "counter", "What it counts.");
@@ -16,17 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-typedef struct {
-	char *p;    /* NUL-terminated text, NULL while empty */
-	size_t len; /* bytes before the NUL */
-	size_t cap; /* bytes allocated */
-} strbuf;
-
-void strbuf_printf(strbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
-void strbuf_put(strbuf *b, const char *s, size_t n);
-void strbuf_reset(strbuf *b); /* len = 0, keeps the memory */
-void strbuf_fini(strbuf *b);
+#include "strbuf.h"
 
 /* # HELP and # TYPE lines; type is "counter", "gauge" or "histogram". */
 void prom_head(
