@@ -429,20 +429,23 @@ outbox_open(const agent_conf *conf, outbox **out, char *err, size_t errlen)
 	ob->avg_bytes = 64;
 	if ((rv = db_open(
 	         conf->database, conf->busy_timeout_ms, &ob->db, err, errlen))
-	        != PROTO_OK
-	    || (db_tune(ob->db), rv = read_meta(ob, err, errlen)) != PROTO_OK
+	    != PROTO_OK)
+		goto fail;
+	db_tune(ob->db);
+	if ((rv = read_meta(ob, err, errlen)) != PROTO_OK
 	    || (rv = db_exec(ob->db, CAPTURE_LOG_KEY_INDEX, err, errlen))
 	        != PROTO_OK
 	    || (rv = describe_tables(ob, err, errlen)) != PROTO_OK
-	    || (rv = prepare_all(ob, err, errlen)) != PROTO_OK) {
-		outbox_close(ob);
-		return rv;
-	}
+	    || (rv = prepare_all(ob, err, errlen)) != PROTO_OK)
+		goto fail;
 	/* Replaces SQLite's auto-checkpoint on this connection: see above. */
 	sqlite3_wal_hook(ob->db, wal_cb, ob);
 	outbox_changed(ob);
 	*out = ob;
 	return PROTO_OK;
+fail:
+	outbox_close(ob);
+	return rv;
 }
 
 void
@@ -595,7 +598,8 @@ key_blob(sqlite3_stmt *kv, int col, size_t *n)
 		return NULL;
 	p = xmalloc(len / 2 + 1);
 	for (size_t i = 0; i < len / 2; i++) {
-		int hi = hex_val(h[2 * i]), lo = hex_val(h[2 * i + 1]);
+		int hi = hex_val(h[2 * i]);
+		int lo = hex_val(h[2 * i + 1]);
 		if (hi < 0 || lo < 0) {
 			free(p);
 			return NULL;
@@ -1005,33 +1009,6 @@ ack_markable(ack_ctx *c, int64_t seq)
 	return ev;
 }
 
-static void
-value_bind(sqlite3_stmt *st, int idx, const proto_value *v)
-{
-	switch (v->type) {
-	case PROTO_NIL:
-		sqlite3_bind_null(st, idx);
-		break;
-	case PROTO_BOOL:
-		sqlite3_bind_int(st, idx, v->u.b);
-		break;
-	case PROTO_INT:
-		sqlite3_bind_int64(st, idx, v->u.i);
-		break;
-	case PROTO_FLOAT:
-		sqlite3_bind_double(st, idx, v->u.f);
-		break;
-	case PROTO_STR:
-		sqlite3_bind_text(
-		    st, idx, v->u.s, (int) v->len, SQLITE_STATIC);
-		break;
-	case PROTO_BIN:
-		sqlite3_bind_blob(
-		    st, idx, v->u.p, (int) v->len, SQLITE_STATIC);
-		break;
-	}
-}
-
 /* Rejected: keep the entry with its reason. Applied: maybe mark synced. */
 static proto_err
 ack_one(outbox *ob, const ack_row *r, ack_ctx *c, char *err, size_t errlen)
@@ -1054,7 +1031,7 @@ ack_one(outbox *ob, const ack_row *r, ack_ctx *c, char *err, size_t errlen)
 	    && ev->nvals == r->ot->t.ncols) {
 		st = r->ot->synced;
 		for (uint32_t i = 0; i < ev->nvals; i++)
-			value_bind(st, (int) i + 1, &ev->vals[i]);
+			db_bind_value(st, (int) i + 1, &ev->vals[i]);
 	} else {
 		return PROTO_OK;
 	}
@@ -1451,7 +1428,7 @@ retry_one(outbox *ob, const proto_event *ev, ack_ctx *c, bool applied,
 	    && mev->nvals == ot->t.ncols) {
 		st = ot->synced;
 		for (uint32_t i = 0; i < mev->nvals; i++)
-			value_bind(st, (int) i + 1, &mev->vals[i]);
+			db_bind_value(st, (int) i + 1, &mev->vals[i]);
 		if ((rv = step_done(
 		         ob->db, st, "could not process an ack", err, errlen))
 		    != PROTO_OK)
