@@ -260,12 +260,10 @@ wait_nudge(downstream *ds, int64_t ms)
 static void
 backoff(downstream *ds, proto_err rv, bool no_retry)
 {
-	int64_t ms = hubclient_delay_ms(&ds->hc, ds->failures, no_retry);
-	bool loud = no_retry || ds->failures % 20 == 0;
-
+	int64_t ms;
 	/* As the sender's: nng does not say why no connection comes up. */
-	if (loud)
-		hubclient_explain(&ds->hc);
+	bool loud = hubclient_backoff(&ds->hc, ds->failures, no_retry, &ms);
+
 	if (rv == PROTO_EDB || rv == PROTO_EINVAL)
 		log_error("AGENT-DOWN-ERROR", "%s", ds->hc.why);
 	else

@@ -197,15 +197,18 @@ hubclient_backoff_ms(
 	return (int64_t) (rnd % (uint64_t) (cap + 1));
 }
 
-int64_t
-hubclient_delay_ms(const hubclient *hc, unsigned failures, bool no_retry)
+bool
+hubclient_backoff(hubclient *hc, unsigned failures, bool no_retry, int64_t *ms)
 {
 	const agent_conf *c = hc->conf;
+	bool loud = no_retry || failures % 20 == 0;
 
-	if (no_retry)
-		return c->backoff_max_ms;
-	return hubclient_backoff_ms(
-	    c->backoff_min_ms, c->backoff_max_ms, failures, rand_u64());
+	*ms = no_retry ? c->backoff_max_ms
+	               : hubclient_backoff_ms(c->backoff_min_ms,
+	                   c->backoff_max_ms, failures, rand_u64());
+	if (loud)
+		hubclient_explain(hc);
+	return loud;
 }
 
 proto_err

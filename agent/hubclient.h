@@ -7,8 +7,8 @@
  * into. A request is sent and its answer received with the configured
  * request_timeout_ms each, waited on in slices so that a stop is seen
  * quickly; only a stop cancels it. Every failure leaves its reason in
- * why, worded for the log. Between failures the caller sleeps
- * hubclient_delay_ms: an exponential backoff with full jitter.
+ * why, worded for the log. Between failures the caller sleeps what
+ * hubclient_backoff says: an exponential backoff with full jitter.
  */
 #ifndef AGENT_HUBCLIENT_H
 #define AGENT_HUBCLIENT_H
@@ -115,11 +115,14 @@ int64_t hubclient_backoff_ms(
     int64_t min_ms, int64_t max_ms, unsigned attempt, uint64_t rnd);
 
 /*
- * hubclient_delay_ms returns how long to wait after failures consecutive
- * failures (0 for the first) with the configured backoff: backoff_max_ms
- * when the hub said retrying will not help, else hubclient_backoff_ms.
+ * hubclient_backoff starts the wait after failures consecutive failures
+ * (0 for the first): *ms gets the delay, backoff_max_ms when the hub said
+ * retrying will not help, else hubclient_backoff_ms over the configured
+ * bounds. Returns whether this failure is to be logged loudly (no retry,
+ * or every 20th); then why also says what a probe found
+ * (hubclient_explain).
  */
-int64_t hubclient_delay_ms(
-    const hubclient *hc, unsigned failures, bool no_retry);
+bool hubclient_backoff(
+    hubclient *hc, unsigned failures, bool no_retry, int64_t *ms);
 
 #endif /* AGENT_HUBCLIENT_H */

@@ -7,7 +7,7 @@
  * PRAGMA data_version every poll_ms, and with nudges configured also its
  * "r:" subscription (nudgesub.h), which asks for a HELLO. Every failure
  * (timeout, send error, ERROR reply) ends the session and waits an
- * exponential backoff with full jitter (hubclient_delay_ms) before the
+ * exponential backoff with full jitter (hubclient_backoff) before the
  * next HELLO. Blocking waits are cut into slices of at most 100 ms so
  * SIGTERM/SIGINT are seen quickly; the step in progress (an ack chunk) is
  * finished, never left half done.
