@@ -18,6 +18,7 @@
 #include "log.h"
 #include "nudgesub.h"
 #include "outbox.h"
+#include "rejects.h"
 #include "proto/msg.h"
 #include "schemawatch.h"
 #include "sweep.h"
@@ -132,7 +133,7 @@ welcome_lists(sender *s, const proto_welcome *w, char *err, size_t errlen)
 	int64_t nr = 0, nd = 0;
 	proto_err rv;
 
-	rv = outbox_welcome_lists(s->ob, w, &nr, &nd, err, errlen);
+	rv = rejects_welcome(s->ob, w, &nr, &nd, err, errlen);
 	if (nr > 0)
 		log_info("AGENT-REJECT-RETRY",
 		    "the hub asked to retry %" PRId64 " rejected events", nr);
@@ -277,7 +278,7 @@ ack_apply(sender *s, const proto_push *p, const proto_ack *a, bool retry)
 	for (uint32_t i = 0; i < a->noutcomes; i++)
 		rejected += a->outcomes[i].code == PROTO_OUT_REJECTED;
 	acked(s);
-	rv = retry ? outbox_ack_retry(s->ob, p, a->duplicates, a->outcomes,
+	rv = retry ? rejects_ack(s->ob, p, a->duplicates, a->outcomes,
 	         a->noutcomes, err, sizeof err)
 	           : outbox_ack(s->ob, a->watermark, p, a->duplicates,
 	               a->outcomes, a->noutcomes, err, sizeof err);
@@ -325,8 +326,8 @@ push_retry(sender *s, bool *sent, bool *no_retry)
 	proto_arena_reset(b->arena);
 	memset(&b->msg, 0, sizeof b->msg);
 	b->msg.type = PROTO_PUSH;
-	if ((rv = outbox_read_retry(s->ob, s->max_events, s->max_bytes,
-	         b->arena, p, err, sizeof err))
+	if ((rv = rejects_read(s->ob, s->max_events, s->max_bytes, b->arena, p,
+	         err, sizeof err))
 	    != PROTO_OK) {
 		snprintf(s->hc.why, sizeof s->hc.why,
 		    "could not read the log: %s", err);
@@ -356,7 +357,7 @@ retry_wanted(sender *s)
 	if (now_mono_ms() < s->next_retry_ms)
 		return false;
 	s->next_retry_ms = now_mono_ms() + RETRY_CHECK_MS;
-	if (outbox_has_retry(s->ob, &yes, err, sizeof err) != PROTO_OK)
+	if (rejects_waiting(s->ob, &yes, err, sizeof err) != PROTO_OK)
 		log_debug("AGENT-RETRY", "%s", err);
 	return yes;
 }
@@ -575,11 +576,9 @@ nap(sender *s, int64_t ms)
 static void
 backoff(sender *s, proto_err rv, bool no_retry)
 {
-	int64_t ms = hubclient_delay_ms(&s->hc, s->failures, no_retry);
-	bool loud = no_retry || s->failures % 20 == 0;
+	int64_t ms;
+	bool loud = hubclient_backoff(&s->hc, s->failures, no_retry, &ms);
 
-	if (loud)
-		hubclient_explain(&s->hc);
 	if (rv == PROTO_EDB)
 		log_error("AGENT-DB-ERROR", "%s", s->hc.why);
 	else if (loud)
