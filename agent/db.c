@@ -1,4 +1,4 @@
-/* db.c: open, exec and prepare with errors mapped to PROTO_EDB. */
+/* db.c: open, exec, prepare and bind, with errors mapped to PROTO_EDB. */
 #include "db.h"
 
 #include <stdbool.h>
@@ -119,4 +119,31 @@ db_tx_steps(sqlite3 *db, const char *const *sql, size_t n,
 	if (rv != PROTO_OK)
 		db_rollback(db);
 	return rv;
+}
+
+void
+db_bind_value(sqlite3_stmt *st, int idx, const proto_value *v)
+{
+	switch (v->type) {
+	case PROTO_NIL:
+		sqlite3_bind_null(st, idx);
+		break;
+	case PROTO_BOOL:
+		sqlite3_bind_int(st, idx, v->u.b);
+		break;
+	case PROTO_INT:
+		sqlite3_bind_int64(st, idx, v->u.i);
+		break;
+	case PROTO_FLOAT:
+		sqlite3_bind_double(st, idx, v->u.f);
+		break;
+	case PROTO_STR:
+		sqlite3_bind_text(
+		    st, idx, v->u.s, (int) v->len, SQLITE_STATIC);
+		break;
+	case PROTO_BIN:
+		sqlite3_bind_blob(
+		    st, idx, v->u.p, (int) v->len, SQLITE_STATIC);
+		break;
+	}
 }

@@ -1,5 +1,5 @@
 /*
- * db.h: small SQLite helpers shared by capture and outbox.
+ * db.h: small SQLite helpers shared by capture, inbox and outbox.
  *
  * Every SQLite failure is mapped to PROTO_EDB here, with "what: sqlite
  * message" in the caller's error buffer.
@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "proto/err.h"
+#include "proto/msg.h"
 
 /*
  * db_open opens an existing SQLite file read-write (never creates one)
@@ -49,6 +50,14 @@ proto_err db_fail(sqlite3 *db, const char *what, char *err, size_t errlen);
 proto_err db_tx_steps(sqlite3 *db, const char *const *sql, size_t n,
     void (*bind)(sqlite3_stmt *st, const void *arg), const void *arg,
     int64_t *changes, const char *what, char *err, size_t errlen);
+
+/*
+ * db_bind_value binds v to parameter idx of st: NIL as NULL, BOOL and INT
+ * as integers, FLOAT as a real, STR as text and BIN as a blob. Text and
+ * blobs are bound SQLITE_STATIC: v's memory must outlive the statement's
+ * use of the binding (until the step, reset or clear_bindings).
+ */
+void db_bind_value(sqlite3_stmt *st, int idx, const proto_value *v);
 
 /* db_rollback rolls back an open transaction, ignoring errors. */
 void db_rollback(sqlite3 *db);

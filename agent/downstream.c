@@ -2,15 +2,14 @@
  * downstream.c: the master-data thread: wait for a nudge or the pull
  * interval, pull pages, apply them, back off on failure.
  *
- * Like the sender, a request is waited on with aiowait (see aiowait.h),
- * so a stop is seen quickly. The nudge socket only ever shortens a wait:
+ * Like the sender, requests go through hubclient (hubclient.h), so a stop
+ * is seen quickly. The nudge socket only ever shortens a wait:
  * a lost nudge costs at most pull_interval_ms.
  */
 #include "downstream.h"
 
 #include <inttypes.h>
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -18,39 +17,31 @@
 #include <string.h>
 #include <time.h>
 
-#include "aiowait.h"
 #include "db.h"
+#include "hubclient.h"
 #include "inbox.h"
 #include "log.h"
 #include "nudgesub.h"
 #include "proto/msg.h"
-#include "sender.h"
-#include "tls.h"
 #include "util.h"
 
 #define WAIT_SLICE_MS  100
 #define NUDGE_SLICE_MS 500
 #define PULL_MAX_BYTES (4 << 20)
-#define PROBE_MS       1000
 
 struct downstream {
 	const agent_conf *conf; /* configuration (borrowed) */
 	sqlite3 *db;            /* own connection to the POS file */
 	inbox *ib;              /* applies pages */
-	nng_socket req;         /* req0 socket dialing all hubs */
+	hubclient hc;           /* PULL requests to the hub */
 	nng_socket sub;         /* sub0 socket for nudges, if configured */
 	bool has_sub;           /* sub is open */
-	aiowait w;              /* send/receive of the current request */
 	pthread_t thread;       /* the loop */
 	atomic_bool stop;       /* downstream_stop was called */
 	atomic_bool connected;  /* a nudge connection came up: pull */
-	proto_buf buf;          /* encoded request */
-	proto_limits lim;       /* decoder limits for CHANGES */
 	sqlite3_stmt *dv;       /* PRAGMA data_version */
 	int64_t data_version;   /* its last value */
 	unsigned failures;      /* consecutive failed pulls, for backoff */
-	bool no_hub;            /* the last send found no connected hub */
-	char why[1024];         /* reason of the last failure */
 	char noted[512];        /* the reason in down_last_error, "" none */
 	bool noted_known;       /* noted was written by this process */
 };
@@ -84,103 +75,6 @@ stop_cb(void *arg)
 	return stopping(arg);
 }
 
-/* Waits for the aio, cancelling it when asked to stop. */
-static void
-wait_aio(downstream *ds)
-{
-	aiowait_wait(&ds->w, stop_cb, ds);
-}
-
-static proto_err
-nng_fail(downstream *ds, int rv, const char *what)
-{
-	if (rv == NNG_ETIMEDOUT) {
-		/* A send waits for a connection: none came up. */
-		ds->no_hub = !strcmp(what, "send");
-		snprintf(ds->why, sizeof ds->why,
-		    "could not %s pull: no hub answered within %" PRId64 " ms",
-		    what, ds->conf->request_timeout_ms);
-		return PROTO_ETIMEDOUT;
-	}
-	snprintf(ds->why, sizeof ds->why, "could not %s pull: %s", what,
-	    nng_strerror(rv));
-	return rv == NNG_ECANCELED ? PROTO_ECLOSED : PROTO_EIO;
-}
-
-/* Runs one aio operation (send or receive) with the request timeout. */
-static int
-aio_run(downstream *ds, void (*op)(nng_socket, nng_aio *))
-{
-	nng_aio_set_timeout(
-	    ds->w.aio, (nng_duration) ds->conf->request_timeout_ms);
-	op(ds->req, ds->w.aio);
-	wait_aio(ds);
-	return nng_aio_result(ds->w.aio);
-}
-
-/* request sends req and waits for the answer; *resp is the caller's. */
-static proto_err
-request(downstream *ds, const proto_msg *req, proto_msg **resp)
-{
-	nng_msg *m = NULL;
-	char why[256];
-	proto_err pe;
-	int rv;
-
-	*resp = NULL;
-	ds->no_hub = false;
-	proto_buf_reset(&ds->buf);
-	if ((pe = proto_msg_encode(req, &ds->buf, why, sizeof why))
-	    != PROTO_OK) {
-		snprintf(
-		    ds->why, sizeof ds->why, "could not encode pull: %s", why);
-		return pe;
-	}
-	if (nng_msg_alloc(&m, ds->buf.len) != 0) {
-		snprintf(ds->why, sizeof ds->why, "out of memory");
-		return PROTO_ENOMEM;
-	}
-	memcpy(nng_msg_body(m), ds->buf.data, ds->buf.len);
-	nng_aio_set_msg(ds->w.aio, m);
-	if ((rv = aio_run(ds, nng_send_aio)) != 0) {
-		nng_msg_free(nng_aio_get_msg(ds->w.aio)); /* still ours */
-		nng_aio_set_msg(ds->w.aio, NULL);
-		return nng_fail(ds, rv, "send");
-	}
-	if ((rv = aio_run(ds, nng_recv_aio)) != 0)
-		return nng_fail(ds, rv, "get an answer to");
-	m = nng_aio_get_msg(ds->w.aio);
-	nng_aio_set_msg(ds->w.aio, NULL);
-	pe = proto_msg_decode(
-	    nng_msg_body(m), nng_msg_len(m), &ds->lim, resp, why, sizeof why);
-	nng_msg_free(m);
-	if (pe != PROTO_OK)
-		snprintf(ds->why, sizeof ds->why,
-		    "malformed answer from hub: %s", why);
-	return pe;
-}
-
-/* An answer that is not CHANGES: an ERROR or a protocol violation. */
-static proto_err
-not_changes(downstream *ds, const proto_msg *resp, bool *no_retry)
-{
-	const proto_error *e = &resp->u.error;
-
-	if (resp->type != PROTO_ERROR) {
-		snprintf(ds->why, sizeof ds->why,
-		    "unexpected %s from hub to pull",
-		    proto_type_name(resp->type));
-		return PROTO_EPROTO;
-	}
-	*no_retry = !e->retry;
-	snprintf(ds->why, sizeof ds->why, "hub error to pull: %s (%s)",
-	    e->message != NULL ? e->message : "",
-	    proto_strerror((int) e->code));
-	if (e->code > PROTO_OK && e->code < PROTO_ERR_COUNT)
-		return (proto_err) e->code;
-	return PROTO_EPROTO;
-}
-
 /*
  * pull_page asks for the page after cursor of table ("" = all) and
  * applies it (reload names the reloaded table, or NULL). *more says
@@ -206,14 +100,14 @@ pull_page(downstream *ds, const inbox_state *st, const char *reload,
 	    ? ds->conf->max_message_bytes / 4
 	    : PULL_MAX_BYTES;
 	*more = false;
-	if ((rv = request(ds, &req, &resp)) != PROTO_OK)
+	if ((rv = hubclient_request(&ds->hc, &req, &resp)) != PROTO_OK)
 		return rv;
 	if (resp->type != PROTO_CHANGES)
-		rv = not_changes(ds, resp, no_retry);
+		rv = hubclient_error(&ds->hc, resp, no_retry);
 	else if ((rv = inbox_apply(
 	              ds->ib, &resp->u.changes, reload, err, sizeof err))
 	    != PROTO_OK)
-		snprintf(ds->why, sizeof ds->why,
+		snprintf(ds->hc.why, sizeof ds->hc.why,
 		    "could not apply changes after %" PRId64 ": %s", cursor,
 		    err);
 	else {
@@ -240,7 +134,7 @@ read_state(downstream *ds, inbox_state *st)
 	proto_err rv = inbox_state_read(ds->db, st, err, sizeof err);
 
 	if (rv != PROTO_OK)
-		snprintf(ds->why, sizeof ds->why, "%s", err);
+		snprintf(ds->hc.why, sizeof ds->hc.why, "%s", err);
 	return rv;
 }
 
@@ -265,7 +159,7 @@ check_reload(downstream *ds, inbox_state *st)
 	        "'reload_cursor')",
 	        err, sizeof err)
 	    != PROTO_OK) {
-		snprintf(ds->why, sizeof ds->why, "%s", err);
+		snprintf(ds->hc.why, sizeof ds->hc.why, "%s", err);
 		return PROTO_EDB;
 	}
 	st->reload_table[0] = '\0';
@@ -327,7 +221,7 @@ reload_pending(downstream *ds)
 	inbox_state st;
 
 	if (!file_changed(ds)
-	    || inbox_state_read(ds->db, &st, ds->why, sizeof ds->why)
+	    || inbox_state_read(ds->db, &st, ds->hc.why, sizeof ds->hc.why)
 	        != PROTO_OK)
 		return false;
 	return st.reload_table[0] != '\0';
@@ -366,29 +260,18 @@ wait_nudge(downstream *ds, int64_t ms)
 static void
 backoff(downstream *ds, proto_err rv, bool no_retry)
 {
-	const agent_conf *c = ds->conf;
-	int64_t ms = no_retry ? c->backoff_max_ms
-	                      : sender_backoff_ms(c->backoff_min_ms,
-	                          c->backoff_max_ms, ds->failures, rand_u64());
-	bool loud = no_retry || ds->failures % 20 == 0;
-	char found[900];
-	size_t n = strlen(ds->why);
-	tls_opts o;
-
+	int64_t ms;
 	/* As the sender's: nng does not say why no connection comes up. */
-	config_tls_opts(c, &o);
-	if (loud && ds->no_hub && !stopping(ds)
-	    && tls_probe_all(
-	        c->hub, &o, NNG_REQ0_SELF, PROBE_MS, found, sizeof found))
-		snprintf(ds->why + n, sizeof ds->why - n, "; %s", found);
+	bool loud = hubclient_backoff(&ds->hc, ds->failures, no_retry, &ms);
+
 	if (rv == PROTO_EDB || rv == PROTO_EINVAL)
-		log_error("AGENT-DOWN-ERROR", "%s", ds->why);
+		log_error("AGENT-DOWN-ERROR", "%s", ds->hc.why);
 	else
 		log_msg(loud ? (no_retry ? LOG_LVL_ERROR : LOG_LVL_WARN)
 		             : LOG_LVL_DEBUG,
-		    "AGENT-DOWN-ERROR", "%s", ds->why);
+		    "AGENT-DOWN-ERROR", "%s", ds->hc.why);
 	log_debug("AGENT-BACKOFF", "pulling again in %" PRId64 " ms", ms);
-	note(ds, ds->why);
+	note(ds, ds->hc.why);
 	ds->failures++;
 	for (int64_t end = now_mono_ms() + ms;
 	     !stopping(ds) && now_mono_ms() < end;)
@@ -448,22 +331,13 @@ open_sub(downstream *ds, char *err, size_t errlen)
 static proto_err
 open_sockets(downstream *ds, char *err, size_t errlen)
 {
-	int rv;
+	hubclient_opts o
+	    = {.name_in_errors = true, .stop = stop_cb, .stop_arg = ds};
+	proto_err rv;
 
-	if ((rv = nng_req0_open(&ds->req)) != 0
-	    || (rv = aiowait_init(&ds->w)) != 0) {
-		snprintf(err, errlen, "could not open socket: %s",
-		    nng_strerror(rv));
-		return PROTO_EIO;
-	}
-	nng_socket_set_size(
-	    ds->req, NNG_OPT_RECVMAXSZ, (size_t) ds->conf->max_message_bytes);
-	nng_socket_set_ms(
-	    ds->req, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	if ((rv = config_dial(
-	         ds->req, ds->conf, ds->conf->hub, "hub", err, errlen))
+	if ((rv = hubclient_open(&ds->hc, ds->conf, &o, err, errlen))
 	    != PROTO_OK)
-		return (proto_err) rv;
+		return rv;
 	if (ds->conf->nudge != NULL && ds->conf->nudge[0] != '\0')
 		return open_sub(ds, err, errlen);
 	return PROTO_OK;
@@ -502,15 +376,12 @@ open_db(downstream *ds, char *err, size_t errlen)
 static void
 ds_free(downstream *ds)
 {
-	aiowait_fini(&ds->w);
-	if (nng_socket_id(ds->req) > 0)
-		nng_close(ds->req);
+	hubclient_close(&ds->hc);
 	if (ds->has_sub)
 		nng_close(ds->sub);
 	sqlite3_finalize(ds->dv);
 	inbox_close(ds->ib);
 	sqlite3_close_v2(ds->db);
-	proto_buf_fini(&ds->buf);
 	free(ds);
 }
 
@@ -526,10 +397,8 @@ downstream_start(
 		return PROTO_OK;
 	ds = xcalloc(1, sizeof *ds);
 	ds->conf = conf;
-	proto_buf_init(&ds->buf);
 	atomic_init(&ds->stop, false);
 	atomic_init(&ds->connected, false);
-	config_limits(conf, &ds->lim);
 	if ((rv = open_db(ds, err, errlen)) != PROTO_OK
 	    || (rv = open_sockets(ds, err, errlen)) != PROTO_OK)
 		goto fail;

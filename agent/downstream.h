@@ -10,7 +10,7 @@
  * pull_interval_ms as the backstop. A pull asks PULL(cursor) pages until
  * CHANGES says more = false; each page is applied with inbox_apply in one
  * transaction together with its cursor. A reload in progress is pulled
- * first. Failures back off like the sender (sender_backoff_ms) and never
+ * first. Failures back off like the sender (hubclient_backoff) and never
  * move the cursor.
  */
 #ifndef AGENT_DOWNSTREAM_H

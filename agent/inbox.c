@@ -236,31 +236,6 @@ plans_free(plan *ps, uint32_t n)
 	free(ps);
 }
 
-static void
-bind_value(sqlite3_stmt *st, int i, const proto_value *v)
-{
-	switch (v->type) {
-	case PROTO_NIL:
-		sqlite3_bind_null(st, i);
-		break;
-	case PROTO_BOOL:
-		sqlite3_bind_int(st, i, v->u.b);
-		break;
-	case PROTO_INT:
-		sqlite3_bind_int64(st, i, v->u.i);
-		break;
-	case PROTO_FLOAT:
-		sqlite3_bind_double(st, i, v->u.f);
-		break;
-	case PROTO_STR:
-		sqlite3_bind_text(st, i, v->u.s, (int) v->len, SQLITE_STATIC);
-		break;
-	case PROTO_BIN:
-		sqlite3_bind_blob(st, i, v->u.p, (int) v->len, SQLITE_STATIC);
-		break;
-	}
-}
-
 /* Applies one change with its table's plan. */
 static proto_err
 apply_change(inbox *ib, const proto_table *pt, const plan *p,
@@ -282,7 +257,7 @@ apply_change(inbox *ib, const proto_table *pt, const plan *p,
 		int param
 		    = c->op == PROTO_OP_DELETE ? (int) i + 1 : p->param[i];
 		if (param > 0)
-			bind_value(st, param, &c->vals[i]);
+			db_bind_value(st, param, &c->vals[i]);
 	}
 	if (sqlite3_step(st) != SQLITE_DONE) {
 		char what[300];

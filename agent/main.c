@@ -32,6 +32,7 @@
 #include "inbox.h"
 #include "log.h"
 #include "outbox.h"
+#include "rejects.h"
 #include "sender.h"
 #include "status.h"
 #include "sweep.h"
@@ -477,7 +478,7 @@ op_name(int op)
 }
 
 static void
-print_rejects(const outbox_reject *r, size_t n, bool json)
+print_rejects(const rejects_entry *r, size_t n, bool json)
 {
 	if (json) {
 		printf("[");
@@ -520,7 +521,7 @@ cmd_rejects(const cli_opts *o)
 {
 	agent_conf conf;
 	outbox *ob = NULL;
-	outbox_reject *r = NULL;
+	rejects_entry *r = NULL;
 	int64_t *seqs = NULL, changed = 0;
 	size_t n = 0;
 	char err[1024];
@@ -537,12 +538,11 @@ cmd_rejects(const cli_opts *o)
 	if ((rv = outbox_open(&conf, &ob, err, sizeof err)) != PROTO_OK)
 		;
 	else if (list
-	    && (rv = outbox_rejects(ob, &r, &n, err, sizeof err)) == PROTO_OK)
+	    && (rv = rejects_list(ob, &r, &n, err, sizeof err)) == PROTO_OK)
 		print_rejects(r, n, o->json);
 	else if (!list)
-		rv = (retry ? outbox_reject_retry : outbox_reject_discard)(
-		    outbox_db(ob), seqs, (size_t) o->nseqs, true, &changed,
-		    err, sizeof err);
+		rv = (retry ? rejects_retry : rejects_discard)(outbox_db(ob),
+		    seqs, (size_t) o->nseqs, true, &changed, err, sizeof err);
 	if (rv != PROTO_OK)
 		cli_error("%s", err);
 	else if (!list)
@@ -550,7 +550,7 @@ cmd_rejects(const cli_opts *o)
 		    retry ? "marked for retry; the running agent sends them "
 		            "again"
 		          : "discarded");
-	outbox_rejects_free(r, n);
+	rejects_list_free(r, n);
 	free(seqs);
 	outbox_close(ob);
 	config_free(&conf);

@@ -11,7 +11,8 @@
  * Transactions on the POS file are short: one read transaction per batch,
  * one BEGIN IMMEDIATE transaction per ack chunk of at most
  * OUTBOX_ACK_CHUNK events; while the POS is writing, the agent also keeps
- * its share of the write lock near 1% (see ack_yield in outbox.c).
+ * its share of the write lock near 1% (see outbox_ack_yield in outbox.c).
+ * Retry batches and the rejects are in rejects.h.
  */
 #ifndef AGENT_OUTBOX_H
 #define AGENT_OUTBOX_H
@@ -49,17 +50,6 @@ typedef struct {
 	                        event; 0 if none is pending or it has no ts */
 	int64_t last_ack;    /* epoch s of the last ACK (meta), 0 if never */
 } outbox_counts;
-
-/* One rejected (or retried) log entry, for "rejects list". */
-typedef struct {
-	int64_t seq;  /* its seq */
-	char *table;  /* its table */
-	int op;       /* 1 insert, 2 update, 3 delete */
-	char *key;    /* the key as a JSON array */
-	char *reason; /* why the hub rejected it; NULL while retried */
-	bool retry;   /* waiting to be sent again */
-	int64_t ts;   /* capture time, epoch s, 0 if unknown */
-} outbox_reject;
 
 /* Outbox warning conditions, a bit set. */
 enum {
@@ -175,71 +165,6 @@ int64_t outbox_stall_since(int64_t pending, int64_t now, int64_t last_ack,
  */
 int outbox_warn_decide(
     int64_t pending, int64_t age_s, int64_t warn_events, int64_t warn_age_s);
-
-/*
- * outbox_read_retry fills push with the entries marked for retry (seq
- * order, at most max_events, about max_bytes), rows read now as in
- * outbox_read. push->nevents == 0 when there are none. PROTO_OK or
- * PROTO_EDB.
- */
-proto_err outbox_read_retry(outbox *ob, size_t max_events, size_t max_bytes,
-    proto_arena *arena, proto_push *push, char *err, size_t errlen);
-
-/*
- * outbox_has_retry sets *yes when an entry waits to be retried (cheap:
- * retried entries lie at or below acked_seq).
- */
-proto_err outbox_has_retry(outbox *ob, bool *yes, char *err, size_t errlen);
-
-/*
- * outbox_ack_retry processes the ACK of a retry batch: REJECTED keeps the
- * entry with the new reason (retry cleared); CONFLICT and DUPLICATE
- * outcomes, and events the hub counted as duplicates, end the entry;
- * other events were applied now: the row is marked synced by the usual
- * value comparison and the entry ends. An ended entry is deleted, except
- * the marker row (seq == acked_seq), whose retry is cleared. dups is the
- * ACK's duplicates count: when it cannot tell which events without an
- * outcome were duplicates, none of them marks its row. acked_seq never
- * moves. Records the ACK time. PROTO_OK or PROTO_EDB.
- */
-proto_err outbox_ack_retry(outbox *ob, const proto_push *sent, int64_t dups,
-    const proto_outcome *outs, size_t n, char *err, size_t errlen);
-
-/*
- * outbox_reject_retry marks rejected entries for retry: err = NULL and
- * retry = 1 (an entry above acked_seq, never sent, only loses its err and
- * is sent as a pending event). seqs NULL: all rejected entries. With
- * strict, a seq that is not a rejected entry is an error (PROTO_EINVAL,
- * nothing changed); otherwise it is skipped. *changed counts the entries
- * changed. One short write transaction on db; works while "run" runs.
- */
-proto_err outbox_reject_retry(sqlite3 *db, const int64_t *seqs, size_t n,
-    bool strict, int64_t *changed, char *err, size_t errlen);
-
-/*
- * outbox_reject_discard drops rejected (or retried) entries: deleted,
- * except the marker row (seq == acked_seq), which only loses err and
- * retry. Arguments as for outbox_reject_retry.
- */
-proto_err outbox_reject_discard(sqlite3 *db, const int64_t *seqs, size_t n,
-    bool strict, int64_t *changed, char *err, size_t errlen);
-
-/*
- * outbox_welcome_lists applies a WELCOME's lists: rejected entries with a
- * seq in retry are marked for retry, those in discard are discarded; other
- * seqs are skipped. *nretry and *ndiscard count the entries changed.
- */
-proto_err outbox_welcome_lists(outbox *ob, const proto_welcome *w,
-    int64_t *nretry, int64_t *ndiscard, char *err, size_t errlen);
-
-/*
- * outbox_rejects lists rejected and retried entries in seq order into a
- * new array *out of *n entries; free with outbox_rejects_free.
- */
-proto_err outbox_rejects(
-    outbox *ob, outbox_reject **out, size_t *n, char *err, size_t errlen);
-
-void outbox_rejects_free(outbox_reject *r, size_t n);
 
 /*
  * outbox_changed reports whether another connection committed to the file

@@ -1,28 +1,27 @@
 /*
  * sender.c: HELLO/WELCOME, PUSH/ACK, backoff and idle polling.
  *
- * A request is waited on with aiowait (see aiowait.h), cancelled only
+ * Requests go through hubclient (hubclient.h) and are cancelled only
  * when a termination signal arrives.
  */
 #include "sender.h"
 
 #include <inttypes.h>
 #include <nng/nng.h>
-#include <nng/protocol/reqrep0/req.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-#include "aiowait.h"
+#include "hubclient.h"
 #include "live.h"
 #include "log.h"
 #include "nudgesub.h"
 #include "outbox.h"
+#include "rejects.h"
 #include "proto/msg.h"
 #include "schemawatch.h"
 #include "sweep.h"
-#include "tls.h"
 #include "util.h"
 
 /* How often a drain looks for entries an operator asked to retry. */
@@ -31,8 +30,6 @@
 #define WATCH_MS 1000
 /* The outbox warning is repeated at most this often. */
 #define OUTBOX_WARN_EVERY_MS 600000
-/* Bound of each step of a connection probe (tls_probe). */
-#define PROBE_MS 1000
 
 /* One PUSH and the memory it lives in, kept until its ACK is applied. */
 typedef struct {
@@ -43,16 +40,11 @@ typedef struct {
 typedef struct {
 	const agent_conf *conf; /* configuration (borrowed) */
 	outbox *ob;             /* the POS log */
-	nng_socket sock;        /* req0 socket dialing all hubs */
+	hubclient hc;           /* requests to the hub */
 	nng_socket sub;         /* "r:" nudges (nudgesub.h), if any */
 	bool has_sub;           /* sub is open */
-	aiowait w;              /* send/receive of the current request */
 	batch b[2];             /* the batch in flight and the next one */
 	int cur;                /* index in b of the batch in flight */
-	bool inflight;          /* a request awaits its answer on aio */
-	proto_type req_type;    /* type of that request */
-	proto_buf buf;          /* encoded request */
-	proto_limits lim;       /* decoder limits for answers */
 	bool session;           /* WELCOME received, identity checked */
 	size_t max_events;      /* events per PUSH: ours and the hub's */
 	size_t max_bytes;       /* value bytes per PUSH: ours and the hub's */
@@ -64,180 +56,17 @@ typedef struct {
 	int64_t next_watch_ms;  /* monotonic: next stall/outbox check */
 	int64_t next_warn_ms;   /* monotonic: outbox warning allowed again */
 	int64_t next_retry_ms;  /* monotonic: next look for retries */
-	bool no_hub;            /* the last send found no connected hub */
 	schemawatch *sw;        /* the POS schema (schemawatch.h) */
 	bool schema_hold;       /* schema changed: refit after the request
 	                           in flight, send nothing more before */
 	int64_t next_refit_ms;  /* monotonic: a failed refit is retried */
-	char why[1024];         /* reason of the last failure */
 } sender;
-
-int64_t
-sender_backoff_ms(
-    int64_t min_ms, int64_t max_ms, unsigned attempt, uint64_t rnd)
-{
-	int64_t cap = min_ms;
-
-	for (unsigned i = 0; i < attempt && cap < max_ms; i++)
-		cap *= 2;
-	if (cap > max_ms)
-		cap = max_ms;
-	return (int64_t) (rnd % (uint64_t) (cap + 1));
-}
 
 static bool
 stop_on_signal(void *arg)
 {
 	(void) arg;
 	return sig_term != 0;
-}
-
-/* Waits for the aio, cancelling it if a signal arrives. */
-static void
-wait_aio(sender *s)
-{
-	aiowait_wait(&s->w, stop_on_signal, NULL);
-}
-
-/*
- * Maps an nng send or receive failure; s->why gets the reason. Other than
- * a cancel (a signal), it means that no hub is reachable (live.h).
- */
-static proto_err
-nng_fail(sender *s, int rv, const char *what)
-{
-	if (rv == NNG_ETIMEDOUT) {
-		/* A send waits for a connection: none came up. */
-		s->no_hub = !strcmp(what, "send");
-		snprintf(s->why, sizeof s->why,
-		    "could not %s %s: no hub answered within %" PRId64 " ms",
-		    what, proto_type_name(s->req_type),
-		    s->conf->request_timeout_ms);
-		live_unreachable(now_wall_ms(), s->why);
-		return PROTO_ETIMEDOUT;
-	}
-	snprintf(s->why, sizeof s->why, "could not %s %s: %s", what,
-	    proto_type_name(s->req_type), nng_strerror(rv));
-	if (rv != NNG_ECANCELED)
-		live_unreachable(now_wall_ms(), s->why);
-	return rv == NNG_ECANCELED ? PROTO_ECLOSED : PROTO_EIO;
-}
-
-/*
- * request_start encodes and sends req, then starts receiving its answer
- * without waiting for it: request_finish collects it. In between the
- * agent may work on the POS file while the hub works on the request.
- */
-static proto_err
-request_start(sender *s, const proto_msg *req)
-{
-	nng_msg *m = NULL;
-	char why[256];
-	proto_err pe;
-	int rv;
-
-	s->req_type = req->type;
-	s->no_hub = false;
-	proto_buf_reset(&s->buf);
-	if ((pe = proto_msg_encode(req, &s->buf, why, sizeof why))
-	    != PROTO_OK) {
-		snprintf(s->why, sizeof s->why, "could not encode %s: %s",
-		    proto_type_name(req->type), why);
-		return pe;
-	}
-	if ((rv = nng_msg_alloc(&m, s->buf.len)) != 0) {
-		snprintf(s->why, sizeof s->why, "out of memory");
-		return PROTO_ENOMEM;
-	}
-	memcpy(nng_msg_body(m), s->buf.data, s->buf.len);
-	/* Sending waits for a connected hub: bounded, and interruptible. */
-	nng_aio_set_msg(s->w.aio, m);
-	nng_aio_set_timeout(
-	    s->w.aio, (nng_duration) s->conf->request_timeout_ms);
-	nng_send_aio(s->sock, s->w.aio);
-	wait_aio(s);
-	if ((rv = nng_aio_result(s->w.aio)) != 0) {
-		/* On failure the message is still ours. */
-		nng_msg_free(nng_aio_get_msg(s->w.aio));
-		nng_aio_set_msg(s->w.aio, NULL);
-		return nng_fail(s, rv, "send");
-	}
-	nng_aio_set_timeout(
-	    s->w.aio, (nng_duration) s->conf->request_timeout_ms);
-	nng_recv_aio(s->sock, s->w.aio);
-	s->inflight = true;
-	return PROTO_OK;
-}
-
-/* request_finish waits for the answer; *resp belongs to the caller. */
-static proto_err
-request_finish(sender *s, proto_msg **resp)
-{
-	nng_msg *m;
-	char why[256];
-	proto_err pe;
-	int rv;
-
-	*resp = NULL;
-	wait_aio(s);
-	s->inflight = false;
-	if ((rv = nng_aio_result(s->w.aio)) != 0)
-		return nng_fail(s, rv, "get an answer to");
-	live_answer(now_wall_ms());
-	m = nng_aio_get_msg(s->w.aio);
-	pe = proto_msg_decode(
-	    nng_msg_body(m), nng_msg_len(m), &s->lim, resp, why, sizeof why);
-	nng_msg_free(m);
-	if (pe != PROTO_OK)
-		snprintf(s->why, sizeof s->why,
-		    "malformed answer from hub: %s", why);
-	return pe;
-}
-
-/* request sends req and waits for the answer. */
-static proto_err
-request(sender *s, const proto_msg *req, proto_msg **resp)
-{
-	proto_err rv;
-
-	*resp = NULL;
-	if ((rv = request_start(s, req)) != PROTO_OK)
-		return rv;
-	return request_finish(s, resp);
-}
-
-/* abandon drops the request in flight, if any: its answer is not read. */
-static void
-abandon(sender *s)
-{
-	if (!s->inflight)
-		return;
-	nng_aio_cancel(s->w.aio);
-	wait_aio(s);
-	if (nng_aio_result(s->w.aio) == 0)
-		nng_msg_free(nng_aio_get_msg(s->w.aio));
-	nng_aio_set_msg(s->w.aio, NULL);
-	s->inflight = false;
-}
-
-/* An ERROR reply: remember whether the hub said retrying may help. */
-static proto_err
-hub_error(sender *s, const proto_msg *resp, bool *no_retry)
-{
-	const proto_error *e = &resp->u.error;
-
-	if (resp->type != PROTO_ERROR) {
-		snprintf(s->why, sizeof s->why, "unexpected %s from hub",
-		    proto_type_name(resp->type));
-		return PROTO_EPROTO;
-	}
-	*no_retry = !e->retry;
-	snprintf(s->why, sizeof s->why, "hub error: %s (%s)",
-	    e->message != NULL ? e->message : "",
-	    proto_strerror((int) e->code));
-	if (e->code > PROTO_OK && e->code < PROTO_ERR_COUNT)
-		return (proto_err) e->code;
-	return PROTO_EPROTO;
 }
 
 static void
@@ -304,7 +133,7 @@ welcome_lists(sender *s, const proto_welcome *w, char *err, size_t errlen)
 	int64_t nr = 0, nd = 0;
 	proto_err rv;
 
-	rv = outbox_welcome_lists(s->ob, w, &nr, &nd, err, errlen);
+	rv = rejects_welcome(s->ob, w, &nr, &nd, err, errlen);
 	if (nr > 0)
 		log_info("AGENT-REJECT-RETRY",
 		    "the hub asked to retry %" PRId64 " rejected events", nr);
@@ -327,14 +156,14 @@ welcome(sender *s, const proto_welcome *w, int64_t high)
 	    || (rv = outbox_welcome(
 	            s->ob, w->watermark, w->tag, &d, err, sizeof err))
 	        != PROTO_OK) {
-		snprintf(s->why, sizeof s->why, "%s", err);
+		snprintf(s->hc.why, sizeof s->hc.why, "%s", err);
 		return rv;
 	}
 	log_decision(s, d, w, c.acked_seq, high);
 	/* The lists name seqs of the log the HELLO named: not ours now. */
 	if (d != OUTBOX_ID_RESTORED
 	    && (rv = welcome_lists(s, w, err, sizeof err)) != PROTO_OK) {
-		snprintf(s->why, sizeof s->why, "%s", err);
+		snprintf(s->hc.why, sizeof s->hc.why, "%s", err);
 		return rv;
 	}
 	s->max_events = (size_t) s->conf->batch_max_events;
@@ -376,13 +205,13 @@ hello(sender *s, bool *no_retry)
 		log_debug("AGENT-NUDGE", "rejects changed at the hub");
 	fill_hdr(s, &req.u.hello.hdr, &req.u.hello.high_seq);
 	req.u.hello.version = AGENT_VERSION;
-	if ((rv = request(s, &req, &resp)) != PROTO_OK)
+	if ((rv = hubclient_request(&s->hc, &req, &resp)) != PROTO_OK)
 		return rv;
 	if (resp->type == PROTO_WELCOME) {
 		rv = welcome(s, &resp->u.welcome, req.u.hello.high_seq);
 		s->last_hello_ms = now_mono_ms();
 	} else
-		rv = hub_error(s, resp, no_retry);
+		rv = hubclient_error(&s->hc, resp, no_retry);
 	proto_msg_free(resp);
 	return rv;
 }
@@ -392,12 +221,12 @@ static proto_err
 ack_check_any(sender *s, const proto_ack *a)
 {
 	if (a->log_id == NULL || strcmp(a->log_id, outbox_log_id(s->ob))) {
-		snprintf(s->why, sizeof s->why, "ack for another log");
+		snprintf(s->hc.why, sizeof s->hc.why, "ack for another log");
 		return PROTO_EPROTO;
 	}
 	for (uint32_t i = 1; i < a->noutcomes; i++) {
 		if (a->outcomes[i].seq <= a->outcomes[i - 1].seq) {
-			snprintf(s->why, sizeof s->why,
+			snprintf(s->hc.why, sizeof s->hc.why,
 			    "ack outcomes out of order");
 			return PROTO_EPROTO;
 		}
@@ -412,7 +241,7 @@ ack_check(sender *s, const proto_push *p, const proto_ack *a)
 	int64_t last = p->events[p->nevents - 1].seq;
 
 	if (a->watermark > last) {
-		snprintf(s->why, sizeof s->why,
+		snprintf(s->hc.why, sizeof s->hc.why,
 		    "ack watermark %" PRId64 " beyond the batch (last seq "
 		    "%" PRId64 ")",
 		    a->watermark, last);
@@ -449,13 +278,13 @@ ack_apply(sender *s, const proto_push *p, const proto_ack *a, bool retry)
 	for (uint32_t i = 0; i < a->noutcomes; i++)
 		rejected += a->outcomes[i].code == PROTO_OUT_REJECTED;
 	acked(s);
-	rv = retry ? outbox_ack_retry(s->ob, p, a->duplicates, a->outcomes,
+	rv = retry ? rejects_ack(s->ob, p, a->duplicates, a->outcomes,
 	         a->noutcomes, err, sizeof err)
 	           : outbox_ack(s->ob, a->watermark, p, a->duplicates,
 	               a->outcomes, a->noutcomes, err, sizeof err);
 	if (rv != PROTO_OK) {
-		snprintf(
-		    s->why, sizeof s->why, "could not process ack: %s", err);
+		snprintf(s->hc.why, sizeof s->hc.why,
+		    "could not process ack: %s", err);
 		return rv;
 	}
 	if (retry && rejected > 0)
@@ -497,21 +326,21 @@ push_retry(sender *s, bool *sent, bool *no_retry)
 	proto_arena_reset(b->arena);
 	memset(&b->msg, 0, sizeof b->msg);
 	b->msg.type = PROTO_PUSH;
-	if ((rv = outbox_read_retry(s->ob, s->max_events, s->max_bytes,
-	         b->arena, p, err, sizeof err))
+	if ((rv = rejects_read(s->ob, s->max_events, s->max_bytes, b->arena, p,
+	         err, sizeof err))
 	    != PROTO_OK) {
-		snprintf(
-		    s->why, sizeof s->why, "could not read the log: %s", err);
+		snprintf(s->hc.why, sizeof s->hc.why,
+		    "could not read the log: %s", err);
 		return rv;
 	}
 	if (p->nevents == 0)
 		return PROTO_OK;
 	fill_hdr(s, &p->hdr, NULL);
 	*sent = true;
-	if ((rv = request(s, &b->msg, &resp)) != PROTO_OK)
+	if ((rv = hubclient_request(&s->hc, &b->msg, &resp)) != PROTO_OK)
 		return rv;
 	if (resp->type != PROTO_ACK)
-		rv = hub_error(s, resp, no_retry);
+		rv = hubclient_error(&s->hc, resp, no_retry);
 	else if ((rv = ack_check_any(s, &resp->u.ack)) == PROTO_OK)
 		rv = ack_apply(s, p, &resp->u.ack, true);
 	proto_msg_free(resp);
@@ -528,7 +357,7 @@ retry_wanted(sender *s)
 	if (now_mono_ms() < s->next_retry_ms)
 		return false;
 	s->next_retry_ms = now_mono_ms() + RETRY_CHECK_MS;
-	if (outbox_has_retry(s->ob, &yes, err, sizeof err) != PROTO_OK)
+	if (rejects_waiting(s->ob, &yes, err, sizeof err) != PROTO_OK)
 		log_debug("AGENT-RETRY", "%s", err);
 	return yes;
 }
@@ -547,8 +376,8 @@ batch_read(sender *s, batch *b, int64_t after)
 	if ((rv = outbox_read(s->ob, after, s->max_events, s->max_bytes,
 	         b->arena, p, err, sizeof err))
 	    != PROTO_OK) {
-		snprintf(
-		    s->why, sizeof s->why, "could not read the log: %s", err);
+		snprintf(s->hc.why, sizeof s->hc.why,
+		    "could not read the log: %s", err);
 		return rv;
 	}
 	if (p->nevents > 0)
@@ -565,7 +394,7 @@ send_next(sender *s, batch *b, int64_t after)
 	if ((rv = batch_read(s, b, after)) != PROTO_OK
 	    || b->msg.u.push.nevents == 0)
 		return rv;
-	return request_start(s, &b->msg);
+	return hubclient_start(&s->hc, &b->msg);
 }
 
 /*
@@ -590,7 +419,8 @@ read_ahead(sender *s, batch *cur, batch *nxt)
 static proto_err
 send_ahead(sender *s, batch *nxt, bool ahead, int64_t after)
 {
-	return ahead ? request_start(s, &nxt->msg) : send_next(s, nxt, after);
+	return ahead ? hubclient_start(&s->hc, &nxt->msg)
+	             : send_next(s, nxt, after);
 }
 
 /*
@@ -606,7 +436,7 @@ move_pending(sender *s)
 	proto_err rv;
 
 	rv = sweep_move_pending(
-	    outbox_db(s->ob), &moved, s->why, sizeof s->why);
+	    outbox_db(s->ob), &moved, s->hc.why, sizeof s->hc.why);
 	if (rv == PROTO_OK && moved > 0)
 		log_info("AGENT-SWEEP",
 		    "moved %" PRId64 " entries captured before the sweep "
@@ -633,7 +463,7 @@ push(sender *s, bool *idle, bool *no_retry)
 	bool ahead;
 	proto_err rv;
 
-	if (!s->inflight) {
+	if (!s->hc.inflight) {
 		bool sent;
 		if ((rv = move_pending(s)) != PROTO_OK
 		    || (rv = push_retry(s, &sent, no_retry)) != PROTO_OK)
@@ -649,17 +479,17 @@ push(sender *s, bool *idle, bool *no_retry)
 			return PROTO_OK;
 	}
 	ahead = read_ahead(s, cur, nxt);
-	if ((rv = request_finish(s, &resp)) != PROTO_OK)
+	if ((rv = hubclient_finish(&s->hc, &resp)) != PROTO_OK)
 		return rv;
 	if (resp->type != PROTO_ACK)
-		rv = hub_error(s, resp, no_retry);
+		rv = hubclient_error(&s->hc, resp, no_retry);
 	else if ((rv = ack_check(s, p, &resp->u.ack)) == PROTO_OK
 	    && (resp->u.ack.watermark < p->events[p->nevents - 1].seq
 	        || retry_wanted(s) || s->schema_hold
 	        || (rv = send_ahead(s, nxt, ahead, resp->u.ack.watermark))
 	            == PROTO_OK))
 		rv = ack_apply(s, p, &resp->u.ack, false);
-	if (rv == PROTO_OK && s->inflight)
+	if (rv == PROTO_OK && s->hc.inflight)
 		s->cur = !s->cur;
 	proto_msg_free(resp);
 	return rv;
@@ -673,24 +503,6 @@ sync_live(sender *s)
 
 	if (live_sync(outbox_db(s->ob), err, sizeof err) != PROTO_OK)
 		log_debug("AGENT-HUB-STATE", "%s", err);
-}
-
-/*
- * explain_no_hub: no connection to any hub came up. nng redials in the
- * background without saying why it fails, so one probe per hub URL finds
- * out (refused, TLS handshake failed, ...) for the log line.
- */
-static void
-explain_no_hub(sender *s)
-{
-	char found[900];
-	size_t n = strlen(s->why);
-	tls_opts o;
-
-	config_tls_opts(s->conf, &o);
-	if (tls_probe_all(s->conf->hub, &o, NNG_REQ0_SELF, PROBE_MS, found,
-	        sizeof found))
-		snprintf(s->why + n, sizeof s->why - n, "; %s", found);
 }
 
 /* A failed refit is tried again after this long. */
@@ -743,7 +555,7 @@ schema_check(sender *s)
 		    s->conf->database);
 		s->schema_hold = true;
 	}
-	if (s->schema_hold && !s->inflight
+	if (s->schema_hold && !s->hc.inflight
 	    && now_mono_ms() >= s->next_refit_ms)
 		refit(s);
 }
@@ -764,21 +576,16 @@ nap(sender *s, int64_t ms)
 static void
 backoff(sender *s, proto_err rv, bool no_retry)
 {
-	const agent_conf *c = s->conf;
-	int64_t ms = no_retry ? c->backoff_max_ms
-	                      : sender_backoff_ms(c->backoff_min_ms,
-	                          c->backoff_max_ms, s->failures, rand_u64());
-	bool loud = no_retry || s->failures % 20 == 0;
+	int64_t ms;
+	bool loud = hubclient_backoff(&s->hc, s->failures, no_retry, &ms);
 
-	if (loud && s->no_hub && !sig_term)
-		explain_no_hub(s);
 	if (rv == PROTO_EDB)
-		log_error("AGENT-DB-ERROR", "%s", s->why);
+		log_error("AGENT-DB-ERROR", "%s", s->hc.why);
 	else if (loud)
 		log_msg(no_retry ? LOG_LVL_ERROR : LOG_LVL_WARN,
-		    "AGENT-HUB-ERROR", "%s", s->why);
+		    "AGENT-HUB-ERROR", "%s", s->hc.why);
 	else
-		log_debug("AGENT-HUB-ERROR", "%s", s->why);
+		log_debug("AGENT-HUB-ERROR", "%s", s->hc.why);
 	if (s->failures == 0)
 		log_info("AGENT-BACKOFF", "retrying in %" PRId64 " ms", ms);
 	else
@@ -787,8 +594,8 @@ backoff(sender *s, proto_err rv, bool no_retry)
 		    s->failures + 1);
 	s->failures++;
 	s->session = false;
-	abandon(s);
-	live_error(s->why);
+	hubclient_abandon(&s->hc);
+	live_error(s->hc.why);
 	sync_live(s);
 	nap(s, ms);
 }
@@ -847,7 +654,7 @@ watch(sender *s)
 		    "%" PRId64 " events pending and no ACK for %" PRId64
 		    " s%s%s",
 		    c.pending, (now - since) / 1000,
-		    s->why[0] ? "; last error: " : "", s->why);
+		    s->hc.why[0] ? "; last error: " : "", s->hc.why);
 	}
 	warn = outbox_warn_decide(
 	    c.pending, age, conf->outbox_warn_events, conf->outbox_warn_age_s);
@@ -907,29 +714,16 @@ static proto_err
 open_socket(sender *s, char *err, size_t errlen)
 {
 	const agent_conf *c = s->conf;
-	int rv;
+	hubclient_opts o = {.live = true, .stop = stop_on_signal};
+	proto_err rv;
 
-	if ((rv = nng_req0_open(&s->sock)) != 0
-	    || (rv = aiowait_init(&s->w)) != 0) {
-		snprintf(err, errlen, "could not open socket: %s",
-		    nng_strerror(rv));
-		return PROTO_EIO;
-	}
-	/* Answers are small, but an ACK may list many rejects. */
-	config_limits(c, &s->lim);
-	nng_socket_set_size(
-	    s->sock, NNG_OPT_RECVMAXSZ, (size_t) c->max_message_bytes);
-	/* We resend ourselves, after a new HELLO. */
-	nng_socket_set_ms(
-	    s->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	if ((rv = config_dial(s->sock, c, c->hub, "hub", err, errlen))
-	    != PROTO_OK)
-		return (proto_err) rv;
+	if ((rv = hubclient_open(&s->hc, c, &o, err, errlen)) != PROTO_OK)
+		return rv;
 	if (c->nudge == NULL || c->nudge[0] == '\0')
 		return PROTO_OK;
 	if ((rv = nudgesub_open(c, "r", NULL, NULL, &s->sub, err, errlen))
 	    != PROTO_OK)
-		return (proto_err) rv;
+		return rv;
 	s->has_sub = true;
 	return PROTO_OK;
 }
@@ -941,7 +735,6 @@ sender_run(const agent_conf *conf, char *err, size_t errlen)
 	proto_err rv;
 
 	live_start();
-	proto_buf_init(&s.buf);
 	s.max_events = (size_t) conf->batch_max_events;
 	s.max_bytes = (size_t) conf->batch_max_bytes;
 	if ((rv = outbox_open(conf, &s.ob, err, errlen)) != PROTO_OK
@@ -969,18 +762,15 @@ sender_run(const agent_conf *conf, char *err, size_t errlen)
 	    conf->hub);
 	sd_notify_msg("READY=1");
 	run_loop(&s);
-	abandon(&s);
+	hubclient_abandon(&s.hc);
 	sd_notify_msg("STOPPING=1");
 	log_info("AGENT-STOP", "stopping");
 done:
-	aiowait_fini(&s.w);
-	if (nng_socket_id(s.sock) > 0)
-		nng_close(s.sock);
+	hubclient_close(&s.hc);
 	if (s.has_sub)
 		nng_close(s.sub);
 	proto_arena_free(s.b[0].arena);
 	proto_arena_free(s.b[1].arena);
-	proto_buf_fini(&s.buf);
 	outbox_close(s.ob);
 	schemawatch_free(s.sw);
 	live_stop();

@@ -1,21 +1,21 @@
 /*
  * sender.h: the agent's run loop.
  *
- * One nng req0 socket dials every hub URL in the background. A session
- * starts with HELLO/WELCOME (log identity check), then PUSH/ACK repeats
- * while events are pending; an idle agent polls PRAGMA data_version every
- * poll_ms, and with nudges configured also its "r:" subscription
- * (nudgesub.h), which asks for a HELLO. Every failure (timeout, send
- * error, ERROR reply) ends the session and waits an exponential backoff
- * with full jitter before the next HELLO. Blocking waits are cut into
- * slices of at most 100 ms so SIGTERM/SIGINT are seen quickly; the step
- * in progress (an ack chunk) is finished, never left half done.
+ * One nng req0 socket (hubclient.h) dials every hub URL in the
+ * background. A session starts with HELLO/WELCOME (log identity check),
+ * then PUSH/ACK repeats while events are pending; an idle agent polls
+ * PRAGMA data_version every poll_ms, and with nudges configured also its
+ * "r:" subscription (nudgesub.h), which asks for a HELLO. Every failure
+ * (timeout, send error, ERROR reply) ends the session and waits an
+ * exponential backoff with full jitter (hubclient_backoff) before the
+ * next HELLO. Blocking waits are cut into slices of at most 100 ms so
+ * SIGTERM/SIGINT are seen quickly; the step in progress (an ack chunk) is
+ * finished, never left half done.
  */
 #ifndef AGENT_SENDER_H
 #define AGENT_SENDER_H
 
 #include <stddef.h>
-#include <stdint.h>
 
 #include "config.h"
 #include "proto/err.h"
@@ -28,13 +28,5 @@
  * conf must have its secret resolved.
  */
 proto_err sender_run(const agent_conf *conf, char *err, size_t errlen);
-
-/*
- * sender_backoff_ms returns the delay before retry number attempt (0 for
- * the first): uniform in [0, min(max_ms, min_ms * 2^attempt)], drawn from
- * rnd ("full jitter"), so many branches coming back at once spread out.
- */
-int64_t sender_backoff_ms(
-    int64_t min_ms, int64_t max_ms, unsigned attempt, uint64_t rnd);
 
 #endif /* AGENT_SENDER_H */

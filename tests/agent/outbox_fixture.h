@@ -5,7 +5,7 @@
  *
  * open_ob installs capture on the case's POS file and opens the outbox
  * (ob) and an arena for batches (push); close_ob releases both and runs
- * before teardown().
+ * before teardown(). qint reads one integer from the POS file.
  */
 #ifndef BS_OUTBOX_FIXTURE_H
 #define BS_OUTBOX_FIXTURE_H
@@ -26,6 +26,13 @@ close_ob(void)
 	ob = NULL;
 	proto_arena_free(arena);
 	arena = NULL;
+}
+
+/* qint runs sql and returns its one integer result. */
+static int64_t
+qint(const char *sql)
+{
+	return strtoll(query(sql), NULL, 10);
 }
 
 static bool

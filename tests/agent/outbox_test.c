@@ -1,5 +1,6 @@
 /*
- * outbox_test.c: tests of agent/outbox.c against real SQLite files.
+ * outbox_test.c: tests of agent/outbox.c and agent/outbox_state.c
+ * against real SQLite files.
  *
  * Each case gets a fresh POS file with capture installed, makes POS writes
  * and then reads batches and processes ACKs the way the sender does. The
@@ -20,12 +21,6 @@ read_batch(size_t max_events, size_t max_bytes)
 		return false;
 	}
 	return true;
-}
-
-static int64_t
-qint(const char *sql)
-{
-	return strtoll(query(sql), NULL, 10);
 }
 
 static bool

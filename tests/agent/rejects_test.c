@@ -1,6 +1,7 @@
 /*
  * rejects_test.c: rejects, retries, stall and outbox warnings of the agent
- * (agent/outbox.c, agent/capture.c) against real SQLite files.
+ * (agent/rejects.c, agent/outbox.c, agent/capture.c) against real SQLite
+ * files.
  *
  * Each case gets a fresh POS file with capture installed, makes POS writes,
  * lets a first batch be rejected in part, then retries or discards the
@@ -11,6 +12,7 @@
 #include <time.h>
 
 #include "outbox_fixture.h"
+#include "rejects.h"
 
 static bool
 read_batch(bool retry)
@@ -20,20 +22,13 @@ read_batch(bool retry)
 	proto_arena_reset(arena);
 	memset(&push, 0, sizeof push);
 	rv = retry
-	    ? outbox_read_retry(
-	        ob, 100, 1 << 20, arena, &push, err, sizeof err)
+	    ? rejects_read(ob, 100, 1 << 20, arena, &push, err, sizeof err)
 	    : outbox_read(ob, 0, 100, 1 << 20, arena, &push, err, sizeof err);
 	if (rv != PROTO_OK) {
 		fprintf(stderr, "read: %s\n", err);
 		return false;
 	}
 	return true;
-}
-
-static int64_t
-qint(const char *sql)
-{
-	return strtoll(query(sql), NULL, 10);
 }
 
 /*
@@ -125,18 +120,18 @@ static bool
 test_list_wrong(void)
 {
 	static const int64_t bad[] = {1, 3, 0};
-	outbox_reject *r;
+	rejects_entry *r;
 	size_t n;
 	CHECK(rejected_sales(bad));
 	CHECK(exec("INSERT INTO payments VALUES (4, 2, 'card', 5, 0);"
 	           "UPDATE _branchsync_log SET err = 'x' WHERE seq = 4"));
-	CHECK_OK(outbox_rejects(ob, &r, &n, err, sizeof err));
+	CHECK_OK(rejects_list(ob, &r, &n, err, sizeof err));
 	bool ok = n == 3 && r[0].seq == 1
 	    && !strcmp(r[0].table, "transactions") && r[0].op == 1
 	    && !strcmp(r[0].key, "[1]") && !strcmp(r[0].reason, "bad")
 	    && !r[0].retry && r[0].ts > 0 && r[1].seq == 3
 	    && !strcmp(r[2].key, "[4,2]") && !strcmp(r[2].table, "payments");
-	outbox_rejects_free(r, n);
+	rejects_list_free(r, n);
 	CHECK(ok);
 	return true;
 }
@@ -149,20 +144,20 @@ test_retry_marker_lost(void)
 	CHECK(rejected_sales(bad));
 	/* An unknown seq: an error, and nothing changes. */
 	int64_t both[] = {1, 9};
-	CHECK(outbox_reject_retry(
+	CHECK(rejects_retry(
 	          outbox_db(ob), both, 2, true, &changed, err, sizeof err)
 	    == PROTO_EINVAL);
 	CHECK(strstr(err, "9") != NULL && changed == 0);
 	CHECK(
 	    qint("SELECT count(*) FROM _branchsync_log WHERE retry = 1") == 0);
 	/* Not strict (a WELCOME's list): unknown seqs are skipped. */
-	CHECK_OK(outbox_reject_retry(
+	CHECK_OK(rejects_retry(
 	    outbox_db(ob), &nine, 1, false, &changed, err, sizeof err));
 	CHECK(changed == 0);
-	CHECK_OK(outbox_reject_retry(
+	CHECK_OK(rejects_retry(
 	    outbox_db(ob), &one, 1, true, &changed, err, sizeof err));
 	CHECK(changed == 1);
-	CHECK_OK(outbox_reject_retry(
+	CHECK_OK(rejects_retry(
 	    outbox_db(ob), &three, 1, true, &changed, err, sizeof err));
 	CHECK(qint("SELECT count(*) FROM _branchsync_log WHERE retry = 1 AND "
 	           "err IS NULL")
@@ -171,13 +166,13 @@ test_retry_marker_lost(void)
 	CHECK(read_batch(false));
 	CHECK(push.nevents == 0);
 	bool yes;
-	CHECK_OK(outbox_has_retry(ob, &yes, err, sizeof err));
+	CHECK_OK(rejects_waiting(ob, &yes, err, sizeof err));
 	CHECK(yes);
 	CHECK(read_batch(true));
 	CHECK(push.nevents == 2 && push.events[0].seq == 1
 	    && push.events[1].seq == 3);
 	/* Applied now: deleted and synced; the marker only loses retry. */
-	CHECK_OK(outbox_ack_retry(ob, &push, 0, NULL, 0, err, sizeof err));
+	CHECK_OK(rejects_ack(ob, &push, 0, NULL, 0, err, sizeof err));
 	CHECK_STR(query("SELECT group_concat(seq || ':' || quote(err) || ':' "
 	                "|| quote(retry)) FROM _branchsync_log"),
 	    "3:NULL:NULL");
@@ -189,7 +184,7 @@ test_retry_marker_lost(void)
 	CHECK(qint("SELECT value FROM _branchsync_meta WHERE name = "
 	           "'last_ack'")
 	    >= (int64_t) time(NULL) - 2);
-	CHECK_OK(outbox_has_retry(ob, &yes, err, sizeof err));
+	CHECK_OK(rejects_waiting(ob, &yes, err, sizeof err));
 	CHECK(!yes);
 	CHECK(read_batch(true));
 	CHECK(push.nevents == 0);
@@ -206,14 +201,14 @@ test_retry_rejected_again_lost(void)
 	proto_outcome again = {2, PROTO_OUT_REJECTED, "still bad"};
 	int64_t changed;
 	CHECK(rejected_sales(bad));
-	CHECK_OK(outbox_reject_retry(
+	CHECK_OK(rejects_retry(
 	    outbox_db(ob), NULL, 0, true, &changed, err, sizeof err));
 	CHECK(changed == 2);
 	/* A row changed since the reject: the retry sends the new value. */
 	CHECK(exec("UPDATE transactions SET total_cost = 5 WHERE id = 1"));
 	CHECK(read_batch(true));
 	CHECK(push.nevents == 2 && push.events[0].vals[2].u.i == 5);
-	CHECK_OK(outbox_ack_retry(ob, &push, 0, &again, 1, err, sizeof err));
+	CHECK_OK(rejects_ack(ob, &push, 0, &again, 1, err, sizeof err));
 	CHECK_STR(query("SELECT group_concat(seq || ':' || quote(err) || ':' "
 	                "|| quote(retry)) FROM _branchsync_log"),
 	    "2:'still bad':NULL,3:NULL:NULL,4:NULL:NULL");
@@ -231,12 +226,12 @@ test_retry_duplicate_kept(void)
 	static const int64_t bad[] = {1, 2, 0};
 	int64_t changed;
 	CHECK(rejected_sales(bad));
-	CHECK_OK(outbox_reject_retry(
+	CHECK_OK(rejects_retry(
 	    outbox_db(ob), NULL, 0, true, &changed, err, sizeof err));
 	CHECK(read_batch(true));
 	CHECK(push.nevents == 2);
 	/* The hub had resolved or discarded both: duplicates, no marking. */
-	CHECK_OK(outbox_ack_retry(ob, &push, 2, NULL, 0, err, sizeof err));
+	CHECK_OK(rejects_ack(ob, &push, 2, NULL, 0, err, sizeof err));
 	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
 	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 1") == 0);
 	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 2") == 0);
@@ -250,11 +245,11 @@ test_retry_moves_watermark(void)
 	int64_t changed;
 	CHECK(rejected_sales(bad));
 	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (4, 1)"));
-	CHECK_OK(outbox_reject_retry(
+	CHECK_OK(rejects_retry(
 	    outbox_db(ob), NULL, 0, true, &changed, err, sizeof err));
 	CHECK(read_batch(true));
 	CHECK(push.nevents == 1 && push.events[0].seq == 2);
-	CHECK_OK(outbox_ack_retry(ob, &push, 0, NULL, 0, err, sizeof err));
+	CHECK_OK(rejects_ack(ob, &push, 0, NULL, 0, err, sizeof err));
 	outbox_counts c;
 	CHECK_OK(outbox_stats(ob, true, &c, err, sizeof err));
 	CHECK(c.acked_seq == 3 && c.pending == 1 && c.rejected == 0);
@@ -273,17 +268,17 @@ test_discard_marker_lost(void)
 	static const int64_t bad[] = {1, 3, 0};
 	int64_t changed, one = 1, three = 3;
 	CHECK(rejected_sales(bad));
-	CHECK_OK(outbox_reject_discard(
+	CHECK_OK(rejects_discard(
 	    outbox_db(ob), &one, 1, true, &changed, err, sizeof err));
 	CHECK(changed == 1);
-	CHECK_OK(outbox_reject_discard(
+	CHECK_OK(rejects_discard(
 	    outbox_db(ob), &three, 1, true, &changed, err, sizeof err));
 	CHECK(changed == 1);
 	CHECK_STR(query("SELECT group_concat(seq || ':' || quote(err)) FROM "
 	                "_branchsync_log"),
 	    "3:NULL");
 	/* Discarding again: no longer a reject. */
-	CHECK(outbox_reject_discard(
+	CHECK(rejects_discard(
 	          outbox_db(ob), &three, 1, true, &changed, err, sizeof err)
 	    == PROTO_EINVAL);
 	CHECK(qint("SELECT count(*) FROM transactions WHERE is_synced = 0")
@@ -300,9 +295,9 @@ test_discard_all_lost(void)
 	int64_t changed, two = 2;
 	CHECK(rejected_sales(bad));
 	/* One in retry state is discarded as well. */
-	CHECK_OK(outbox_reject_retry(
+	CHECK_OK(rejects_retry(
 	    outbox_db(ob), &two, 1, true, &changed, err, sizeof err));
-	CHECK_OK(outbox_reject_discard(
+	CHECK_OK(rejects_discard(
 	    outbox_db(ob), NULL, 0, true, &changed, err, sizeof err));
 	CHECK(changed == 3);
 	CHECK_STR(query("SELECT group_concat(seq || ':' || quote(err) || ':' "
@@ -319,7 +314,7 @@ test_unsent_entry_retried_twice(void)
 	/* Set aside above acked_seq (unknown table): never acknowledged. */
 	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (1, 1);"
 	           "UPDATE _branchsync_log SET err = 'x' WHERE seq = 1"));
-	CHECK_OK(outbox_reject_retry(
+	CHECK_OK(rejects_retry(
 	    outbox_db(ob), NULL, 0, true, &changed, err, sizeof err));
 	CHECK(changed == 1);
 	/* Pending again, not a retry: sent once, with the normal batch. */
@@ -345,13 +340,13 @@ test_welcome_lists_ignored(void)
 	w.ndiscard = 2;
 	w.discard = discard;
 	/* Seq 3 is no reject, 5 and 7 do not exist: skipped. */
-	CHECK_OK(outbox_welcome_lists(ob, &w, &nr, &nd, err, sizeof err));
+	CHECK_OK(rejects_welcome(ob, &w, &nr, &nd, err, sizeof err));
 	CHECK(nr == 1 && nd == 1);
 	CHECK_STR(query("SELECT group_concat(seq || ':' || quote(err) || ':' "
 	                "|| quote(retry)) FROM _branchsync_log"),
 	    "1:NULL:1,3:NULL:NULL");
 	/* The same WELCOME again (a heartbeat): nothing changes. */
-	CHECK_OK(outbox_welcome_lists(ob, &w, &nr, &nd, err, sizeof err));
+	CHECK_OK(rejects_welcome(ob, &w, &nr, &nd, err, sizeof err));
 	CHECK(nr == 0 && nd == 0);
 	return true;
 }
