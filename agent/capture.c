@@ -268,24 +268,25 @@ capture_table_fini(capture_table *t)
  * it). No value SQLite accepts in a key makes this expression fail.
  */
 static void
-add_key_expr(sqlb *b, const capture_table *t, const char *rec)
+add_key_expr(strbuf *b, const capture_table *t, const char *rec)
 {
 	if (t->nkey == 1) {
-		sqlb_add(b, "%s.", rec);
+		strbuf_printf(b, "%s.", rec);
 		sqlb_ident(b, t->cols[0]);
 		return;
 	}
-	sqlb_add(b, "json_array(");
+	strbuf_printf(b, "json_array(");
 	for (size_t i = 0; i < t->nkey; i++) {
-		sqlb_add(b, "%sCASE WHEN typeof(%s.", i ? ", " : "", rec);
+		strbuf_printf(b, "%sCASE WHEN typeof(%s.", i ? ", " : "", rec);
 		sqlb_ident(b, t->cols[i]);
-		sqlb_add(b, ") = 'blob' THEN json_object('b', hex(%s.", rec);
+		strbuf_printf(
+		    b, ") = 'blob' THEN json_object('b', hex(%s.", rec);
 		sqlb_ident(b, t->cols[i]);
-		sqlb_add(b, ")) ELSE %s.", rec);
+		strbuf_printf(b, ")) ELSE %s.", rec);
 		sqlb_ident(b, t->cols[i]);
-		sqlb_add(b, " END");
+		strbuf_printf(b, " END");
 	}
-	sqlb_add(b, ")");
+	strbuf_printf(b, ")");
 }
 
 /*
@@ -297,52 +298,52 @@ add_key_expr(sqlb *b, const capture_table *t, const char *rec)
 
 /* INSERT INTO _branchsync_log ... VALUES ('T', op, key, random(), ts); */
 static void
-add_log_insert(sqlb *b, const capture_table *t, int op, const char *rec)
+add_log_insert(strbuf *b, const capture_table *t, int op, const char *rec)
 {
-	sqlb_add(
+	strbuf_printf(
 	    b, "  INSERT INTO _branchsync_log(tbl, op, k, tag, ts) VALUES (");
 	sqlb_lit(b, t->name);
-	sqlb_add(b, ", %d, ", op);
+	strbuf_printf(b, ", %d, ", op);
 	add_key_expr(b, t, rec);
-	sqlb_add(b, ", random(), " TS_EXPR ");\n");
+	strbuf_printf(b, ", random(), " TS_EXPR ");\n");
 }
 
 /* A captured write marks the row unsynced, unless it already is. */
 static void
-add_unsync(sqlb *b, const capture_table *t)
+add_unsync(strbuf *b, const capture_table *t)
 {
 	if (!t->has_synced)
 		return;
-	sqlb_add(b, "  UPDATE ");
+	strbuf_printf(b, "  UPDATE ");
 	sqlb_ident(b, t->name);
-	sqlb_add(b, " SET is_synced = 0 WHERE NEW.is_synced IS NOT 0");
+	strbuf_printf(b, " SET is_synced = 0 WHERE NEW.is_synced IS NOT 0");
 	/* IS: a NULL key part (SQLite allows one) still finds its row. */
 	for (size_t i = 0; i < t->nkey; i++) {
-		sqlb_add(b, " AND ");
+		strbuf_printf(b, " AND ");
 		sqlb_ident(b, t->cols[i]);
-		sqlb_add(b, " IS NEW.");
+		strbuf_printf(b, " IS NEW.");
 		sqlb_ident(b, t->cols[i]);
 	}
-	sqlb_add(b, ";\n");
+	strbuf_printf(b, ";\n");
 }
 
 /* Update trigger: a changed key first logs a delete of the old key. */
 static void
-add_upd_body(sqlb *b, const capture_table *t)
+add_upd_body(strbuf *b, const capture_table *t)
 {
-	sqlb_add(
+	strbuf_printf(
 	    b, "  INSERT INTO _branchsync_log(tbl, op, k, tag, ts) SELECT ");
 	sqlb_lit(b, t->name);
-	sqlb_add(b, ", 3, ");
+	strbuf_printf(b, ", 3, ");
 	add_key_expr(b, t, "OLD");
-	sqlb_add(b, ", random(), " TS_EXPR " WHERE ");
+	strbuf_printf(b, ", random(), " TS_EXPR " WHERE ");
 	for (size_t i = 0; i < t->nkey; i++) {
-		sqlb_add(b, "%sOLD.", i ? " OR " : "");
+		strbuf_printf(b, "%sOLD.", i ? " OR " : "");
 		sqlb_ident(b, t->cols[i]);
-		sqlb_add(b, " IS NOT NEW.");
+		strbuf_printf(b, " IS NOT NEW.");
 		sqlb_ident(b, t->cols[i]);
 	}
-	sqlb_add(b, ";\n");
+	strbuf_printf(b, ";\n");
 	add_log_insert(b, t, 2, "NEW");
 	add_unsync(b, t);
 }
@@ -351,21 +352,21 @@ char *
 capture_trigger_sql(const capture_table *t, int kind, char **name)
 {
 	static const char *const events[3] = {"INSERT", "UPDATE", "DELETE"};
-	sqlb b = {0};
+	strbuf b = {0};
 
-	sqlb_add(&b, "_branchsync_%s_%s", t->name, kind_suffix[kind]);
-	*name = sqlb_take(&b);
-	sqlb_add(&b, "CREATE TRIGGER ");
+	strbuf_printf(&b, "_branchsync_%s_%s", t->name, kind_suffix[kind]);
+	*name = strbuf_take(&b);
+	strbuf_printf(&b, "CREATE TRIGGER ");
 	sqlb_ident(&b, *name);
-	sqlb_add(&b, " AFTER %s ", events[kind]);
+	strbuf_printf(&b, " AFTER %s ", events[kind]);
 	for (size_t i = 0; kind == 1 && i < t->nupd; i++) {
-		sqlb_add(&b, "%s", i ? ", " : "OF ");
+		strbuf_printf(&b, "%s", i ? ", " : "OF ");
 		sqlb_ident(&b, t->upd_cols[i]);
-		sqlb_add(&b, "%s", i + 1 == t->nupd ? " " : "");
+		strbuf_printf(&b, "%s", i + 1 == t->nupd ? " " : "");
 	}
-	sqlb_add(&b, "ON ");
+	strbuf_printf(&b, "ON ");
 	sqlb_ident(&b, t->name);
-	sqlb_add(&b,
+	strbuf_printf(&b,
 	    "\nWHEN NOT EXISTS (SELECT 1 FROM _branchsync_guard) "
 	    "BEGIN\n");
 	if (kind == 0) {
@@ -376,8 +377,8 @@ capture_trigger_sql(const capture_table *t, int kind, char **name)
 	} else {
 		add_log_insert(&b, t, 3, "OLD");
 	}
-	sqlb_add(&b, "END");
-	return sqlb_take(&b);
+	strbuf_printf(&b, "END");
+	return strbuf_take(&b);
 }
 
 /*
@@ -496,15 +497,15 @@ sync_triggers(sqlite3 *db, trig_list *want, trig_list *have,
 
 	for (size_t i = 0; i < have->n; i++) {
 		trig *w = trig_find(want, have->v[i].name);
-		sqlb b = {0};
+		strbuf b = {0};
 		if (w != NULL && !strcmp(w->sql, have->v[i].sql)) {
 			w->keep = true;
 			continue;
 		}
-		sqlb_add(&b, "DROP TRIGGER ");
+		strbuf_printf(&b, "DROP TRIGGER ");
 		sqlb_ident(&b, have->v[i].name);
-		rv = db_exec(db, b.s, err, errlen);
-		sqlb_fini(&b);
+		rv = db_exec(db, b.p, err, errlen);
+		strbuf_fini(&b);
 		if (rv != PROTO_OK)
 			return rv;
 		res->dropped++;
@@ -560,11 +561,11 @@ drop_all_triggers(sqlite3 *db, capture_result *res, char *err, size_t errlen)
 	if ((rv = existing_triggers(db, &have, err, errlen)) != PROTO_OK)
 		return rv;
 	for (size_t i = 0; i < have.n && rv == PROTO_OK; i++) {
-		sqlb b = {0};
-		sqlb_add(&b, "DROP TRIGGER ");
+		strbuf b = {0};
+		strbuf_printf(&b, "DROP TRIGGER ");
 		sqlb_ident(&b, have.v[i].name);
-		rv = db_exec(db, b.s, err, errlen);
-		sqlb_fini(&b);
+		rv = db_exec(db, b.p, err, errlen);
+		strbuf_fini(&b);
 		res->dropped++;
 	}
 	trig_list_fini(&have);
@@ -723,8 +724,8 @@ capture_stale(sqlite3 *db, const capture_table *tables, size_t ntables,
 char *
 capture_key_sql(const capture_table *t, const char *rec)
 {
-	sqlb b = {0};
+	strbuf b = {0};
 
 	add_key_expr(&b, t, rec);
-	return sqlb_take(&b);
+	return strbuf_take(&b);
 }

@@ -102,70 +102,70 @@ check_key(
 /* Appends "c" = excluded."c" for the non-key upsert columns. */
 static void
 add_update_set(
-    sqlb *b, const capture_table *t, const proto_table *pt, const plan *p)
+    strbuf *b, const capture_table *t, const proto_table *pt, const plan *p)
 {
 	const char *sep = " DO UPDATE SET ";
 
 	for (uint32_t i = pt->nkey; i < pt->ncols; i++) {
 		if (p->param[i] == 0)
 			continue;
-		sqlb_add(b, "%s", sep);
+		strbuf_printf(b, "%s", sep);
 		sqlb_ident(b, pt->cols[i]);
-		sqlb_add(b, " = excluded.");
+		strbuf_printf(b, " = excluded.");
 		sqlb_ident(b, pt->cols[i]);
 		sep = ", ";
 	}
 	if (t->has_synced) {
-		sqlb_add(b, "%s" SYNCED_COL " = 1", sep);
+		strbuf_printf(b, "%s" SYNCED_COL " = 1", sep);
 		sep = ", ";
 	}
 	if (sep[0] == ' ') /* nothing to update: only key columns */
-		sqlb_add(b, " DO NOTHING");
+		strbuf_printf(b, " DO NOTHING");
 }
 
 /* INSERT INTO "T"(cols) VALUES (?1..) ON CONFLICT(key) DO UPDATE SET .. */
 static char *
 upsert_sql(const capture_table *t, const proto_table *pt, const plan *p)
 {
-	sqlb b = {0};
+	strbuf b = {0};
 	int n = 0;
 
-	sqlb_add(&b, "INSERT INTO ");
+	strbuf_printf(&b, "INSERT INTO ");
 	sqlb_ident(&b, t->name);
 	for (uint32_t i = 0; i < pt->ncols; i++) {
 		if (p->param[i] == 0)
 			continue;
-		sqlb_add(&b, "%s", n++ ? ", " : "(");
+		strbuf_printf(&b, "%s", n++ ? ", " : "(");
 		sqlb_ident(&b, pt->cols[i]);
 	}
 	if (t->has_synced)
-		sqlb_add(&b, ", " SYNCED_COL);
-	sqlb_add(&b, ") VALUES (");
+		strbuf_printf(&b, ", " SYNCED_COL);
+	strbuf_printf(&b, ") VALUES (");
 	for (int i = 1; i <= n; i++)
-		sqlb_add(&b, "%s?%d", i > 1 ? ", " : "", i);
-	sqlb_add(&b, "%s) ON CONFLICT(", t->has_synced ? ", 1" : "");
+		strbuf_printf(&b, "%s?%d", i > 1 ? ", " : "", i);
+	strbuf_printf(&b, "%s) ON CONFLICT(", t->has_synced ? ", 1" : "");
 	for (uint32_t i = 0; i < pt->nkey; i++) {
-		sqlb_add(&b, "%s", i ? ", " : "");
+		strbuf_printf(&b, "%s", i ? ", " : "");
 		sqlb_ident(&b, pt->cols[i]);
 	}
-	sqlb_add(&b, ")");
+	strbuf_printf(&b, ")");
 	add_update_set(&b, t, pt, p);
-	return sqlb_take(&b);
+	return strbuf_take(&b);
 }
 
 static char *
 delete_sql(const capture_table *t, const proto_table *pt)
 {
-	sqlb b = {0};
+	strbuf b = {0};
 
-	sqlb_add(&b, "DELETE FROM ");
+	strbuf_printf(&b, "DELETE FROM ");
 	sqlb_ident(&b, t->name);
 	for (uint32_t i = 0; i < pt->nkey; i++) {
-		sqlb_add(&b, "%s", i ? " AND " : " WHERE ");
+		strbuf_printf(&b, "%s", i ? " AND " : " WHERE ");
 		sqlb_ident(&b, pt->cols[i]);
-		sqlb_add(&b, " = ?%" PRIu32, i + 1);
+		strbuf_printf(&b, " = ?%" PRIu32, i + 1);
 	}
-	return sqlb_take(&b);
+	return strbuf_take(&b);
 }
 
 /* Maps page columns to parameters; unknown columns are logged once. */

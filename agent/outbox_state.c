@@ -69,12 +69,12 @@ outbox_db(outbox *ob)
  * SQLite uses the key's index for IS as for =.
  */
 static void
-add_key_match(sqlb *b, const capture_table *t)
+add_key_match(strbuf *b, const capture_table *t)
 {
 	for (size_t i = 0; i < t->nkey; i++) {
-		sqlb_add(b, "%s", i ? " AND " : "");
+		strbuf_printf(b, "%s", i ? " AND " : "");
 		sqlb_ident(b, t->cols[i]);
-		sqlb_add(b, " IS ?%zu", i + 1);
+		strbuf_printf(b, " IS ?%zu", i + 1);
 	}
 }
 
@@ -86,43 +86,43 @@ add_key_match(sqlb *b, const capture_table *t)
  * is_synced: no trigger fires.
  */
 static proto_err
-prepare_synced(sqlite3 *db, ob_table *ot, sqlb *b, char *err, size_t errlen)
+prepare_synced(sqlite3 *db, ob_table *ot, strbuf *b, char *err, size_t errlen)
 {
 	const capture_table *t = &ot->t;
 
-	sqlb_add(b, "UPDATE ");
+	strbuf_printf(b, "UPDATE ");
 	sqlb_ident(b, t->name);
-	sqlb_add(b, " SET is_synced = 1 WHERE is_synced IS NOT 1");
+	strbuf_printf(b, " SET is_synced = 1 WHERE is_synced IS NOT 1");
 	for (size_t i = 0; i < t->ncols; i++) {
-		sqlb_add(b, " AND ");
+		strbuf_printf(b, " AND ");
 		sqlb_ident(b, t->cols[i]);
-		sqlb_add(b, i < t->nkey ? " = ?%zu" : " IS ?%zu", i + 1);
+		strbuf_printf(b, i < t->nkey ? " = ?%zu" : " IS ?%zu", i + 1);
 	}
-	return db_prepare(db, b->s, &ot->synced, err, errlen);
+	return db_prepare(db, b->p, &ot->synced, err, errlen);
 }
 
 /* The key of a log entry as SQL over column k: itself or json parts. */
 static void
-add_key_select(sqlb *b, const capture_table *t)
+add_key_select(strbuf *b, const capture_table *t)
 {
 	if (t->nkey == 1) {
-		sqlb_add(b, "SELECT k");
+		strbuf_printf(b, "SELECT k");
 		return;
 	}
 	for (size_t i = 0; i < t->nkey; i++)
-		sqlb_add(
+		strbuf_printf(
 		    b, "%sjson_extract(k, '$[%zu]')", i ? ", " : "SELECT ", i);
 }
 
 static void
-add_key_tuple(sqlb *b, const capture_table *t)
+add_key_tuple(strbuf *b, const capture_table *t)
 {
-	sqlb_add(b, t->nkey > 1 ? "(" : "");
+	strbuf_printf(b, t->nkey > 1 ? "(" : "");
 	for (size_t i = 0; i < t->nkey; i++) {
-		sqlb_add(b, "%s", i ? ", " : "");
+		strbuf_printf(b, "%s", i ? ", " : "");
 		sqlb_ident(b, t->cols[i]);
 	}
-	sqlb_add(b, t->nkey > 1 ? ")" : "");
+	strbuf_printf(b, t->nkey > 1 ? ")" : "");
 }
 
 /*
@@ -135,68 +135,69 @@ add_key_tuple(sqlb *b, const capture_table *t)
  */
 static proto_err
 prepare_synced_dup(
-    sqlite3 *db, ob_table *ot, sqlb *b, char *err, size_t errlen)
+    sqlite3 *db, ob_table *ot, strbuf *b, char *err, size_t errlen)
 {
 	const capture_table *t = &ot->t;
 
-	sqlb_add(b, "UPDATE ");
+	strbuf_printf(b, "UPDATE ");
 	sqlb_ident(b, t->name);
-	sqlb_add(b, " SET is_synced = 1 WHERE is_synced IS NOT 1 AND ");
+	strbuf_printf(b, " SET is_synced = 1 WHERE is_synced IS NOT 1 AND ");
 	add_key_tuple(b, t);
-	sqlb_add(b, " IN (");
+	strbuf_printf(b, " IN (");
 	add_key_select(b, t);
 	/* "+tbl": walk the seq range, not every entry of the table in
 	 * _branchsync_log_key. */
-	sqlb_add(b,
+	strbuf_printf(b,
 	    " FROM _branchsync_log WHERE +tbl = ?1 AND seq > ?2 AND "
 	    "seq <= ?3 AND op IN (1, 2) AND err IS NULL) AND ");
 	add_key_tuple(b, t);
-	sqlb_add(b, " NOT IN (");
+	strbuf_printf(b, " NOT IN (");
 	add_key_select(b, t);
-	sqlb_add(b, " FROM _branchsync_log WHERE +tbl = ?1 AND seq > ?3)");
-	return db_prepare(db, b->s, &ot->synced_dup, err, errlen);
+	strbuf_printf(
+	    b, " FROM _branchsync_log WHERE +tbl = ?1 AND seq > ?3)");
+	return db_prepare(db, b->p, &ot->synced_dup, err, errlen);
 }
 
 static proto_err
 prepare_table(sqlite3 *db, ob_table *ot, char *err, size_t errlen)
 {
 	const capture_table *t = &ot->t;
-	sqlb b = {0};
+	strbuf b = {0};
 	proto_err rv;
 
-	sqlb_add(&b, "SELECT ");
+	strbuf_printf(&b, "SELECT ");
 	for (size_t i = 0; i < t->ncols; i++) {
-		sqlb_add(&b, "%s", i ? ", " : "");
+		strbuf_printf(&b, "%s", i ? ", " : "");
 		sqlb_ident(&b, t->cols[i]);
 	}
-	sqlb_add(&b, " FROM ");
+	strbuf_printf(&b, " FROM ");
 	sqlb_ident(&b, t->name);
-	sqlb_add(&b, " WHERE ");
+	strbuf_printf(&b, " WHERE ");
 	add_key_match(&b, t);
-	if ((rv = db_prepare(db, b.s, &ot->sel, err, errlen)) != PROTO_OK)
+	if ((rv = db_prepare(db, b.p, &ot->sel, err, errlen)) != PROTO_OK)
 		goto done;
-	sqlb_fini(&b);
+	strbuf_fini(&b);
 	if (t->nkey > 1) {
 		/* Part i: its value, and the hex of a BLOB part or NULL. */
-		sqlb_add(&b, "SELECT ");
+		strbuf_printf(&b, "SELECT ");
 		for (size_t i = 0; i < t->nkey; i++)
-			sqlb_add(&b,
+			strbuf_printf(&b,
 			    "%sjson_extract(?1, '$[%zu]'), "
 			    "json_extract(?1, '$[%zu].b')",
 			    i ? ", " : "", i, i);
-		if ((rv = db_prepare(db, b.s, &ot->keyvals, err, errlen))
+		if ((rv = db_prepare(db, b.p, &ot->keyvals, err, errlen))
 		    != PROTO_OK)
 			goto done;
-		sqlb_fini(&b);
+		strbuf_fini(&b);
 	}
 	if (t->has_synced) {
 		if ((rv = prepare_synced(db, ot, &b, err, errlen)) != PROTO_OK)
 			goto done;
-		sqlb_fini(&b);
+		strbuf_fini(&b);
 		rv = prepare_synced_dup(db, ot, &b, err, errlen);
 	}
 done:
-	sqlb_fini(&b);
+	strbuf_fini(&b);
 	return rv;
 }
 

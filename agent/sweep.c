@@ -35,34 +35,34 @@ static char *
 insert_sql(const capture_table *t, sweep_mode mode, bool rowid)
 {
 	char *key = capture_key_sql(t, "r");
-	sqlb b = {0};
+	strbuf b = {0};
 
-	sqlb_add(&b,
+	strbuf_printf(&b,
 	    "INSERT INTO _branchsync_log(tbl, op, k, tag, ts) "
 	    "SELECT ");
 	sqlb_lit(&b, t->name);
-	sqlb_add(&b,
+	strbuf_printf(&b,
 	    ", 2, %s, random(), CAST(strftime('%%s', 'now') AS INTEGER) "
 	    "FROM ",
 	    key);
 	sqlb_ident(&b, t->name);
-	sqlb_add(&b, " AS r WHERE %s",
+	strbuf_printf(&b, " AS r WHERE %s",
 	    rowid ? "r.rowid BETWEEN ?1 AND ?2 AND " : "");
 	if (mode == SWEEP_UNSYNCED)
-		sqlb_add(&b, "r.is_synced IS NOT 1 AND ");
+		strbuf_printf(&b, "r.is_synced IS NOT 1 AND ");
 	/* A NULL key is queued too: the hub sets its event aside with the
 	 * reason, where the operator sees it. */
-	sqlb_add(&b,
+	strbuf_printf(&b,
 	    "NOT EXISTS (SELECT 1 FROM _branchsync_log l WHERE "
 	    "l.tbl = ");
 	sqlb_lit(&b, t->name);
 	/* "+": no affinity on our side, so the probe uses the (tbl, k)
 	 * index rather than scanning every entry of the table. IS: a NULL
 	 * key's entry is found as well. */
-	sqlb_add(&b, " AND l.k IS +(%s) AND " WAITING ")", key);
-	sqlb_add(&b, rowid ? " ORDER BY r.rowid" : " LIMIT ?1");
+	strbuf_printf(&b, " AND l.k IS +(%s) AND " WAITING ")", key);
+	strbuf_printf(&b, rowid ? " ORDER BY r.rowid" : " LIMIT ?1");
 	free(key);
-	return sqlb_take(&b);
+	return strbuf_take(&b);
 }
 
 /* Runs sql (one optional int64 argument) and returns its first column. */
@@ -92,12 +92,12 @@ scalar(sqlite3 *db, const char *sql, const int64_t *arg, int64_t *v,
 static char *
 table_sql(const capture_table *t, const char *what, const char *rest)
 {
-	sqlb b = {0};
+	strbuf b = {0};
 
-	sqlb_add(&b, "SELECT %s FROM ", what);
+	strbuf_printf(&b, "SELECT %s FROM ", what);
 	sqlb_ident(&b, t->name);
-	sqlb_add(&b, "%s", rest);
-	return sqlb_take(&b);
+	strbuf_printf(&b, "%s", rest);
+	return strbuf_take(&b);
 }
 
 static bool
