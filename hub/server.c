@@ -28,6 +28,7 @@
 
 #include "apply.h"
 #include "db.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "nudge.h"
@@ -422,14 +423,14 @@ static proto_err
 check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
 {
 	const char *branch = h->branch ? h->branch : "";
-	db_who who = {0};
+	keys_who who = {0};
 	proto_err rv;
 
 	if ((rv = apply_check_hdr(h, w->err, sizeof w->err)) != PROTO_OK)
 		return rv;
 	if ((rv = cn_check(w, branch)) != PROTO_OK)
 		return rv;
-	rv = db_auth(w->conn, branch, h->till, h->key ? h->key : "", &who,
+	rv = keys_auth(w->conn, branch, h->till, h->key ? h->key : "", &who,
 	    w->err, sizeof w->err);
 	*branch_id = who.branch_id;
 	w->till_id = rv == PROTO_OK ? who.till_id : 0;
