@@ -25,6 +25,7 @@
 
 #include "db.h"
 #include "httpres.h"
+#include "lists.h"
 #include "log.h"
 #include "metrics.h"
 #include "overview.h"
@@ -38,7 +39,7 @@ extern const size_t hub_web_page_len;
 
 /* Longest branch code (db.c accepts 1 to 64 characters). */
 #define CODE_MAX 64
-/* Most rows of /api/rejects and /api/conflicts. */
+/* Most rows of /api/rejects and /api/conflicts (the newest, lists.h). */
 #define LIST_MAX "500"
 /* Largest request body read (only GET is served; bounds what nng buffers). */
 #define BODY_MAX 4096
@@ -315,16 +316,25 @@ query_history(PGconn *conn, request *rq, char *err, size_t errlen)
 	return PROTO_OK;
 }
 
+/* One field of a list's row objects: its name and result column. */
+typedef struct {
+	const char *name; /* JSON key; "key" holds JSON */
+	int col;          /* column of the lists.h result */
+} list_field;
+
+/* A lists.h query: lists_rejects_get or lists_conflicts_get. */
+typedef proto_err (*list_fn)(PGconn *conn, const char *branch, bool all,
+    const char *limit, PGresult **out, char *err, size_t errlen);
+
 /*
- * query_list runs sql ($1: branch code or NULL) and answers {name: [row
- * objects]}, one key per column (cols, ncols); columns in ints are
+ * query_list runs fn (open ones of ?branch=, at most LIST_MAX) and
+ * answers {name: [row objects]}, one key per field; bigint columns are
  * integers and "key" is JSON. An implausible code matches nothing.
  */
 static proto_err
-query_list(PGconn *conn, request *rq, const char *sql, const char *name,
-    const char *const *cols, int ncols, char *err, size_t errlen)
+query_list(PGconn *conn, request *rq, list_fn fn, const char *name,
+    const list_field *fields, int nfields, char *err, size_t errlen)
 {
-	const char *params[1] = {rq->has_branch ? rq->branch : NULL};
 	json_t *list = json_array();
 	PGresult *res;
 	proto_err rv;
@@ -332,8 +342,8 @@ query_list(PGconn *conn, request *rq, const char *sql, const char *name,
 	rq->json = json_pack("{s:o}", name, list);
 	if (rq->has_branch && !code_plausible(rq->branch))
 		return PROTO_OK;
-	rv = db_exec(
-	    conn, sql, 1, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	rv = fn(conn, rq->has_branch ? rq->branch : NULL, false, LIST_MAX,
+	    &res, err, errlen);
 	if (rv != PROTO_OK) {
 		json_decref(rq->json);
 		rq->json = NULL;
@@ -341,15 +351,16 @@ query_list(PGconn *conn, request *rq, const char *sql, const char *name,
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		json_t *o = json_object();
-		for (int c = 0; c < ncols; c++) {
+		for (int f = 0; f < nfields; f++) {
+			int c = fields[f].col;
 			json_t *v;
-			if (!strcmp(cols[c], "key"))
+			if (!strcmp(fields[f].name, "key"))
 				v = col_json(res, i, c);
 			else if (PQftype(res, c) == 20 /* int8 */)
 				v = json_integer(col_int(res, i, c));
 			else
 				v = col_str(res, i, c);
-			json_object_set_new(o, cols[c], v);
+			json_object_set_new(o, fields[f].name, v);
 		}
 		json_array_append_new(list, o);
 	}
@@ -360,35 +371,26 @@ query_list(PGconn *conn, request *rq, const char *sql, const char *name,
 static proto_err
 query_rejects(PGconn *conn, request *rq, char *err, size_t errlen)
 {
-	static const char *const cols[] = {"id", "branch", "seq", "tbl", "key",
-	    "reason", "state", "created_at"};
+	static const list_field fields[]
+	    = {{"id", LISTS_R_ID}, {"branch", LISTS_R_BRANCH},
+	        {"seq", LISTS_R_SEQ}, {"tbl", LISTS_R_TBL},
+	        {"key", LISTS_R_KEY}, {"reason", LISTS_R_REASON},
+	        {"state", LISTS_R_STATE}, {"created_at", LISTS_R_CREATED_S}};
 
-	return query_list(conn, rq,
-	    "SELECT r.id, b.code, r.seq, r.tbl, r.key, r.reason, r.state,"
-	    " extract(epoch FROM r.created_at)::bigint"
-	    " FROM branchsync.reject r"
-	    " JOIN branchsync.branch b ON b.id = r.branch_id"
-	    " WHERE ($1::text IS NULL OR b.code = $1)"
-	    " AND r.state IN ('open', 'retry')"
-	    " ORDER BY r.id DESC LIMIT " LIST_MAX,
-	    "rejects", cols, (int) ARRAY_LEN(cols), err, errlen);
+	return query_list(conn, rq, lists_rejects_get, "rejects", fields,
+	    (int) ARRAY_LEN(fields), err, errlen);
 }
 
 static proto_err
 query_conflicts(PGconn *conn, request *rq, char *err, size_t errlen)
 {
-	static const char *const cols[]
-	    = {"id", "branch", "seq", "tbl", "key", "type", "created_at"};
+	static const list_field fields[] = {{"id", LISTS_C_ID},
+	    {"branch", LISTS_C_BRANCH}, {"seq", LISTS_C_SEQ},
+	    {"tbl", LISTS_C_TBL}, {"key", LISTS_C_KEY}, {"type", LISTS_C_TYPE},
+	    {"created_at", LISTS_C_CREATED_S}};
 
-	return query_list(conn, rq,
-	    "SELECT c.id, b.code, c.seq, c.tbl, c.key, c.type,"
-	    " extract(epoch FROM c.created_at)::bigint"
-	    " FROM branchsync.conflict c"
-	    " JOIN branchsync.branch b ON b.id = c.branch_id"
-	    " WHERE ($1::text IS NULL OR b.code = $1)"
-	    " AND c.resolution IS NULL"
-	    " ORDER BY c.id DESC LIMIT " LIST_MAX,
-	    "conflicts", cols, (int) ARRAY_LEN(cols), err, errlen);
+	return query_list(conn, rq, lists_conflicts_get, "conflicts", fields,
+	    (int) ARRAY_LEN(fields), err, errlen);
 }
 
 /* --------------------------------------------------------------- routes */
