@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "lists.h"
 #include "pgval.h"
 #include "util.h"
 
@@ -66,43 +67,42 @@ parse_ids(const char *what, char *const *ids, int nids, pgval_buf *arr,
 	return PROTO_OK;
 }
 
+/* val returns column c of row i, or dflt when it is NULL. */
+static const char *
+val(const PGresult *res, int i, int c, const char *dflt)
+{
+	return PQgetisnull(res, i, c) ? dflt : PQgetvalue(res, i, c);
+}
+
 proto_err
 admin_rejects_list(PGconn *conn, const char *branch, bool all, FILE *out,
     char *err, size_t errlen)
 {
-	const char *params[2] = {branch, all ? "t" : "f"};
 	PGresult *res;
 	proto_err rv;
 
-	rv = db_exec(conn,
-	    "SELECT r.id, b.code, r.log_id, r.seq, r.tbl,"
-	    " coalesce(r.key::text, '-'), r.state, r.attempts,"
-	    " coalesce(to_char(r.created_at AT TIME ZONE 'UTC',"
-	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
-	    " coalesce(to_char(r.resolved_at AT TIME ZONE 'UTC',"
-	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
-	    " coalesce(r.resolved_by, '-'), r.reason"
-	    " FROM branchsync.reject r"
-	    " LEFT JOIN branchsync.branch b ON b.id = r.branch_id"
-	    " WHERE ($1::text IS NULL OR b.code = $1)"
-	    " AND ($2::bool OR r.state IN ('open', 'retry')) ORDER BY r.id",
-	    2, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	rv = lists_rejects_get(conn, branch, all, NULL, &res, err, errlen);
 	if (rv != PROTO_OK)
 		return rv;
 	for (int i = 0; i < PQntuples(res); i++) {
 		fprintf(out,
 		    "id=%s branch=%s log=%s seq=%s table=%s key=%s state=%s "
 		    "attempts=%s created=%s",
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-		    PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
-		    PQgetvalue(res, i, 6), PQgetvalue(res, i, 7),
-		    PQgetvalue(res, i, 8));
-		if (!PQgetisnull(res, i, 9)
-		    && strcmp(PQgetvalue(res, i, 9), "-"))
+		    PQgetvalue(res, i, LISTS_R_ID),
+		    PQgetvalue(res, i, LISTS_R_BRANCH),
+		    PQgetvalue(res, i, LISTS_R_LOG),
+		    PQgetvalue(res, i, LISTS_R_SEQ),
+		    PQgetvalue(res, i, LISTS_R_TBL),
+		    val(res, i, LISTS_R_KEY, "-"),
+		    PQgetvalue(res, i, LISTS_R_STATE),
+		    PQgetvalue(res, i, LISTS_R_ATTEMPTS),
+		    val(res, i, LISTS_R_CREATED, "-"));
+		if (!PQgetisnull(res, i, LISTS_R_RESOLVED))
 			fprintf(out, " resolved=%s by=%s",
-			    PQgetvalue(res, i, 9), PQgetvalue(res, i, 10));
-		fprintf(out, " reason=%s\n", PQgetvalue(res, i, 11));
+			    PQgetvalue(res, i, LISTS_R_RESOLVED),
+			    val(res, i, LISTS_R_BY, "-"));
+		fprintf(
+		    out, " reason=%s\n", PQgetvalue(res, i, LISTS_R_REASON));
 	}
 	PQclear(res);
 	return PROTO_OK;
@@ -273,41 +273,32 @@ proto_err
 admin_conflicts_list(PGconn *conn, const char *branch, bool all, FILE *out,
     char *err, size_t errlen)
 {
-	const char *params[2] = {branch, all ? "t" : "f"};
 	PGresult *res;
 	proto_err rv;
 
-	rv = db_exec(conn,
-	    "SELECT c.id, b.code, c.log_id, c.seq, c.tbl, c.key::text, c.type,"
-	    " coalesce(to_char(c.created_at AT TIME ZONE 'UTC',"
-	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
-	    " coalesce(c.resolution, '-'),"
-	    " coalesce(to_char(c.resolved_at AT TIME ZONE 'UTC',"
-	    " 'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"'), '-'),"
-	    " coalesce(c.resolved_by, '-'),"
-	    " coalesce(c.server_row::text, 'null'),"
-	    " coalesce(c.local_row::text, 'null')"
-	    " FROM branchsync.conflict c"
-	    " LEFT JOIN branchsync.branch b ON b.id = c.branch_id"
-	    " WHERE ($1::text IS NULL OR b.code = $1)"
-	    " AND ($2::bool OR c.resolution IS NULL) ORDER BY c.id",
-	    2, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	rv = lists_conflicts_get(conn, branch, all, NULL, &res, err, errlen);
 	if (rv != PROTO_OK)
 		return rv;
 	for (int i = 0; i < PQntuples(res); i++) {
 		fprintf(out,
 		    "id=%s branch=%s log=%s seq=%s table=%s key=%s type=%s "
 		    "created=%s resolution=%s",
-		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
-		    PQgetvalue(res, i, 2), PQgetvalue(res, i, 3),
-		    PQgetvalue(res, i, 4), PQgetvalue(res, i, 5),
-		    PQgetvalue(res, i, 6), PQgetvalue(res, i, 7),
-		    PQgetvalue(res, i, 8));
-		if (strcmp(PQgetvalue(res, i, 8), "-") != 0)
+		    PQgetvalue(res, i, LISTS_C_ID),
+		    PQgetvalue(res, i, LISTS_C_BRANCH),
+		    PQgetvalue(res, i, LISTS_C_LOG),
+		    PQgetvalue(res, i, LISTS_C_SEQ),
+		    PQgetvalue(res, i, LISTS_C_TBL),
+		    PQgetvalue(res, i, LISTS_C_KEY),
+		    PQgetvalue(res, i, LISTS_C_TYPE),
+		    val(res, i, LISTS_C_CREATED, "-"),
+		    val(res, i, LISTS_C_RESOLUTION, "-"));
+		if (!PQgetisnull(res, i, LISTS_C_RESOLUTION))
 			fprintf(out, " resolved=%s by=%s",
-			    PQgetvalue(res, i, 9), PQgetvalue(res, i, 10));
+			    val(res, i, LISTS_C_RESOLVED, "-"),
+			    val(res, i, LISTS_C_BY, "-"));
 		fprintf(out, " server_row=%s local_row=%s\n",
-		    PQgetvalue(res, i, 11), PQgetvalue(res, i, 12));
+		    val(res, i, LISTS_C_SERVER_ROW, "null"),
+		    val(res, i, LISTS_C_LOCAL_ROW, "null"));
 	}
 	PQclear(res);
 	return PROTO_OK;

@@ -45,7 +45,7 @@ proto_err admin_till_list(
 
 /*
  * admin_rejects_list prints one line per reject of branch (NULL: every
- * branch), open and retry ones only unless all, ordered by id.
+ * branch), open and retry ones only unless all, newest first (lists.h).
  */
 proto_err admin_rejects_list(PGconn *conn, const char *branch, bool all,
     FILE *out, char *err, size_t errlen);
@@ -62,7 +62,8 @@ proto_err admin_rejects_set(PGconn *conn, bool discard, char *const *ids,
 
 /*
  * admin_conflicts_list prints one line per conflict of branch (NULL:
- * every branch), unresolved ones only unless all, ordered by id.
+ * every branch), unresolved ones only unless all, newest first
+ * (lists.h).
  */
 proto_err admin_conflicts_list(PGconn *conn, const char *branch, bool all,
     FILE *out, char *err, size_t errlen);

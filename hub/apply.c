@@ -1,5 +1,5 @@
 /*
- * apply.c: the PUSH apply algorithm.
+ * apply.c: the PUSH apply algorithm, and the batch transaction that runs it.
  *
  *   1. Check that seqs strictly increase (else PROTO_EPROTO).
  *   2. Map each pushed table shape (name, columns, nkey) to an allow-listed
@@ -33,10 +33,14 @@
  *      event brings the same row where the rows it refers to exist.
  *   8. Advance the watermark to the last event, add to branch_status,
  *      COMMIT.
+ *
+ * This file holds the transaction (steps 1, 3 to 6 and 8, the rejects and
+ * branch_status bookkeeping) and HELLO's status update. Step 2 and the
+ * statements over unnest() are in applymap.c, step 7 in applyslow.c, the
+ * rest of the WELCOME in welcome.c (apply_int.h lists them).
  */
-#include "apply.h"
+#include "apply_int.h"
 
-#include <assert.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,126 +48,6 @@
 
 #include "db.h"
 #include "log.h"
-#include "pgval.h"
-#include "util.h"
-
-/* Cached table shapes per connection; a hostile agent cannot grow it. */
-#define MAP_CACHE_MAX 256
-
-/*
- * The branch-side sync flag (see the agent's triggers) is not part of the
- * replicated row: if the target table lacks it, it is dropped silently.
- */
-#define SYNC_FLAG_COLUMN "is_synced"
-
-/* Grow array p (element count cap) to hold at least need elements. */
-#define GROW(p, cap, need)                                                    \
-	do {                                                                  \
-		if ((need) > (cap)) {                                         \
-			size_t n_ = (cap) ? (cap) : 16;                       \
-			while (n_ < (need))                                   \
-				n_ *= 2;                                      \
-			(p) = xrealloc((p), n_ * sizeof *(p));                \
-			(cap) = n_;                                           \
-		}                                                             \
-	} while (0)
-
-/* A pushed table shape mapped to a target table. */
-typedef struct {
-	char *name;       /* branch-side table name */
-	char *sig;        /* column names and nkey, one per line: the shape */
-	char *reason;     /* non-NULL: every event of this shape is rejected */
-	char *upsert_sql; /* INSERT ... SELECT FROM unnest ... ON CONFLICT */
-	char *delete_sql; /* DELETE ... WHERE (key) IN (SELECT unnest ...) */
-	char *detect_sql; /* conflict policies: records the rows not written */
-	const catalog_table *t; /* the target (NULL if reason is set) */
-	char **names;   /* per pushed column: its target column's name, after
-	                   the table's "columns" renames (rejects, conflicts) */
-	int *idx;       /* per pushed column: index in t->cols, -1 if unsent */
-	bool *send;     /* per pushed column: passed to PostgreSQL */
-	uint32_t ncols; /* pushed columns */
-	uint32_t nsend; /* columns with send set */
-	uint32_t nkey;  /* key columns: the first nkey */
-} apply_map;
-
-/* One (table, key) after collapsing. */
-typedef struct {
-	uint32_t table; /* index into the push's tables */
-	uint32_t ev;    /* index of the key's last event */
-} apply_slot;
-
-/* One rejected event, or one event recorded as a conflict. */
-typedef struct {
-	uint32_t ev;  /* index into the push's events */
-	char *reason; /* why (owned) */
-} apply_reject;
-
-struct apply_ctx {
-	const hub_config *conf;   /* borrowed */
-	const catalog *cat;       /* borrowed */
-	PGconn *conn;             /* borrowed; NULL while disconnected */
-	apply_map **cache;        /* shapes seen on this connection */
-	size_t ncache;            /* entries in cache */
-	apply_map **pmaps;        /* per table of the current push */
-	size_t pmaps_cap;         /* allocated entries of pmaps */
-	apply_slot *slots;        /* collapsed keys, first appearance order */
-	size_t nslots, slots_cap; /* used, allocated */
-	uint32_t *ht;             /* open addressing: slot index + 1 */
-	size_t ht_cap;            /* power of two */
-	uint32_t *evs;            /* events of one statement */
-	size_t evs_cap;           /* allocated entries of evs */
-	uint32_t *torder;         /* tables in order of first appearance */
-	size_t ntorder, torder_cap;   /* used, allocated */
-	apply_reject *rejects;        /* rejected events of the current push */
-	size_t nrejects, rejects_cap; /* used, allocated */
-	apply_reject *confl;          /* events recorded as conflicts */
-	size_t nconfl, confl_cap;     /* used, allocated */
-	uint32_t *redo;               /* events <= watermark applied again */
-	size_t nredo, redo_cap;       /* used, allocated */
-	int64_t *wlist;               /* WELCOME's retry and discard seqs */
-	size_t wlist_cap;             /* allocated entries of wlist */
-	proto_outcome *outcomes;      /* the ACK's outcomes */
-	size_t outcomes_cap;          /* allocated entries of outcomes */
-	pgval_buf *arrays;            /* one array literal per parameter */
-	size_t narrays;               /* allocated entries of arrays */
-	const char **params;          /* parameter pointers */
-	size_t params_cap;            /* allocated entries of params */
-	pgval_buf scratch;            /* signatures, JSON */
-	char branch[16];              /* branch id as text ($1) */
-	char till_id[16];             /* till id as text, "0" for none */
-	char till[72];                /* till code, "" for none */
-	int64_t wm_seq, wm_tag;       /* watermark read under lock */
-	uint32_t first_new;           /* first event above the watermark */
-	int64_t applied;              /* events applied by the last commit */
-	bool slow;                    /* running the slow path */
-};
-
-static void
-map_free(apply_map *m)
-{
-	if (m == NULL)
-		return;
-	free(m->name);
-	free(m->sig);
-	free(m->reason);
-	free(m->upsert_sql);
-	free(m->delete_sql);
-	free(m->detect_sql);
-	for (uint32_t i = 0; m->names != NULL && i < m->ncols; i++)
-		free(m->names[i]);
-	free(m->names);
-	free(m->idx);
-	free(m->send);
-	free(m);
-}
-
-static void
-cache_clear(apply_ctx *ctx)
-{
-	for (size_t i = 0; i < ctx->ncache; i++)
-		map_free(ctx->cache[i]);
-	ctx->ncache = 0;
-}
 
 apply_ctx *
 apply_new(const hub_config *conf, const catalog *cat)
@@ -185,9 +69,8 @@ rejects_clear(apply_ctx *ctx)
 	ctx->nrejects = 0;
 }
 
-/* confl_truncate forgets the conflicts recorded after the first n. */
-static void
-confl_truncate(apply_ctx *ctx, size_t n)
+void
+apply_conflicts_truncate(apply_ctx *ctx, size_t n)
 {
 	for (size_t i = n; i < ctx->nconfl; i++)
 		free(ctx->confl[i].reason);
@@ -199,9 +82,9 @@ apply_free(apply_ctx *ctx)
 {
 	if (ctx == NULL)
 		return;
-	cache_clear(ctx);
+	applymap_cache_clear(ctx);
 	rejects_clear(ctx);
-	confl_truncate(ctx, 0);
+	apply_conflicts_truncate(ctx, 0);
 	for (size_t i = 0; i < ctx->narrays; i++)
 		pgval_fini(&ctx->arrays[i]);
 	pgval_fini(&ctx->scratch);
@@ -224,340 +107,10 @@ apply_free(apply_ctx *ctx)
 void
 apply_set_conn(apply_ctx *ctx, PGconn *conn)
 {
-	/* Nothing server-side is cached yet, but keep the rule simple. */
-	cache_clear(ctx);
+	/* Nothing server-side is cached yet, but keep the rule apply_sql_run.
+	 */
+	applymap_cache_clear(ctx);
 	ctx->conn = conn;
-}
-
-/* ---- table shapes ---------------------------------------------------- */
-
-/*
- * map_detect builds the conflict detection statement of a shape whose
- * table has a conflict policy. Parameters: $1 branch, $2.. the sent
- * columns as for the upsert, then seqs, keys (jsonb), local rows (jsonb),
- * log_id, the branch-side table name and the name of the branch column
- * (left out of the server row). It runs before the upsert and
- * sees the rows as they were. It records each incoming row whose key
- * exists and that meets cond: the upsert will not write it (type
- * data_mismatch). With dup, it also records those that do not meet cond
- * as type duplicate (insert_only: the same row again), born resolved
- * (keep_server, by "branchsync") since both versions are equal. It
- * returns the seq, id and type of each.
- */
-static void
-map_detect(apply_map *m, const catalog_table *t, const char *sel,
-    const char *alias, const char *join, const char *cond, bool dup,
-    uint32_t nsend)
-{
-	/* A till table: the local row gets its till (the server row's, by
-	 * the join), so keep_local and merge write that till's row. */
-	char *local = t->till >= 0
-	    ? xasprintf("u.bs_row || jsonb_build_object($%" PRIu32
-	                "::text, bs_t.%s)",
-	        nsend + 8, t->cols[t->till].quoted)
-	    : xstrdup("u.bs_row");
-
-	m->detect_sql = xasprintf(
-	    "INSERT INTO branchsync.conflict(branch_id, log_id, seq, tbl,"
-	    " key, type, server_row, local_row, resolution, resolved_at,"
-	    " resolved_by) SELECT $1::int, $%" PRIu32 ", u.bs_seq, $%" PRIu32
-	    ", u.bs_key, CASE WHEN bs_c.mis THEN 'data_mismatch' ELSE"
-	    " 'duplicate' END, to_jsonb(bs_t) - $%" PRIu32 "::text, %s,"
-	    " CASE WHEN NOT bs_c.mis THEN 'keep_server' END,"
-	    " CASE WHEN NOT bs_c.mis THEN now() END,"
-	    " CASE WHEN NOT bs_c.mis THEN 'branchsync' END"
-	    " FROM unnest(%s, $%" PRIu32 "::bigint[], $%" PRIu32
-	    "::jsonb[], $%" PRIu32 "::jsonb[]) AS u(%sbs_seq, bs_key, bs_row)"
-	    " JOIN %s bs_t ON bs_t.%s = $1::int%s CROSS JOIN LATERAL"
-	    " (SELECT %s AS mis) bs_c%s RETURNING seq, id, type",
-	    nsend + 5, nsend + 6, nsend + 7, local, sel, nsend + 2, nsend + 3,
-	    nsend + 4, alias, t->quoted, t->cols[t->branch].quoted, join, cond,
-	    dup ? "" : " WHERE bs_c.mis");
-	free(local);
-}
-
-/*
- * till_sql returns the SQL pieces of a table's till_column (all "" if it
- * has none): ", col" after branch_id in a column list, ", value" after
- * $1 in a select list, and " AND col = value" with the column qualified
- * by prefix. The value is read from the transaction's setting (see
- * set_till), so statements keep their parameters and stay cached per
- * shape whatever till sends.
- */
-static void
-till_sql(const catalog_table *t, const char *prefix, char **col, char **val,
-    char **cond)
-{
-	const catalog_col *c = t->till >= 0 ? &t->cols[t->till] : NULL;
-
-	if (c == NULL) {
-		*col = xstrdup("");
-		*val = xstrdup("");
-		*cond = xstrdup("");
-		return;
-	}
-	*col = xasprintf(", %s", c->quoted);
-	*val = xasprintf(", current_setting('branchsync.%s')::%s",
-	    t->till_int ? "till_id" : "till", c->type);
-	*cond = xasprintf(" AND %s%s = %s", prefix, c->quoted, *val + 2);
-}
-
-/* map_sql builds the upsert and delete statements of a checked shape. */
-static void
-map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
-{
-	pgval_buf ins = {0}, sel = {0}, key = {0}, upd = {0}, del = {0};
-	pgval_buf alias = {0}, join = {0}, tv = {0}, uv = {0};
-	hub_conflict_policy policy = t->cfg->policy;
-	const char *lww = NULL;
-	char *cond = NULL, *tcol, *tval, *tcond;
-	uint32_t p = 2;
-
-	till_sql(t, "bs_t.", &tcol, &tval, &tcond);
-	pgval_puts(&join, tcond);
-
-	for (uint32_t i = 0; i < pt->ncols; i++) {
-		const catalog_col *c;
-		char tmp[24], u[24];
-		if (!m->send[i])
-			continue;
-		c = &t->cols[m->idx[i]];
-		snprintf(
-		    tmp, sizeof tmp, "%s$%" PRIu32 "::", p > 2 ? ", " : "", p);
-		snprintf(u, sizeof u, "u.c%" PRIu32, p);
-		pgval_puts(&alias, u + 2);
-		pgval_puts(&alias, ", ");
-		p++;
-		pgval_puts(&ins, ", ");
-		pgval_puts(&ins, c->quoted);
-		pgval_puts(&sel, tmp);
-		pgval_puts(&sel, c->type);
-		pgval_puts(&sel, "[]");
-		/* An incoming row loses only to a stored non-NULL newer one.
-		 */
-		if (policy == HUB_CONFLICT_LWW
-		    && !strcmp(c->name, t->cfg->conflict_column)) {
-			lww = c->quoted;
-			cond = xasprintf("bs_t.%s IS NOT NULL AND NOT "
-			                 "coalesce(bs_t.%s <= %s, false)",
-			    c->quoted, c->quoted, u);
-		}
-		if (i < pt->nkey) {
-			pgval_puts(&key, i > 0 ? ", " : "");
-			pgval_puts(&key, c->quoted);
-			pgval_puts(&join, " AND bs_t.");
-			pgval_puts(&join, c->quoted);
-			pgval_puts(&join, " = ");
-			pgval_puts(&join, u);
-			if (i + 1 == pt->nkey)
-				pgval_put(&del, sel.p, sel.len);
-		} else {
-			pgval_puts(
-			    &upd, upd.len > 0 ? ", " : " DO UPDATE SET ");
-			pgval_puts(&upd, c->quoted);
-			pgval_puts(&upd, " = EXCLUDED.");
-			pgval_puts(&upd, c->quoted);
-			pgval_puts(&tv, tv.len > 0 ? ", bs_t." : "bs_t.");
-			pgval_puts(&tv, c->quoted);
-			pgval_puts(&uv, uv.len > 0 ? ", " : "");
-			pgval_puts(&uv, u);
-		}
-	}
-	/* Insert-only: every existing key is a conflict, equal or not. */
-	if (policy == HUB_CONFLICT_INSERT_ONLY)
-		cond = tv.len > 0
-		    ? xasprintf("(%s) IS DISTINCT FROM (%s)", tv.p, uv.p)
-		    : xstrdup("false");
-	if (policy == HUB_CONFLICT_LWW && lww != NULL && upd.len > 0) {
-		pgval_puts(&upd, " WHERE bs_t.");
-		pgval_puts(&upd, lww);
-		pgval_puts(&upd, " IS NULL OR bs_t.");
-		pgval_puts(&upd, lww);
-		pgval_puts(&upd, " <= EXCLUDED.");
-		pgval_puts(&upd, lww);
-	}
-	if (policy == HUB_CONFLICT_INSERT_ONLY)
-		pgval_reset(&upd);
-	if (cond != NULL)
-		map_detect(m, t, sel.p, alias.p, join.p, cond,
-		    policy == HUB_CONFLICT_INSERT_ONLY, m->nsend);
-	/* Columns not sent get their defaults on insert, stay on update. */
-	m->upsert_sql = xasprintf("INSERT INTO %s AS bs_t (%s%s%s) SELECT "
-	                          "$1::int%s, * FROM unnest(%s) ON CONFLICT "
-	                          "(%s%s, %s)%s",
-	    t->quoted, t->cols[t->branch].quoted, tcol, ins.p, tval, sel.p,
-	    t->cols[t->branch].quoted, tcol, key.p,
-	    upd.len > 0 ? upd.p : " DO NOTHING");
-	free(cond);
-	pgval_fini(&alias);
-	pgval_fini(&join);
-	pgval_fini(&tv);
-	pgval_fini(&uv);
-	free(tcol);
-	free(tval);
-	free(tcond);
-	till_sql(t, "", &tcol, &tval, &tcond);
-	m->delete_sql = xasprintf("DELETE FROM %s WHERE %s = $1::int%s "
-	                          "AND (%s) IN (SELECT * FROM unnest(%s))",
-	    t->quoted, t->cols[t->branch].quoted, tcond, key.p, del.p);
-	free(tcol);
-	free(tval);
-	free(tcond);
-	pgval_fini(&ins);
-	pgval_fini(&sel);
-	pgval_fini(&key);
-	pgval_fini(&upd);
-	pgval_fini(&del);
-}
-
-/*
- * map_dup returns why pushed column i names a column twice (its own name
- * or, after the renames, its target column), or NULL.
- */
-static char *
-map_dup(const apply_map *m, const proto_table *pt, uint32_t i)
-{
-	for (uint32_t j = 0; j < i; j++) {
-		if (!strcmp(pt->cols[j], pt->cols[i]))
-			return xasprintf(
-			    "duplicate column \"%s\"", pt->cols[i]);
-		if (!strcmp(m->names[j], m->names[i]))
-			return xasprintf("columns \"%s\" and \"%s\" are both "
-			                 "stored in column \"%s\"",
-			    pt->cols[j], pt->cols[i], m->names[i]);
-	}
-	return NULL;
-}
-
-/* map_missing says that pushed column i has no target column. */
-static char *
-map_missing(const apply_map *m, const catalog_table *t, const proto_table *pt,
-    uint32_t i)
-{
-	if (strcmp(m->names[i], pt->cols[i]) != 0)
-		return xasprintf(
-		    "column \"%s\" (for \"%s\") does not exist in "
-		    "table %s",
-		    m->names[i], pt->cols[i], t->quoted);
-	return xasprintf("column \"%s\" does not exist in table %s",
-	    pt->cols[i], t->quoted);
-}
-
-/*
- * map_columns decides per pushed column whether it is sent, and to which
- * target column (m->names, the renames already applied); NULL if ok.
- * Only the table's branch column is refused: the hub sets it.
- */
-static char *
-map_columns(apply_map *m, const catalog_table *t, const proto_table *pt)
-{
-	for (uint32_t i = 0; i < pt->ncols; i++) {
-		int idx = catalog_col_find(t, m->names[i]);
-		char *why;
-		if ((why = map_dup(m, pt, i)) != NULL)
-			return why;
-		if (idx == t->branch)
-			return xasprintf(
-			    "column \"%s\" is set by the hub", m->names[i]);
-		if (t->till >= 0 && idx == t->till)
-			return xasprintf("column \"%s\" is set by the hub "
-			                 "(till_column)",
-			    m->names[i]);
-		if (idx < 0 && i >= pt->nkey
-		    && !strcmp(pt->cols[i], SYNC_FLAG_COLUMN))
-			continue;
-		if (idx < 0)
-			return map_missing(m, t, pt, i);
-		if ((i < pt->nkey) != t->cols[idx].in_pk)
-			break;
-		m->idx[i] = idx;
-		m->send[i] = true;
-		m->nsend++;
-	}
-	if (pt->nkey + 1 + (t->till >= 0) != t->npk || m->nsend < pt->nkey)
-		return xasprintf("key columns do not match the primary key of "
-		                 "table %s minus %s%s",
-		    t->quoted, t->cols[t->branch].quoted,
-		    t->till >= 0 ? " and the till_column" : "");
-	return NULL;
-}
-
-/* map_lww checks that a last_writer_wins shape sends its column. */
-static char *
-map_lww(const apply_map *m, const catalog_table *t, const proto_table *pt)
-{
-	if (t->cfg->policy != HUB_CONFLICT_LWW)
-		return NULL;
-	for (uint32_t i = 0; i < pt->ncols; i++)
-		if (m->send[i]
-		    && !strcmp(
-		        t->cols[m->idx[i]].name, t->cfg->conflict_column))
-			return NULL;
-	return xasprintf("conflict_column \"%s\" of table %s is not sent "
-	                 "by the branch",
-	    t->cfg->conflict_column, t->quoted);
-}
-
-/* map_new maps one pushed table shape; sig is its signature. */
-static apply_map *
-map_new(apply_ctx *ctx, const proto_table *pt, const char *sig)
-{
-	apply_map *m = xcalloc(1, sizeof *m);
-	const catalog_table *t = catalog_find(ctx->cat, pt->name);
-	const hub_table_cfg *cfg = hub_config_find(ctx->conf, pt->name);
-
-	m->name = xstrdup(pt->name);
-	m->sig = xstrdup(sig);
-	m->ncols = pt->ncols;
-	m->nkey = pt->nkey;
-	m->send = xcalloc(pt->ncols, sizeof *m->send);
-	m->names = xcalloc(pt->ncols, sizeof *m->names);
-	m->idx = xcalloc(pt->ncols, sizeof *m->idx);
-	for (uint32_t i = 0; i < pt->ncols; i++) {
-		m->names[i] = xstrdup(hub_config_center_col(cfg, pt->cols[i]));
-		m->idx[i] = -1;
-	}
-	/* A down table flows to branches only: a PUSH must not write it. */
-	if (t == NULL || t->cfg->down)
-		m->reason = xasprintf("table \"%s\" is not replicated by this "
-		                      "hub",
-		    pt->name);
-	else if ((m->reason = map_columns(m, t, pt)) == NULL
-	    && (m->reason = map_lww(m, t, pt)) == NULL) {
-		m->t = t;
-		map_sql(m, t, pt);
-	}
-	if (m->reason != NULL)
-		log_warn("HUB-TABLE-REJECT", "table \"%s\": %s", pt->name,
-		    m->reason);
-	return m;
-}
-
-/* map_get returns the cached mapping of a pushed table, making it if new. */
-static apply_map *
-map_get(apply_ctx *ctx, const proto_table *pt)
-{
-	pgval_buf *sig = &ctx->scratch;
-	char tmp[16];
-	apply_map *m;
-
-	pgval_reset(sig);
-	for (uint32_t i = 0; i < pt->ncols; i++) {
-		pgval_puts(sig, pt->cols[i]);
-		pgval_putc(sig, '\n');
-	}
-	snprintf(tmp, sizeof tmp, "%" PRIu32, pt->nkey);
-	pgval_puts(sig, tmp);
-	for (size_t i = 0; i < ctx->ncache; i++) {
-		m = ctx->cache[i];
-		if (!strcmp(m->name, pt->name) && !strcmp(m->sig, sig->p))
-			return m;
-	}
-	/* apply_push cleared a full cache before mapping this push. */
-	assert(ctx->ncache < MAP_CACHE_MAX);
-	m = map_new(ctx, pt, sig->p);
-	ctx->cache[ctx->ncache++] = m;
-	return m;
 }
 
 /* ---- collapsing ------------------------------------------------------ */
@@ -628,37 +181,15 @@ collapse_one(apply_ctx *ctx, const proto_push *p, uint32_t e)
 	ctx->ht[h] = (uint32_t) ++ctx->nslots;
 }
 
-static void
-reject_add(apply_ctx *ctx, uint32_t e, char *reason)
+void
+apply_reject_add(apply_ctx *ctx, uint32_t e, char *reason)
 {
 	GROW(ctx->rejects, ctx->rejects_cap, ctx->nrejects + 1);
 	ctx->rejects[ctx->nrejects++] = (apply_reject) {e, reason};
 }
 
-/* event_reason returns why event e is rejected before any SQL, or NULL. */
-static char *
-event_reason(apply_ctx *ctx, const proto_push *p, uint32_t e)
-{
-	const proto_event *ev = &p->events[e];
-	const apply_map *m = ctx->pmaps[ev->table];
-
-	if (m->reason != NULL)
-		return xstrdup(m->reason);
-	/* SQLite allows NULL in a TEXT PRIMARY KEY; a key here may not. */
-	for (uint32_t i = 0; i < m->nkey; i++)
-		if (ev->vals[i].type == PROTO_NIL)
-			return xasprintf("key column \"%s\" is NULL",
-			    p->tables[ev->table].cols[i]);
-	for (uint32_t i = 0; i < ev->nvals; i++)
-		if (pgval_has_nul(&ev->vals[i]))
-			return xasprintf("value of column \"%s\" contains a "
-			                 "NUL byte",
-			    p->tables[ev->table].cols[i]);
-	return NULL;
-}
-
-static void
-conflict_add(apply_ctx *ctx, uint32_t e, char *reason)
+void
+apply_conflict_add(apply_ctx *ctx, uint32_t e, char *reason)
 {
 	GROW(ctx->confl, ctx->confl_cap, ctx->nconfl + 1);
 	ctx->confl[ctx->nconfl++] = (apply_reject) {e, reason};
@@ -668,10 +199,10 @@ conflict_add(apply_ctx *ctx, uint32_t e, char *reason)
 static void
 collapse_ev(apply_ctx *ctx, const proto_push *p, uint32_t e)
 {
-	char *why = event_reason(ctx, p, e);
+	char *why = applymap_event_reason(ctx, p, e);
 
 	if (why != NULL)
-		reject_add(ctx, e, why);
+		apply_reject_add(ctx, e, why);
 	else
 		collapse_one(ctx, p, e);
 }
@@ -693,16 +224,15 @@ collapse(apply_ctx *ctx, const proto_push *p)
 	memset(ctx->ht, 0, cap * sizeof *ctx->ht);
 	ctx->nslots = 0;
 	rejects_clear(ctx);
-	confl_truncate(ctx, 0);
+	apply_conflicts_truncate(ctx, 0);
 	for (size_t r = 0; r < ctx->nredo; r++)
 		collapse_ev(ctx, p, ctx->redo[r]);
 	for (uint32_t e = ctx->first_new; e < p->nevents; e++)
 		collapse_ev(ctx, p, e);
 }
 
-/* ev_by_seq returns the index of the event with seq, or p->nevents. */
-static uint32_t
-ev_by_seq(const proto_push *p, int64_t seq)
+uint32_t
+apply_event_find(const proto_push *p, int64_t seq)
 {
 	uint32_t lo = 0, hi = p->nevents;
 
@@ -716,186 +246,7 @@ ev_by_seq(const proto_push *p, int64_t seq)
 	return lo < p->nevents && p->events[lo].seq == seq ? lo : p->nevents;
 }
 
-/* ---- statements ------------------------------------------------------ */
-
-/* arrays_open starts k empty array literals and points params at them. */
-static void
-arrays_open(apply_ctx *ctx, size_t k)
-{
-	if (k > ctx->narrays) {
-		ctx->arrays = xrealloc(ctx->arrays, k * sizeof *ctx->arrays);
-		memset(ctx->arrays + ctx->narrays, 0,
-		    (k - ctx->narrays) * sizeof *ctx->arrays);
-		ctx->narrays = k;
-	}
-	GROW(ctx->params, ctx->params_cap, k + 8);
-	for (size_t j = 0; j < k; j++) {
-		pgval_reset(&ctx->arrays[j]);
-		pgval_putc(&ctx->arrays[j], '{');
-	}
-}
-
-/* arrays_close ends k array literals; params[first + j] = arrays[j]. */
-static void
-arrays_close(apply_ctx *ctx, size_t k, size_t first)
-{
-	for (size_t j = 0; j < k; j++) {
-		pgval_putc(&ctx->arrays[j], '}');
-		ctx->params[first + j] = ctx->arrays[j].p;
-	}
-}
-
-/* put_text appends a C string as an array element. */
-static void
-put_text(pgval_buf *a, const char *s)
-{
-	proto_value v = {.type = PROTO_STR, .len = (uint32_t) strlen(s)};
-
-	v.u.s = s;
-	pgval_array_elem(a, &v);
-}
-
-/*
- * event_json writes the key (array) or row (object) of ev, an event of
- * shape m, as JSON. A row names the target columns (m->names); with
- * sent_only it holds only the columns passed to PostgreSQL.
- */
-static void
-event_json(pgval_buf *b, const apply_map *m, const proto_event *ev, bool row,
-    bool sent_only)
-{
-	bool first = true;
-
-	pgval_reset(b);
-	pgval_putc(b, row ? '{' : '[');
-	for (uint32_t i = 0; i < (row ? ev->nvals : m->nkey); i++) {
-		if (sent_only && !m->send[i])
-			continue;
-		if (!first)
-			pgval_putc(b, ',');
-		first = false;
-		if (row) {
-			pgval_json_str(b, m->names[i], strlen(m->names[i]));
-			pgval_putc(b, ':');
-		}
-		pgval_json(b, &ev->vals[i]);
-	}
-	pgval_putc(b, row ? '}' : ']');
-}
-
-/*
- * fill_conflict_arrays fills arrays k, k + 1, k + 2 with the seqs, keys
- * and rows of the events, for a detection statement.
- */
-static void
-fill_conflict_arrays(apply_ctx *ctx, const proto_push *p, uint32_t ti,
-    const uint32_t *evs, size_t n, size_t k)
-{
-	const apply_map *m = ctx->pmaps[ti];
-	pgval_buf *a = &ctx->arrays[k];
-
-	for (size_t r = 0; r < n; r++) {
-		const proto_event *ev = &p->events[evs[r]];
-		proto_value seq = {.type = PROTO_INT, .u.i = ev->seq};
-		for (int j = 0; r > 0 && j < 3; j++)
-			pgval_putc(&a[j], ',');
-		pgval_array_elem(&a[0], &seq);
-		event_json(&ctx->scratch, m, ev, false, false);
-		put_text(&a[1], ctx->scratch.p);
-		event_json(&ctx->scratch, m, ev, true, true);
-		put_text(&a[2], ctx->scratch.p);
-	}
-}
-
-/*
- * detect runs the conflict detection statement of table ti (arrays are
- * filled) and records a CONFLICT outcome per row it returns.
- */
-static proto_err
-detect(apply_ctx *ctx, const proto_push *p, uint32_t ti, size_t k,
-    char *sqlstate, char *err, size_t errlen)
-{
-	const apply_map *m = ctx->pmaps[ti];
-	bool lww = m->t->cfg->policy == HUB_CONFLICT_LWW;
-	PGresult *res;
-	proto_err rv;
-
-	ctx->params[k + 1] = p->hdr.log_id;
-	ctx->params[k + 2] = p->tables[ti].name;
-	ctx->params[k + 3] = m->t->cols[m->t->branch].name;
-	/* map_detect's till parameter, for a till table only. */
-	ctx->params[k + 4]
-	    = m->t->till >= 0 ? m->t->cols[m->t->till].name : NULL;
-	rv = db_exec(ctx->conn, m->detect_sql, (int) k + 4 + (m->t->till >= 0),
-	    ctx->params, PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
-	if (rv != PROTO_OK)
-		return rv;
-	for (int i = 0; i < PQntuples(res); i++) {
-		uint32_t e
-		    = ev_by_seq(p, strtoll(PQgetvalue(res, i, 0), NULL, 10));
-		if (e >= p->nevents)
-			continue;
-		/* A duplicate is recorded only: the row is there, as sent. */
-		if (strcmp(PQgetvalue(res, i, 2), "duplicate") == 0)
-			log_debug("HUB-CONFLICT",
-			    "conflict %s (duplicate): seq %s writes an "
-			    "existing row with equal values",
-			    PQgetvalue(res, i, 1), PQgetvalue(res, i, 0));
-		else
-			conflict_add(ctx, e,
-			    xasprintf("conflict %s (data_mismatch): %s",
-			        PQgetvalue(res, i, 1),
-			        lww ? "the server row is newer; kept"
-			            : "a different row exists; server row "
-			              "kept"));
-	}
-	PQclear(res);
-	return PROTO_OK;
-}
-
-/*
- * exec_rows runs the upsert (or delete) of table ti for the n events
- * listed in evs, as one statement over unnest() of array literals. A
- * table with a conflict policy first runs its detection statement over
- * the same arrays.
- */
-static proto_err
-exec_rows(apply_ctx *ctx, const proto_push *p, uint32_t ti,
-    const uint32_t *evs, size_t n, bool del, char *sqlstate, char *err,
-    size_t errlen)
-{
-	const apply_map *m = ctx->pmaps[ti];
-	size_t k = del ? m->nkey : m->nsend;
-	uint32_t ncols = del ? m->nkey : m->ncols;
-	bool det = !del && m->detect_sql != NULL;
-	proto_err rv;
-
-	arrays_open(ctx, det ? k + 3 : k);
-	for (size_t r = 0; r < n; r++) {
-		const proto_event *ev = &p->events[evs[r]];
-		size_t j = 0;
-		for (uint32_t i = 0; i < ncols; i++) {
-			pgval_buf *a;
-			if (!m->send[i])
-				continue;
-			a = &ctx->arrays[j++];
-			if (r > 0)
-				pgval_putc(a, ',');
-			pgval_array_elem(a, &ev->vals[i]);
-		}
-	}
-	if (det)
-		fill_conflict_arrays(ctx, p, ti, evs, n, k);
-	arrays_close(ctx, det ? k + 3 : k, 1);
-	ctx->params[0] = ctx->branch;
-	if (det
-	    && (rv = detect(ctx, p, ti, k + 3, sqlstate, err, errlen))
-	        != PROTO_OK)
-		return rv;
-	return db_exec(ctx->conn, del ? m->delete_sql : m->upsert_sql,
-	    (int) k + 1, ctx->params, PGRES_COMMAND_OK, NULL, sqlstate, err,
-	    errlen);
-}
+/* ---- fast path ------------------------------------------------------- */
 
 /* table_order lists the tables of the slots in order of first appearance. */
 static void
@@ -930,7 +281,8 @@ fast_table(apply_ctx *ctx, const proto_push *p, uint32_t ti, bool del,
 	}
 	if (n == 0)
 		return PROTO_OK;
-	return exec_rows(ctx, p, ti, ctx->evs, n, del, sqlstate, err, errlen);
+	return applymap_rows_exec(
+	    ctx, p, ti, ctx->evs, n, del, sqlstate, err, errlen);
 }
 
 /* apply_fast: upserts per table in order, then deletes in reverse order. */
@@ -954,297 +306,12 @@ apply_fast(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 	return PROTO_OK;
 }
 
-/* simple runs a parameterless command. */
-static proto_err
-simple(
+proto_err
+apply_sql_run(
     apply_ctx *ctx, const char *sql, char *sqlstate, char *err, size_t errlen)
 {
 	return db_exec(ctx->conn, sql, 0, NULL, PGRES_COMMAND_OK, NULL,
 	    sqlstate, err, errlen);
-}
-
-/*
- * conflict_violation records upsert event e, which violated a unique
- * constraint other than the key (why), as a 'constraint_violation'
- * conflict without the server row, and gives it a CONFLICT outcome.
- */
-static proto_err
-conflict_violation(apply_ctx *ctx, const proto_push *p, uint32_t e,
-    const char *why, char *sqlstate, char *err, size_t errlen)
-{
-	const proto_event *ev = &p->events[e];
-	const apply_map *m = ctx->pmaps[ev->table];
-	pgval_buf key = {0};
-	char seq[24];
-	const char *params[7] = {ctx->branch, p->hdr.log_id, seq, m->name};
-	char *sql, *tcol, *tval, *tcond;
-	PGresult *res;
-	proto_err rv;
-
-	snprintf(seq, sizeof seq, "%" PRId64, ev->seq);
-	event_json(&key, m, ev, false, false);
-	event_json(&ctx->scratch, m, ev, true, true);
-	params[4] = key.p;
-	params[5] = ctx->scratch.p;
-	/* A till table: the local row carries its till, as in map_detect. */
-	till_sql(m->t, "", &tcol, &tval, &tcond);
-	params[6] = m->t->till >= 0 ? m->t->cols[m->t->till].name : NULL;
-	sql = xasprintf(
-	    "INSERT INTO branchsync.conflict(branch_id, log_id,"
-	    " seq, tbl, key, type, local_row) VALUES ($1, $2, $3,"
-	    " $4, $5::jsonb, 'constraint_violation', $6::jsonb%s%s%s)"
-	    " RETURNING id",
-	    m->t->till >= 0 ? " || jsonb_build_object($7::text, " : "",
-	    m->t->till >= 0 ? tval + 2 : "", m->t->till >= 0 ? ")" : "");
-	rv = db_exec(ctx->conn, sql, 6 + (m->t->till >= 0), params,
-	    PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
-	free(sql);
-	free(tcol);
-	free(tval);
-	free(tcond);
-	pgval_fini(&key);
-	if (rv != PROTO_OK)
-		return rv;
-	conflict_add(ctx, e,
-	    xasprintf("conflict %s (constraint_violation): %s",
-	        PQgetvalue(res, 0, 0), why));
-	PQclear(res);
-	return PROTO_OK;
-}
-
-/*
- * pushed_col returns the index of the pushed column of shape m stored in
- * target column name (after the renames), or -1.
- */
-static int
-pushed_col(const apply_map *m, const char *name)
-{
-	for (uint32_t i = 0; i < m->ncols; i++)
-		if (!strcmp(m->names[i], name))
-			return (int) i;
-	return -1;
-}
-
-/* Most columns of a foreign key fk_reason looks at. */
-#define FK_MAX_COLS 32
-
-/*
- * fk_batch looks among this batch's rejects for the upsert of the parent
- * row that child event ev references through fk (cidx: pushed child
- * column per fk column, -1 for the branch column). Returns the reason or
- * NULL.
- */
-static char *
-fk_batch(apply_ctx *ctx, const proto_push *p, const proto_event *ev,
-    const catalog_fk *fk, const int *cidx)
-{
-	const catalog_table *par = &ctx->cat->tables[fk->parent];
-
-	for (size_t r = 0; r < ctx->nrejects; r++) {
-		const apply_reject *rj = &ctx->rejects[r];
-		const proto_event *pev = &p->events[rj->ev];
-		const proto_table *pt = &p->tables[pev->table];
-		const apply_map *pm = ctx->pmaps[pev->table];
-		bool match = pev->op == PROTO_OP_UPSERT
-		    && !strcmp(pt->name, par->cfg->name);
-		for (size_t j = 0; j < fk->n && match; j++) {
-			int pi;
-			if (cidx[j] < 0)
-				continue;
-			pi = pushed_col(pm, par->cols[fk->pcols[j]].name);
-			match = pi >= 0 && (uint32_t) pi < pev->nvals
-			    && proto_value_eq(
-			        &pev->vals[pi], &ev->vals[cidx[j]]);
-		}
-		if (match) {
-			event_json(&ctx->scratch, pm, pev, false, false);
-			return xasprintf(
-			    "depends on rejected event seq %" PRId64
-			    " (table \"%s\", key %s): %s",
-			    pev->seq, pt->name, ctx->scratch.p, rj->reason);
-		}
-	}
-	return NULL;
-}
-
-/*
- * fk_stored looks for an open reject of the parent row among the
- * branch's stored rejects: its key is the parent's primary key minus
- * its branch column, in key order, taken from the child's values.
- */
-static proto_err
-fk_stored(apply_ctx *ctx, const proto_event *ev, const catalog_fk *fk,
-    const int *cidx, char **reason, char *sqlstate, char *err, size_t errlen)
-{
-	const catalog_table *par = &ctx->cat->tables[fk->parent];
-	pgval_buf key = {0};
-	const char *params[3] = {ctx->branch, par->cfg->name};
-	PGresult *res;
-	proto_err rv;
-	bool first = true;
-
-	pgval_putc(&key, '[');
-	for (int pos = 1; pos <= (int) par->npk; pos++) {
-		size_t j = fk->n;
-		for (size_t c = 0; c < par->ncols; c++) {
-			if (par->cols[c].pk_pos != pos
-			    || (int) c == par->branch)
-				continue;
-			for (j = 0; j < fk->n && fk->pcols[j] != c; j++)
-				;
-			if (j == fk->n || cidx[j] < 0) {
-				pgval_fini(&key);
-				return PROTO_OK; /* key not covered by the FK
-				                  */
-			}
-			pgval_puts(&key, first ? "" : ",");
-			first = false;
-			pgval_json(&key, &ev->vals[cidx[j]]);
-		}
-	}
-	pgval_putc(&key, ']');
-	params[2] = key.p;
-	rv = db_exec(ctx->conn,
-	    "SELECT seq, reason FROM branchsync.reject WHERE branch_id = $1"
-	    " AND tbl = $2 AND key = $3::jsonb AND state IN ('open', 'retry')"
-	    " ORDER BY seq DESC LIMIT 1",
-	    3, params, PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
-	if (rv == PROTO_OK && PQntuples(res) == 1)
-		*reason = xasprintf("depends on rejected event seq %s (table "
-		                    "\"%s\", key %s): %s",
-		    PQgetvalue(res, 0, 0), par->cfg->name, key.p,
-		    PQgetvalue(res, 0, 1));
-	if (rv == PROTO_OK)
-		PQclear(res);
-	pgval_fini(&key);
-	return rv;
-}
-
-/*
- * fk_reason: event e failed a foreign key. If the row it references was
- * rejected (in this batch, or earlier and still open), *reason names it;
- * otherwise *reason stays NULL. PROTO_EDB only if the lookup failed.
- */
-static proto_err
-fk_reason(apply_ctx *ctx, const proto_push *p, uint32_t e, char **reason,
-    char *sqlstate, char *err, size_t errlen)
-{
-	const proto_event *ev = &p->events[e];
-	const apply_map *m = ctx->pmaps[ev->table];
-	const catalog_table *t = m->t;
-	int cidx[FK_MAX_COLS];
-	proto_err rv;
-
-	*reason = NULL;
-	if (t == NULL || ev->op != PROTO_OP_UPSERT)
-		return PROTO_OK;
-	for (size_t f = 0; f < t->nfks && *reason == NULL; f++) {
-		const catalog_fk *fk = &t->fks[f];
-		bool ok = fk->n <= FK_MAX_COLS;
-		for (size_t j = 0; ok && j < fk->n; j++) {
-			bool branch = (int) fk->cols[j] == t->branch;
-			cidx[j] = branch
-			    ? -1
-			    : pushed_col(m, t->cols[fk->cols[j]].name);
-			ok = cidx[j] >= 0 || branch;
-		}
-		if (!ok)
-			continue;
-		if ((*reason = fk_batch(ctx, p, ev, fk, cidx)) == NULL
-		    && (rv = fk_stored(
-		            ctx, ev, fk, cidx, reason, sqlstate, err, errlen))
-		        != PROTO_OK)
-			return rv;
-	}
-	return PROTO_OK;
-}
-
-/*
- * slow_one applies one collapsed event under a savepoint. A data error
- * becomes a reject and PROTO_OK; a lost connection or transient error is
- * returned, since the whole batch must then be retried.
- */
-static proto_err
-slow_one(apply_ctx *ctx, const proto_push *p, uint32_t e, char *sqlstate,
-    char *err, size_t errlen)
-{
-	const proto_event *ev = &p->events[e];
-	size_t nconfl = ctx->nconfl;
-	char why[512], state[6];
-	char *reason = NULL;
-	proto_err rv;
-
-	if ((rv = simple(ctx, "SAVEPOINT bs_event", sqlstate, err, errlen))
-	    != PROTO_OK)
-		return rv;
-	rv = exec_rows(ctx, p, ev->table, &e, 1, ev->op == PROTO_OP_DELETE,
-	    sqlstate, why, sizeof why);
-	if (rv == PROTO_OK)
-		return simple(
-		    ctx, "RELEASE SAVEPOINT bs_event", sqlstate, err, errlen);
-	if (db_lost(ctx->conn) || db_transient(sqlstate)) {
-		snprintf(err, errlen, "%s", why);
-		return rv;
-	}
-	memcpy(state, sqlstate, sizeof state);
-	confl_truncate(ctx, nconfl); /* rolled back with the savepoint */
-	if ((rv = simple(ctx,
-	         "ROLLBACK TO SAVEPOINT bs_event; RELEASE SAVEPOINT bs_event",
-	         sqlstate, err, errlen))
-	    != PROTO_OK)
-		return rv;
-	/*
-	 * Values read after a later write of the row may refer to rows whose
-	 * own events come later (a parent inserted since, a key reused): the
-	 * row's later event carries the same values, in its place in the
-	 * log. Nothing to set aside.
-	 */
-	if (ev->ahead) {
-		log_debug("HUB-APPLY-AHEAD",
-		    "seq %" PRId64 " skipped: its values are ahead of it and "
-		    "a later event of the row is pending: %s",
-		    ev->seq, why);
-		return PROTO_OK;
-	}
-	/* A unique constraint besides the key: the rows conflict. */
-	if (!strcmp(state, "23505") && ev->op == PROTO_OP_UPSERT)
-		return conflict_violation(
-		    ctx, p, e, why, sqlstate, err, errlen);
-	if (!strcmp(state, "23503")
-	    && (rv = fk_reason(ctx, p, e, &reason, sqlstate, err, errlen))
-	        != PROTO_OK)
-		return rv;
-	reject_add(ctx, e, reason != NULL ? reason : xstrdup(why));
-	return PROTO_OK;
-}
-
-/* apply_slow: the fast path's order, one event at a time. */
-static proto_err
-apply_slow(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
-    size_t errlen)
-{
-	proto_err rv;
-
-	/* Check deferred FKs per event, not once at COMMIT for all. */
-	if ((rv = simple(
-	         ctx, "SET CONSTRAINTS ALL IMMEDIATE", sqlstate, err, errlen))
-	    != PROTO_OK)
-		return rv;
-	for (size_t s = 0; s < ctx->nslots; s++) {
-		uint32_t e = ctx->slots[s].ev;
-		if (p->events[e].op == PROTO_OP_UPSERT
-		    && (rv = slow_one(ctx, p, e, sqlstate, err, errlen))
-		        != PROTO_OK)
-			return rv;
-	}
-	for (size_t s = ctx->nslots; s-- > 0;) {
-		uint32_t e = ctx->slots[s].ev;
-		if (p->events[e].op == PROTO_OP_DELETE
-		    && (rv = slow_one(ctx, p, e, sqlstate, err, errlen))
-		        != PROTO_OK)
-			return rv;
-	}
-	return PROTO_OK;
 }
 
 /* ---- bookkeeping ----------------------------------------------------- */
@@ -1262,7 +329,7 @@ insert_rejects(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 
 	if (ctx->nrejects == 0)
 		return PROTO_OK;
-	arrays_open(ctx, 5);
+	applymap_arrays_open(ctx, 5);
 	a = ctx->arrays;
 	for (size_t r = 0; r < ctx->nrejects; r++) {
 		const proto_event *ev = &p->events[ctx->rejects[r].ev];
@@ -1271,17 +338,17 @@ insert_rejects(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 		for (int j = 0; r > 0 && j < 5; j++)
 			pgval_putc(&a[j], ',');
 		pgval_array_elem(&a[0], &seq);
-		put_text(&a[1], m->name);
-		event_json(&ctx->scratch, m, ev, false, false);
-		put_text(&a[2], ctx->scratch.p);
+		applymap_text_put(&a[1], m->name);
+		applymap_event_json(&ctx->scratch, m, ev, false, false);
+		applymap_text_put(&a[2], ctx->scratch.p);
 		if (ev->op == PROTO_OP_UPSERT) {
-			event_json(&ctx->scratch, m, ev, true, false);
-			put_text(&a[3], ctx->scratch.p);
+			applymap_event_json(&ctx->scratch, m, ev, true, false);
+			applymap_text_put(&a[3], ctx->scratch.p);
 		} else
 			pgval_puts(&a[3], "NULL");
-		put_text(&a[4], ctx->rejects[r].reason);
+		applymap_text_put(&a[4], ctx->rejects[r].reason);
 	}
-	arrays_close(ctx, 5, 2);
+	applymap_arrays_close(ctx, 5, 2);
 	ctx->params[0] = ctx->branch;
 	ctx->params[1] = p->hdr.log_id;
 	return db_exec(ctx->conn,
@@ -1296,13 +363,36 @@ insert_rejects(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 	    7, ctx->params, PGRES_COMMAND_OK, NULL, sqlstate, err, errlen);
 }
 
+proto_err
+apply_watermark_read(apply_ctx *ctx, const char *log_id, bool lock,
+    int64_t *seq, int64_t *tag, char *sqlstate, char *err, size_t errlen)
+{
+	const char *params[2] = {ctx->branch, log_id};
+	PGresult *res;
+	proto_err rv;
+
+	rv = db_exec(ctx->conn,
+	    lock ? "SELECT seq, tag FROM branchsync.watermark"
+	           " WHERE branch_id = $1 AND log_id = $2 FOR UPDATE"
+	         : "SELECT seq, tag FROM branchsync.watermark"
+	           " WHERE branch_id = $1 AND log_id = $2",
+	    2, params, PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	*seq = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
+	                           : 0;
+	*tag = PQntuples(res) == 1 ? strtoll(PQgetvalue(res, 0, 1), NULL, 10)
+	                           : 0;
+	PQclear(res);
+	return PROTO_OK;
+}
+
 /* lock_watermark creates and locks the log's row, reading seq and tag. */
 static proto_err
 lock_watermark(apply_ctx *ctx, const char *log_id, char *sqlstate, char *err,
     size_t errlen)
 {
 	const char *params[2] = {ctx->branch, log_id};
-	PGresult *res;
 	proto_err rv;
 
 	rv = db_exec(ctx->conn,
@@ -1311,20 +401,8 @@ lock_watermark(apply_ctx *ctx, const char *log_id, char *sqlstate, char *err,
 	    2, params, PGRES_COMMAND_OK, NULL, sqlstate, err, errlen);
 	if (rv != PROTO_OK)
 		return rv;
-	rv = db_exec(ctx->conn,
-	    "SELECT seq, tag FROM branchsync.watermark"
-	    " WHERE branch_id = $1 AND log_id = $2 FOR UPDATE",
-	    2, params, PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
-	if (rv != PROTO_OK)
-		return rv;
-	ctx->wm_seq = PQntuples(res) == 1
-	    ? strtoll(PQgetvalue(res, 0, 0), NULL, 10)
-	    : 0;
-	ctx->wm_tag = PQntuples(res) == 1
-	    ? strtoll(PQgetvalue(res, 0, 1), NULL, 10)
-	    : 0;
-	PQclear(res);
-	return PROTO_OK;
+	return apply_watermark_read(ctx, log_id, true, &ctx->wm_seq,
+	    &ctx->wm_tag, sqlstate, err, errlen);
 }
 
 /*
@@ -1366,8 +444,8 @@ update_status(apply_ctx *ctx, const proto_agent_hdr *h, const char *version,
 
 /*
  * set_till makes the till of this request the value of the till_column
- * of every table that has one (see till_sql), for this transaction only:
- * the till's id for an integer column, its code for a text column; 0 and
+ * of every table that has one (see applymap_till_sql), for this transaction
+ * only: the till's id for an integer column, its code for a text column; 0 and
  * "" for an agent that uses the branch's own key. Skipped when no table
  * of the push has a till_column.
  */
@@ -1450,8 +528,8 @@ load_redo(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 	if (rv != PROTO_OK)
 		return rv;
 	for (int i = 0; i < PQntuples(res); i++) {
-		uint32_t e
-		    = ev_by_seq(p, strtoll(PQgetvalue(res, i, 0), NULL, 10));
+		uint32_t e = apply_event_find(
+		    p, strtoll(PQgetvalue(res, i, 0), NULL, 10));
 		if (e < ctx->first_new) {
 			GROW(ctx->redo, ctx->redo_cap, ctx->nredo + 1);
 			ctx->redo[ctx->nredo++] = e;
@@ -1545,7 +623,8 @@ run_txn(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 	size_t nresolved, nnew;
 	proto_err rv;
 
-	if ((rv = simple(ctx, "BEGIN", sqlstate, err, errlen)) != PROTO_OK
+	if ((rv = apply_sql_run(ctx, "BEGIN", sqlstate, err, errlen))
+	        != PROTO_OK
 	    || (rv = lock_watermark(ctx, p->hdr.log_id, sqlstate, err, errlen))
 	        != PROTO_OK
 	    || (rv = set_till(ctx, p, sqlstate, err, errlen)) != PROTO_OK)
@@ -1556,7 +635,7 @@ run_txn(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 	if (ctx->nredo > 0)
 		ctx->slow = true;
 	collapse(ctx, p);
-	rv = ctx->slow ? apply_slow(ctx, p, sqlstate, err, errlen)
+	rv = ctx->slow ? applyslow_run(ctx, p, sqlstate, err, errlen)
 	               : apply_fast(ctx, p, sqlstate, err, errlen);
 	if (rv != PROTO_OK
 	    || (rv = resolve_redo(ctx, p, &nresolved, sqlstate, err, errlen))
@@ -1572,7 +651,8 @@ run_txn(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 	if ((rv = update_status(ctx, &p->hdr, NULL, ctx->applied,
 	         (int64_t) nnew, (int64_t) ctx->nconfl, sqlstate, err, errlen))
 	        != PROTO_OK
-	    || (rv = simple(ctx, "COMMIT", sqlstate, err, errlen)) != PROTO_OK)
+	    || (rv = apply_sql_run(ctx, "COMMIT", sqlstate, err, errlen))
+	        != PROTO_OK)
 		goto fail;
 	return PROTO_OK;
 fail:
@@ -1674,22 +754,6 @@ fill_ack(apply_ctx *ctx, const proto_push *p, proto_ack *ack)
 	ack->outcomes = ctx->outcomes;
 }
 
-/* map_tables maps every table of the push (cache cleared if full). */
-static proto_err
-map_tables(apply_ctx *ctx, const proto_push *p, char *err, size_t errlen)
-{
-	if (p->ntables > MAP_CACHE_MAX) {
-		snprintf(err, errlen, "too many tables in batch");
-		return PROTO_EPROTO;
-	}
-	if (ctx->ncache + p->ntables > MAP_CACHE_MAX)
-		cache_clear(ctx);
-	GROW(ctx->pmaps, ctx->pmaps_cap, (size_t) p->ntables);
-	for (uint32_t t = 0; t < p->ntables; t++)
-		ctx->pmaps[t] = map_get(ctx, &p->tables[t]);
-	return PROTO_OK;
-}
-
 proto_err
 apply_check(apply_ctx *ctx, const proto_push *p, char *err, size_t errlen)
 {
@@ -1697,13 +761,13 @@ apply_check(apply_ctx *ctx, const proto_push *p, char *err, size_t errlen)
 
 	if ((rv = check_events(p, err, errlen)) != PROTO_OK)
 		return rv;
-	return map_tables(ctx, p, err, errlen);
+	return applymap_tables_get(ctx, p, err, errlen);
 }
 
 char *
 apply_event_reason(apply_ctx *ctx, const proto_push *p, uint32_t e)
 {
-	return event_reason(ctx, p, e);
+	return applymap_event_reason(ctx, p, e);
 }
 
 proto_err
@@ -1714,7 +778,7 @@ apply_push(apply_ctx *ctx, int branch_id, const proto_push *p, proto_ack *ack,
 	proto_err rv;
 
 	rejects_clear(ctx);
-	confl_truncate(ctx, 0);
+	apply_conflicts_truncate(ctx, 0);
 	ctx->nredo = 0;
 	snprintf(ctx->branch, sizeof ctx->branch, "%d", branch_id);
 	if ((rv = apply_check(ctx, p, err, errlen)) != PROTO_OK)
@@ -1728,7 +792,7 @@ apply_push(apply_ctx *ctx, int branch_id, const proto_push *p, proto_ack *ack,
 		    "failed (%s); applying event by event",
 		    ctx->branch, p->hdr.log_id, err);
 		rejects_clear(ctx);
-		confl_truncate(ctx, 0);
+		apply_conflicts_truncate(ctx, 0);
 		ctx->slow = true;
 		rv = run_txn(ctx, p, sqlstate, err, errlen);
 	}
@@ -1738,65 +802,10 @@ apply_push(apply_ctx *ctx, int branch_id, const proto_push *p, proto_ack *ack,
 	return PROTO_OK;
 }
 
-/*
- * hello_lists fills the WELCOME's retry list (rejects an operator asked
- * to retry, lowest seqs first) and discard list (the most recently
- * discarded of the last HELLO_DISCARD_DAYS days: the agent drops the
- * entries, so older ones have long been acted upon). Each holds at most
- * max_outcomes seqs, in increasing order.
- */
-#define HELLO_DISCARD_DAYS "30"
-
-static proto_err
-hello_lists(apply_ctx *ctx, const char *log_id, proto_welcome *w, char *err,
-    size_t errlen)
-{
-	proto_limits lim;
-	char limit[24];
-	const char *params[3] = {ctx->branch, log_id, limit};
-	PGresult *res;
-	proto_err rv;
-	size_t n, nr = 0, nd = 0;
-
-	proto_limits_default(&lim);
-	snprintf(limit, sizeof limit, "%" PRIu32, lim.max_outcomes);
-	rv = db_exec(ctx->conn,
-	    "SELECT seq, state = 'retry' FROM ("
-	    "(SELECT seq, state FROM branchsync.reject WHERE branch_id = $1"
-	    "  AND log_id = $2 AND state = 'retry' ORDER BY seq LIMIT $3)"
-	    " UNION ALL"
-	    " (SELECT seq, state FROM branchsync.reject WHERE branch_id = $1"
-	    "  AND log_id = $2 AND state = 'discarded' AND resolved_at >"
-	    "  now() - interval '" HELLO_DISCARD_DAYS " days'"
-	    "  ORDER BY resolved_at DESC LIMIT $3)) s ORDER BY seq",
-	    3, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
-	if (rv != PROTO_OK)
-		return rv;
-	n = (size_t) PQntuples(res);
-	GROW(ctx->wlist, ctx->wlist_cap, n);
-	for (size_t i = 0; i < n; i++)
-		nr += PQgetvalue(res, (int) i, 1)[0] == 't';
-	/* Retry seqs first, discard seqs after them, each increasing. */
-	for (size_t i = 0; i < n; i++) {
-		int64_t seq = strtoll(PQgetvalue(res, (int) i, 0), NULL, 10);
-		if (PQgetvalue(res, (int) i, 1)[0] == 't')
-			ctx->wlist[w->nretry++] = seq;
-		else
-			ctx->wlist[nr + nd++] = seq;
-	}
-	PQclear(res);
-	w->retry = w->nretry > 0 ? ctx->wlist : NULL;
-	w->ndiscard = (uint32_t) nd;
-	w->discard = nd > 0 ? ctx->wlist + nr : NULL;
-	return PROTO_OK;
-}
-
 proto_err
 apply_hello(apply_ctx *ctx, int branch_id, const proto_hello *h,
     proto_welcome *w, char *err, size_t errlen)
 {
-	const char *params[2] = {ctx->branch, h->hdr.log_id};
-	PGresult *res;
 	proto_err rv;
 
 	snprintf(ctx->branch, sizeof ctx->branch, "%d", branch_id);
@@ -1804,20 +813,5 @@ apply_hello(apply_ctx *ctx, int branch_id, const proto_hello *h,
 	    ctx, &h->hdr, h->version, 0, 0, 0, NULL, err, errlen);
 	if (rv != PROTO_OK)
 		return rv;
-	rv = db_exec(ctx->conn,
-	    "SELECT seq, tag FROM branchsync.watermark"
-	    " WHERE branch_id = $1 AND log_id = $2",
-	    2, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
-	if (rv != PROTO_OK)
-		return rv;
-	memset(w, 0, sizeof *w);
-	if (PQntuples(res) == 1) {
-		w->watermark = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-		w->tag = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-	}
-	PQclear(res);
-	w->version = BS_VERSION;
-	w->max_events = ctx->conf->max_batch_events;
-	w->max_bytes = ctx->conf->max_message_bytes;
-	return hello_lists(ctx, h->hdr.log_id, w, err, errlen);
+	return welcome_fill(ctx, h->hdr.log_id, w, err, errlen);
 }

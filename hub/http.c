@@ -1,11 +1,12 @@
 /*
- * http.c: the operator listener (see http.h) and the backlog sampler.
+ * http.c: the operator listener (see http.h).
  *
  * nng runs the handler on its own threads. Every request that needs
  * PostgreSQL takes the listener's mutex for its queries, so the one
- * connection serves one request at a time; the sampler thread takes the
- * same mutex for its two statements. A lost connection is dropped and
- * opened again by the next request or sample, never waited for.
+ * connection serves one request at a time; the backlog sampler
+ * (sampler.c) runs its statements through the same with_conn. A lost
+ * connection is dropped and opened again by the next request or sample,
+ * never waited for.
  *
  * One handler at "/" (a tree, any method) sees every request, so that
  * unknown paths and other methods get our short text answers rather than
@@ -21,14 +22,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "db.h"
 #include "httpres.h"
+#include "lists.h"
 #include "log.h"
 #include "metrics.h"
 #include "overview.h"
 #include "query.h"
+#include "sampler.h"
 #include "util.h"
 
 /* The page, generated from web/index.html by CMake (web_page.c). */
@@ -37,12 +39,10 @@ extern const size_t hub_web_page_len;
 
 /* Longest branch code (db.c accepts 1 to 64 characters). */
 #define CODE_MAX 64
-/* Most rows of /api/rejects and /api/conflicts. */
+/* Most rows of /api/rejects and /api/conflicts (the newest, lists.h). */
 #define LIST_MAX "500"
 /* Largest request body read (only GET is served; bounds what nng buffers). */
 #define BODY_MAX 4096
-/* Seconds between prunes of backlog samples older than a day. */
-#define PRUNE_EVERY_S 60
 
 struct hub_http {
 	const hub_config *conf;  /* borrowed; outlives the listener */
@@ -55,9 +55,7 @@ struct hub_http {
 	pthread_cond_t stop_cv;  /* stopping set, or busy back to 0 */
 	bool stopping;           /* hub_http_stop was called */
 	int busy;                /* requests being answered */
-	pthread_t sampler;       /* the sampler thread */
-	bool sampler_started;    /* sampler was created */
-	int64_t pruned_ms;       /* last prune, monotonic (sampler) */
+	hub_sampler *sampler;    /* the backlog sampler, or NULL */
 };
 
 /* One request being answered; a query fills json or text. */
@@ -140,19 +138,48 @@ db_note(hub_http *h, bool ok, const char *what, const char *err)
 	h->db_down = true;
 }
 
-/* run_query runs fn on the connection under the mutex. */
+/*
+ * with_conn runs fn on the connection under the mutex and notes the
+ * outcome (a sampler_db_fn: the sampler's statements come here too).
+ */
 static proto_err
-run_query(hub_http *h, query_fn fn, request *rq, char *err, size_t errlen)
+with_conn(void *owner, const char *what, sampler_conn_fn fn, void *arg,
+    char *err, size_t errlen)
 {
+	hub_http *h = owner;
 	proto_err rv = PROTO_EDB;
 	PGconn *conn;
 
 	pthread_mutex_lock(&h->mu);
 	if ((conn = db_ready(h, err, errlen)) != NULL)
-		rv = fn(conn, rq, err, errlen);
-	db_note(h, rv == PROTO_OK, "answer an HTTP request", err);
+		rv = fn(conn, arg, err, errlen);
+	db_note(h, rv == PROTO_OK, what, err);
 	pthread_mutex_unlock(&h->mu);
 	return rv;
+}
+
+/* A route's query and its request, for with_conn. */
+typedef struct {
+	query_fn fn;
+	request *rq;
+} query_call;
+
+static proto_err
+query_cb(PGconn *conn, void *arg, char *err, size_t errlen)
+{
+	query_call *c = arg;
+
+	return c->fn(conn, c->rq, err, errlen);
+}
+
+/* run_query runs a route's query fn for rq on the connection. */
+static proto_err
+run_query(hub_http *h, query_fn fn, request *rq, char *err, size_t errlen)
+{
+	query_call c = {fn, rq};
+
+	return with_conn(
+	    h, "answer an HTTP request", query_cb, &c, err, errlen);
 }
 
 /* col_int returns an integer column; 0 when NULL. */
@@ -289,16 +316,25 @@ query_history(PGconn *conn, request *rq, char *err, size_t errlen)
 	return PROTO_OK;
 }
 
+/* One field of a list's row objects: its name and result column. */
+typedef struct {
+	const char *name; /* JSON key; "key" holds JSON */
+	int col;          /* column of the lists.h result */
+} list_field;
+
+/* A lists.h query: lists_rejects_get or lists_conflicts_get. */
+typedef proto_err (*list_fn)(PGconn *conn, const char *branch, bool all,
+    const char *limit, PGresult **out, char *err, size_t errlen);
+
 /*
- * query_list runs sql ($1: branch code or NULL) and answers {name: [row
- * objects]}, one key per column (cols, ncols); columns in ints are
+ * query_list runs fn (open ones of ?branch=, at most LIST_MAX) and
+ * answers {name: [row objects]}, one key per field; bigint columns are
  * integers and "key" is JSON. An implausible code matches nothing.
  */
 static proto_err
-query_list(PGconn *conn, request *rq, const char *sql, const char *name,
-    const char *const *cols, int ncols, char *err, size_t errlen)
+query_list(PGconn *conn, request *rq, list_fn fn, const char *name,
+    const list_field *fields, int nfields, char *err, size_t errlen)
 {
-	const char *params[1] = {rq->has_branch ? rq->branch : NULL};
 	json_t *list = json_array();
 	PGresult *res;
 	proto_err rv;
@@ -306,8 +342,8 @@ query_list(PGconn *conn, request *rq, const char *sql, const char *name,
 	rq->json = json_pack("{s:o}", name, list);
 	if (rq->has_branch && !code_plausible(rq->branch))
 		return PROTO_OK;
-	rv = db_exec(
-	    conn, sql, 1, params, PGRES_TUPLES_OK, &res, NULL, err, errlen);
+	rv = fn(conn, rq->has_branch ? rq->branch : NULL, false, LIST_MAX,
+	    &res, err, errlen);
 	if (rv != PROTO_OK) {
 		json_decref(rq->json);
 		rq->json = NULL;
@@ -315,15 +351,16 @@ query_list(PGconn *conn, request *rq, const char *sql, const char *name,
 	}
 	for (int i = 0; i < PQntuples(res); i++) {
 		json_t *o = json_object();
-		for (int c = 0; c < ncols; c++) {
+		for (int f = 0; f < nfields; f++) {
+			int c = fields[f].col;
 			json_t *v;
-			if (!strcmp(cols[c], "key"))
+			if (!strcmp(fields[f].name, "key"))
 				v = col_json(res, i, c);
 			else if (PQftype(res, c) == 20 /* int8 */)
 				v = json_integer(col_int(res, i, c));
 			else
 				v = col_str(res, i, c);
-			json_object_set_new(o, cols[c], v);
+			json_object_set_new(o, fields[f].name, v);
 		}
 		json_array_append_new(list, o);
 	}
@@ -334,35 +371,26 @@ query_list(PGconn *conn, request *rq, const char *sql, const char *name,
 static proto_err
 query_rejects(PGconn *conn, request *rq, char *err, size_t errlen)
 {
-	static const char *const cols[] = {"id", "branch", "seq", "tbl", "key",
-	    "reason", "state", "created_at"};
+	static const list_field fields[]
+	    = {{"id", LISTS_R_ID}, {"branch", LISTS_R_BRANCH},
+	        {"seq", LISTS_R_SEQ}, {"tbl", LISTS_R_TBL},
+	        {"key", LISTS_R_KEY}, {"reason", LISTS_R_REASON},
+	        {"state", LISTS_R_STATE}, {"created_at", LISTS_R_CREATED_S}};
 
-	return query_list(conn, rq,
-	    "SELECT r.id, b.code, r.seq, r.tbl, r.key, r.reason, r.state,"
-	    " extract(epoch FROM r.created_at)::bigint"
-	    " FROM branchsync.reject r"
-	    " JOIN branchsync.branch b ON b.id = r.branch_id"
-	    " WHERE ($1::text IS NULL OR b.code = $1)"
-	    " AND r.state IN ('open', 'retry')"
-	    " ORDER BY r.id DESC LIMIT " LIST_MAX,
-	    "rejects", cols, (int) ARRAY_LEN(cols), err, errlen);
+	return query_list(conn, rq, lists_rejects_get, "rejects", fields,
+	    (int) ARRAY_LEN(fields), err, errlen);
 }
 
 static proto_err
 query_conflicts(PGconn *conn, request *rq, char *err, size_t errlen)
 {
-	static const char *const cols[]
-	    = {"id", "branch", "seq", "tbl", "key", "type", "created_at"};
+	static const list_field fields[] = {{"id", LISTS_C_ID},
+	    {"branch", LISTS_C_BRANCH}, {"seq", LISTS_C_SEQ},
+	    {"tbl", LISTS_C_TBL}, {"key", LISTS_C_KEY}, {"type", LISTS_C_TYPE},
+	    {"created_at", LISTS_C_CREATED_S}};
 
-	return query_list(conn, rq,
-	    "SELECT c.id, b.code, c.seq, c.tbl, c.key, c.type,"
-	    " extract(epoch FROM c.created_at)::bigint"
-	    " FROM branchsync.conflict c"
-	    " JOIN branchsync.branch b ON b.id = c.branch_id"
-	    " WHERE ($1::text IS NULL OR b.code = $1)"
-	    " AND c.resolution IS NULL"
-	    " ORDER BY c.id DESC LIMIT " LIST_MAX,
-	    "conflicts", cols, (int) ARRAY_LEN(cols), err, errlen);
+	return query_list(conn, rq, lists_conflicts_get, "conflicts", fields,
+	    (int) ARRAY_LEN(fields), err, errlen);
 }
 
 /* --------------------------------------------------------------- routes */
@@ -497,68 +525,6 @@ handle_cb(nng_aio *aio)
 	pthread_mutex_unlock(&h->stop_mu);
 }
 
-/* -------------------------------------------------------------- sampler */
-
-/* sample records every enabled branch's queue and prunes old samples. */
-static void
-sample(hub_http *h)
-{
-	char err[1024];
-	PGconn *conn;
-	proto_err rv = PROTO_EDB;
-	int64_t now = now_mono_ms();
-
-	pthread_mutex_lock(&h->mu);
-	if ((conn = db_ready(h, err, sizeof err)) != NULL)
-		rv = db_exec(conn,
-		    "INSERT INTO branchsync.backlog_sample(branch_id, ts,"
-		    " queue_events) SELECT b.id, date_trunc('second', now()),"
-		    " sum(s.queue_events) FROM branchsync.branch b"
-		    " JOIN branchsync.branch_status s ON s.branch_id = b.id"
-		    " WHERE b.enabled AND s.queue_events IS NOT NULL"
-		    " GROUP BY b.id ON CONFLICT DO NOTHING",
-		    0, NULL, PGRES_COMMAND_OK, NULL, NULL, err, sizeof err);
-	if (rv == PROTO_OK && now - h->pruned_ms >= PRUNE_EVERY_S * 1000) {
-		rv = db_exec(conn,
-		    "DELETE FROM branchsync.backlog_sample"
-		    " WHERE ts < now() - interval '1 day'",
-		    0, NULL, PGRES_COMMAND_OK, NULL, NULL, err, sizeof err);
-		if (rv == PROTO_OK)
-			h->pruned_ms = now;
-	}
-	db_note(h, rv == PROTO_OK, "record the backlog", err);
-	pthread_mutex_unlock(&h->mu);
-}
-
-/* sampler_main samples every sample_interval_s until stopping is set. */
-static void *
-sampler_main(void *arg)
-{
-	hub_http *h = arg;
-	int64_t step = h->conf->sample_interval_s * 1000;
-	struct timespec due;
-
-	clock_gettime(CLOCK_MONOTONIC, &due);
-	pthread_mutex_lock(&h->stop_mu);
-	while (!h->stopping) {
-		pthread_mutex_unlock(&h->stop_mu);
-		sample(h);
-		due.tv_sec += step / 1000;
-		due.tv_nsec += (step % 1000) * 1000000;
-		if (due.tv_nsec >= 1000000000) {
-			due.tv_sec++;
-			due.tv_nsec -= 1000000000;
-		}
-		pthread_mutex_lock(&h->stop_mu);
-		while (!h->stopping
-		    && pthread_cond_timedwait(&h->stop_cv, &h->stop_mu, &due)
-		        == 0)
-			;
-	}
-	pthread_mutex_unlock(&h->stop_mu);
-	return NULL;
-}
-
 /* --------------------------------------------------------- start, stop */
 
 static proto_err
@@ -601,7 +567,6 @@ proto_err
 hub_http_start(
     const hub_config *conf, hub_http **out, char *err, size_t errlen)
 {
-	pthread_condattr_t ca;
 	hub_http *h;
 	proto_err rv;
 
@@ -612,23 +577,19 @@ hub_http_start(
 	h->conf = conf;
 	h->lim = (ov_limits) {
 	    conf->behind_events, conf->behind_seconds, conf->silent_seconds};
-	h->pruned_ms = INT64_MIN / 2;
 	pthread_mutex_init(&h->mu, NULL);
 	pthread_mutex_init(&h->stop_mu, NULL);
-	pthread_condattr_init(&ca);
-	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&h->stop_cv, &ca);
-	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&h->stop_cv, NULL);
 	if ((rv = listen_on(h, err, errlen)) != PROTO_OK) {
 		hub_http_stop(h);
 		return rv;
 	}
-	if (pthread_create(&h->sampler, NULL, sampler_main, h) != 0) {
-		snprintf(err, errlen, "could not start the sampler thread");
+	if ((rv = sampler_start(conf->sample_interval_s, with_conn, h,
+	         &h->sampler, err, errlen))
+	    != PROTO_OK) {
 		hub_http_stop(h);
-		return PROTO_EIO;
+		return rv;
 	}
-	h->sampler_started = true;
 	*out = h;
 	return PROTO_OK;
 }
@@ -642,6 +603,7 @@ hub_http_stop(hub_http *h)
 	h->stopping = true;
 	pthread_cond_broadcast(&h->stop_cv);
 	pthread_mutex_unlock(&h->stop_mu);
+	sampler_stop(h->sampler);
 	if (h->srv != NULL) {
 		nng_http_server_stop(h->srv);
 		nng_http_server_release(h->srv);
@@ -650,8 +612,6 @@ hub_http_stop(hub_http *h)
 	while (h->busy > 0)
 		pthread_cond_wait(&h->stop_cv, &h->stop_mu);
 	pthread_mutex_unlock(&h->stop_mu);
-	if (h->sampler_started)
-		pthread_join(h->sampler, NULL);
 	PQfinish(h->conn);
 	pthread_cond_destroy(&h->stop_cv);
 	pthread_mutex_destroy(&h->stop_mu);

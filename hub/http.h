@@ -10,9 +10,8 @@
  *   GET /api/rejects    JSON: open rejects, ?branch=CODE optional
  *   GET /api/conflicts  JSON: open conflicts, ?branch=CODE optional
  *
- * It has its own PostgreSQL connection, and a thread that records every
- * branch's queue length in branchsync.backlog_sample each
- * sample_interval_s (prunes samples older than a day).
+ * It has its own PostgreSQL connection, which it shares with the backlog
+ * sampler it starts and stops (sampler.h).
  */
 #ifndef HUB_HTTP_H
 #define HUB_HTTP_H

@@ -22,8 +22,10 @@
 #include "db.h"
 #include "feed.h"
 #include "http.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
+#include "migrate.h"
 #include "overview.h"
 #include "server.h"
 #include "util.h"
@@ -157,8 +159,7 @@ connect_checked(const hub_config *conf, bool want_schema)
 
 	if (db_connect(conf->postgres, &conn, err, sizeof err) != PROTO_OK)
 		cli_fatal("%s", err);
-	if (want_schema
-	    && db_check_schema(conn, err, sizeof err) != PROTO_OK) {
+	if (want_schema && migrate_check(conn, err, sizeof err) != PROTO_OK) {
 		PQfinish(conn);
 		cli_fatal("%s", err);
 	}
@@ -166,12 +167,12 @@ connect_checked(const hub_config *conf, bool want_schema)
 }
 
 /*
- * migrate_feed installs the change-feed triggers of the down tables and
- * backfills their existing rows (see feed.h); it also drops the triggers
+ * install_feeds installs the change-feed triggers of the down tables
+ * and backfills their existing rows (see feed.h); it also drops the triggers
  * of tables that are no longer down, so it runs even with none.
  */
 static int
-migrate_feed(PGconn *conn, const hub_config *conf)
+install_feeds(PGconn *conn, const hub_config *conf)
 {
 	char err[1024];
 	catalog *cat;
@@ -207,7 +208,7 @@ cmd_migrate(const hub_config *conf)
 	char err[1024];
 	int from, to, rc;
 
-	if (db_migrate(conn, &from, &to, err, sizeof err) != PROTO_OK) {
+	if (migrate_run(conn, &from, &to, err, sizeof err) != PROTO_OK) {
 		PQfinish(conn);
 		cli_error("could not migrate: %s", err);
 		return 1;
@@ -216,7 +217,7 @@ cmd_migrate(const hub_config *conf)
 		printf("schema already at version %d\n", to);
 	else
 		printf("schema migrated from version %d to %d\n", from, to);
-	rc = migrate_feed(conn, conf);
+	rc = install_feeds(conn, conf);
 	PQfinish(conn);
 	return rc;
 }
@@ -235,7 +236,7 @@ cmd_run(const hub_config *conf)
 	/* Under systemd PostgreSQL may still be starting: wait for it. */
 	if (db_connect_retry(conf->postgres, &conn) != PROTO_OK)
 		return 0; /* stopped by a signal while waiting */
-	if ((rv = db_check_schema(conn, err, sizeof err)) != PROTO_OK
+	if ((rv = migrate_check(conn, err, sizeof err)) != PROTO_OK
 	    || (rv = catalog_load(conn, conf, false, &cat, err, sizeof err))
 	        != PROTO_OK) {
 		PQfinish(conn);
@@ -383,7 +384,7 @@ static int
 cmd_branch(const hub_config *conf, char **args)
 {
 	PGconn *conn = connect_checked(conf, true);
-	char key[DB_KEY_HEX + 1], until[64], err[1024];
+	char key[KEYS_KEY_HEX + 1], until[64], err[1024];
 	const char *sub = args[1], *code = args[2];
 	proto_err rv;
 
@@ -392,17 +393,17 @@ cmd_branch(const hub_config *conf, char **args)
 		    admin_branch_list(conn, stdout, err, sizeof err),
 		    "list branches", err);
 	if (!strcmp(sub, "disable") || !strcmp(sub, "enable")) {
-		rv = db_branch_set_enabled(
+		rv = keys_branch_set_enabled(
 		    conn, code, sub[0] == 'e', err, sizeof err);
 		if (rv == PROTO_OK)
 			printf("branch \"%s\" %sd\n", code, sub);
 		return finish(conn, rv, "change the branch", err);
 	}
 	if (!strcmp(sub, "add"))
-		rv = db_branch_add(conn, code, key, err, sizeof err);
+		rv = keys_branch_add(conn, code, key, err, sizeof err);
 	else
-		rv = db_branch_rotate_key(conn, code, opt.overlap_s, key,
-		    until, sizeof until, err, sizeof err);
+		rv = keys_branch_rotate(conn, code, opt.overlap_s, key, until,
+		    sizeof until, err, sizeof err);
 	if (rv != PROTO_OK)
 		return finish(conn, rv,
 		    sub[0] == 'a' ? "add branch" : "rotate the key", err);
@@ -427,7 +428,7 @@ static int
 cmd_till(const hub_config *conf, char **args, int nargs)
 {
 	PGconn *conn = connect_checked(conf, true);
-	char key[DB_KEY_HEX + 1], until[64], err[1024];
+	char key[KEYS_KEY_HEX + 1], until[64], err[1024];
 	const char *sub = args[1], *branch = args[2], *till = args[3];
 	proto_err rv;
 
@@ -437,7 +438,7 @@ cmd_till(const hub_config *conf, char **args, int nargs)
 		        err, sizeof err),
 		    "list tills", err);
 	if (!strcmp(sub, "disable") || !strcmp(sub, "enable")) {
-		rv = db_till_set_enabled(
+		rv = keys_till_set_enabled(
 		    conn, branch, till, sub[0] == 'e', err, sizeof err);
 		if (rv == PROTO_OK)
 			printf("till \"%s\" of branch \"%s\" %sd\n", till,
@@ -445,9 +446,9 @@ cmd_till(const hub_config *conf, char **args, int nargs)
 		return finish(conn, rv, "change the till", err);
 	}
 	if (!strcmp(sub, "add"))
-		rv = db_till_add(conn, branch, till, key, err, sizeof err);
+		rv = keys_till_add(conn, branch, till, key, err, sizeof err);
 	else
-		rv = db_till_rotate_key(conn, branch, till, opt.overlap_s, key,
+		rv = keys_till_rotate(conn, branch, till, opt.overlap_s, key,
 		    until, sizeof until, err, sizeof err);
 	if (rv != PROTO_OK)
 		return finish(conn, rv,

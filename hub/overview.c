@@ -21,7 +21,7 @@
  * One row per branch, ordered by code. Times are whole epoch seconds of
  * the database clock (now() is the same for every row of a statement), so
  * a hub whose clock is off still judges "silent" right. A branch's status
- * rows (one per till, see db.h) add up: queues and counts are summed, the
+ * rows (one per till, see migrate.h) add up: queues and counts are summed, the
  * latest time and the oldest pending age win; with one row, it is that
  * row.
  */

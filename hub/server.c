@@ -28,11 +28,13 @@
 
 #include "apply.h"
 #include "db.h"
+#include "keys.h"
 #include "log.h"
 #include "metrics.h"
 #include "nudge.h"
 #include "proto/msg.h"
 #include "pull.h"
+#include "request.h"
 #include "tls.h"
 #include "util.h"
 
@@ -328,19 +330,6 @@ note_branch(worker *w, const proto_agent_hdr *h, int branch_id,
 	pthread_mutex_unlock(&st->mu);
 }
 
-/* set_error turns the current request's failure into an ERROR reply. */
-static void
-set_error(proto_msg *reply, proto_err code, const char *message)
-{
-	memset(reply, 0, sizeof *reply);
-	reply->type = PROTO_ERROR;
-	reply->u.error.code = code;
-	reply->u.error.message = message;
-	/* A database or resource problem may clear up; the rest will not. */
-	reply->u.error.retry = code == PROTO_EDB || code == PROTO_ENOMEM
-	    || code == PROTO_ETIMEDOUT || code == PROTO_EIO;
-}
-
 /*
  * auth_failed counts a refused authentication and logs it, naming the
  * branch as sent (made printable) and the peer's address: at most
@@ -422,14 +411,12 @@ static proto_err
 check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
 {
 	const char *branch = h->branch ? h->branch : "";
-	db_who who = {0};
+	keys_who who = {0};
 	proto_err rv;
 
-	if ((rv = apply_check_hdr(h, w->err, sizeof w->err)) != PROTO_OK)
-		return rv;
 	if ((rv = cn_check(w, branch)) != PROTO_OK)
 		return rv;
-	rv = db_auth(w->conn, branch, h->till, h->key ? h->key : "", &who,
+	rv = keys_auth(w->conn, branch, h->till, h->key ? h->key : "", &who,
 	    w->err, sizeof w->err);
 	*branch_id = who.branch_id;
 	w->till_id = rv == PROTO_OK ? who.till_id : 0;
@@ -457,7 +444,7 @@ handle_hello(worker *w, const proto_hello *h, proto_msg *reply)
 	proto_err rv;
 
 	if ((rv = check_hdr(w, &h->hdr, &branch_id)) != PROTO_OK) {
-		set_error(reply, rv, w->err);
+		request_error_set(reply, rv, w->err);
 		return;
 	}
 	note_branch(w, &h->hdr, branch_id, h->version, true);
@@ -469,7 +456,7 @@ handle_hello(worker *w, const proto_hello *h, proto_msg *reply)
 		    "branch \"%s\": could not answer "
 		    "hello: %s",
 		    h->hdr.branch, w->err);
-		set_error(reply, rv, w->err);
+		request_error_set(reply, rv, w->err);
 		return;
 	}
 	log_debug("HUB-HELLO", "branch \"%s\" log %s: watermark %" PRId64,
@@ -484,7 +471,7 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 	int64_t t0 = now_mono_us();
 
 	if ((rv = check_hdr(w, &p->hdr, &branch_id)) != PROTO_OK) {
-		set_error(reply, rv, w->err);
+		request_error_set(reply, rv, w->err);
 		return;
 	}
 	note_branch(w, &p->hdr, branch_id, NULL, true);
@@ -500,7 +487,7 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 			    "branch \"%s\" log %s: "
 			    "could not apply batch: %s",
 			    p->hdr.branch, p->hdr.log_id, w->err);
-		set_error(reply, rv, w->err);
+		request_error_set(reply, rv, w->err);
 		return;
 	}
 	t0 = now_mono_us() - t0;
@@ -520,7 +507,7 @@ handle_pull(worker *w, const proto_pull *p, proto_msg *reply)
 	int64_t t0 = now_mono_ms();
 
 	if ((rv = check_hdr(w, &p->hdr, &branch_id)) != PROTO_OK) {
-		set_error(reply, rv, w->err);
+		request_error_set(reply, rv, w->err);
 		return;
 	}
 	note_branch(w, &p->hdr, branch_id, NULL, false);
@@ -532,7 +519,7 @@ handle_pull(worker *w, const proto_pull *p, proto_msg *reply)
 		    "branch \"%s\": could not read changes after %" PRId64
 		    ": %s",
 		    p->hdr.branch, p->cursor, w->err);
-		set_error(reply, rv, w->err);
+		request_error_set(reply, rv, w->err);
 		return;
 	}
 	log_debug("HUB-PULL",
@@ -555,7 +542,8 @@ encode_reply(worker *w, const proto_msg *reply)
 	if (proto_msg_encode(reply, &w->out, err, sizeof err) != PROTO_OK) {
 		log_error("HUB-ENCODE-FAIL", "could not encode %s reply: %s",
 		    proto_type_name(reply->type), err);
-		set_error(&fallback, PROTO_ENOMEM, "could not encode reply");
+		request_error_set(
+		    &fallback, PROTO_ENOMEM, "could not encode reply");
 		proto_buf_reset(&w->out);
 		if (proto_msg_encode(&fallback, &w->out, err, sizeof err)
 		    != PROTO_OK)
@@ -626,7 +614,8 @@ reconnect_once(worker *w)
 }
 
 /*
- * dispatch answers a decoded request. A connection found dead (e.g. after
+ * dispatch answers a request request_decode accepted (HELLO, PUSH or
+ * PULL). A connection found dead (e.g. after
  * a PostgreSQL restart: every idle connection is) is replaced and the
  * request retried once, so the agent sees no error for it. The retry is
  * safe even if a COMMIT got through before the connection died: the
@@ -643,16 +632,8 @@ dispatch(worker *w, const proto_msg *m, proto_msg *reply)
 			handle_hello(w, &m->u.hello, reply);
 		else if (m->type == PROTO_PUSH)
 			handle_push(w, &m->u.push, reply);
-		else if (m->type == PROTO_PULL)
+		else
 			handle_pull(w, &m->u.pull, reply);
-		else {
-			snprintf(w->err, sizeof w->err,
-			    "unexpected message "
-			    "type \"%s\"",
-			    proto_type_name(m->type));
-			log_warn("HUB-BAD-REQUEST", "%s", w->err);
-			set_error(reply, PROTO_EPROTO, w->err);
-		}
 		if (reply->type == PROTO_ERROR
 		    && reply->u.error.code == PROTO_EDB)
 			metrics_pg_error();
@@ -676,13 +657,9 @@ handle(worker *w, nng_msg *req)
 
 	memset(&reply, 0, sizeof reply);
 	w->pipe = nng_msg_get_pipe(req);
-	rv = proto_msg_decode(nng_msg_body(req), nng_msg_len(req), &w->lim, &m,
-	    w->err, sizeof w->err);
-	if (rv != PROTO_OK) {
-		log_warn(
-		    "HUB-BAD-REQUEST", "could not decode request: %s", w->err);
-		set_error(&reply, rv, w->err);
-	} else
+	rv = request_decode(nng_msg_body(req), nng_msg_len(req), &w->lim, &m,
+	    &reply, w->err, sizeof w->err);
+	if (rv == PROTO_OK)
 		dispatch(w, m, &reply);
 	/* The reply may point into m (log_id) and w: encode before freeing. */
 	out = encode_reply(w, &reply);

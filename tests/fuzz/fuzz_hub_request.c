@@ -5,12 +5,14 @@
  * PostgreSQL) runs against a real PostgreSQL in the integration tests
  * (test_hostile, test_rejects, ...), never against a stand-in.
  *
- * Each input is one request, handled as hub/server.c handle() does up to
- * its first database call: decoded with the workers' limits; a reply type
- * or a malformed request gets an ERROR (encoded and decoded again); the
- * header goes through apply_check_hdr(); a PUSH through apply_check() and
- * apply_event_reason(), with one apply_ctx kept across inputs as a worker
- * keeps it, so its cache of table mappings is exercised too.
+ * Each input is one request, handled by the hub's own code up to its
+ * first database call: request_decode() (hub/request.c, what
+ * hub/server.c runs on every request) decodes it with the workers'
+ * limits, refuses a reply type and checks the header's shape, and makes
+ * the ERROR reply (encoded and decoded again here); a PUSH then goes
+ * through apply_check() and apply_event_reason(), with one apply_ctx kept
+ * across inputs as a worker keeps it, so its cache of table mappings is
+ * exercised too.
  *
  * Oracles:
  *   - the header's names are what the decoder promises: valid UTF-8
@@ -54,6 +56,7 @@
 #include "fuzz_common.h"
 #include "log.h"
 #include "pgval.h"
+#include "request.h"
 
 #define COL(n, t, pk)                                                         \
 	{                                                                     \
@@ -285,15 +288,6 @@ check_pgval(const proto_value *v)
 
 /* ---- the request path ------------------------------------------------- */
 
-static void
-set_error(proto_msg *reply, proto_err rv, const char *msg)
-{
-	memset(reply, 0, sizeof *reply);
-	reply->type = PROTO_ERROR;
-	reply->u.error.code = rv;
-	reply->u.error.message = msg;
-}
-
 static apply_ctx *ctx; /* one worker's context, kept across inputs */
 
 /* may_reach_sql: what the allow-list lets through, decided independently. */
@@ -328,7 +322,7 @@ handle_push(const proto_push *p, proto_msg *reply, char *err, size_t errlen)
 
 	if (rv != PROTO_OK) {
 		FUZZ_ASSERT(rv == PROTO_EPROTO && err[0] != '\0');
-		set_error(reply, rv, err);
+		request_error_set(reply, rv, err);
 		fuzz_roundtrip(reply);
 		return;
 	}
@@ -348,12 +342,48 @@ handle_push(const proto_push *p, proto_msg *reply, char *err, size_t errlen)
 	}
 }
 
+/* hdr_of returns the header of a decoded HELLO, PUSH or PULL, or NULL. */
+static const proto_agent_hdr *
+hdr_of(const proto_msg *m)
+{
+	if (m->type == PROTO_HELLO)
+		return &m->u.hello.hdr;
+	if (m->type == PROTO_PUSH)
+		return &m->u.push.hdr;
+	if (m->type == PROTO_PULL)
+		return &m->u.pull.hdr;
+	return NULL;
+}
+
+/* check_names: the names of a decoded message are what the decoder says. */
+static void
+check_names(const proto_msg *m)
+{
+	const proto_agent_hdr *hdr = hdr_of(m);
+
+	if (hdr == NULL)
+		return;
+	FUZZ_ASSERT(
+	    name_ok(hdr->branch) && name_ok(hdr->key) && name_ok(hdr->log_id));
+	if (m->type == PROTO_HELLO)
+		FUZZ_ASSERT(name_ok(m->u.hello.version));
+	if (m->type == PROTO_PULL)
+		FUZZ_ASSERT(name_ok(m->u.pull.table));
+	if (m->type != PROTO_PUSH)
+		return;
+	for (uint32_t t = 0; t < m->u.push.ntables; t++) {
+		const proto_table *pt = &m->u.push.tables[t];
+		FUZZ_ASSERT(name_ok(pt->name));
+		for (uint32_t c = 0; c < pt->ncols; c++)
+			FUZZ_ASSERT(name_ok(pt->cols[c]));
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	proto_limits lim;
 	proto_msg *m = NULL, reply;
-	const proto_agent_hdr *hdr;
 	char err[1024];
 	proto_err rv;
 
@@ -361,44 +391,20 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ctx = apply_new(&conf, &cat);
 	hub_config_limits(&conf, &lim);
 	memset(&reply, 0, sizeof reply);
-	rv = proto_msg_decode(data, size, &lim, &m, err, sizeof err);
+	rv = request_decode(data, size, &lim, &m, &reply, err, sizeof err);
+	if (m != NULL)
+		check_names(m);
 	if (rv != PROTO_OK) {
-		set_error(&reply, rv, err);
+		FUZZ_ASSERT(reply.type == PROTO_ERROR
+		    && reply.u.error.code == rv && err[0] != '\0');
+		/* Only a malformed request or one of another type. */
+		FUZZ_ASSERT(rv == PROTO_EPROTO || m == NULL);
+		FUZZ_ASSERT(!reply.u.error.retry || rv == PROTO_ENOMEM);
 		fuzz_roundtrip(&reply);
-		return 0;
-	}
-	if (m->type == PROTO_HELLO)
-		hdr = &m->u.hello.hdr;
-	else if (m->type == PROTO_PUSH)
-		hdr = &m->u.push.hdr;
-	else if (m->type == PROTO_PULL)
-		hdr = &m->u.pull.hdr;
-	else {
-		snprintf(err, sizeof err, "unexpected message type \"%s\"",
-		    proto_type_name(m->type));
-		set_error(&reply, PROTO_EPROTO, err);
-		fuzz_roundtrip(&reply);
-		proto_msg_free(m);
-		return 0;
-	}
-	FUZZ_ASSERT(
-	    name_ok(hdr->branch) && name_ok(hdr->key) && name_ok(hdr->log_id));
-	if (m->type == PROTO_HELLO)
-		FUZZ_ASSERT(name_ok(m->u.hello.version));
-	if (m->type == PROTO_PULL)
-		FUZZ_ASSERT(name_ok(m->u.pull.table));
-	if ((rv = apply_check_hdr(hdr, err, sizeof err)) != PROTO_OK) {
-		FUZZ_ASSERT(rv == PROTO_EPROTO);
-		set_error(&reply, rv, err);
-		fuzz_roundtrip(&reply);
-	} else if (m->type == PROTO_PUSH) {
-		for (uint32_t t = 0; t < m->u.push.ntables; t++) {
-			const proto_table *pt = &m->u.push.tables[t];
-			FUZZ_ASSERT(name_ok(pt->name));
-			for (uint32_t c = 0; c < pt->ncols; c++)
-				FUZZ_ASSERT(name_ok(pt->cols[c]));
-		}
-		handle_push(&m->u.push, &reply, err, sizeof err);
+	} else {
+		FUZZ_ASSERT(hdr_of(m) != NULL);
+		if (m->type == PROTO_PUSH)
+			handle_push(&m->u.push, &reply, err, sizeof err);
 	}
 	proto_msg_free(m);
 	return 0;
