@@ -46,10 +46,10 @@ branch_lookup(PGconn *conn, const char *code, char *id, size_t idlen,
 
 /* parse_ids checks the ids and writes them as a bigint[] literal. */
 static proto_err
-parse_ids(const char *what, char *const *ids, int nids, pgval_buf *arr,
-    char *err, size_t errlen)
+parse_ids(const char *what, char *const *ids, int nids, strbuf *arr, char *err,
+    size_t errlen)
 {
-	pgval_putc(arr, '{');
+	strbuf_putc(arr, '{');
 	for (int i = 0; i < nids; i++) {
 		int64_t v;
 		char tmp[24];
@@ -61,9 +61,9 @@ parse_ids(const char *what, char *const *ids, int nids, pgval_buf *arr,
 			return PROTO_EINVAL;
 		}
 		snprintf(tmp, sizeof tmp, "%s%" PRId64, i > 0 ? "," : "", v);
-		pgval_puts(arr, tmp);
+		strbuf_puts(arr, tmp);
 	}
-	pgval_putc(arr, '}');
+	strbuf_putc(arr, '}');
 	return PROTO_OK;
 }
 
@@ -213,7 +213,7 @@ admin_rejects_set(PGconn *conn, bool discard, char *const *ids, int nids,
     const char *branch, const char *by, int64_t *count, char *err,
     size_t errlen)
 {
-	pgval_buf arr = {0};
+	strbuf arr = {0};
 	char bid[24] = "";
 	const char *params[4]
 	    = {NULL, NULL, discard ? "discarded" : "retry", by};
@@ -265,7 +265,7 @@ admin_rejects_set(PGconn *conn, bool discard, char *const *ids, int nids,
 	rv = db_exec(conn, "COMMIT", 0, NULL, PGRES_COMMAND_OK, NULL, NULL,
 	    err, errlen);
 out:
-	pgval_fini(&arr);
+	strbuf_fini(&arr);
 	return rv;
 }
 
@@ -316,7 +316,7 @@ static proto_err
 write_local(PGconn *conn, const catalog_table *t, const char *branch_id,
     const char *local, bool merge, char *err, size_t errlen)
 {
-	pgval_buf cols = {0}, rcols = {0}, pk = {0}, upd = {0}, cond = {0};
+	strbuf cols = {0}, rcols = {0}, pk = {0}, upd = {0}, cond = {0};
 	const char *bcol = t->cols[t->branch].name;
 	const char *params[5]
 	    = {local, branch_id, merge ? "t" : "f", NULL, bcol};
@@ -327,24 +327,24 @@ write_local(PGconn *conn, const catalog_table *t, const char *branch_id,
 
 	for (size_t i = 0; i < t->ncols; i++) {
 		const char *q = t->cols[i].quoted;
-		pgval_puts(&cols, i > 0 ? ", " : "");
-		pgval_puts(&cols, q);
-		pgval_puts(&rcols, i > 0 ? ", bs_r." : "bs_r.");
-		pgval_puts(&rcols, q);
+		strbuf_puts(&cols, i > 0 ? ", " : "");
+		strbuf_puts(&cols, q);
+		strbuf_puts(&rcols, i > 0 ? ", bs_r." : "bs_r.");
+		strbuf_puts(&rcols, q);
 		if (t->cols[i].in_pk) {
-			pgval_puts(&pk, pk.len > 0 ? ", " : "");
-			pgval_puts(&pk, q);
-			pgval_puts(&cond, cond.len > 0 ? " AND " : "");
-			pgval_puts(&cond, "bs_t.");
-			pgval_puts(&cond, q);
-			pgval_puts(&cond, " = bs_r.");
-			pgval_puts(&cond, q);
+			strbuf_puts(&pk, pk.len > 0 ? ", " : "");
+			strbuf_puts(&pk, q);
+			strbuf_puts(&cond, cond.len > 0 ? " AND " : "");
+			strbuf_puts(&cond, "bs_t.");
+			strbuf_puts(&cond, q);
+			strbuf_puts(&cond, " = bs_r.");
+			strbuf_puts(&cond, q);
 		} else {
-			pgval_puts(
+			strbuf_puts(
 			    &upd, upd.len > 0 ? ", " : " DO UPDATE SET ");
-			pgval_puts(&upd, q);
-			pgval_puts(&upd, " = EXCLUDED.");
-			pgval_puts(&upd, q);
+			strbuf_puts(&upd, q);
+			strbuf_puts(&upd, " = EXCLUDED.");
+			strbuf_puts(&upd, q);
 		}
 	}
 	/* The local row with the conflict's branch id: $1 || {$3: $2}. */
@@ -376,11 +376,11 @@ write_local(PGconn *conn, const catalog_table *t, const char *branch_id,
 	free(sql);
 	free((char *) params[3]);
 out:
-	pgval_fini(&cols);
-	pgval_fini(&rcols);
-	pgval_fini(&pk);
-	pgval_fini(&upd);
-	pgval_fini(&cond);
+	strbuf_fini(&cols);
+	strbuf_fini(&rcols);
+	strbuf_fini(&pk);
+	strbuf_fini(&upd);
+	strbuf_fini(&cond);
 	return rv;
 }
 

@@ -86,8 +86,8 @@ apply_free(apply_ctx *ctx)
 	rejects_clear(ctx);
 	apply_conflicts_truncate(ctx, 0);
 	for (size_t i = 0; i < ctx->narrays; i++)
-		pgval_fini(&ctx->arrays[i]);
-	pgval_fini(&ctx->scratch);
+		strbuf_fini(&ctx->arrays[i]);
+	strbuf_fini(&ctx->scratch);
 	free(ctx->cache);
 	free(ctx->pmaps);
 	free(ctx->slots);
@@ -176,7 +176,7 @@ collapse_one(apply_ctx *ctx, const proto_push *p, uint32_t e)
 		}
 		h = (h + 1) & mask;
 	}
-	GROW(ctx->slots, ctx->slots_cap, ctx->nslots + 1);
+	ARRAY_GROW(ctx->slots, ctx->slots_cap, ctx->nslots + 1);
 	ctx->slots[ctx->nslots] = (apply_slot) {ev->table, e};
 	ctx->ht[h] = (uint32_t) ++ctx->nslots;
 }
@@ -184,14 +184,14 @@ collapse_one(apply_ctx *ctx, const proto_push *p, uint32_t e)
 void
 apply_reject_add(apply_ctx *ctx, uint32_t e, char *reason)
 {
-	GROW(ctx->rejects, ctx->rejects_cap, ctx->nrejects + 1);
+	ARRAY_GROW(ctx->rejects, ctx->rejects_cap, ctx->nrejects + 1);
 	ctx->rejects[ctx->nrejects++] = (apply_reject) {e, reason};
 }
 
 void
 apply_conflict_add(apply_ctx *ctx, uint32_t e, char *reason)
 {
-	GROW(ctx->confl, ctx->confl_cap, ctx->nconfl + 1);
+	ARRAY_GROW(ctx->confl, ctx->confl_cap, ctx->nconfl + 1);
 	ctx->confl[ctx->nconfl++] = (apply_reject) {e, reason};
 }
 
@@ -219,7 +219,7 @@ collapse(apply_ctx *ctx, const proto_push *p)
 
 	while (cap < 2 * n)
 		cap *= 2;
-	GROW(ctx->ht, ctx->ht_cap, cap);
+	ARRAY_GROW(ctx->ht, ctx->ht_cap, cap);
 	ctx->ht_cap = cap;
 	memset(ctx->ht, 0, cap * sizeof *ctx->ht);
 	ctx->nslots = 0;
@@ -259,7 +259,8 @@ table_order(apply_ctx *ctx, const proto_push *p)
 		for (size_t i = 0; i < ctx->ntorder && !seen; i++)
 			seen = ctx->torder[i] == t;
 		if (!seen) {
-			GROW(ctx->torder, ctx->torder_cap, ctx->ntorder + 1);
+			ARRAY_GROW(
+			    ctx->torder, ctx->torder_cap, ctx->ntorder + 1);
 			ctx->torder[ctx->ntorder++] = t;
 		}
 	}
@@ -273,7 +274,7 @@ fast_table(apply_ctx *ctx, const proto_push *p, uint32_t ti, bool del,
 	proto_op want = del ? PROTO_OP_DELETE : PROTO_OP_UPSERT;
 	size_t n = 0;
 
-	GROW(ctx->evs, ctx->evs_cap, ctx->nslots);
+	ARRAY_GROW(ctx->evs, ctx->evs_cap, ctx->nslots);
 	for (size_t s = 0; s < ctx->nslots; s++) {
 		const apply_slot *sl = &ctx->slots[s];
 		if (sl->table == ti && p->events[sl->ev].op == want)
@@ -325,7 +326,7 @@ static proto_err
 insert_rejects(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
     size_t errlen)
 {
-	pgval_buf *a;
+	strbuf *a;
 
 	if (ctx->nrejects == 0)
 		return PROTO_OK;
@@ -336,7 +337,7 @@ insert_rejects(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 		const apply_map *m = ctx->pmaps[ev->table];
 		proto_value seq = {.type = PROTO_INT, .u.i = ev->seq};
 		for (int j = 0; r > 0 && j < 5; j++)
-			pgval_putc(&a[j], ',');
+			strbuf_putc(&a[j], ',');
 		pgval_array_elem(&a[0], &seq);
 		applymap_text_put(&a[1], m->name);
 		applymap_event_json(&ctx->scratch, m, ev, false, false);
@@ -345,7 +346,7 @@ insert_rejects(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 			applymap_event_json(&ctx->scratch, m, ev, true, false);
 			applymap_text_put(&a[3], ctx->scratch.p);
 		} else
-			pgval_puts(&a[3], "NULL");
+			strbuf_puts(&a[3], "NULL");
 		applymap_text_put(&a[4], ctx->rejects[r].reason);
 	}
 	applymap_arrays_close(ctx, 5, 2);
@@ -531,7 +532,7 @@ load_redo(apply_ctx *ctx, const proto_push *p, char *sqlstate, char *err,
 		uint32_t e = apply_event_find(
 		    p, strtoll(PQgetvalue(res, i, 0), NULL, 10));
 		if (e < ctx->first_new) {
-			GROW(ctx->redo, ctx->redo_cap, ctx->nredo + 1);
+			ARRAY_GROW(ctx->redo, ctx->redo_cap, ctx->nredo + 1);
 			ctx->redo[ctx->nredo++] = e;
 		}
 	}
@@ -567,7 +568,7 @@ static proto_err
 resolve_redo(apply_ctx *ctx, const proto_push *p, size_t *nresolved,
     char *sqlstate, char *err, size_t errlen)
 {
-	pgval_buf *a = &ctx->scratch;
+	strbuf *a = &ctx->scratch;
 	const char *params[3] = {ctx->branch, p->hdr.log_id};
 
 	*nresolved = 0;
@@ -576,18 +577,18 @@ resolve_redo(apply_ctx *ctx, const proto_push *p, size_t *nresolved,
 	if (ctx->nrejects > 1)
 		qsort(ctx->rejects, ctx->nrejects, sizeof *ctx->rejects,
 		    reject_cmp);
-	pgval_reset(a);
-	pgval_putc(a, '{');
+	strbuf_reset(a);
+	strbuf_putc(a, '{');
 	for (size_t r = 0; r < ctx->nredo; r++) {
 		proto_value seq = {.type = PROTO_INT};
 		if (is_rejected(ctx, ctx->redo[r]))
 			continue;
 		seq.u.i = p->events[ctx->redo[r]].seq;
 		if ((*nresolved)++ > 0)
-			pgval_putc(a, ',');
+			strbuf_putc(a, ',');
 		pgval_array_elem(a, &seq);
 	}
-	pgval_putc(a, '}');
+	strbuf_putc(a, '}');
 	if (*nresolved == 0)
 		return PROTO_OK;
 	params[2] = a->p;
@@ -723,7 +724,8 @@ fill_ack(apply_ctx *ctx, const proto_push *p, proto_ack *ack)
 {
 	size_t n = 0;
 
-	GROW(ctx->outcomes, ctx->outcomes_cap, ctx->nrejects + ctx->nconfl);
+	ARRAY_GROW(
+	    ctx->outcomes, ctx->outcomes_cap, ctx->nrejects + ctx->nconfl);
 	for (size_t r = 0; r < ctx->nrejects; r++) {
 		const apply_reject *rj = &ctx->rejects[r];
 		ctx->outcomes[n++] = (proto_outcome) {

@@ -25,18 +25,6 @@
 /* Cached table shapes per connection; a hostile agent cannot grow it. */
 #define MAP_CACHE_MAX 256
 
-/* Grow array p (element count cap) to hold at least need elements. */
-#define GROW(p, cap, need)                                                    \
-	do {                                                                  \
-		if ((need) > (cap)) {                                         \
-			size_t n_ = (cap) ? (cap) : 16;                       \
-			while (n_ < (need))                                   \
-				n_ *= 2;                                      \
-			(p) = xrealloc((p), n_ * sizeof *(p));                \
-			(cap) = n_;                                           \
-		}                                                             \
-	} while (0)
-
 /* A pushed table shape mapped to a target table. */
 typedef struct {
 	char *name;       /* branch-side table name */
@@ -93,11 +81,11 @@ struct apply_ctx {
 	size_t wlist_cap;             /* allocated entries of wlist */
 	proto_outcome *outcomes;      /* the ACK's outcomes */
 	size_t outcomes_cap;          /* allocated entries of outcomes */
-	pgval_buf *arrays;            /* one array literal per parameter */
+	strbuf *arrays;               /* one array literal per parameter */
 	size_t narrays;               /* allocated entries of arrays */
 	const char **params;          /* parameter pointers */
 	size_t params_cap;            /* allocated entries of params */
-	pgval_buf scratch;            /* signatures, JSON */
+	strbuf scratch;               /* signatures, JSON */
 	char branch[16];              /* branch id as text ($1) */
 	char till_id[16];             /* till id as text, "0" for none */
 	char till[72];                /* till code, "" for none */
@@ -174,8 +162,8 @@ void applymap_till_sql(const catalog_table *t, const char *prefix, char **col,
  * (m->names); with sent_only it holds only the columns passed to
  * PostgreSQL.
  */
-void applymap_event_json(pgval_buf *b, const apply_map *m,
-    const proto_event *ev, bool row, bool sent_only);
+void applymap_event_json(strbuf *b, const apply_map *m, const proto_event *ev,
+    bool row, bool sent_only);
 
 /*
  * applymap_arrays_open starts k empty array literals in ctx->arrays and
@@ -188,7 +176,7 @@ void applymap_arrays_open(apply_ctx *ctx, size_t k);
 void applymap_arrays_close(apply_ctx *ctx, size_t k, size_t first);
 
 /* applymap_text_put appends a C string to array literal a as an element. */
-void applymap_text_put(pgval_buf *a, const char *s);
+void applymap_text_put(strbuf *a, const char *s);
 
 /*
  * applymap_rows_exec runs the upsert (or delete) of table ti for the n

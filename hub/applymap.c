@@ -117,15 +117,15 @@ applymap_till_sql(const catalog_table *t, const char *prefix, char **col,
 static void
 map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 {
-	pgval_buf ins = {0}, sel = {0}, key = {0}, upd = {0}, del = {0};
-	pgval_buf alias = {0}, join = {0}, tv = {0}, uv = {0};
+	strbuf ins = {0}, sel = {0}, key = {0}, upd = {0}, del = {0};
+	strbuf alias = {0}, join = {0}, tv = {0}, uv = {0};
 	hub_conflict_policy policy = t->cfg->policy;
 	const char *lww = NULL;
 	char *cond = NULL, *tcol, *tval, *tcond;
 	uint32_t p = 2;
 
 	applymap_till_sql(t, "bs_t.", &tcol, &tval, &tcond);
-	pgval_puts(&join, tcond);
+	strbuf_puts(&join, tcond);
 
 	for (uint32_t i = 0; i < pt->ncols; i++) {
 		const catalog_col *c;
@@ -136,14 +136,14 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 		snprintf(
 		    tmp, sizeof tmp, "%s$%" PRIu32 "::", p > 2 ? ", " : "", p);
 		snprintf(u, sizeof u, "u.c%" PRIu32, p);
-		pgval_puts(&alias, u + 2);
-		pgval_puts(&alias, ", ");
+		strbuf_puts(&alias, u + 2);
+		strbuf_puts(&alias, ", ");
 		p++;
-		pgval_puts(&ins, ", ");
-		pgval_puts(&ins, c->quoted);
-		pgval_puts(&sel, tmp);
-		pgval_puts(&sel, c->type);
-		pgval_puts(&sel, "[]");
+		strbuf_puts(&ins, ", ");
+		strbuf_puts(&ins, c->quoted);
+		strbuf_puts(&sel, tmp);
+		strbuf_puts(&sel, c->type);
+		strbuf_puts(&sel, "[]");
 		/* An incoming row loses only to a stored non-NULL newer one.
 		 */
 		if (policy == HUB_CONFLICT_LWW
@@ -154,24 +154,24 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 			    c->quoted, c->quoted, u);
 		}
 		if (i < pt->nkey) {
-			pgval_puts(&key, i > 0 ? ", " : "");
-			pgval_puts(&key, c->quoted);
-			pgval_puts(&join, " AND bs_t.");
-			pgval_puts(&join, c->quoted);
-			pgval_puts(&join, " = ");
-			pgval_puts(&join, u);
+			strbuf_puts(&key, i > 0 ? ", " : "");
+			strbuf_puts(&key, c->quoted);
+			strbuf_puts(&join, " AND bs_t.");
+			strbuf_puts(&join, c->quoted);
+			strbuf_puts(&join, " = ");
+			strbuf_puts(&join, u);
 			if (i + 1 == pt->nkey)
-				pgval_put(&del, sel.p, sel.len);
+				strbuf_put(&del, sel.p, sel.len);
 		} else {
-			pgval_puts(
+			strbuf_puts(
 			    &upd, upd.len > 0 ? ", " : " DO UPDATE SET ");
-			pgval_puts(&upd, c->quoted);
-			pgval_puts(&upd, " = EXCLUDED.");
-			pgval_puts(&upd, c->quoted);
-			pgval_puts(&tv, tv.len > 0 ? ", bs_t." : "bs_t.");
-			pgval_puts(&tv, c->quoted);
-			pgval_puts(&uv, uv.len > 0 ? ", " : "");
-			pgval_puts(&uv, u);
+			strbuf_puts(&upd, c->quoted);
+			strbuf_puts(&upd, " = EXCLUDED.");
+			strbuf_puts(&upd, c->quoted);
+			strbuf_puts(&tv, tv.len > 0 ? ", bs_t." : "bs_t.");
+			strbuf_puts(&tv, c->quoted);
+			strbuf_puts(&uv, uv.len > 0 ? ", " : "");
+			strbuf_puts(&uv, u);
 		}
 	}
 	/* Insert-only: every existing key is a conflict, equal or not. */
@@ -180,15 +180,15 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 		    ? xasprintf("(%s) IS DISTINCT FROM (%s)", tv.p, uv.p)
 		    : xstrdup("false");
 	if (policy == HUB_CONFLICT_LWW && lww != NULL && upd.len > 0) {
-		pgval_puts(&upd, " WHERE bs_t.");
-		pgval_puts(&upd, lww);
-		pgval_puts(&upd, " IS NULL OR bs_t.");
-		pgval_puts(&upd, lww);
-		pgval_puts(&upd, " <= EXCLUDED.");
-		pgval_puts(&upd, lww);
+		strbuf_puts(&upd, " WHERE bs_t.");
+		strbuf_puts(&upd, lww);
+		strbuf_puts(&upd, " IS NULL OR bs_t.");
+		strbuf_puts(&upd, lww);
+		strbuf_puts(&upd, " <= EXCLUDED.");
+		strbuf_puts(&upd, lww);
 	}
 	if (policy == HUB_CONFLICT_INSERT_ONLY)
-		pgval_reset(&upd);
+		strbuf_reset(&upd);
 	if (cond != NULL)
 		map_detect(m, t, sel.p, alias.p, join.p, cond,
 		    policy == HUB_CONFLICT_INSERT_ONLY, m->nsend);
@@ -200,10 +200,10 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 	    t->cols[t->branch].quoted, tcol, key.p,
 	    upd.len > 0 ? upd.p : " DO NOTHING");
 	free(cond);
-	pgval_fini(&alias);
-	pgval_fini(&join);
-	pgval_fini(&tv);
-	pgval_fini(&uv);
+	strbuf_fini(&alias);
+	strbuf_fini(&join);
+	strbuf_fini(&tv);
+	strbuf_fini(&uv);
 	free(tcol);
 	free(tval);
 	free(tcond);
@@ -214,11 +214,11 @@ map_sql(apply_map *m, const catalog_table *t, const proto_table *pt)
 	free(tcol);
 	free(tval);
 	free(tcond);
-	pgval_fini(&ins);
-	pgval_fini(&sel);
-	pgval_fini(&key);
-	pgval_fini(&upd);
-	pgval_fini(&del);
+	strbuf_fini(&ins);
+	strbuf_fini(&sel);
+	strbuf_fini(&key);
+	strbuf_fini(&upd);
+	strbuf_fini(&del);
 }
 
 /*
@@ -348,17 +348,17 @@ map_new(apply_ctx *ctx, const proto_table *pt, const char *sig)
 static apply_map *
 map_get(apply_ctx *ctx, const proto_table *pt)
 {
-	pgval_buf *sig = &ctx->scratch;
+	strbuf *sig = &ctx->scratch;
 	char tmp[16];
 	apply_map *m;
 
-	pgval_reset(sig);
+	strbuf_reset(sig);
 	for (uint32_t i = 0; i < pt->ncols; i++) {
-		pgval_puts(sig, pt->cols[i]);
-		pgval_putc(sig, '\n');
+		strbuf_puts(sig, pt->cols[i]);
+		strbuf_putc(sig, '\n');
 	}
 	snprintf(tmp, sizeof tmp, "%" PRIu32, pt->nkey);
-	pgval_puts(sig, tmp);
+	strbuf_puts(sig, tmp);
 	for (size_t i = 0; i < ctx->ncache; i++) {
 		m = ctx->cache[i];
 		if (!strcmp(m->name, pt->name) && !strcmp(m->sig, sig->p))
@@ -381,7 +381,7 @@ applymap_tables_get(
 	}
 	if (ctx->ncache + p->ntables > MAP_CACHE_MAX)
 		applymap_cache_clear(ctx);
-	GROW(ctx->pmaps, ctx->pmaps_cap, (size_t) p->ntables);
+	ARRAY_GROW(ctx->pmaps, ctx->pmaps_cap, (size_t) p->ntables);
 	for (uint32_t t = 0; t < p->ntables; t++)
 		ctx->pmaps[t] = map_get(ctx, &p->tables[t]);
 	return PROTO_OK;
@@ -417,10 +417,10 @@ applymap_arrays_open(apply_ctx *ctx, size_t k)
 		    (k - ctx->narrays) * sizeof *ctx->arrays);
 		ctx->narrays = k;
 	}
-	GROW(ctx->params, ctx->params_cap, k + 8);
+	ARRAY_GROW(ctx->params, ctx->params_cap, k + 8);
 	for (size_t j = 0; j < k; j++) {
-		pgval_reset(&ctx->arrays[j]);
-		pgval_putc(&ctx->arrays[j], '{');
+		strbuf_reset(&ctx->arrays[j]);
+		strbuf_putc(&ctx->arrays[j], '{');
 	}
 }
 
@@ -428,13 +428,13 @@ void
 applymap_arrays_close(apply_ctx *ctx, size_t k, size_t first)
 {
 	for (size_t j = 0; j < k; j++) {
-		pgval_putc(&ctx->arrays[j], '}');
+		strbuf_putc(&ctx->arrays[j], '}');
 		ctx->params[first + j] = ctx->arrays[j].p;
 	}
 }
 
 void
-applymap_text_put(pgval_buf *a, const char *s)
+applymap_text_put(strbuf *a, const char *s)
 {
 	proto_value v = {.type = PROTO_STR, .len = (uint32_t) strlen(s)};
 
@@ -443,26 +443,26 @@ applymap_text_put(pgval_buf *a, const char *s)
 }
 
 void
-applymap_event_json(pgval_buf *b, const apply_map *m, const proto_event *ev,
+applymap_event_json(strbuf *b, const apply_map *m, const proto_event *ev,
     bool row, bool sent_only)
 {
 	bool first = true;
 
-	pgval_reset(b);
-	pgval_putc(b, row ? '{' : '[');
+	strbuf_reset(b);
+	strbuf_putc(b, row ? '{' : '[');
 	for (uint32_t i = 0; i < (row ? ev->nvals : m->nkey); i++) {
 		if (sent_only && !m->send[i])
 			continue;
 		if (!first)
-			pgval_putc(b, ',');
+			strbuf_putc(b, ',');
 		first = false;
 		if (row) {
 			pgval_json_str(b, m->names[i], strlen(m->names[i]));
-			pgval_putc(b, ':');
+			strbuf_putc(b, ':');
 		}
 		pgval_json(b, &ev->vals[i]);
 	}
-	pgval_putc(b, row ? '}' : ']');
+	strbuf_putc(b, row ? '}' : ']');
 }
 
 /*
@@ -474,13 +474,13 @@ fill_conflict_arrays(apply_ctx *ctx, const proto_push *p, uint32_t ti,
     const uint32_t *evs, size_t n, size_t k)
 {
 	const apply_map *m = ctx->pmaps[ti];
-	pgval_buf *a = &ctx->arrays[k];
+	strbuf *a = &ctx->arrays[k];
 
 	for (size_t r = 0; r < n; r++) {
 		const proto_event *ev = &p->events[evs[r]];
 		proto_value seq = {.type = PROTO_INT, .u.i = ev->seq};
 		for (int j = 0; r > 0 && j < 3; j++)
-			pgval_putc(&a[j], ',');
+			strbuf_putc(&a[j], ',');
 		pgval_array_elem(&a[0], &seq);
 		applymap_event_json(&ctx->scratch, m, ev, false, false);
 		applymap_text_put(&a[1], ctx->scratch.p);
@@ -551,12 +551,12 @@ applymap_rows_exec(apply_ctx *ctx, const proto_push *p, uint32_t ti,
 		const proto_event *ev = &p->events[evs[r]];
 		size_t j = 0;
 		for (uint32_t i = 0; i < ncols; i++) {
-			pgval_buf *a;
+			strbuf *a;
 			if (!m->send[i])
 				continue;
 			a = &ctx->arrays[j++];
 			if (r > 0)
-				pgval_putc(a, ',');
+				strbuf_putc(a, ',');
 			pgval_array_elem(a, &ev->vals[i]);
 		}
 	}

@@ -28,7 +28,7 @@ conflict_violation(apply_ctx *ctx, const proto_push *p, uint32_t e,
 {
 	const proto_event *ev = &p->events[e];
 	const apply_map *m = ctx->pmaps[ev->table];
-	pgval_buf key = {0};
+	strbuf key = {0};
 	char seq[24];
 	const char *params[7] = {ctx->branch, p->hdr.log_id, seq, m->name};
 	char *sql, *tcol, *tval, *tcond;
@@ -56,7 +56,7 @@ conflict_violation(apply_ctx *ctx, const proto_push *p, uint32_t e,
 	free(tcol);
 	free(tval);
 	free(tcond);
-	pgval_fini(&key);
+	strbuf_fini(&key);
 	if (rv != PROTO_OK)
 		return rv;
 	apply_conflict_add(ctx, e,
@@ -132,13 +132,13 @@ fk_stored(apply_ctx *ctx, const proto_event *ev, const catalog_fk *fk,
     const int *cidx, char **reason, char *sqlstate, char *err, size_t errlen)
 {
 	const catalog_table *par = &ctx->cat->tables[fk->parent];
-	pgval_buf key = {0};
+	strbuf key = {0};
 	const char *params[3] = {ctx->branch, par->cfg->name};
 	PGresult *res;
 	proto_err rv;
 	bool first = true;
 
-	pgval_putc(&key, '[');
+	strbuf_putc(&key, '[');
 	for (int pos = 1; pos <= (int) par->npk; pos++) {
 		size_t j = fk->n;
 		for (size_t c = 0; c < par->ncols; c++) {
@@ -148,16 +148,16 @@ fk_stored(apply_ctx *ctx, const proto_event *ev, const catalog_fk *fk,
 			for (j = 0; j < fk->n && fk->pcols[j] != c; j++)
 				;
 			if (j == fk->n || cidx[j] < 0) {
-				pgval_fini(&key);
+				strbuf_fini(&key);
 				return PROTO_OK; /* key not covered by the FK
 				                  */
 			}
-			pgval_puts(&key, first ? "" : ",");
+			strbuf_puts(&key, first ? "" : ",");
 			first = false;
 			pgval_json(&key, &ev->vals[cidx[j]]);
 		}
 	}
-	pgval_putc(&key, ']');
+	strbuf_putc(&key, ']');
 	params[2] = key.p;
 	rv = db_exec(ctx->conn,
 	    "SELECT seq, reason FROM branchsync.reject WHERE branch_id = $1"
@@ -171,7 +171,7 @@ fk_stored(apply_ctx *ctx, const proto_event *ev, const catalog_fk *fk,
 		    PQgetvalue(res, 0, 1));
 	if (rv == PROTO_OK)
 		PQclear(res);
-	pgval_fini(&key);
+	strbuf_fini(&key);
 	return rv;
 }
 

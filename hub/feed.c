@@ -19,13 +19,13 @@
 
 /* put_literal appends s as an SQL string literal (PQescapeLiteral). */
 static bool
-put_literal(PGconn *conn, pgval_buf *b, const char *s)
+put_literal(PGconn *conn, strbuf *b, const char *s)
 {
 	char *lit = PQescapeLiteral(conn, s, strlen(s));
 
 	if (lit == NULL)
 		return false;
-	pgval_puts(b, lit);
+	strbuf_puts(b, lit);
 	PQfreemem(lit);
 	return true;
 }
@@ -36,35 +36,35 @@ put_literal(PGconn *conn, pgval_buf *b, const char *s)
  * column ('' = all) and the key columns in key order.
  */
 static bool
-trigger_sql(PGconn *conn, const catalog_table *t, pgval_buf *b)
+trigger_sql(PGconn *conn, const catalog_table *t, strbuf *b)
 {
 	bool ok;
 
-	pgval_puts(b,
+	strbuf_puts(b,
 	    "CREATE OR REPLACE TRIGGER branchsync_feed AFTER INSERT OR "
 	    "UPDATE OR DELETE ON ");
-	pgval_puts(b, t->quoted);
-	pgval_puts(b, " FOR EACH ROW EXECUTE FUNCTION branchsync.feed(");
+	strbuf_puts(b, t->quoted);
+	strbuf_puts(b, " FOR EACH ROW EXECUTE FUNCTION branchsync.feed(");
 	ok = put_literal(conn, b, t->cfg->name);
-	pgval_puts(b, ", ");
+	strbuf_puts(b, ", ");
 	ok = ok
 	    && put_literal(
 	        conn, b, t->scope >= 0 ? t->cols[t->scope].name : "");
 	for (size_t i = 0; i < t->nkey && ok; i++) {
-		pgval_puts(b, ", ");
+		strbuf_puts(b, ", ");
 		ok = put_literal(conn, b, t->send_names[i]);
 	}
-	pgval_puts(b, ")");
+	strbuf_puts(b, ")");
 	return ok;
 }
 
 /* put_keys appends "t.k1, t.k2, ..." for the key columns of t. */
 static void
-put_keys(const catalog_table *t, pgval_buf *b)
+put_keys(const catalog_table *t, strbuf *b)
 {
 	for (size_t i = 0; i < t->nkey; i++) {
-		pgval_puts(b, i ? ", t." : "t.");
-		pgval_puts(b, t->cols[t->send[i]].quoted);
+		strbuf_puts(b, i ? ", t." : "t.");
+		strbuf_puts(b, t->cols[t->send[i]].quoted);
 	}
 }
 
@@ -75,24 +75,24 @@ put_keys(const catalog_table *t, pgval_buf *b)
  * branch receives (and inserts) the rows in key order.
  */
 static void
-backfill_sql(const catalog_table *t, pgval_buf *b)
+backfill_sql(const catalog_table *t, strbuf *b)
 {
-	pgval_puts(b,
+	strbuf_puts(b,
 	    "INSERT INTO branchsync.change(scope, tbl, key, op, row)"
 	    " SELECT ");
 	if (t->scope >= 0) {
-		pgval_puts(b, "coalesce(t.");
-		pgval_puts(b, t->cols[t->scope].quoted);
-		pgval_puts(b, ", 0)");
+		strbuf_puts(b, "coalesce(t.");
+		strbuf_puts(b, t->cols[t->scope].quoted);
+		strbuf_puts(b, ", 0)");
 	} else
-		pgval_puts(b, "0");
-	pgval_puts(b, ", $1, jsonb_build_array(");
+		strbuf_puts(b, "0");
+	strbuf_puts(b, ", $1, jsonb_build_array(");
 	put_keys(t, b);
-	pgval_puts(b, "), 1, to_jsonb(t) - $2 FROM ");
-	pgval_puts(b, t->quoted);
-	pgval_puts(b, " t ORDER BY ");
+	strbuf_puts(b, "), 1, to_jsonb(t) - $2 FROM ");
+	strbuf_puts(b, t->quoted);
+	strbuf_puts(b, " t ORDER BY ");
 	put_keys(t, b);
-	pgval_puts(b, " ON CONFLICT DO NOTHING");
+	strbuf_puts(b, " ON CONFLICT DO NOTHING");
 }
 
 /* install_one installs the trigger of t and backfills its rows. */
@@ -101,7 +101,7 @@ install_one(PGconn *conn, const catalog_table *t, int64_t *backfilled,
     char *err, size_t errlen)
 {
 	const char *params[2] = {t->cfg->name, ""};
-	pgval_buf b = {0};
+	strbuf b = {0};
 	PGresult *res;
 	proto_err rv;
 
@@ -115,7 +115,7 @@ install_one(PGconn *conn, const catalog_table *t, int64_t *backfilled,
 	         err, errlen))
 	    != PROTO_OK)
 		goto done;
-	pgval_reset(&b);
+	strbuf_reset(&b);
 	backfill_sql(t, &b);
 	if ((rv = db_exec(conn, b.p, 2, params, PGRES_COMMAND_OK, &res, NULL,
 	         err, errlen))
@@ -124,7 +124,7 @@ install_one(PGconn *conn, const catalog_table *t, int64_t *backfilled,
 	*backfilled += strtoll(PQcmdTuples(res), NULL, 10);
 	PQclear(res);
 done:
-	pgval_fini(&b);
+	strbuf_fini(&b);
 	return rv;
 }
 

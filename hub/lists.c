@@ -9,7 +9,7 @@
 /* A timestamp column as ISO 8601 UTC text. */
 #define ISO_UTC(col)                                                          \
 	"to_char(" col " AT TIME ZONE 'UTC', "                                \
-	               "'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
+	"'YYYY-MM-DD\"T\"HH24:MI:SS\"Z\"')"
 
 /*
  * LIST_SQL is the one shape of both lists: rows of table tbl (alias t)

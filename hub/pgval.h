@@ -1,6 +1,7 @@
 /*
- * pgval.h: wire values as PostgreSQL text: array-literal elements for the
- * set-based apply, and JSON for the reject log.
+ * pgval.h: wire values as PostgreSQL text, appended to a strbuf
+ * (strbuf.h): array-literal elements for the set-based apply, and JSON for
+ * the reject log.
  *
  * Array element formats (inside "{...}", separated by commas):
  *
@@ -21,26 +22,7 @@
 #include <stddef.h>
 
 #include "proto/msg.h"
-
-/* A growable text buffer, NUL-terminated. Zero-initialize to start. */
-typedef struct {
-	char *p;    /* text, NUL-terminated once anything was appended */
-	size_t len; /* bytes used, not counting the NUL */
-	size_t cap; /* bytes allocated */
-} pgval_buf;
-
-/* pgval_reserve makes room for n more bytes and the NUL (aborts on OOM). */
-void pgval_reserve(pgval_buf *b, size_t n);
-/* pgval_put appends n bytes. */
-void pgval_put(pgval_buf *b, const char *s, size_t n);
-/* pgval_puts appends a C string. */
-void pgval_puts(pgval_buf *b, const char *s);
-/* pgval_putc appends one byte. */
-void pgval_putc(pgval_buf *b, char c);
-/* pgval_reset empties b and keeps its memory. */
-void pgval_reset(pgval_buf *b);
-/* pgval_fini frees b's memory; b may be reused after. */
-void pgval_fini(pgval_buf *b);
+#include "strbuf.h"
 
 /* pgval_has_nul reports whether v is a str holding a NUL byte. */
 bool pgval_has_nul(const proto_value *v);
@@ -49,16 +31,16 @@ bool pgval_has_nul(const proto_value *v);
  * pgval_array_elem appends v as one array-literal element (no separator).
  * v must not be a str with a NUL byte (see pgval_has_nul).
  */
-void pgval_array_elem(pgval_buf *b, const proto_value *v);
+void pgval_array_elem(strbuf *b, const proto_value *v);
 
 /*
  * pgval_json appends v as a JSON value that jsonb accepts: invalid UTF-8
  * and NUL become U+FFFD, NaN and infinities become null, bin becomes a
  * "\\x<hex>" string.
  */
-void pgval_json(pgval_buf *b, const proto_value *v);
+void pgval_json(strbuf *b, const proto_value *v);
 
 /* pgval_json_str appends s (n bytes) as a JSON string, as pgval_json. */
-void pgval_json_str(pgval_buf *b, const char *s, size_t n);
+void pgval_json_str(strbuf *b, const char *s, size_t n);
 
 #endif /* HUB_PGVAL_H */

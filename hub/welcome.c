@@ -48,7 +48,7 @@ hello_lists(apply_ctx *ctx, const char *log_id, proto_welcome *w, char *err,
 	if (rv != PROTO_OK)
 		return rv;
 	n = (size_t) PQntuples(res);
-	GROW(ctx->wlist, ctx->wlist_cap, n);
+	ARRAY_GROW(ctx->wlist, ctx->wlist_cap, n);
 	for (size_t i = 0; i < n; i++)
 		nr += PQgetvalue(res, (int) i, 1)[0] == 't';
 	/* Retry seqs first, discard seqs after them, each increasing. */

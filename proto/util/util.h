@@ -29,7 +29,22 @@
 #define NEVER(x)  ((x) ? (assert(0), 1) : 0)
 #endif
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
-#define MUST_CHECK   __attribute__((warn_unused_result))
+
+/*
+ * ARRAY_GROW makes array p (cap elements allocated) hold at least need
+ * elements, doubling from 16; p may move (xrealloc: OOM aborts).
+ */
+#define ARRAY_GROW(p, cap, need)                                              \
+	do {                                                                  \
+		if ((need) > (cap)) {                                         \
+			size_t n_ = (cap) ? (cap) : 16;                       \
+			while (n_ < (need))                                   \
+				n_ *= 2;                                      \
+			(p) = xrealloc((p), n_ * sizeof *(p));                \
+			(cap) = n_;                                           \
+		}                                                             \
+	} while (0)
+#define MUST_CHECK __attribute__((warn_unused_result))
 
 void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);

@@ -220,7 +220,7 @@ static void
 check_pgval(const proto_value *v)
 {
 	static const char hex[] = "0123456789abcdef";
-	pgval_buf b = {0};
+	strbuf b = {0};
 	char *txt;
 	size_t n;
 	bool null;
@@ -229,9 +229,9 @@ check_pgval(const proto_value *v)
 
 	if (pgval_has_nul(v)) /* rejected before any SQL */
 		return;
-	pgval_putc(&b, '{');
+	strbuf_putc(&b, '{');
 	pgval_array_elem(&b, v);
-	pgval_putc(&b, '}');
+	strbuf_putc(&b, '}');
 	txt = malloc(b.len + 1);
 	FUZZ_ASSERT(unquote(b.p, txt, &n, &null));
 	FUZZ_ASSERT(null == (v->type == PROTO_NIL));
@@ -269,7 +269,7 @@ check_pgval(const proto_value *v)
 		break;
 	}
 	free(txt);
-	pgval_reset(&b);
+	strbuf_reset(&b);
 	pgval_json(&b, v);
 	j = json_loadb(b.p, b.len, JSON_DECODE_ANY, &je);
 	if (j == NULL)
@@ -283,7 +283,7 @@ check_pgval(const proto_value *v)
 		FUZZ_ASSERT(
 		    json_is_integer(j) && json_integer_value(j) == v->u.i);
 	json_decref(j);
-	pgval_fini(&b);
+	strbuf_fini(&b);
 }
 
 /* ---- the request path ------------------------------------------------- */

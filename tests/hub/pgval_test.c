@@ -36,17 +36,17 @@ v_float(double f)
 
 /* elem encodes one value as an array element. */
 static const char *
-elem(pgval_buf *b, proto_value v)
+elem(strbuf *b, proto_value v)
 {
-	pgval_reset(b);
+	strbuf_reset(b);
 	pgval_array_elem(b, &v);
 	return b->p;
 }
 
 static const char *
-json(pgval_buf *b, proto_value v)
+json(strbuf *b, proto_value v)
 {
-	pgval_reset(b);
+	strbuf_reset(b);
 	pgval_json(b, &v);
 	return b->p;
 }
@@ -54,7 +54,7 @@ json(pgval_buf *b, proto_value v)
 static void
 test_array_scalars(void)
 {
-	pgval_buf b = {0};
+	strbuf b = {0};
 	proto_value nil = {.type = PROTO_NIL}, t = {.type = PROTO_BOOL};
 	static const uint8_t bin[] = {0x00, 0xab, 0x10};
 	proto_value bv = {.type = PROTO_BIN, .len = 3};
@@ -71,13 +71,13 @@ test_array_scalars(void)
 	CHECK_STREQ(elem(&b, v_float(NAN)), "\"NaN\"");
 	CHECK_STREQ(elem(&b, v_float(-INFINITY)), "\"-Infinity\"");
 	CHECK_STREQ(elem(&b, bv), "\"\\\\x00ab10\"");
-	pgval_fini(&b);
+	strbuf_fini(&b);
 }
 
 static void
 test_array_strings(void)
 {
-	pgval_buf b = {0};
+	strbuf b = {0};
 	proto_value nul = {.type = PROTO_STR, .len = 3, .u.s = "a\0b"};
 	proto_value plain = {.type = PROTO_STR, .len = 3, .u.s = "abc"};
 
@@ -87,13 +87,13 @@ test_array_strings(void)
 	CHECK_STREQ(elem(&b, v_str("{x, y}", 6)), "\"{x, y}\"");
 	CHECK(pgval_has_nul(&nul));    /* NUL detected */
 	CHECK(!pgval_has_nul(&plain)); /* no false NUL */
-	pgval_fini(&b);
+	strbuf_fini(&b);
 }
 
 static void
 test_json(void)
 {
-	pgval_buf b = {0};
+	strbuf b = {0};
 
 	CHECK_STREQ(
 	    json(&b, v_str("a\"\n\x01", 4)), "\"a\\\"\\u000a\\u0001\"");
@@ -104,7 +104,7 @@ test_json(void)
 	    json(&b, v_str("\xed\xa0\x80", 3)), "\"\\ufffd\\ufffd\\ufffd\"");
 	CHECK_STREQ(json(&b, v_float(INFINITY)), "null");
 	CHECK_STREQ(json(&b, v_int(-7)), "-7");
-	pgval_fini(&b);
+	strbuf_fini(&b);
 }
 
 static const test_case cases[] = {
