@@ -36,7 +36,7 @@ test needs only `import bstest`:
     bsinvariants  log_state, check_replicated, check_synced_rows,
                   check_invariants, tally, report (the RESULT line)
     bsdown        down_center, down_agent, seed_*, wait_down_converged
-    bsfault       the fault scenarios' POS writer and proxy
+    bsfault       the fault scenarios' set-up: FaultRun, PosWriter, proxy
     bsenv         Env, run
 """
 
@@ -60,5 +60,5 @@ from bsinvariants import (check_all_synced, check_invariants,
                           pending_keys, report, tally)
 from bsdown import (down_agent, down_center, feed_count, seed_branch_rows,
                     seed_products, wait_down_converged)
-from bsfault import PosWriter, proxy, start_writer
+from bsfault import FaultRun, PosWriter, proxy, start_writer
 from bsenv import Env, run
