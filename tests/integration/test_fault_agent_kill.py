@@ -16,7 +16,6 @@ AGENT-LOG-RESTORED.
 BS_SEED overrides the seed, BS_KILLS the count.
 """
 import os
-import random
 import sqlite3
 import sys
 import time
@@ -34,36 +33,17 @@ LIVE_RATE = 30
 
 
 def main(env):
-    rng = random.Random(SEED)
     bstest.log("seed %d, %d agent kills after the hub's commit"
                % (SEED, KILLS))
-    pg = env.postgres()
-    hub = env.hub(pg)
-    bstest.setup_center(pg, hub)
-    key = hub.branch_add("b1")
-    hub.start()
-    agent = env.agent("pos", "b1", key, hub.url, batch_max_events=40,
-                      busy_timeout_ms=60000,
-                      log_level=os.environ.get("BS_AGENT_LOG", "info"))
-    c = sqlite3.connect(agent.db)
-    c.execute("PRAGMA journal_mode = WAL")
-    c.close()
-    agent.init()
-    lid0 = agent.meta().get("log_id")
-    bstest.possim_run(agent.db, sales=BACKLOG, seed=SEED)
-    agent.start()
-    writer = bstest.start_writer(env, agent, LIVE_SALES, SEED + 1, LIVE_RATE)
-
-    def hub_seq():
-        wms = hub.watermarks("b1")
-        return wms[0][1] if wms else 0
+    f = bstest.FaultRun(env, "agent_kill", SEED, BACKLOG, LIVE_SALES,
+                        LIVE_RATE, wal=True, batch_max_events=40,
+                        busy_timeout_ms=60000,
+                        log_level=os.environ.get("BS_AGENT_LOG", "info"))
+    rng, agent, hub_seq = f.rng, f.agent, f.hub_seq
 
     held = 0
     for i in range(1, KILLS + 1):
-        before = agent.state()["acked_seq"]
-        bstest.wait_until(lambda: agent.state()["acked_seq"] > before, 60,
-                          "progress before kill %d" % i, interval=0.02,
-                          alive=[agent.proc, hub.proc])
+        f.wait_progress("before kill %d" % i)
         time.sleep(rng.uniform(0, 0.3))
         lock = sqlite3.connect(agent.db, isolation_level=None, timeout=30)
         # Take the write lock at a moment when events are pending (while
@@ -83,8 +63,7 @@ def main(env):
         try:
             bstest.wait_until(lambda: hub_seq() > acked, 20,
                               "the hub to commit a batch the agent cannot "
-                              "ack", interval=0.01,
-                              alive=[agent.proc, hub.proc])
+                              "ack", interval=0.01, alive=f.alive)
             agent.kill()
             after = int(dict(lock.execute(
                 "SELECT name, value FROM _branchsync_meta"))["acked_seq"])
@@ -98,18 +77,12 @@ def main(env):
     check_eq(held, KILLS, "every kill came after the hub's commit and "
              "before the agent recorded the ACK")
 
-    writer.wait(timeout=120)
-    agent.wait_drained(timeout=120, hub=hub)
-    t = bstest.tally(pg, hub, agent)
-    inv = bstest.check_invariants(pg, hub, [agent])
-    check_eq(agent.meta().get("log_id"), lid0, "the agent kept its log_id")
+    f.drain()
+    check_eq(agent.meta().get("log_id"), f.log_id0,
+             "the agent kept its log_id")
     check("AGENT-LOG-RESTORED" not in agent.proc.log_text(),
           "no AGENT-LOG-RESTORED in the agent log")
-    check_eq(agent.stop(), 0, "agent exits 0 on SIGTERM")
-    check_eq(hub.stop(), 0, "hub exits 0 on SIGTERM")
-    bstest.report("agent_kill", seed=SEED, kills=KILLS, events=inv["events"],
-                  rows=inv["rows"], lost=t["lost"],
-                  duplicated=t["duplicated"])
+    f.finish(kills=KILLS)
 
 
 bstest.run(main)

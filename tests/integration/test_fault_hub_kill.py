@@ -14,14 +14,13 @@ stock matches the sales (bstest.check_invariants).
 BS_SEED overrides the seed (the soak script uses it), BS_KILLS the count.
 """
 import os
-import random
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import bstest  # noqa: E402
-from bstest import check, check_eq  # noqa: E402
+from bstest import check  # noqa: E402
 
 SEED = int(os.environ.get("BS_SEED", "4101"))
 KILLS = int(os.environ.get("BS_KILLS", "20"))
@@ -31,30 +30,18 @@ LIVE_RATE = 40      # sales per second at most
 
 
 def main(env):
-    rng = random.Random(SEED)
     bstest.log("seed %d, %d hub kills" % (SEED, KILLS))
-    pg = env.postgres()
-    hub = env.hub(pg)
-    bstest.setup_center(pg, hub)
-    key = hub.branch_add("b1")
-    agent = env.agent("pos", "b1", key, hub.url, batch_max_events=25,
-                      request_timeout_ms=3000)
-    agent.init()
-    bstest.possim_run(agent.db, sales=BACKLOG, seed=SEED)
-    hub.start()
-    agent.start()
-    writer = bstest.start_writer(env, agent, LIVE_SALES, SEED + 1, LIVE_RATE)
+    f = bstest.FaultRun(env, "hub_kill", SEED, BACKLOG, LIVE_SALES,
+                        LIVE_RATE, batch_max_events=25,
+                        request_timeout_ms=3000)
+    rng, hub, agent = f.rng, f.hub, f.agent
 
     pending_at_kill = []
     t0 = time.monotonic()
     for i in range(1, KILLS + 1):
         # Let the agent get going again: wait for progress past the last
         # kill (bounded), then a random moment inside the next batches.
-        before = agent.state()["acked_seq"]
-        bstest.wait_until(lambda: agent.state()["acked_seq"] > before
-                          or agent.state()["pending"] == 0, 60,
-                          "progress before kill %d" % i, interval=0.02,
-                          alive=[agent.proc, hub.proc])
+        f.wait_progress("before kill %d" % i, or_drained=True)
         time.sleep(rng.uniform(0.0, 0.4))
         hub.kill()
         st = agent.state()
@@ -68,16 +55,8 @@ def main(env):
           "pending" % (busy, KILLS))
     bstest.log("kills done in %.1f s" % (time.monotonic() - t0))
 
-    writer.wait(timeout=120)
-    agent.wait_drained(timeout=120, hub=hub)
-    t = bstest.tally(pg, hub, agent)
-    inv = bstest.check_invariants(pg, hub, [agent])
-    check_eq(agent.stop(), 0, "agent exits 0 on SIGTERM")
-    check_eq(hub.stop(), 0, "hub exits 0 on SIGTERM")
-    bstest.report("hub_kill", seed=SEED, kills=KILLS,
-                  kills_with_pending=busy, events=inv["events"],
-                  rows=inv["rows"], lost=t["lost"],
-                  duplicated=t["duplicated"])
+    f.drain()
+    f.finish(kills=KILLS, kills_with_pending=busy)
 
 
 bstest.run(main)

@@ -20,7 +20,6 @@ stock = sales).
 BS_SEED overrides the seed, BS_CUTS the count of 1. and 2. each.
 """
 import os
-import random
 import sys
 import time
 
@@ -37,30 +36,12 @@ LIVE_RATE = 30
 
 
 def main(env):
-    rng = random.Random(SEED)
     bstest.log("seed %d, %d cuts mid-PUSH, %d lost ACKs" % (SEED, CUTS, CUTS))
-    pg = env.postgres()
-    hub = env.hub(pg)
-    bstest.setup_center(pg, hub)
-    key = hub.branch_add("b1")
-    hub.start()
-    px = bstest.proxy(env, hub.port)
-    agent = env.agent("pos", "b1", key, px.url, batch_max_events=40,
-                      request_timeout_ms=2000)
-    agent.init()
-    bstest.possim_run(agent.db, sales=BACKLOG, seed=SEED)
-    agent.start()
-    writer = bstest.start_writer(env, agent, LIVE_SALES, SEED + 1, LIVE_RATE)
-    alive = [agent.proc, hub.proc]
-
-    def progress(what, timeout=60):
-        before = agent.state()["acked_seq"]
-        bstest.wait_until(lambda: agent.state()["acked_seq"] > before, timeout,
-                          "progress " + what, interval=0.02, alive=alive)
-
-    def hub_seq():
-        wms = hub.watermarks("b1")
-        return wms[0][1] if wms else 0
+    f = bstest.FaultRun(env, "net", SEED, BACKLOG, LIVE_SALES, LIVE_RATE,
+                        via_proxy=True, batch_max_events=40,
+                        request_timeout_ms=2000)
+    rng, px, agent, alive = f.rng, f.px, f.agent, f.alive
+    progress, hub_seq = f.wait_progress, f.hub_seq
 
     # 1. cut mid-PUSH
     cuts0 = px.counters()["cuts"]
@@ -117,18 +98,11 @@ def main(env):
     px.heal()
     progress("after the blackhole")
 
-    writer.wait(timeout=120)
-    agent.wait_drained(timeout=120, hub=hub)
-    t = bstest.tally(pg, hub, agent)
-    inv = bstest.check_invariants(pg, hub, [agent])
+    f.drain()
     c = px.counters()
     bstest.log("proxy: %s" % c)
-    check_eq(agent.stop(), 0, "agent exits 0 on SIGTERM")
-    check_eq(hub.stop(), 0, "hub exits 0 on SIGTERM")
-    bstest.report("net", seed=SEED, cuts_mid_push=CUTS, lost_acks=lost,
-                  connections=c["connections"], events=inv["events"],
-                  rows=inv["rows"], lost=t["lost"],
-                  duplicated=t["duplicated"])
+    f.finish(cuts_mid_push=CUTS, lost_acks=lost,
+             connections=c["connections"])
 
 
 bstest.run(main)

@@ -19,14 +19,13 @@ events in the log, central stock = sales.
 BS_SEED overrides the seed, BS_RESTARTS the count.
 """
 import os
-import random
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import bstest  # noqa: E402
-from bstest import check, check_eq  # noqa: E402
+from bstest import check  # noqa: E402
 
 SEED = int(os.environ.get("BS_SEED", "4102"))
 RESTARTS = int(os.environ.get("BS_RESTARTS", "6"))
@@ -48,28 +47,17 @@ def in_transaction(pg):
 
 
 def main(env):
-    rng = random.Random(SEED)
     bstest.log("seed %d, %d PostgreSQL restarts" % (SEED, RESTARTS))
     # synchronous_commit on: a crash must not lose acknowledged commits
     # (see bstest.Postgres); fsync stays off, a process crash keeps it.
-    pg = env.postgres(crash_safe=True)
-    hub = env.hub(pg)
-    bstest.setup_center(pg, hub)
-    key = hub.branch_add("b1")
-    agent = env.agent("pos", "b1", key, hub.url, batch_max_events=25,
-                      request_timeout_ms=3000)
-    agent.init()
-    bstest.possim_run(agent.db, sales=BACKLOG, seed=SEED)
-    hub.start()
-    agent.start()
-    writer = bstest.start_writer(env, agent, LIVE_SALES, SEED + 1, LIVE_RATE)
+    f = bstest.FaultRun(env, "pg_restart", SEED, BACKLOG, LIVE_SALES,
+                        LIVE_RATE, crash_safe=True, batch_max_events=25,
+                        request_timeout_ms=3000)
+    rng, pg, hub, agent = f.rng, f.pg, f.hub, f.agent
 
     caught = 0
     for i in range(1, RESTARTS + 1):
-        before = agent.state()["acked_seq"]
-        bstest.wait_until(lambda: agent.state()["acked_seq"] > before, 90,
-                          "progress before restart %d" % i, interval=0.05,
-                          alive=[agent.proc, hub.proc])
+        f.wait_progress("before restart %d" % i, timeout=90, interval=0.05)
         time.sleep(rng.uniform(0.0, 0.3))
         deadline = time.monotonic() + 3
         hit = False
@@ -94,16 +82,8 @@ def main(env):
     check(caught >= RESTARTS // 2, "%d of %d restarts hit a hub transaction"
           % (caught, RESTARTS))
 
-    writer.wait(timeout=150)
-    agent.wait_drained(timeout=120, hub=hub)
-    t = bstest.tally(pg, hub, agent)
-    inv = bstest.check_invariants(pg, hub, [agent])
-    check_eq(agent.stop(), 0, "agent exits 0 on SIGTERM")
-    check_eq(hub.stop(), 0, "hub exits 0 on SIGTERM")
-    bstest.report("pg_restart", seed=SEED, restarts=RESTARTS,
-                  in_transaction=caught, events=inv["events"],
-                  rows=inv["rows"], lost=t["lost"],
-                  duplicated=t["duplicated"])
+    f.drain(writer_timeout=150)
+    f.finish(restarts=RESTARTS, in_transaction=caught)
 
 
 bstest.run(main)

@@ -1,0 +1,71 @@
+"""bsbase: what every part of the test harness shares.
+
+Where the sources and the built binaries are (BS_SOURCE_DIR, BS_BUILD_DIR),
+the time scale of sanitized builds (BS_TIME_SCALE), BS_KEEP_TMP, the
+tables of the example schema, the two outcomes other than a pass (Skip,
+Failure) and the check functions that print "ok: ..." lines.
+"""
+
+import os
+
+
+SKIP = 77
+HERE = os.path.dirname(os.path.abspath(__file__))
+SOURCE_DIR = os.environ.get("BS_SOURCE_DIR") or os.path.dirname(
+    os.path.dirname(HERE))
+BUILD_DIR = os.environ.get("BS_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
+KEEP_TMP = os.environ.get("BS_KEEP_TMP") == "1"
+
+
+UPSTREAM_TABLES = ("transactions", "transaction_items", "payments")
+
+# Master data of the example schema that flows down, with its scope at the
+# center: "all" (every branch gets every row) or the column of the center
+# table that holds branchsync.branch.id.
+DOWN_TABLES = {"products": "all", "branch_prices": "branch_id",
+               "stock_allocations": "branch_id"}
+
+
+# Sanitized builds run several times slower: their tests set BS_TIME_SCALE
+# (tests/CMakeLists.txt) and every wait of the harness is stretched by it. The
+# scenarios' own figures (events, kills, seeds) stay the same.
+TIME_SCALE = max(1.0, float(os.environ.get("BS_TIME_SCALE", "1") or 1))
+
+
+def scaled(seconds):
+    """seconds stretched by BS_TIME_SCALE, for waits on our processes."""
+    return seconds * TIME_SCALE
+
+
+class Skip(Exception):
+    """Raised to skip a test (exit 77): a prerequisite is missing."""
+
+
+class Failure(AssertionError):
+    """A check failed."""
+
+
+def log(msg):
+    print(msg, flush=True)
+
+
+def check(cond, what, detail=""):
+    """Assert cond; print "ok: what" when it holds, fail with detail else."""
+    if not cond:
+        raise Failure("check failed: %s%s" % (what,
+                                              (": " + str(detail)) if detail != "" else ""))
+    log("ok: " + what)
+
+
+def check_eq(got, want, what):
+    """Assert got == want, showing both when they differ."""
+    if got != want:
+        raise Failure("check failed: %s: got %r, want %r" % (what, got, want))
+    shown = repr(got)
+    if len(shown) > 100:
+        shown = shown[:97] + "..."
+    log("ok: %s (%s)" % (what, shown))
+
+
+def source_file(*parts):
+    return os.path.join(SOURCE_DIR, *parts)

@@ -1,0 +1,177 @@
+"""bsproc: processes, commands, ports and waits of the test harness.
+
+Proc runs a long-lived subprocess (a hub, an agent, the POS simulator)
+with its output in a log file and SIGKILL if the test process dies;
+run_cmd runs a command to completion; binary() finds a built executable;
+free_port/port_open deal with loopback TCP ports; wait_until polls a
+condition within a time scaled by BS_TIME_SCALE.
+"""
+
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from bsbase import BUILD_DIR, Failure, scaled
+
+
+# Where each binary lives inside the build folder.
+_BINARIES = {
+    "branchsync-agent": "agent",
+    "branchsync-hub": "hub",
+    "bs-rawclient": "tests",
+}
+
+
+def binary(name):
+    """Path of a built binary; fails clearly if it is not built."""
+    path = os.path.join(BUILD_DIR, _BINARIES[name], name)
+    if not os.access(path, os.X_OK):
+        raise Failure("%s not found at %s: build the project first "
+                      "(or set BS_BUILD_DIR)" % (name, path))
+    return path
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def port_open(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False
+
+
+def wait_until(pred, timeout, what, interval=0.1, alive=()):
+    """Poll pred() until it returns a true value, which is returned.
+
+    Fails after timeout seconds with "timed out after N s waiting for
+    <what>", or at once when one of the processes in alive has exited.
+    """
+    timeout = scaled(timeout)
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v:
+            return v
+        for p in alive:
+            if not p.alive():
+                raise Failure("%s exited (status %s) while waiting for %s"
+                              % (p.name, p.returncode(), what))
+        if time.monotonic() >= deadline:
+            raise Failure("timed out after %g s waiting for %s"
+                          % (timeout, what))
+        time.sleep(interval)
+
+
+def tail(path, lines=40):
+    try:
+        with open(path, "rb") as f:
+            data = f.read()[-64 * 1024:]
+    except OSError as e:
+        return "(cannot read: %s)" % e
+    text = data.decode("utf-8", "replace").splitlines()
+    return "\n".join(text[-lines:])
+
+
+def _pdeathsig():
+    """preexec_fn: the child gets SIGKILL if the test process dies."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except Exception:
+        pass
+
+
+class Proc:
+    """A long-running subprocess (hub or agent) with stderr to a log file."""
+
+    def __init__(self, name, argv, logpath):
+        self.name = name
+        self.argv = argv
+        self.logpath = logpath
+        self.p = None
+
+    def start(self):
+        if self.alive():
+            raise Failure("%s already running" % self.name)
+        logf = open(self.logpath, "ab")
+        logf.write(("--- start %s\n" % " ".join(self.argv)).encode())
+        logf.flush()
+        self.p = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+                                  stdout=logf, stderr=logf,
+                                  preexec_fn=_pdeathsig)
+        logf.close()
+
+    def alive(self):
+        return self.p is not None and self.p.poll() is None
+
+    def returncode(self):
+        return None if self.p is None else self.p.poll()
+
+    def stop(self, timeout=30):
+        """SIGTERM and wait; returns the exit status (0 = clean stop)."""
+        if self.p is None:
+            return None
+        if self.p.poll() is None:
+            timeout = scaled(timeout)
+            self.p.send_signal(signal.SIGTERM)
+            try:
+                self.p.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.p.kill()
+                self.p.wait()
+                raise Failure("%s did not stop within %d s of SIGTERM"
+                              % (self.name, timeout))
+        return self.p.returncode
+
+    def kill(self):
+        """SIGKILL and reap."""
+        if self.alive():
+            self.p.kill()
+        if self.p is not None:
+            self.p.wait()
+
+    def log_text(self):
+        try:
+            with open(self.logpath, encoding="utf-8", errors="replace") as f:
+                return f.read()
+        except OSError:
+            return ""
+
+
+def run_cmd(argv, timeout=60, input=None, cwd=None):
+    """Run a command to completion; returns CompletedProcess (text)."""
+    kw = {"input": input} if input is not None else {
+        "stdin": subprocess.DEVNULL}
+    timeout = scaled(timeout)
+    try:
+        return subprocess.run(argv, capture_output=True, text=True,
+                              timeout=timeout, cwd=cwd, **kw)
+    except subprocess.TimeoutExpired:
+        raise Failure("%s did not finish within %d s" % (" ".join(argv),
+                                                         timeout))
+
+
+def check_run(argv, timeout=60, cwd=None):
+    r = run_cmd(argv, timeout, cwd=cwd)
+    if r.returncode != 0:
+        raise Failure("%s exited %d\nstdout: %s\nstderr: %s"
+                      % (" ".join(argv), r.returncode, r.stdout, r.stderr))
+    return r
+
+
+def proc_state(pid):
+    """State letter of a process ("R", "S", "Z", ...) or None if gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return None
