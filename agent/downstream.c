@@ -18,6 +18,7 @@
 #include <time.h>
 
 #include "db.h"
+#include "fault.h"
 #include "hubclient.h"
 #include "inbox.h"
 #include "log.h"
@@ -102,6 +103,8 @@ pull_page(downstream *ds, const inbox_state *st, const char *reload,
 	*more = false;
 	if ((rv = hubclient_request(&ds->hc, &req, &resp)) != PROTO_OK)
 		return rv;
+	if (resp->type == PROTO_CHANGES)
+		fault_hit(FAULT_AGENT_BEFORE_CHANGES_APPLY);
 	if (resp->type != PROTO_CHANGES)
 		rv = hubclient_error(&ds->hc, resp, no_retry);
 	else if ((rv = inbox_apply(

@@ -27,6 +27,7 @@
 #include "capture.h"
 #include "config.h"
 #include "db.h"
+#include "fault.h"
 #include "downstream.h"
 #include "http.h"
 #include "inbox.h"
@@ -652,7 +653,8 @@ main(int argc, char **argv)
 	}
 	if (argc > 1
 	    && (!strcmp(argv[1], "--version") || !strcmp(argv[1], "-V"))) {
-		printf("%s %s\n", PROG, AGENT_VERSION);
+		printf("%s %s%s\n", PROG, AGENT_VERSION,
+		    fault_enabled() ? " (with fault sites)" : "");
 		return 0;
 	}
 	parse_args(argc, argv, &o);

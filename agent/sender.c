@@ -20,6 +20,7 @@
 #include "outbox.h"
 #include "rejects.h"
 #include "proto/msg.h"
+#include "fault.h"
 #include "schemawatch.h"
 #include "sweep.h"
 #include "util.h"
@@ -339,6 +340,8 @@ push_retry(sender *s, bool *sent, bool *no_retry)
 	*sent = true;
 	if ((rv = hubclient_request(&s->hc, &b->msg, &resp)) != PROTO_OK)
 		return rv;
+	if (resp->type == PROTO_ACK)
+		fault_hit(FAULT_AGENT_AFTER_ACK);
 	if (resp->type != PROTO_ACK)
 		rv = hubclient_error(&s->hc, resp, no_retry);
 	else if ((rv = ack_check_any(s, &resp->u.ack)) == PROTO_OK)
@@ -481,6 +484,9 @@ push(sender *s, bool *idle, bool *no_retry)
 	ahead = read_ahead(s, cur, nxt);
 	if ((rv = hubclient_finish(&s->hc, &resp)) != PROTO_OK)
 		return rv;
+	/* The hub committed; the POS file does not know yet. */
+	if (resp->type == PROTO_ACK)
+		fault_hit(FAULT_AGENT_AFTER_ACK);
 	if (resp->type != PROTO_ACK)
 		rv = hubclient_error(&s->hc, resp, no_retry);
 	else if ((rv = ack_check(s, p, &resp->u.ack)) == PROTO_OK

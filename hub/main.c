@@ -19,6 +19,7 @@
 #include "admin.h"
 #include "catalog.h"
 #include "config.h"
+#include "fault.h"
 #include "db.h"
 #include "feed.h"
 #include "http.h"
@@ -496,7 +497,8 @@ parse_options(int argc, char **argv)
 		else if (c == 'o')
 			opt.overlap = optarg;
 		else if (c == 'V') {
-			printf(PROG " " BS_VERSION "\n");
+			printf(PROG " " BS_VERSION "%s\n",
+			    fault_enabled() ? " (with fault sites)" : "");
 			exit(0);
 		} else
 			bad_usage("invalid option \"%s\"", argv[optind - 1]);
@@ -679,7 +681,8 @@ main(int argc, char **argv)
 			return 0;
 		}
 		if (!strcmp(argv[i], "--version") || !strcmp(argv[i], "-V")) {
-			printf(PROG " " BS_VERSION "\n");
+			printf(PROG " " BS_VERSION "%s\n",
+			    fault_enabled() ? " (with fault sites)" : "");
 			return 0;
 		}
 	}

@@ -28,6 +28,7 @@
 
 #include "apply.h"
 #include "db.h"
+#include "fault.h"
 #include "keys.h"
 #include "log.h"
 #include "metrics.h"
@@ -490,6 +491,8 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 		request_error_set(reply, rv, w->err);
 		return;
 	}
+	/* Committed; the ACK is not sent yet: the lost-ACK window. */
+	fault_hit(FAULT_HUB_AFTER_COMMIT);
 	t0 = now_mono_us() - t0;
 	metrics_observe_apply((double) t0 / 1e6);
 	log_debug("HUB-PUSH",

@@ -1,7 +1,8 @@
 """test_cli: the command-line trio of both binaries.
 
 For branchsync-agent and branchsync-hub: --help and -? exit 0 and show
-the usage; --version prints "<name> <project version>"; a bad option, an
+the usage; --version prints "<name> <project version>" (and "(with fault
+sites)" in a -DBS_FAULTS=ON build); a bad option, an
 unknown command and a missing command exit 1 with "<name>: error: ..." and
 a "hint:" line; a config file that does not exist exits 1 with an error
 naming the file. No PostgreSQL needed.
@@ -43,8 +44,11 @@ def check_binary(env, name, commands):
 
     r = run_cmd([exe, "--version"])
     check_eq(r.returncode, 0, "%s --version: exit status" % name)
-    check_eq(r.stdout.strip(), "%s %s" % (name, project_version()),
-             "%s --version: output" % name)
+    # A build with fault sites (-DBS_FAULTS=ON) says so after the version.
+    check(r.stdout.strip() in ("%s %s" % (name, project_version()),
+                               "%s %s (with fault sites)"
+                               % (name, project_version())),
+          "%s --version: output" % name, r.stdout)
 
     check_usage_error(name, run_cmd([exe, "--no-such-option"]),
                       "--no-such-option")

@@ -98,6 +98,8 @@ class Proc:
         self.argv = argv
         self.logpath = logpath
         self.p = None
+        # Extra environment of the next start(), e.g. {"BS_FAULT": ...}.
+        self.env = {}
 
     def start(self):
         if self.alive():
@@ -105,8 +107,9 @@ class Proc:
         logf = open(self.logpath, "ab")
         logf.write(("--- start %s\n" % " ".join(self.argv)).encode())
         logf.flush()
+        env = dict(os.environ, **self.env) if self.env else None
         self.p = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
-                                  stdout=logf, stderr=logf,
+                                  stdout=logf, stderr=logf, env=env,
                                   preexec_fn=_pdeathsig)
         logf.close()
 
