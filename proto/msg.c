@@ -1,21 +1,22 @@
 /*
- * msg.c: branchsync messages to and from msgpack bytes.
+ * msg.c: branchsync messages to msgpack bytes, and what both directions
+ * share.
  *
  * Each message type's body is described by one table of fields (name,
- * kind, offset in proto_msg). The encoder walks the table with msgpack-c's
- * packer; the decoder reads the body map with the bounds-checked cursor of
- * codec.c, looks every key up in the same table, skips keys it does not
- * know (the compatibility rule of msg.h) and copies what it keeps into an
- * arena owned by the message. PUSH, ACK and CHANGES are checked for
- * consistency by the same functions on both sides, so what encodes also
- * decodes. PUSH and CHANGES share the tables array and the event code; an
- * event list description (evlist_desc) holds what differs between them.
+ * kind, offset in proto_msg; msg_int.h). The encoder here walks the table
+ * with msgpack-c's packer; the decoder (msgdec.c) reads the same table.
+ * PUSH, ACK and CHANGES are checked for consistency by the functions here
+ * on both sides, so what encodes also decodes. PUSH and CHANGES share the
+ * tables array and the event code; an event list description
+ * (evlist_desc) holds what differs between them. Also here: the limits'
+ * defaults, type names and value equality.
  */
 #include <msgpack.h>
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "msg_int.h"
 #include "proto_int.h"
 
 void
@@ -104,51 +105,10 @@ proto_value_eq(const proto_value *a, const proto_value *b)
 
 /* ---- body descriptions ----------------------------------------------- */
 
-typedef enum {
-	FK_INT,      /* int64_t */
-	FK_BOOL,     /* bool */
-	FK_STR,      /* const char *, no NUL inside: messages, reasons */
-	FK_NAME,     /* const char *, a name (see name_check): branch, key,
-	                log_id, versions, table names */
-	FK_TABLES,   /* uint32_t count, proto_table *array */
-	FK_EVENTS,   /* uint32_t count, proto_event *array: PUSH events */
-	FK_CHANGES,  /* uint32_t count, proto_event *array: CHANGES changes */
-	FK_OUTCOMES, /* uint32_t count, proto_outcome *array */
-	FK_SEQS,     /* uint32_t count, int64_t *array: strictly increasing
-	                seqs, at most max_outcomes */
-} field_kind;
-
-/* One key of a body map. */
-typedef struct {
-	const char *name; /* the key */
-	field_kind kind;  /* msgpack type and C type */
-	size_t off;       /* offset of the C field (of the count for arrays) */
-	size_t aoff;      /* arrays: offset of the element pointer */
-	bool optional;    /* FK_NAME only: may be absent (NULL), e.g. "till" */
-} field_desc;
-
-/* An event list: PUSH events and CHANGES changes share proto_event and
- * differ in what this says. */
-typedef struct {
-	const char *what; /* the body key, for limit messages */
-	const char *item; /* one element, for error contexts */
-	uint32_t tuple;   /* elements of one event array */
-	bool has_tag;     /* the tag is on the wire (else 0) */
-	proto_op op_lo;   /* lowest op allowed; PROTO_OP_DELETE is top */
-	bool ahead;       /* PROTO_WIRE_UPSERT_AHEAD allowed too */
-	bool increasing;  /* seq must strictly increase */
-} evlist_desc;
-
-static const evlist_desc push_events
+const evlist_desc msg_push_events
     = {"events", "event", 5, true, PROTO_OP_NONE, true, false};
-static const evlist_desc changes_events
+const evlist_desc msg_changes_events
     = {"changes", "change", 4, false, PROTO_OP_UPSERT, false, true};
-
-typedef struct {
-	const field_desc *fields; /* keys of the body, required unless
-	                             marked optional */
-	size_t nfields;           /* number of keys */
-} body_desc;
 
 #define F(name, kind, member)                                                 \
 	{                                                                     \
@@ -227,9 +187,8 @@ static const field_desc error_fields[] = {
 		a, sizeof(a) / sizeof(a[0])                                   \
 	}
 
-/* body_for returns the body of a message type, or NULL if it is unknown. */
-static const body_desc *
-body_for(int64_t type)
+const body_desc *
+msg_body_for(int64_t type)
 {
 	static const body_desc hello = BODY(hello_fields);
 	static const body_desc welcome = BODY(welcome_fields);
@@ -259,19 +218,16 @@ body_for(int64_t type)
 	}
 }
 
-/* FIELD returns a pointer of type T to the field at off in m. */
-#define FIELD(T, m, off) ((T *) (void *) ((char *) (m) + (off)))
-
 /* ---- consistency checks (encoder input and decoder output) ----------- */
 
 /*
- * name_check accepts a name: valid UTF-8 without control characters
+ * msg_name_check accepts a name: valid UTF-8 without control characters
  * (U+0000..U+001F, U+007F). Names end up in PostgreSQL (as parameters and
  * in reject rows) and in log lines; PostgreSQL refuses invalid UTF-8 in any
  * statement, so a request carrying one would fail for ever.
  */
-static bool
-name_check(const uint8_t *s, size_t len, char *err, size_t errlen)
+bool
+msg_name_check(const uint8_t *s, size_t len, char *err, size_t errlen)
 {
 	for (size_t i = 0; i < len;) {
 		size_t n = proto_utf8_len(s + i, len - i);
@@ -298,7 +254,7 @@ name_check(const uint8_t *s, size_t len, char *err, size_t errlen)
 static bool
 cname_check(const char *s, char *err, size_t errlen)
 {
-	return name_check((const uint8_t *) s, strlen(s), err, errlen);
+	return msg_name_check((const uint8_t *) s, strlen(s), err, errlen);
 }
 
 static bool
@@ -447,7 +403,7 @@ changes_check(const proto_changes *ch, char *err, size_t errlen)
 	int64_t last;
 
 	if (!events_check(ch->tables, ch->ntables, ch->changes, ch->nchanges,
-	        &changes_events, err, errlen))
+	        &msg_changes_events, err, errlen))
 		return false;
 	if (ch->nchanges == 0)
 		return true;
@@ -523,10 +479,10 @@ seqs_check(const proto_msg *m, const field_desc *f, char *err, size_t errlen)
 /* msg_check verifies the parts of m that span fields or elements: seq
  * lists increasing; PUSH, ACK and CHANGES consistent. The encoder runs it
  * on its input and the decoder on its output. */
-static bool
+bool
 msg_check(const proto_msg *m, char *err, size_t errlen)
 {
-	const body_desc *d = body_for(m->type);
+	const body_desc *d = msg_body_for(m->type);
 	const proto_push *p = &m->u.push;
 	size_t i;
 
@@ -537,7 +493,7 @@ msg_check(const proto_msg *m, char *err, size_t errlen)
 	switch (m->type) {
 	case PROTO_PUSH:
 		return events_check(p->tables, p->ntables, p->events,
-		    p->nevents, &push_events, err, errlen);
+		    p->nevents, &msg_push_events, err, errlen);
 	case PROTO_ACK:
 		return ack_check(&m->u.ack, err, errlen);
 	case PROTO_CHANGES:
@@ -700,7 +656,9 @@ pack_field(msgpack_packer *pk, const proto_msg *m, const field_desc *f)
 	case FK_EVENTS:
 	case FK_CHANGES:
 		return pack_events(pk, *FIELD(proto_event *const, m, f->aoff),
-		    N, f->kind == FK_EVENTS ? &push_events : &changes_events);
+		    N,
+		    f->kind == FK_EVENTS ? &msg_push_events
+		                         : &msg_changes_events);
 	case FK_SEQS:
 		return pack_seqs(
 		    pk, *FIELD(const int64_t *const, m, f->aoff), N);
@@ -727,7 +685,7 @@ absent(const proto_msg *m, const body_desc *d)
 proto_err
 proto_msg_encode(const proto_msg *m, proto_buf *out, char *err, size_t errlen)
 {
-	const body_desc *d = body_for(m->type);
+	const body_desc *d = msg_body_for(m->type);
 	size_t old = out->len, i;
 	msgpack_packer pk;
 	int rc;
@@ -757,473 +715,4 @@ proto_msg_encode(const proto_msg *m, proto_buf *out, char *err, size_t errlen)
 		return PROTO_ENOMEM;
 	}
 	return PROTO_OK;
-}
-
-/* ---- decoding -------------------------------------------------------- */
-
-/* Each decoder reads one value at c into memory from a and, on failure,
- * leaves a reason in c->err which its caller prefixes with context. */
-
-static proto_err
-dec_nomem(proto_cur *c)
-{
-	proto_seterr(c->err, c->errlen, "out of memory");
-	return PROTO_ENOMEM;
-}
-
-/*
- * dec_str reads a str into *out: with name, a name (see name_check: valid
- * UTF-8, no control characters); else a text, which must not hold NUL.
- */
-static proto_err
-dec_str(proto_cur *c, proto_arena *a, bool name, const char **out)
-{
-	const uint8_t *s;
-	uint32_t len;
-	proto_err rv;
-
-	if ((rv = proto_cur_str(c, &s, &len)) != PROTO_OK)
-		return rv;
-	if (name) {
-		if (!name_check(s, len, c->err, c->errlen))
-			return PROTO_EPROTO;
-	} else if (memchr(s, '\0', len) != NULL) {
-		proto_seterr(c->err, c->errlen, "str contains a NUL byte");
-		return PROTO_EPROTO;
-	}
-	if ((*out = proto_arena_strndup(a, (const char *) s, len)) == NULL)
-		return dec_nomem(c);
-	return PROTO_OK;
-}
-
-/* dec_tuple reads an array header that must declare exactly n elements. */
-static proto_err
-dec_tuple(proto_cur *c, uint32_t n)
-{
-	uint32_t got;
-	proto_err rv;
-
-	if ((rv = proto_cur_array(c, &got)) != PROTO_OK)
-		return rv;
-	if (got != n) {
-		proto_seterr(c->err, c->errlen,
-		    "expected array of %u elements, got %u", n, got);
-		return PROTO_EPROTO;
-	}
-	return PROTO_OK;
-}
-
-/* dec_count reads an array header whose count must not exceed max. */
-static proto_err
-dec_count(proto_cur *c, uint32_t *n, uint32_t max, const char *what)
-{
-	proto_err rv;
-
-	if ((rv = proto_cur_array(c, n)) != PROTO_OK)
-		return rv;
-	if (*n > max) {
-		proto_seterr(c->err, c->errlen, "%u %s exceed the limit of %u",
-		    *n, what, max);
-		return PROTO_ETOOBIG;
-	}
-	return PROTO_OK;
-}
-
-/* dec_range reads an int that must lie in [lo, hi]. */
-static proto_err
-dec_range(proto_cur *c, int64_t lo, int64_t hi, const char *what, int64_t *v)
-{
-	proto_err rv;
-
-	if ((rv = proto_cur_int(c, v)) != PROTO_OK)
-		return rv;
-	if (*v < lo || *v > hi) {
-		proto_seterr(c->err, c->errlen,
-		    "%s %lld not between %lld and %lld", what, (long long) *v,
-		    (long long) lo, (long long) hi);
-		return PROTO_EPROTO;
-	}
-	return PROTO_OK;
-}
-
-/* dec_table reads [name, [col, ...], nkey]; msg_check (table_check)
- * applies the rule for names to the names afterwards. */
-static proto_err
-dec_table(proto_cur *c, proto_arena *a, proto_table *t)
-{
-	proto_err rv;
-	int64_t nkey;
-	uint32_t i;
-
-	if ((rv = dec_tuple(c, 3)) != PROTO_OK)
-		return rv;
-	if ((rv = dec_str(c, a, false, &t->name)) != PROTO_OK) {
-		proto_preerr(c->err, c->errlen, "name: ");
-		return rv;
-	}
-	rv = dec_count(c, &t->ncols, c->lim->max_columns, "columns");
-	if (rv != PROTO_OK)
-		return rv;
-	if ((t->cols = proto_arena_array(a, t->ncols, sizeof(char *))) == NULL)
-		return dec_nomem(c);
-	for (i = 0; i < t->ncols; i++) {
-		if ((rv = dec_str(c, a, false, &t->cols[i])) != PROTO_OK) {
-			proto_preerr(c->err, c->errlen, "column %u: ", i);
-			return rv;
-		}
-	}
-	if ((rv = dec_range(c, 1, t->ncols, "nkey", &nkey)) != PROTO_OK)
-		return rv;
-	t->nkey = (uint32_t) nkey;
-	return PROTO_OK;
-}
-
-static proto_err
-dec_tables(proto_cur *c, proto_arena *a, proto_table **tables, uint32_t *n)
-{
-	proto_err rv;
-	uint32_t i;
-
-	if ((rv = dec_count(c, n, c->lim->max_tables, "tables")) != PROTO_OK)
-		return rv;
-	if ((*tables = proto_arena_array(a, *n, sizeof(proto_table))) == NULL)
-		return dec_nomem(c);
-	for (i = 0; i < *n; i++) {
-		if ((rv = dec_table(c, a, &(*tables)[i])) != PROTO_OK) {
-			proto_preerr(c->err, c->errlen, "table %u: ", i);
-			return rv;
-		}
-	}
-	return PROTO_OK;
-}
-
-/* dec_event_head reads seq (or id), tag if d has one, table and op. */
-static proto_err
-dec_event_head(proto_cur *c, proto_event *e, const evlist_desc *d)
-{
-	proto_err rv;
-	int64_t v;
-
-	if ((rv = proto_cur_int(c, &e->seq)) != PROTO_OK) {
-		proto_preerr(
-		    c->err, c->errlen, "%s: ", d->has_tag ? "seq" : "id");
-		return rv;
-	}
-	if (d->has_tag && (rv = proto_cur_int(c, &e->tag)) != PROTO_OK) {
-		proto_preerr(c->err, c->errlen, "tag: ");
-		return rv;
-	}
-	rv = dec_range(c, 0, UINT32_MAX, "table index", &v);
-	if (rv != PROTO_OK)
-		return rv;
-	e->table = (uint32_t) v;
-	if ((rv = dec_range(c, d->op_lo,
-	         d->ahead ? PROTO_WIRE_UPSERT_AHEAD : PROTO_OP_DELETE, "op",
-	         &v)))
-		return rv;
-	e->ahead = v == PROTO_WIRE_UPSERT_AHEAD;
-	e->op = e->ahead ? PROTO_OP_UPSERT : (proto_op) v;
-	return PROTO_OK;
-}
-
-/* dec_event reads [seq, tag, table, op, [value, ...]] (PUSH) or
- * [id, table, op, [value, ...]] (CHANGES). */
-static proto_err
-dec_event(proto_cur *c, proto_arena *a, proto_event *e, const evlist_desc *d)
-{
-	proto_err rv;
-	uint32_t i;
-
-	if ((rv = dec_tuple(c, d->tuple)) != PROTO_OK
-	    || (rv = dec_event_head(c, e, d)) != PROTO_OK)
-		return rv;
-	rv = dec_count(c, &e->nvals, c->lim->max_columns, "values");
-	if (rv != PROTO_OK)
-		return rv;
-	if ((e->vals = proto_arena_array(a, e->nvals, sizeof(proto_value)))
-	    == NULL)
-		return dec_nomem(c);
-	for (i = 0; i < e->nvals; i++) {
-		if ((rv = proto_cur_value(c, a, &e->vals[i])) != PROTO_OK) {
-			proto_preerr(c->err, c->errlen, "value %u: ", i);
-			return rv;
-		}
-	}
-	return PROTO_OK;
-}
-
-/* dec_events reads a PUSH's events or a CHANGES' changes; both count
- * against max_events. */
-static proto_err
-dec_events(proto_cur *c, proto_arena *a, proto_event **events, uint32_t *n,
-    const evlist_desc *d)
-{
-	proto_err rv;
-	uint32_t i;
-
-	if ((rv = dec_count(c, n, c->lim->max_events, d->what)) != PROTO_OK)
-		return rv;
-	if ((*events = proto_arena_array(a, *n, sizeof(proto_event))) == NULL)
-		return dec_nomem(c);
-	for (i = 0; i < *n; i++) {
-		if ((rv = dec_event(c, a, &(*events)[i], d)) != PROTO_OK) {
-			proto_preerr(c->err, c->errlen, "%s %u: ", d->item, i);
-			return rv;
-		}
-	}
-	return PROTO_OK;
-}
-
-/* dec_outcome reads [seq, code, reason]. */
-static proto_err
-dec_outcome(proto_cur *c, proto_arena *a, proto_outcome *o)
-{
-	proto_err rv;
-	int64_t code;
-
-	if ((rv = dec_tuple(c, 3)) != PROTO_OK)
-		return rv;
-	if ((rv = proto_cur_int(c, &o->seq)) != PROTO_OK) {
-		proto_preerr(c->err, c->errlen, "seq: ");
-		return rv;
-	}
-	rv = dec_range(
-	    c, PROTO_OUT_DUPLICATE, PROTO_OUT_REJECTED, "code", &code);
-	if (rv != PROTO_OK)
-		return rv;
-	o->code = (proto_outcome_code) code;
-	if ((rv = dec_str(c, a, false, &o->reason)) != PROTO_OK)
-		proto_preerr(c->err, c->errlen, "reason: ");
-	return rv;
-}
-
-static proto_err
-dec_outcomes(proto_cur *c, proto_arena *a, proto_outcome **o, uint32_t *n)
-{
-	proto_err rv;
-	uint32_t i;
-
-	rv = dec_count(c, n, c->lim->max_outcomes, "outcomes");
-	if (rv != PROTO_OK)
-		return rv;
-	if ((*o = proto_arena_array(a, *n, sizeof(proto_outcome))) == NULL)
-		return dec_nomem(c);
-	for (i = 0; i < *n; i++) {
-		if ((rv = dec_outcome(c, a, &(*o)[i])) != PROTO_OK) {
-			proto_preerr(c->err, c->errlen, "outcome %u: ", i);
-			return rv;
-		}
-	}
-	return PROTO_OK;
-}
-
-/* dec_seqs reads [seq int, ...] of at most max_outcomes elements; the order
- * is checked afterwards by msg_check. */
-static proto_err
-dec_seqs(proto_cur *c, proto_arena *a, int64_t **v, uint32_t *n)
-{
-	proto_err rv;
-	uint32_t i;
-
-	if ((rv = dec_count(c, n, c->lim->max_outcomes, "seqs")) != PROTO_OK)
-		return rv;
-	if ((*v = proto_arena_array(a, *n, sizeof(int64_t))) == NULL)
-		return dec_nomem(c);
-	for (i = 0; i < *n; i++) {
-		if ((rv = proto_cur_int(c, &(*v)[i])) != PROTO_OK) {
-			proto_preerr(c->err, c->errlen, "element %u: ", i);
-			return rv;
-		}
-	}
-	return PROTO_OK;
-}
-
-static proto_err
-dec_field(proto_cur *c, proto_arena *a, proto_msg *m, const field_desc *f)
-{
-	/* Arrays: n is the count at f->off, the elements are at f->aoff. */
-	uint32_t *n = FIELD(uint32_t, m, f->off);
-
-	switch (f->kind) {
-	case FK_INT:
-		return proto_cur_int(c, FIELD(int64_t, m, f->off));
-	case FK_BOOL:
-		return proto_cur_bool(c, FIELD(bool, m, f->off));
-	case FK_STR:
-		return dec_str(c, a, false, FIELD(const char *, m, f->off));
-	case FK_NAME:
-		return dec_str(c, a, true, FIELD(const char *, m, f->off));
-	case FK_TABLES:
-		return dec_tables(c, a, FIELD(proto_table *, m, f->aoff), n);
-	case FK_EVENTS:
-	case FK_CHANGES:
-		return dec_events(c, a, FIELD(proto_event *, m, f->aoff), n,
-		    f->kind == FK_EVENTS ? &push_events : &changes_events);
-	case FK_SEQS:
-		return dec_seqs(c, a, FIELD(int64_t *, m, f->aoff), n);
-	default:
-		return dec_outcomes(
-		    c, a, FIELD(proto_outcome *, m, f->aoff), n);
-	}
-}
-
-/* dec_key reads a body key and finds it in d: *idx = nfields if unknown. */
-static proto_err
-dec_key(proto_cur *c, const body_desc *d, uint32_t i, size_t *idx)
-{
-	const uint8_t *s;
-	uint32_t len;
-	proto_err rv;
-
-	if ((rv = proto_cur_str(c, &s, &len)) != PROTO_OK) {
-		proto_preerr(c->err, c->errlen, "body: key %u: ", i);
-		return rv;
-	}
-	for (*idx = 0; *idx < d->nfields; (*idx)++) {
-		const char *name = d->fields[*idx].name;
-		if (strlen(name) == len && memcmp(name, s, len) == 0)
-			break;
-	}
-	return PROTO_OK;
-}
-
-/* dec_body reads the body map: known keys once each, unknown keys skipped,
- * then every field of d must have been seen. */
-static proto_err
-dec_body(proto_cur *c, proto_arena *a, proto_msg *m, const body_desc *d)
-{
-	uint32_t n, i, seen = 0;
-	proto_err rv;
-	size_t k;
-
-	if ((rv = proto_cur_map(c, &n)) != PROTO_OK) {
-		proto_preerr(c->err, c->errlen, "body: ");
-		return rv;
-	}
-	for (i = 0; i < n; i++) {
-		if ((rv = dec_key(c, d, i, &k)) != PROTO_OK)
-			return rv;
-		if (k == d->nfields) {
-			if ((rv = proto_cur_skip(c)) != PROTO_OK)
-				proto_preerr(c->err, c->errlen,
-				    "body: unknown key %u: ", i);
-			if (rv != PROTO_OK)
-				return rv;
-			continue;
-		}
-		if (seen & (1u << k)) {
-			proto_seterr(c->err, c->errlen,
-			    "duplicate field \"%s\"", d->fields[k].name);
-			return PROTO_EPROTO;
-		}
-		seen |= 1u << k;
-		if ((rv = dec_field(c, a, m, &d->fields[k])) != PROTO_OK) {
-			proto_preerr(c->err, c->errlen,
-			    "field \"%s\": ", d->fields[k].name);
-			return rv;
-		}
-	}
-	for (k = 0; k < d->nfields; k++) {
-		if (!(seen & (1u << k)) && !d->fields[k].optional) {
-			proto_seterr(c->err, c->errlen, "missing field \"%s\"",
-			    d->fields[k].name);
-			return PROTO_EPROTO;
-		}
-	}
-	return PROTO_OK;
-}
-
-/* dec_envelope reads [version, type, body]. The version comes first and
- * is checked before the element count, so a later version may change the
- * shape of the envelope and still be reported as PROTO_EVERSION. */
-static proto_err
-dec_envelope(proto_cur *c, proto_arena *a, proto_msg *m)
-{
-	const body_desc *d;
-	int64_t version, type;
-	proto_err rv;
-	uint32_t n;
-
-	if ((rv = proto_cur_array(c, &n)) != PROTO_OK
-	    || (n > 0 && (rv = proto_cur_int(c, &version)) != PROTO_OK)) {
-		proto_preerr(c->err, c->errlen, "envelope: ");
-		return rv;
-	}
-	if (n > 0 && version != PROTO_VERSION) {
-		proto_seterr(c->err, c->errlen,
-		    "unsupported protocol version %lld (expected %d)",
-		    (long long) version, PROTO_VERSION);
-		return PROTO_EVERSION;
-	}
-	if (n != 3) {
-		proto_seterr(c->err, c->errlen,
-		    "envelope: expected array of 3 elements, got %u", n);
-		return PROTO_EPROTO;
-	}
-	if ((rv = proto_cur_int(c, &type)) != PROTO_OK) {
-		proto_preerr(c->err, c->errlen, "envelope: type: ");
-		return rv;
-	}
-	if ((d = body_for(type)) == NULL) {
-		proto_seterr(c->err, c->errlen, "unknown message type %lld",
-		    (long long) type);
-		return PROTO_EPROTO;
-	}
-	m->type = (proto_type) type;
-	if ((rv = dec_body(c, a, m, d)) != PROTO_OK)
-		return rv;
-	if (!msg_check(m, c->err, c->errlen))
-		return PROTO_EPROTO;
-	return PROTO_OK;
-}
-
-proto_err
-proto_msg_decode(const uint8_t *buf, size_t len, const proto_limits *lim,
-    proto_msg **out, char *err, size_t errlen)
-{
-	static const uint8_t empty[1];
-	proto_arena *a = NULL;
-	proto_msg *m = NULL;
-	proto_limits l;
-	proto_cur c;
-	proto_err rv;
-
-	*out = NULL;
-	proto_limits_resolve(lim, &l);
-	if (len > l.max_msg_bytes) {
-		proto_seterr(err, errlen,
-		    "message of %zu bytes exceeds the limit of %zu bytes", len,
-		    l.max_msg_bytes);
-		return PROTO_ETOOBIG;
-	}
-	if ((a = proto_arena_new()) == NULL
-	    || (m = proto_arena_alloc(a, sizeof(*m))) == NULL) {
-		proto_seterr(err, errlen, "out of memory");
-		rv = PROTO_ENOMEM;
-		goto fail;
-	}
-	m->arena = a;
-	proto_cur_init(&c, buf != NULL ? buf : empty, len, &l, err, errlen);
-	if ((rv = dec_envelope(&c, a, m)) != PROTO_OK)
-		goto fail;
-	if (proto_cur_left(&c) != 0) {
-		proto_seterr(err, errlen,
-		    "%zu trailing bytes after the message",
-		    proto_cur_left(&c));
-		rv = PROTO_EPROTO;
-		goto fail;
-	}
-	*out = m;
-	return PROTO_OK;
-fail:
-	proto_arena_free(a);
-	return rv;
-}
-
-void
-proto_msg_free(proto_msg *m)
-{
-	/* The message itself lives in its arena. */
-	if (m != NULL)
-		proto_arena_free(m->arena);
 }

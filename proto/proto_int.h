@@ -1,9 +1,11 @@
 /*
- * proto_int.h: internals shared by codec.c and msg.c. NOT for use outside
- * proto/; agent and hub include only proto/msg.h and proto/err.h.
+ * proto_int.h: internals shared by codec.c, msg.c and msgdec.c. NOT for
+ * use outside proto/; agent and hub include only proto/msg.h and
+ * proto/err.h.
  *
  * codec.c holds the byte-level pieces: the growable buffer, the arena and
- * a bounds-checked msgpack cursor. msg.c maps messages to and from bytes.
+ * a bounds-checked msgpack cursor. msg.c encodes messages and msgdec.c
+ * decodes them, over the tables of msg_int.h.
  * Encoding uses msgpack-c's packer. Decoding deliberately does not use
  * msgpack-c's unpacker: it allocates per declared count before it has seen
  * the data and has no limits, so a 6-byte input could ask for gigabytes.
