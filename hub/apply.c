@@ -722,6 +722,7 @@ outcome_cmp(const void *a, const void *b)
 static void
 fill_ack(apply_ctx *ctx, const proto_push *p, proto_ack *ack)
 {
+	char who[LOG_WHO_MAX];
 	size_t n = 0;
 
 	ARRAY_GROW(
@@ -731,8 +732,9 @@ fill_ack(apply_ctx *ctx, const proto_push *p, proto_ack *ack)
 		ctx->outcomes[n++] = (proto_outcome) {
 		    p->events[rj->ev].seq, PROTO_OUT_REJECTED, rj->reason};
 		log_warn("HUB-REJECT",
-		    "branch_id=%s log=%s seq=%" PRId64 " table=\"%s\": %s",
-		    ctx->branch, p->hdr.log_id, p->events[rj->ev].seq,
+		    "%s log=%s seq=%" PRId64 " table=\"%s\": %s",
+		    log_who(who, sizeof who, p->hdr.branch, p->hdr.till),
+		    p->hdr.log_id, p->events[rj->ev].seq,
 		    p->tables[p->events[rj->ev].table].name, rj->reason);
 	}
 	for (size_t c = 0; c < ctx->nconfl; c++) {
@@ -740,8 +742,9 @@ fill_ack(apply_ctx *ctx, const proto_push *p, proto_ack *ack)
 		ctx->outcomes[n++] = (proto_outcome) {
 		    p->events[cf->ev].seq, PROTO_OUT_CONFLICT, cf->reason};
 		log_notice("HUB-CONFLICT",
-		    "branch_id=%s log=%s seq=%" PRId64 " table=\"%s\": %s",
-		    ctx->branch, p->hdr.log_id, p->events[cf->ev].seq,
+		    "%s log=%s seq=%" PRId64 " table=\"%s\": %s",
+		    log_who(who, sizeof who, p->hdr.branch, p->hdr.till),
+		    p->hdr.log_id, p->events[cf->ev].seq,
 		    p->tables[p->events[cf->ev].table].name, cf->reason);
 	}
 	if (n > 1) /* qsort(NULL, 0) is undefined */
@@ -789,10 +792,11 @@ apply_push(apply_ctx *ctx, int branch_id, const proto_push *p, proto_ack *ack,
 	rv = run_txn(ctx, p, sqlstate, err, errlen);
 	if (rv == PROTO_EDB && !ctx->slow && !db_lost(ctx->conn)
 	    && !db_transient(sqlstate)) {
+		char who[LOG_WHO_MAX];
 		log_notice("HUB-APPLY-SLOW",
-		    "branch_id=%s log=%s: batch "
-		    "failed (%s); applying event by event",
-		    ctx->branch, p->hdr.log_id, err);
+		    "%s log=%s: batch failed (%s); applying event by event",
+		    log_who(who, sizeof who, p->hdr.branch, p->hdr.till),
+		    p->hdr.log_id, err);
 		rejects_clear(ctx);
 		apply_conflicts_truncate(ctx, 0);
 		ctx->slow = true;

@@ -117,7 +117,7 @@ typedef struct {
 	int authed;             /* its branch id once authenticated, or -1 */
 	int till_id;            /* its till once authenticated, 0 none */
 	bool old_key;           /* it used the branch's previous key */
-	char who[WHO_MAX]; /* "BRANCH" or "BRANCH" till "TILL", for logs */
+	char who[WHO_MAX]; /* "branch=CODE [till=TILL]" for logs (log_who) */
 	char err[1024];    /* reason of the current failure */
 } worker;
 
@@ -230,8 +230,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 		/* Under the lock: after this branch's CONNECT line. */
 		if (c.who[0] != '\0')
 			log_info("HUB-BRANCH-DISCONNECT",
-			    "branch %s from %s disconnected after %" PRId64
-			    " s",
+			    "%s from %s disconnected after %" PRId64 " s",
 			    c.who, c.peer,
 			    (now_mono_ms() - c.since_ms) / 1000);
 	}
@@ -301,9 +300,8 @@ note_branch(worker *w, const proto_agent_hdr *h, int branch_id,
 	if (c != NULL && strcmp(c->who, w->who) != 0) {
 		snprintf(c->who, sizeof c->who, "%s", w->who);
 		printable(version, ver, sizeof ver);
-		log_info("HUB-BRANCH-CONNECT",
-		    "branch %s connected from %s%s%s%s", c->who, c->peer,
-		    version != NULL ? ", agent " : "",
+		log_info("HUB-BRANCH-CONNECT", "%s connected from %s%s%s%s",
+		    c->who, c->peer, version != NULL ? ", agent " : "",
 		    version != NULL ? ver : "",
 		    w->old_key ? ", with its previous key (rotate-key "
 		                 "overlap): install the new one"
@@ -315,7 +313,7 @@ note_branch(worker *w, const proto_agent_hdr *h, int branch_id,
 		b = branch_get(st, branch_id, w->till_id, &added);
 		if (behind && !b->behind)
 			log_warn("HUB-BRANCH-BEHIND",
-			    "branch %s is behind: %" PRId64
+			    "%s is behind: %" PRId64
 			    " events waiting (behind_events %" PRId64
 			    "), oldest %" PRId64 " s (behind_seconds %" PRId64
 			    ")",
@@ -323,7 +321,7 @@ note_branch(worker *w, const proto_agent_hdr *h, int branch_id,
 			    h->oldest_age_s, st->behind_seconds);
 		else if (!behind && b->behind)
 			log_notice("HUB-BRANCH-CAUGHT-UP",
-			    "branch %s caught up: %" PRId64
+			    "%s caught up: %" PRId64
 			    " events waiting, oldest %" PRId64 " s",
 			    w->who, h->queue_events, h->oldest_age_s);
 		b->behind = behind;
@@ -369,8 +367,8 @@ auth_failed(worker *w, const char *branch, const char *why)
 		    "window were not logged one by one (at most %d per %d s)",
 		    hidden, AUTH_LOG_MAX, AUTH_LOG_WINDOW_MS / 1000);
 	if (log)
-		log_warn("HUB-AUTH-FAIL", "branch \"%s\" from %s: %s", code,
-		    peer, why);
+		log_warn(
+		    "HUB-AUTH-FAIL", "branch=%s from %s: %s", code, peer, why);
 }
 
 /*
@@ -422,19 +420,13 @@ check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
 	*branch_id = who.branch_id;
 	w->till_id = rv == PROTO_OK ? who.till_id : 0;
 	w->old_key = who.old_key;
-	if (h->till != NULL)
-		snprintf(w->who, sizeof w->who, "\"%.64s\" till \"%.64s\"",
-		    branch, h->till);
-	else
-		snprintf(w->who, sizeof w->who, "\"%.64s\"", branch);
+	log_who(w->who, sizeof w->who, branch, h->till);
 	apply_set_till(w->apply, w->till_id, rv == PROTO_OK ? h->till : NULL);
 	if (rv == PROTO_EAUTH)
 		auth_failed(w, branch, w->err);
 	else if (rv != PROTO_OK)
-		log_error("HUB-DB-FAIL",
-		    "branch \"%s\": could not "
-		    "authenticate: %s",
-		    branch, w->err);
+		log_error("HUB-DB-FAIL", "%s: could not authenticate: %s",
+		    w->who, w->err);
 	return rv;
 }
 
@@ -453,15 +445,13 @@ handle_hello(worker *w, const proto_hello *h, proto_msg *reply)
 	rv = apply_hello(
 	    w->apply, branch_id, h, &reply->u.welcome, w->err, sizeof w->err);
 	if (rv != PROTO_OK) {
-		log_error("HUB-DB-FAIL",
-		    "branch \"%s\": could not answer "
-		    "hello: %s",
-		    h->hdr.branch, w->err);
+		log_error("HUB-DB-FAIL", "%s: could not answer hello: %s",
+		    w->who, w->err);
 		request_error_set(reply, rv, w->err);
 		return;
 	}
-	log_debug("HUB-HELLO", "branch \"%s\" log %s: watermark %" PRId64,
-	    h->hdr.branch, h->hdr.log_id, reply->u.welcome.watermark);
+	log_debug("HUB-HELLO", "%s log=%s: watermark %" PRId64, w->who,
+	    h->hdr.log_id, reply->u.welcome.watermark);
 }
 
 static void
@@ -481,13 +471,11 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 	    w->apply, branch_id, p, &reply->u.ack, w->err, sizeof w->err);
 	if (rv != PROTO_OK) {
 		if (rv == PROTO_EPROTO)
-			log_warn("HUB-BAD-REQUEST", "branch \"%s\": %s",
-			    p->hdr.branch, w->err);
+			log_warn("HUB-BAD-REQUEST", "%s: %s", w->who, w->err);
 		else
 			log_error("HUB-APPLY-FAIL",
-			    "branch \"%s\" log %s: "
-			    "could not apply batch: %s",
-			    p->hdr.branch, p->hdr.log_id, w->err);
+			    "%s log=%s: could not apply batch: %s", w->who,
+			    p->hdr.log_id, w->err);
 		request_error_set(reply, rv, w->err);
 		return;
 	}
@@ -496,9 +484,9 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 	t0 = now_mono_us() - t0;
 	metrics_observe_apply((double) t0 / 1e6);
 	log_debug("HUB-PUSH",
-	    "branch \"%s\": %u events, %" PRId64 " applied, %" PRId64
+	    "%s log=%s: %u events, %" PRId64 " applied, %" PRId64
 	    " duplicates, watermark %" PRId64 " in %" PRId64 " ms",
-	    p->hdr.branch, p->nevents, reply->u.ack.applied,
+	    w->who, p->hdr.log_id, p->nevents, reply->u.ack.applied,
 	    reply->u.ack.duplicates, reply->u.ack.watermark, t0 / 1000);
 }
 
@@ -519,16 +507,15 @@ handle_pull(worker *w, const proto_pull *p, proto_msg *reply)
 	    &reply->u.changes, w->err, sizeof w->err);
 	if (rv != PROTO_OK) {
 		log_error("HUB-PULL-FAIL",
-		    "branch \"%s\": could not read changes after %" PRId64
-		    ": %s",
-		    p->hdr.branch, p->cursor, w->err);
+		    "%s: could not read changes after %" PRId64 ": %s", w->who,
+		    p->cursor, w->err);
 		request_error_set(reply, rv, w->err);
 		return;
 	}
 	log_debug("HUB-PULL",
-	    "branch \"%s\": %u changes after %" PRId64 ", cursor %" PRId64
+	    "%s: %u changes after %" PRId64 ", cursor %" PRId64
 	    "%s in %" PRId64 " ms",
-	    p->hdr.branch, reply->u.changes.nchanges, p->cursor,
+	    w->who, reply->u.changes.nchanges, p->cursor,
 	    reply->u.changes.cursor, reply->u.changes.more ? ", more" : "",
 	    now_mono_ms() - t0);
 }
@@ -873,7 +860,7 @@ server_run(
 	worker *ws = xcalloc(n, sizeof *ws);
 	server_state st = {.behind_events = conf->behind_events,
 	    .behind_seconds = conf->behind_seconds};
-	nng_socket sock;
+	nng_socket sock = NNG_SOCKET_INITIALIZER;
 	nng_tls_config *tls = NULL;
 	nudge *nd = NULL;
 	proto_err rv;
@@ -881,50 +868,40 @@ server_run(
 	pthread_mutex_init(&st.mu, NULL);
 	if ((rv = tls_start(conf, &st, &tls, err, errlen)) != PROTO_OK
 	    || (rv = open_socket(conf, &st, tls, &sock, err, errlen))
-	        != PROTO_OK) {
-		if (tls != NULL)
-			nng_tls_config_free(tls);
-		state_fini(&st);
-		free(ws);
-		return rv;
-	}
-	rv = nudge_start(conf, tls, &nd, err, errlen);
-	if (tls != NULL)
-		nng_tls_config_free(tls); /* the listeners hold their own */
-	if (rv != PROTO_OK) {
-		nng_close(sock);
-		state_fini(&st);
-		free(ws);
-		return rv;
-	}
-	for (size_t i = 0; i < n && rv == PROTO_OK; i++) {
-		rv = worker_init(
-		    &ws[i], (int) i, conf, cat, sock, &st, err, errlen);
-		if (rv != PROTO_OK)
-			break;
+	        != PROTO_OK
+	    || (rv = nudge_start(conf, tls, &nd, err, errlen)) != PROTO_OK)
+		goto done;
+	for (size_t i = 0; i < n; i++) {
+		if ((rv = worker_init(
+		         &ws[i], (int) i, conf, cat, sock, &st, err, errlen))
+		    != PROTO_OK)
+			goto done;
 		if (pthread_create(&ws[i].thread, NULL, worker_main, &ws[i])
 		    != 0) {
 			snprintf(err, errlen, "could not start worker thread");
 			rv = PROTO_EIO;
-			break;
+			goto done;
 		}
 		ws[i].started = true;
 	}
-	if (rv == PROTO_OK) {
-		log_info("HUB-START", "listening on %s with %zu workers",
-		    conf->listen, n);
-		sd_notify_msg("READY=1");
-		while (!sig_term)
-			sleep_ms(1000);
-		sd_notify_msg("STOPPING=1");
-		log_info("HUB-STOP", "stopping: finishing requests in flight");
-	} else
+	log_info(
+	    "HUB-START", "listening on %s with %zu workers", conf->listen, n);
+	sd_notify_msg("READY=1");
+	while (!sig_term)
+		sleep_ms(1000);
+	sd_notify_msg("STOPPING=1");
+	log_info("HUB-STOP", "stopping: finishing requests in flight");
+done:
+	if (rv != PROTO_OK)
 		sig_term = 1; /* make started workers leave their loop */
+	if (tls != NULL)
+		nng_tls_config_free(tls); /* the listeners hold their own */
 	for (size_t i = 0; i < n; i++)
 		worker_fini(&ws[i]);
 	nudge_stop(nd);
 	/* Closing runs the pipe callbacks of the connections still open. */
-	nng_close(sock);
+	if (nng_socket_id(sock) > 0)
+		nng_close(sock);
 	state_fini(&st);
 	free(ws);
 	return rv;

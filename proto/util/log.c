@@ -148,3 +148,13 @@ log_level_parse(const char *s, log_level *out)
 		}
 	return false;
 }
+
+const char *
+log_who(char *buf, size_t n, const char *branch, const char *till)
+{
+	if (till != NULL)
+		snprintf(buf, n, "branch=%.64s till=%.64s", branch, till);
+	else
+		snprintf(buf, n, "branch=%.64s", branch);
+	return buf;
+}

@@ -10,6 +10,7 @@
 #define BS_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 typedef enum {
 	LOG_LVL_ERROR = 3,
@@ -25,6 +26,15 @@ typedef enum {
  * Both daemons' log_level keys go through it.
  */
 bool log_level_parse(const char *s, log_level *out);
+
+/*
+ * log_who writes into buf (n bytes) how a line names a branch, the same in
+ * every line about one: "branch=CODE", or "branch=CODE till=TILL" (till
+ * may be NULL). The code is the one the credential proved, never the
+ * numeric id alone. Returns buf. LOG_WHO_MAX fits two 64-byte names.
+ */
+#define LOG_WHO_MAX 150
+const char *log_who(char *buf, size_t n, const char *branch, const char *till);
 
 /* log_init sets the program name and the most verbose level printed. */
 void log_init(const char *prog, log_level max);

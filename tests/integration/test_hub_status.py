@@ -11,7 +11,7 @@ and real agents:
    and does not count (exit 0); enabled again it counts.
 3. b-silent: an agent syncs a few sales and stops (HUB-BRANCH-DISCONNECT);
    its last_seen is moved an hour back: "silent".
-4. b-slow: an agent with batch_max_events = 2 and over a thousand events
+4. b-slow: an agent with max_batch_events = 2 and over a thousand events
    waiting: the hub logs HUB-BRANCH-BEHIND when it first reports; the
    agent is frozen (SIGSTOP) while its reported queue is over the
    threshold: status shows it "behind" and the summary "4 branches: 1 ok,
@@ -94,8 +94,10 @@ def reported(pg, code):
 
 
 def count(log, code, branch):
+    """Lines of log with ID code about branch (named "branch=CODE")."""
+    who = re.compile(r"\bbranch=%s(\s|$)" % re.escape(branch))
     return len([ln for ln in log.splitlines()
-                if code in ln and '"%s"' % branch in ln])
+                if code in ln and who.search(ln)])
 
 
 def check_json(hub):
@@ -205,7 +207,7 @@ def main(env):
     # 4. behind: a big backlog sent two events at a time.
     k_slow = hub.branch_add("b-slow")
     a_slow = env.agent("pos-slow", "b-slow", k_slow, hub.url,
-                       batch_max_events=2, heartbeat_ms=1000)
+                       max_batch_events=2, heartbeat_ms=1000)
     a_slow.init()
     possim.sales(a_slow.db, 300, seed=3)
     total = a_slow.state()["pending"]
@@ -301,13 +303,13 @@ def main(env):
         check_eq(count(log, "HUB-BRANCH-DISCONNECT", code), 1,
                  "one HUB-BRANCH-DISCONNECT for " + code)
     conn = [ln for ln in log.splitlines() if "HUB-BRANCH-CONNECT" in ln
-            and '"b-ok"' in ln][0]
-    check(re.search(r'branch "b-ok" connected from 127\.0\.0\.1:\d+, '
+            and "branch=b-ok " in ln][0]
+    check(re.search(r'branch=b-ok connected from 127\.0\.0\.1:\d+, '
                     r'agent \S+', conn), "CONNECT names the peer address "
           "and the agent version", conn)
     disc = [ln for ln in log.splitlines() if "HUB-BRANCH-DISCONNECT" in ln
-            and '"b-ok"' in ln][0]
-    check(re.search(r'branch "b-ok" from 127\.0\.0\.1:\d+ disconnected',
+            and "branch=b-ok " in ln][0]
+    check(re.search(r'branch=b-ok from 127\.0\.0\.1:\d+ disconnected',
                     disc), "DISCONNECT names the peer address", disc)
     # The raw client's connections: one CONNECT and DISCONNECT each.
     check_eq(count(log, "HUB-BRANCH-CONNECT", "b-err"), 2,
