@@ -82,7 +82,7 @@ is_synced_col(const char *name)
 
 /* Maps "key = a, b" onto column indexes (catalog spelling kept). */
 static proto_err
-key_from_conf(const col_list *cl, const agent_table_conf *tc, size_t *idx,
+key_from_conf(const col_list *cl, const agent_table_config *tc, size_t *idx,
     size_t *nkey, char *err, size_t errlen)
 {
 	char **items;
@@ -152,7 +152,7 @@ key_from_pk(const col_list *cl, const char *table, size_t *idx, size_t *nkey,
  * A key column cannot be excluded: the key identifies the row.
  */
 static proto_err
-exclude_from_conf(const col_list *cl, const agent_table_conf *tc,
+exclude_from_conf(const col_list *cl, const agent_table_config *tc,
     const size_t *idx, size_t nkey, bool *skip, char *err, size_t errlen)
 {
 	char **items = NULL;
@@ -216,7 +216,7 @@ fill_table(capture_table *t, const col_list *cl, const size_t *idx,
 }
 
 proto_err
-capture_describe(sqlite3 *db, const agent_table_conf *tc, capture_table *t,
+capture_describe(sqlite3 *db, const agent_table_config *tc, capture_table *t,
     char *err, size_t errlen)
 {
 	col_list cl = {0};
@@ -431,7 +431,7 @@ trig_push(trig_list *l, char *name, char *sql)
 
 /* Builds the wanted triggers of every configured table. */
 static proto_err
-wanted_triggers(sqlite3 *db, const agent_conf *conf, trig_list *want,
+wanted_triggers(sqlite3 *db, const agent_config *conf, trig_list *want,
     char *err, size_t errlen)
 {
 	for (size_t i = 0; i < conf->ntables; i++) {
@@ -664,7 +664,7 @@ set_wal(sqlite3 *db, bool *is_wal, char *err, size_t errlen)
 }
 
 proto_err
-capture_install(sqlite3 *db, const agent_conf *conf, bool wal,
+capture_install(sqlite3 *db, const agent_config *conf, bool wal,
     capture_result *res, char *err, size_t errlen)
 {
 	capture_result dummy;

@@ -58,7 +58,7 @@ typedef struct {
  * message in err. On success free t with capture_table_fini; on error t
  * is left empty.
  */
-proto_err capture_describe(sqlite3 *db, const agent_table_conf *tc,
+proto_err capture_describe(sqlite3 *db, const agent_table_config *tc,
     capture_table *t, char *err, size_t errlen);
 
 /* capture_table_fini frees what capture_describe stored in t. */
@@ -90,7 +90,7 @@ char *capture_key_sql(const capture_table *t, const char *rec);
  * PROTO_EDB with a message in err; on error nothing changed (except
  * possibly the journal mode).
  */
-proto_err capture_install(sqlite3 *db, const agent_conf *conf, bool wal,
+proto_err capture_install(sqlite3 *db, const agent_config *conf, bool wal,
     capture_result *res, char *err, size_t errlen);
 
 /*

@@ -13,7 +13,7 @@
 #include "cfg.h"
 #include "util.h"
 
-#define OFF(f) offsetof(agent_conf, f)
+#define OFF(f) offsetof(agent_config, f)
 
 /* Every [agent] key, alphabetical. */
 static const cfg_key agent_keys[] = {
@@ -88,8 +88,8 @@ static const cfg_key agent_keys[] = {
         "name expected in the hub's certificate; default the URL's host"},
 };
 
-const agent_table_conf *
-config_find_table(const agent_conf *c, const char *name)
+const agent_table_config *
+agent_config_find(const agent_config *c, const char *name)
 {
 	for (size_t i = 0; i < c->ntables; i++)
 		if (!strcmp(c->tables[i].name, name))
@@ -98,7 +98,7 @@ config_find_table(const agent_conf *c, const char *name)
 }
 
 size_t
-config_count_down(const agent_conf *c)
+agent_config_count_down(const agent_config *c)
 {
 	size_t n = 0;
 
@@ -131,7 +131,7 @@ table_section_name(const char *section, char *buf, size_t buflen)
 
 /* "direction = up|down" of a [table NAME] section. */
 static bool
-table_direction(agent_table_conf *t, const char *section, const char *value,
+table_direction(agent_table_config *t, const char *section, const char *value,
     char *err, size_t errlen)
 {
 	if (!strcasecmp(value, "up"))
@@ -166,17 +166,17 @@ static bool
 table_key_cb(void *conf, const char *section, const char *name,
     const char *value, char *err, size_t errlen)
 {
-	agent_conf *c = conf;
+	agent_config *c = conf;
 	char buf[256];
 	const char *tbl = table_section_name(section, buf, sizeof buf);
-	agent_table_conf *t;
+	agent_table_config *t;
 
 	if (tbl == NULL) {
 		snprintf(err, errlen, "unknown section [%s]", section);
 		return false;
 	}
 	/* Sections were collected by the pre-scan, so the table exists. */
-	t = (agent_table_conf *) config_find_table(c, tbl);
+	t = (agent_table_config *) agent_config_find(c, tbl);
 	if (t != NULL && !strcmp(name, "direction"))
 		return table_direction(t, section, value, err, errlen);
 	if (t != NULL && !strcmp(name, "key"))
@@ -194,7 +194,7 @@ table_key_cb(void *conf, const char *section, const char *name,
  * section headers collects the tables in file order.
  */
 static bool
-scan_tables(const char *path, agent_conf *c, char *err, size_t errlen)
+scan_tables(const char *path, agent_config *c, char *err, size_t errlen)
 {
 	FILE *f = fopen(path, "r");
 	char line[1024], buf[256];
@@ -213,7 +213,7 @@ scan_tables(const char *path, agent_conf *c, char *err, size_t errlen)
 		*end = '\0';
 		if ((tbl = table_section_name(p + 1, buf, sizeof buf)) == NULL)
 			continue;
-		if (config_find_table(c, tbl) != NULL) {
+		if (agent_config_find(c, tbl) != NULL) {
 			snprintf(err, errlen, "%s:%d: duplicate section [%s]",
 			    path, lineno, p + 1);
 			fclose(f);
@@ -221,7 +221,7 @@ scan_tables(const char *path, agent_conf *c, char *err, size_t errlen)
 		}
 		c->tables = xrealloc(
 		    c->tables, (c->ntables + 1) * sizeof *c->tables);
-		c->tables[c->ntables++] = (agent_table_conf) {
+		c->tables[c->ntables++] = (agent_table_config) {
 		    .name = xstrdup(tbl), .line = lineno};
 	}
 	fclose(f);
@@ -230,7 +230,7 @@ scan_tables(const char *path, agent_conf *c, char *err, size_t errlen)
 
 /* Reads the first line of key_file into c->secret. */
 static bool
-read_key_file(agent_conf *c, char *err, size_t errlen)
+read_key_file(agent_config *c, char *err, size_t errlen)
 {
 	FILE *f = fopen(c->key_file, "r");
 	char line[1024];
@@ -258,7 +258,7 @@ read_key_file(agent_conf *c, char *err, size_t errlen)
 }
 
 static bool
-resolve_secret(agent_conf *c, const char *path, char *err, size_t errlen)
+resolve_secret(agent_config *c, const char *path, char *err, size_t errlen)
 {
 	if ((c->key == NULL) == (c->key_file == NULL)) {
 		snprintf(err, errlen,
@@ -285,7 +285,7 @@ resolve_secret(agent_conf *c, const char *path, char *err, size_t errlen)
  * dials (tls.h), so that "status" needs no access to the private key.
  */
 static bool
-tls_check(const agent_conf *c, const char *path, char *err, size_t errlen)
+tls_check(const agent_config *c, const char *path, char *err, size_t errlen)
 {
 	char **hubs, **nudges = NULL;
 	size_t nh = cfg_list_split(c->hub, &hubs), nn = 0;
@@ -319,14 +319,14 @@ tls_check(const agent_conf *c, const char *path, char *err, size_t errlen)
 }
 
 void
-config_tls_opts(const agent_conf *c, tls_opts *o)
+agent_config_tls_opts(const agent_config *c, tls_opts *o)
 {
 	*o = (tls_opts) {c->tls_ca, "tls_ca", c->tls_cert, c->tls_key,
 	    c->tls_server_name, "AGENT-KEY-PERMS"};
 }
 
 proto_err
-config_dial(nng_socket sock, const agent_conf *c, const char *list,
+agent_config_dial(nng_socket sock, const agent_config *c, const char *list,
     const char *what, char *err, size_t errlen)
 {
 	tls_opts o;
@@ -335,13 +335,13 @@ config_dial(nng_socket sock, const agent_conf *c, const char *list,
 	    sock, NNG_OPT_RECONNMINT, (nng_duration) c->backoff_min_ms);
 	nng_socket_set_ms(
 	    sock, NNG_OPT_RECONNMAXT, (nng_duration) c->backoff_max_ms);
-	config_tls_opts(c, &o);
+	agent_config_tls_opts(c, &o);
 	return tls_dial_all(sock, list, what, &o, err, errlen);
 }
 
 /* Checks that need more than one key, after the file was read. */
 static bool
-check_conf(agent_conf *c, const char *path, char *err, size_t errlen)
+check_conf(agent_config *c, const char *path, char *err, size_t errlen)
 {
 	if (!log_level_parse(c->log_level, &c->level)) {
 		snprintf(err, errlen, "%s: invalid log_level \"%s\"", path,
@@ -377,8 +377,8 @@ check_conf(agent_conf *c, const char *path, char *err, size_t errlen)
 }
 
 bool
-config_load(const char *path, bool need_secret, agent_conf *c, char *err,
-    size_t errlen)
+agent_config_load(const char *path, bool need_secret, agent_config *c,
+    char *err, size_t errlen)
 {
 	memset(c, 0, sizeof *c);
 	if (!scan_tables(path, c, err, errlen)
@@ -394,12 +394,12 @@ config_load(const char *path, bool need_secret, agent_conf *c, char *err,
 	if (resolve_secret(c, path, err, errlen))
 		return true;
 fail:
-	config_free(c); /* what was filled in before the error */
+	agent_config_free(c); /* what was filled in before the error */
 	return false;
 }
 
 void
-config_limits(const agent_conf *c, proto_limits *lim)
+agent_config_limits(const agent_config *c, proto_limits *lim)
 {
 	proto_limits_default(lim);
 	lim->max_msg_bytes = (size_t) c->max_message_bytes;
@@ -410,7 +410,7 @@ config_limits(const agent_conf *c, proto_limits *lim)
 }
 
 void
-config_free(agent_conf *c)
+agent_config_free(agent_config *c)
 {
 	cfg_free(agent_keys, ARRAY_LEN(agent_keys), c);
 	for (size_t i = 0; i < c->ntables; i++) {

@@ -40,7 +40,7 @@ typedef struct {
 	char *exclude; /* "a, b" from "exclude =": never sent, or NULL */
 	int line;      /* line of the section header, for messages */
 	bool down;     /* direction = down: master data from the hub */
-} agent_table_conf;
+} agent_table_config;
 
 typedef struct {
 	char *branch;               /* branch code */
@@ -74,44 +74,45 @@ typedef struct {
 	char *log_level;            /* error|warning|notice|info|debug */
 	log_level level;            /* log_level parsed */
 	char *secret;               /* the resolved branch secret */
-	agent_table_conf *tables;   /* up and down tables, in file order */
+	agent_table_config *tables; /* up and down tables, in file order */
 	size_t ntables;             /* number of tables */
-} agent_conf;
+} agent_config;
 
 /*
- * config_load reads the file at path into c (which it zeroes first). With
- * need_secret, also resolves the branch secret (reading key_file, warning
+ * agent_config_load reads the file at path into c (which it zeroes first).
+ * With need_secret, also resolves the branch secret (reading key_file, warning
  * if that file is readable by others). Returns true on success; otherwise
  * err holds "path:line: reason" or "path: reason" and c is already released
- * (and zeroed). On success release c with config_free.
+ * (and zeroed). On success release c with agent_config_free.
  */
-bool config_load(const char *path, bool need_secret, agent_conf *c, char *err,
-    size_t errlen);
+bool agent_config_load(const char *path, bool need_secret, agent_config *c,
+    char *err, size_t errlen);
 
-/* config_limits fills lim with the decoder limits for the hub's answers:
+/* agent_config_limits fills lim with the decoder limits for the hub's answers:
  * max_message_bytes, max_value_bytes, max_columns, and room for a page of
  * pull_max_rows changes; the protocol's defaults for the rest. */
-void config_limits(const agent_conf *c, proto_limits *lim);
+void agent_config_limits(const agent_config *c, proto_limits *lim);
 
-/* config_free frees what config_load stored; safe on a zeroed struct. */
-void config_free(agent_conf *c);
+/* agent_config_free frees what agent_config_load stored; safe on a zeroed
+ * struct. */
+void agent_config_free(agent_config *c);
 
-/* config_find_table returns the table named name, or NULL (borrowed). */
-const agent_table_conf *config_find_table(
-    const agent_conf *c, const char *name);
+/* agent_config_find returns the table named name, or NULL (borrowed). */
+const agent_table_config *agent_config_find(
+    const agent_config *c, const char *name);
 
-/* config_count_down returns how many tables have direction = down. */
-size_t config_count_down(const agent_conf *c);
+/* agent_config_count_down returns how many tables have direction = down. */
+size_t agent_config_count_down(const agent_config *c);
 
-/* config_tls_opts fills o from c's TLS keys; o borrows c's strings. */
-void config_tls_opts(const agent_conf *c, tls_opts *o);
+/* agent_config_tls_opts fills o from c's TLS keys; o borrows c's strings. */
+void agent_config_tls_opts(const agent_config *c, tls_opts *o);
 
 /*
- * config_dial gives sock c's reconnect backoff (backoff_min_ms, _max_ms)
+ * agent_config_dial gives sock c's reconnect backoff (backoff_min_ms, _max_ms)
  * and dials every URL of the comma-separated list in the background with
  * c's TLS options (tls_dial_all; what names the list in errors).
  */
-proto_err config_dial(nng_socket sock, const agent_conf *c, const char *list,
-    const char *what, char *err, size_t errlen);
+proto_err agent_config_dial(nng_socket sock, const agent_config *c,
+    const char *list, const char *what, char *err, size_t errlen);
 
 #endif /* AGENT_CONFIG_H */

@@ -31,20 +31,20 @@
 #define PULL_MAX_BYTES (4 << 20)
 
 struct downstream {
-	const agent_conf *conf; /* configuration (borrowed) */
-	sqlite3 *db;            /* own connection to the POS file */
-	inbox *ib;              /* applies pages */
-	hubclient hc;           /* PULL requests to the hub */
-	nng_socket sub;         /* sub0 socket for nudges, if configured */
-	bool has_sub;           /* sub is open */
-	pthread_t thread;       /* the loop */
-	atomic_bool stop;       /* downstream_stop was called */
-	atomic_bool connected;  /* a nudge connection came up: pull */
-	sqlite3_stmt *dv;       /* PRAGMA data_version */
-	int64_t data_version;   /* its last value */
-	unsigned failures;      /* consecutive failed pulls, for backoff */
-	char noted[512];        /* the reason in down_last_error, "" none */
-	bool noted_known;       /* noted was written by this process */
+	const agent_config *conf; /* configuration (borrowed) */
+	sqlite3 *db;              /* own connection to the POS file */
+	inbox *ib;                /* applies pages */
+	hubclient hc;             /* PULL requests to the hub */
+	nng_socket sub;           /* sub0 socket for nudges, if configured */
+	bool has_sub;             /* sub is open */
+	pthread_t thread;         /* the loop */
+	atomic_bool stop;         /* downstream_stop was called */
+	atomic_bool connected;    /* a nudge connection came up: pull */
+	sqlite3_stmt *dv;         /* PRAGMA data_version */
+	int64_t data_version;     /* its last value */
+	unsigned failures;        /* consecutive failed pulls, for backoff */
+	char noted[512];          /* the reason in down_last_error, "" none */
+	bool noted_known;         /* noted was written by this process */
 };
 
 /* note records why pulls fail ("" when they work again) for "status",
@@ -145,12 +145,12 @@ read_state(downstream *ds, inbox_state *st)
 static proto_err
 check_reload(downstream *ds, inbox_state *st)
 {
-	const agent_table_conf *tc;
+	const agent_table_config *tc;
 	char err[400];
 
 	if (st->reload_table[0] == '\0')
 		return PROTO_OK;
-	tc = config_find_table(ds->conf, st->reload_table);
+	tc = agent_config_find(ds->conf, st->reload_table);
 	if (tc != NULL && tc->down)
 		return PROTO_OK;
 	log_warn("AGENT-RELOAD",
@@ -350,7 +350,7 @@ open_sockets(downstream *ds, char *err, size_t errlen)
 static proto_err
 open_db(downstream *ds, char *err, size_t errlen)
 {
-	const agent_conf *c = ds->conf;
+	const agent_config *c = ds->conf;
 	inbox_state st;
 	proto_err rv;
 
@@ -390,13 +390,13 @@ ds_free(downstream *ds)
 
 proto_err
 downstream_start(
-    const agent_conf *conf, downstream **out, char *err, size_t errlen)
+    const agent_config *conf, downstream **out, char *err, size_t errlen)
 {
 	downstream *ds;
 	proto_err rv;
 
 	*out = NULL;
-	if (config_count_down(conf) == 0)
+	if (agent_config_count_down(conf) == 0)
 		return PROTO_OK;
 	ds = xcalloc(1, sizeof *ds);
 	ds->conf = conf;
@@ -412,7 +412,7 @@ downstream_start(
 	}
 	log_info("AGENT-DOWN-START",
 	    "pulling %zu down tables every %" PRId64 " ms%s%s",
-	    config_count_down(conf), conf->pull_interval_ms,
+	    agent_config_count_down(conf), conf->pull_interval_ms,
 	    ds->has_sub ? ", nudges from " : "",
 	    ds->has_sub ? conf->nudge : "");
 	*out = ds;

@@ -32,7 +32,7 @@ typedef struct downstream downstream;
  * PROTO_EIO, with a message in err. Stop with downstream_stop.
  */
 proto_err downstream_start(
-    const agent_conf *conf, downstream **out, char *err, size_t errlen);
+    const agent_config *conf, downstream **out, char *err, size_t errlen);
 
 /*
  * downstream_stop asks the thread to stop (it also stops on sig_term),

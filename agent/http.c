@@ -24,10 +24,10 @@
 #include "util.h"
 
 struct agent_http {
-	const agent_conf *conf; /* configuration (borrowed) */
-	nng_http_server *srv;   /* the listener */
-	pthread_mutex_t mu;     /* one request at a time; guards db */
-	sqlite3 *db;            /* read-only connection, NULL once stopped */
+	const agent_config *conf; /* configuration (borrowed) */
+	nng_http_server *srv;     /* the listener */
+	pthread_mutex_t mu;       /* one request at a time; guards db */
+	sqlite3 *db;              /* read-only connection, NULL once stopped */
 };
 
 /* Collects the status under the mutex; false with a reason in err. */
@@ -152,7 +152,7 @@ listen_on(agent_http *h, char *err, size_t errlen)
 
 proto_err
 agent_http_start(
-    const agent_conf *conf, agent_http **out, char *err, size_t errlen)
+    const agent_config *conf, agent_http **out, char *err, size_t errlen)
 {
 	agent_http *h;
 	proto_err rv;

@@ -28,7 +28,7 @@ typedef struct agent_http agent_http;
  * on PROTO_OK stop it with agent_http_stop.
  */
 proto_err agent_http_start(
-    const agent_conf *conf, agent_http **out, char *err, size_t errlen);
+    const agent_config *conf, agent_http **out, char *err, size_t errlen);
 
 /*
  * agent_http_stop stops listening, waits for requests in progress and

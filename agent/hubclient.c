@@ -178,7 +178,7 @@ hubclient_explain(hubclient *hc)
 
 	if (!hc->no_hub || (hc->o.stop != NULL && hc->o.stop(hc->o.stop_arg)))
 		return;
-	config_tls_opts(hc->conf, &o);
+	agent_config_tls_opts(hc->conf, &o);
 	if (tls_probe_all(hc->conf->hub, &o, NNG_REQ0_SELF, PROBE_MS, found,
 	        sizeof found))
 		snprintf(hc->why + n, sizeof hc->why - n, "; %s", found);
@@ -200,7 +200,7 @@ hubclient_backoff_ms(
 bool
 hubclient_backoff(hubclient *hc, unsigned failures, bool no_retry, int64_t *ms)
 {
-	const agent_conf *c = hc->conf;
+	const agent_config *c = hc->conf;
 	bool loud = no_retry || failures % 20 == 0;
 
 	*ms = no_retry ? c->backoff_max_ms
@@ -212,8 +212,8 @@ hubclient_backoff(hubclient *hc, unsigned failures, bool no_retry, int64_t *ms)
 }
 
 proto_err
-hubclient_open(hubclient *hc, const agent_conf *conf, const hubclient_opts *o,
-    char *err, size_t errlen)
+hubclient_open(hubclient *hc, const agent_config *conf,
+    const hubclient_opts *o, char *err, size_t errlen)
 {
 	int rv;
 
@@ -227,13 +227,14 @@ hubclient_open(hubclient *hc, const agent_conf *conf, const hubclient_opts *o,
 		return PROTO_EIO;
 	}
 	/* Answers are small, but an ACK may list many rejects. */
-	config_limits(conf, &hc->lim);
+	agent_config_limits(conf, &hc->lim);
 	nng_socket_set_size(
 	    hc->sock, NNG_OPT_RECVMAXSZ, (size_t) conf->max_message_bytes);
 	/* We resend ourselves, after backing off. */
 	nng_socket_set_ms(
 	    hc->sock, NNG_OPT_REQ_RESENDTIME, NNG_DURATION_INFINITE);
-	return config_dial(hc->sock, conf, conf->hub, "hub", err, errlen);
+	return agent_config_dial(
+	    hc->sock, conf, conf->hub, "hub", err, errlen);
 }
 
 void

@@ -33,26 +33,26 @@ typedef struct {
 } hubclient_opts;
 
 typedef struct {
-	const agent_conf *conf; /* configuration (borrowed) */
-	hubclient_opts o;       /* behaviour */
-	nng_socket sock;        /* req0 socket dialing all hubs */
-	aiowait w;              /* send/receive of the current request */
-	proto_buf buf;          /* encoded request */
-	proto_limits lim;       /* decoder limits for answers */
-	bool inflight;          /* a request awaits its answer on aio */
-	proto_type req_type;    /* type of the last request */
-	bool no_hub;            /* the last send found no connected hub */
-	char why[1024];         /* reason of the last failure */
+	const agent_config *conf; /* configuration (borrowed) */
+	hubclient_opts o;         /* behaviour */
+	nng_socket sock;          /* req0 socket dialing all hubs */
+	aiowait w;                /* send/receive of the current request */
+	proto_buf buf;            /* encoded request */
+	proto_limits lim;         /* decoder limits for answers */
+	bool inflight;            /* a request awaits its answer on aio */
+	proto_type req_type;      /* type of the last request */
+	bool no_hub;              /* the last send found no connected hub */
+	char why[1024];           /* reason of the last failure */
 } hubclient;
 
 /*
- * hubclient_open opens the socket and dials conf->hub (config_dial). The
+ * hubclient_open opens the socket and dials conf->hub (agent_config_dial). The
  * receive size limit is max_message_bytes; req0 never resends by itself
  * (the caller resends after backing off). conf must outlive hc. Returns
  * PROTO_OK, or PROTO_EIO or PROTO_EINVAL (bad URL) with a message in err.
  * hc is closed with hubclient_close whatever this returns.
  */
-proto_err hubclient_open(hubclient *hc, const agent_conf *conf,
+proto_err hubclient_open(hubclient *hc, const agent_config *conf,
     const hubclient_opts *o, char *err, size_t errlen);
 
 /*

@@ -26,10 +26,10 @@
 #define SYNCED_COL "is_synced"
 
 struct inbox {
-	sqlite3 *db;            /* the POS file (borrowed) */
-	const agent_conf *conf; /* configuration (borrowed) */
-	char **warned;          /* "table\ncolumn" or "table": logged once */
-	size_t nwarned;         /* number of warned */
+	sqlite3 *db;              /* the POS file (borrowed) */
+	const agent_config *conf; /* configuration (borrowed) */
+	char **warned;            /* "table\ncolumn" or "table": logged once */
+	size_t nwarned;           /* number of warned */
 };
 
 /* How one table of a page is applied. */
@@ -60,10 +60,10 @@ first_time(inbox *ib, const char *table, const char *col)
 	return true;
 }
 
-static const agent_table_conf *
+static const agent_table_config *
 down_table(const inbox *ib, const char *name)
 {
-	const agent_table_conf *tc = config_find_table(ib->conf, name);
+	const agent_table_config *tc = agent_config_find(ib->conf, name);
 
 	return tc != NULL && tc->down ? tc : NULL;
 }
@@ -193,7 +193,7 @@ map_columns(inbox *ib, const capture_table *t, const proto_table *pt, plan *p)
 static proto_err
 plan_build(inbox *ib, const proto_table *pt, plan *p, char *err, size_t errlen)
 {
-	const agent_table_conf *tc = down_table(ib, pt->name);
+	const agent_table_config *tc = down_table(ib, pt->name);
 	capture_table t;
 	char *sql = NULL;
 	proto_err rv;
@@ -383,8 +383,8 @@ done:
 }
 
 proto_err
-inbox_open(
-    sqlite3 *db, const agent_conf *conf, inbox **out, char *err, size_t errlen)
+inbox_open(sqlite3 *db, const agent_config *conf, inbox **out, char *err,
+    size_t errlen)
 {
 	proto_err rv = PROTO_OK;
 

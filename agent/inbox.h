@@ -50,7 +50,7 @@ typedef struct {
  * missing, no key) or PROTO_EDB with a message in err; on PROTO_OK free
  * *out with inbox_close.
  */
-proto_err inbox_open(sqlite3 *db, const agent_conf *conf, inbox **out,
+proto_err inbox_open(sqlite3 *db, const agent_config *conf, inbox **out,
     char *err, size_t errlen);
 
 /* inbox_close frees the inbox (not the db); inbox_close(NULL) is a no-op. */

@@ -224,22 +224,22 @@ no_rejects:
 }
 
 static void
-load_conf(const cli_opts *o, bool need_secret, agent_conf *conf)
+load_conf(const cli_opts *o, bool need_secret, agent_config *conf)
 {
 	char err[1024];
 
-	if (!config_load(o->config, need_secret, conf, err, sizeof err))
+	if (!agent_config_load(o->config, need_secret, conf, err, sizeof err))
 		cli_fatal("%s", err);
 	log_set_level(conf->level);
 }
 
 static proto_err queue_all(
-    sqlite3 *db, const agent_conf *conf, sweep_mode mode);
+    sqlite3 *db, const agent_config *conf, sweep_mode mode);
 
 static int
 cmd_init(const cli_opts *o)
 {
-	agent_conf conf;
+	agent_config conf;
 	capture_result res;
 	sqlite3 *db = NULL;
 	inbox *ib = NULL;
@@ -259,10 +259,10 @@ cmd_init(const cli_opts *o)
 		cli_error(
 		    "could not initialize \"%s\": %s", conf.database, err);
 		sqlite3_close_v2(db);
-		config_free(&conf);
+		agent_config_free(&conf);
 		return 1;
 	}
-	ndown = config_count_down(&conf);
+	ndown = agent_config_count_down(&conf);
 	printf("initialized \"%s\": %zu up tables (%d triggers created, %d "
 	       "dropped), %zu down tables%s\n",
 	    conf.database, conf.ntables - ndown, res.created, res.dropped,
@@ -270,7 +270,7 @@ cmd_init(const cli_opts *o)
 	fflush(stdout);
 	rv = o->initial_load ? queue_all(db, &conf, SWEEP_ALL) : PROTO_OK;
 	sqlite3_close_v2(db);
-	config_free(&conf);
+	agent_config_free(&conf);
 	return rv == PROTO_OK ? 0 : 1;
 }
 
@@ -301,7 +301,7 @@ progress_cb(void *arg, const char *table, int64_t checked, int64_t total,
  * one is.
  */
 static proto_err
-queue_one(sqlite3 *db, const agent_table_conf *tc, sweep_mode mode,
+queue_one(sqlite3 *db, const agent_table_config *tc, sweep_mode mode,
     progress_state *ps, int64_t *queued, char *err, size_t errlen)
 {
 	capture_table t;
@@ -322,7 +322,7 @@ queue_one(sqlite3 *db, const agent_table_conf *tc, sweep_mode mode,
 
 /* queue_all runs queue_one over the up tables, in file order. */
 static proto_err
-queue_all(sqlite3 *db, const agent_conf *conf, sweep_mode mode)
+queue_all(sqlite3 *db, const agent_config *conf, sweep_mode mode)
 {
 	progress_state ps = {0, mode == SWEEP_ALL ? "initial load" : "sweep"};
 	int64_t total = 0, n, hi = 0;
@@ -385,7 +385,7 @@ queue_all(sqlite3 *db, const agent_conf *conf, sweep_mode mode)
 static int
 cmd_sweep(const cli_opts *o)
 {
-	agent_conf conf;
+	agent_config conf;
 	outbox *ob = NULL;
 	char err[1024];
 	proto_err rv;
@@ -397,7 +397,7 @@ cmd_sweep(const cli_opts *o)
 	else
 		rv = queue_all(outbox_db(ob), &conf, SWEEP_UNSYNCED);
 	outbox_close(ob);
-	config_free(&conf);
+	agent_config_free(&conf);
 	return rv == PROTO_OK ? 0 : 1;
 }
 
@@ -444,7 +444,7 @@ json_str(const char *s)
 static int
 cmd_status(const cli_opts *o)
 {
-	agent_conf conf;
+	agent_config conf;
 	outbox *ob = NULL;
 	agent_status st;
 	char err[1024], *json;
@@ -465,7 +465,7 @@ cmd_status(const cli_opts *o)
 	} else
 		cli_error("%s", err);
 	outbox_close(ob);
-	config_free(&conf);
+	agent_config_free(&conf);
 	return rv == PROTO_OK ? 0 : 1;
 }
 
@@ -520,7 +520,7 @@ print_rejects(const rejects_entry *r, size_t n, bool json)
 static int
 cmd_rejects(const cli_opts *o)
 {
-	agent_conf conf;
+	agent_config conf;
 	outbox *ob = NULL;
 	rejects_entry *r = NULL;
 	int64_t *seqs = NULL, changed = 0;
@@ -554,14 +554,14 @@ cmd_rejects(const cli_opts *o)
 	rejects_list_free(r, n);
 	free(seqs);
 	outbox_close(ob);
-	config_free(&conf);
+	agent_config_free(&conf);
 	return rv == PROTO_OK ? 0 : 1;
 }
 
 static int
 cmd_run(const cli_opts *o)
 {
-	agent_conf conf;
+	agent_config conf;
 	char err[1024];
 	proto_err rv;
 
@@ -589,7 +589,7 @@ cmd_run(const cli_opts *o)
 	nng_fini();
 	if (rv != PROTO_OK)
 		log_error("AGENT-FATAL", "%s", err);
-	config_free(&conf);
+	agent_config_free(&conf);
 	return rv == PROTO_OK ? 0 : 1;
 }
 
@@ -597,21 +597,21 @@ cmd_run(const cli_opts *o)
 static int
 cmd_reload(const cli_opts *o)
 {
-	const agent_table_conf *tc;
-	agent_conf conf;
+	const agent_table_config *tc;
+	agent_config conf;
 	inbox_state d;
 	sqlite3 *db = NULL;
 	char err[1024];
 	proto_err rv;
 
 	load_conf(o, false, &conf);
-	tc = config_find_table(&conf, o->table);
+	tc = agent_config_find(&conf, o->table);
 	if (tc == NULL || !tc->down) {
 		cli_error(
 		    "table \"%s\" is not configured with direction = down "
 		    "in \"%s\"",
 		    o->table, o->config);
-		config_free(&conf);
+		agent_config_free(&conf);
 		return 1;
 	}
 	if ((rv = db_open(
@@ -636,7 +636,7 @@ cmd_reload(const cli_opts *o)
 		    o->table);
 	else
 		cli_error("%s", err);
-	config_free(&conf);
+	agent_config_free(&conf);
 	return rv == PROTO_OK ? 0 : 1;
 }
 

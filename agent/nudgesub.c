@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 proto_err
-nudgesub_open(const agent_conf *conf, const char *kinds,
+nudgesub_open(const agent_config *conf, const char *kinds,
     nng_pipe_cb on_connect, void *arg, nng_socket *out, char *err,
     size_t errlen)
 {
@@ -27,7 +27,8 @@ nudgesub_open(const agent_conf *conf, const char *kinds,
 	nng_socket_set_size(*out, NNG_OPT_RECVMAXSZ, NUDGESUB_MAX_BYTES);
 	if (on_connect != NULL)
 		nng_pipe_notify(*out, NNG_PIPE_EV_ADD_POST, on_connect, arg);
-	if ((pe = config_dial(*out, conf, conf->nudge, "nudge", err, errlen))
+	if ((pe = agent_config_dial(
+	         *out, conf, conf->nudge, "nudge", err, errlen))
 	    != PROTO_OK)
 		nng_close(*out);
 	return pe;

@@ -28,7 +28,7 @@
  * with arg each time a connection to a publisher comes up (nudges sent
  * while it was down are lost). On error *out is closed and err says why.
  */
-proto_err nudgesub_open(const agent_conf *conf, const char *kinds,
+proto_err nudgesub_open(const agent_config *conf, const char *kinds,
     nng_pipe_cb on_connect, void *arg, nng_socket *out, char *err,
     size_t errlen);
 

@@ -86,7 +86,7 @@ const char *outbox_id_name(outbox_id_decision d);
  * On PROTO_OK the caller frees *out with outbox_close.
  */
 proto_err outbox_open(
-    const agent_conf *conf, outbox **out, char *err, size_t errlen);
+    const agent_config *conf, outbox **out, char *err, size_t errlen);
 
 /* outbox_close finalizes and closes; outbox_close(NULL) does nothing. */
 void outbox_close(outbox *ob);

@@ -30,15 +30,15 @@ typedef struct {
 } ob_table;
 
 struct outbox {
-	const agent_conf *conf;  /* configuration (borrowed) */
-	sqlite3 *db;             /* the POS file */
-	ob_table *tables;        /* configured tables */
-	size_t ntables;          /* number of tables */
-	char log_id[33];         /* current log id */
-	int64_t acked_seq;       /* meta acked_seq */
-	int64_t acked_tag;       /* meta acked_tag */
-	int64_t data_version;    /* last PRAGMA data_version seen */
-	int64_t avg_bytes;       /* bytes per event in the last batch */
+	const agent_config *conf; /* configuration (borrowed) */
+	sqlite3 *db;              /* the POS file */
+	ob_table *tables;         /* configured tables */
+	size_t ntables;           /* number of tables */
+	char log_id[33];          /* current log id */
+	int64_t acked_seq;        /* meta acked_seq */
+	int64_t acked_tag;        /* meta acked_tag */
+	int64_t data_version;     /* last PRAGMA data_version seen */
+	int64_t avg_bytes;        /* bytes per event in the last batch */
 	int64_t pos_busy_until;  /* the POS wrote recently: yield until (ms) */
 	int wal_pages;           /* WAL size after our last commit, pages */
 	sqlite3_stmt *log_sel;   /* pending log rows in a seq range */

@@ -372,7 +372,7 @@ wal_cb(void *arg, sqlite3 *db, const char *name, int pages)
 }
 
 proto_err
-outbox_open(const agent_conf *conf, outbox **out, char *err, size_t errlen)
+outbox_open(const agent_config *conf, outbox **out, char *err, size_t errlen)
 {
 	outbox *ob = xcalloc(1, sizeof *ob);
 	proto_err rv;

@@ -17,13 +17,13 @@
 #include "util.h"
 
 struct schemawatch {
-	const agent_conf *conf; /* configuration (borrowed) */
-	int64_t version;        /* schema_version last seen, -1 none yet */
-	char **unfit;           /* per conf table: why it does not fit */
+	const agent_config *conf; /* configuration (borrowed) */
+	int64_t version;          /* schema_version last seen, -1 none yet */
+	char **unfit;             /* per conf table: why it does not fit */
 };
 
 schemawatch *
-schemawatch_new(const agent_conf *conf)
+schemawatch_new(const agent_config *conf)
 {
 	schemawatch *sw = xcalloc(1, sizeof *sw);
 
@@ -226,9 +226,9 @@ note_missing(sqlite3 *db, const capture_table *t, char *err, size_t errlen)
 /* Checks up table i; adds it to fit when it can be captured. */
 static proto_err
 refit_table(schemawatch *sw, sqlite3 *db, size_t i, bool first,
-    agent_conf *fit, bool *need, char *err, size_t errlen)
+    agent_config *fit, bool *need, char *err, size_t errlen)
 {
-	const agent_table_conf *tc = &sw->conf->tables[i];
+	const agent_table_config *tc = &sw->conf->tables[i];
 	capture_table t;
 	char why[512];
 	int missing = 0, stale = 0;
@@ -279,7 +279,7 @@ remind_unchecked(sqlite3 *db)
 proto_err
 schemawatch_refit(schemawatch *sw, sqlite3 *db, char *err, size_t errlen)
 {
-	agent_conf fit = *sw->conf;
+	agent_config fit = *sw->conf;
 	capture_result res = {0};
 	bool first = sw->version < 0, need = false;
 	int64_t ours = 0;
@@ -330,7 +330,7 @@ static proto_err
 sweep_one(schemawatch *sw, sqlite3 *db, const char *name, int64_t *queued,
     char *err, size_t errlen)
 {
-	const agent_table_conf *tc = config_find_table(sw->conf, name);
+	const agent_table_config *tc = agent_config_find(sw->conf, name);
 	capture_table t;
 	char why[512];
 	int64_t n = 0;
@@ -392,7 +392,7 @@ proto_err
 schemawatch_sweep(
     schemawatch *sw, sqlite3 *db, int64_t *queued, char *err, size_t errlen)
 {
-	const agent_conf *c = sw->conf;
+	const agent_config *c = sw->conf;
 	char **names;
 	size_t n;
 	int64_t total = 0, hi = 0;
@@ -408,7 +408,7 @@ schemawatch_sweep(
 			rv = sweep_one(
 			    sw, db, c->tables[i].name, &total, err, errlen);
 	for (size_t i = 0; i < n && rv == PROTO_OK; i++) {
-		const agent_table_conf *tc = config_find_table(c, names[i]);
+		const agent_table_config *tc = agent_config_find(c, names[i]);
 		if (tc == NULL || tc->down)
 			rv = sweep_mark_clear(
 			    db, "sweep", names[i], err, errlen);

@@ -35,7 +35,7 @@
 typedef struct schemawatch schemawatch;
 
 /* schemawatch_new starts watching for conf (borrowed; must outlive it). */
-schemawatch *schemawatch_new(const agent_conf *conf);
+schemawatch *schemawatch_new(const agent_config *conf);
 
 /* schemawatch_free frees sw; schemawatch_free(NULL) does nothing. */
 void schemawatch_free(schemawatch *sw);

@@ -39,15 +39,15 @@ typedef struct {
 } batch;
 
 typedef struct {
-	const agent_conf *conf; /* configuration (borrowed) */
-	outbox *ob;             /* the POS log */
-	hubclient hc;           /* requests to the hub */
-	nng_socket sub;         /* "r:" nudges (nudgesub.h), if any */
-	bool has_sub;           /* sub is open */
-	batch b[2];             /* the batch in flight and the next one */
-	int cur;                /* index in b of the batch in flight */
-	bool session;           /* WELCOME received, identity checked */
-	size_t max_events;      /* events per PUSH: ours and the hub's */
+	const agent_config *conf; /* configuration (borrowed) */
+	outbox *ob;               /* the POS log */
+	hubclient hc;             /* requests to the hub */
+	nng_socket sub;           /* "r:" nudges (nudgesub.h), if any */
+	bool has_sub;             /* sub is open */
+	batch b[2];               /* the batch in flight and the next one */
+	int cur;                  /* index in b of the batch in flight */
+	bool session;             /* WELCOME received, identity checked */
+	size_t max_events;        /* events per PUSH: ours and the hub's */
 	size_t max_bytes;       /* value bytes per PUSH: ours and the hub's */
 	unsigned failures;      /* consecutive failures, for backoff */
 	int64_t last_hello_ms;  /* when the last HELLO was answered */
@@ -636,7 +636,7 @@ idle_wait(sender *s)
 static void
 watch(sender *s)
 {
-	const agent_conf *conf = s->conf;
+	const agent_config *conf = s->conf;
 	int64_t mono = now_mono_ms(), now = now_wall_ms(), age = -1, since;
 	outbox_counts c;
 	char err[400];
@@ -719,7 +719,7 @@ run_loop(sender *s)
 static proto_err
 open_socket(sender *s, char *err, size_t errlen)
 {
-	const agent_conf *c = s->conf;
+	const agent_config *c = s->conf;
 	hubclient_opts o = {.live = true, .stop = stop_on_signal};
 	proto_err rv;
 
@@ -735,7 +735,7 @@ open_socket(sender *s, char *err, size_t errlen)
 }
 
 proto_err
-sender_run(const agent_conf *conf, char *err, size_t errlen)
+sender_run(const agent_config *conf, char *err, size_t errlen)
 {
 	sender s = {.conf = conf};
 	proto_err rv;

@@ -27,6 +27,6 @@
  * run...). Errors while running are logged and retried, never returned.
  * conf must have its secret resolved.
  */
-proto_err sender_run(const agent_conf *conf, char *err, size_t errlen);
+proto_err sender_run(const agent_config *conf, char *err, size_t errlen);
 
 #endif /* AGENT_SENDER_H */

@@ -99,7 +99,7 @@ read_counts(sqlite3 *db, agent_status *st, char *err, size_t errlen)
 
 /* Up tables that cannot be captured now, and tables needing a check. */
 static proto_err
-read_tables(sqlite3 *db, const agent_conf *conf, agent_status *st, char *err,
+read_tables(sqlite3 *db, const agent_config *conf, agent_status *st, char *err,
     size_t errlen)
 {
 	char why[256], **names;
@@ -140,7 +140,7 @@ read_tables(sqlite3 *db, const agent_conf *conf, agent_status *st, char *err,
 
 /* What the counts mean: age, stall, outbox warning (as the sender). */
 static void
-derive(const agent_conf *conf, agent_status *st)
+derive(const agent_config *conf, agent_status *st)
 {
 	const outbox_counts *c = &st->c;
 
@@ -168,7 +168,7 @@ overlay(agent_status *st, const live_state *live)
 }
 
 proto_err
-status_collect(sqlite3 *db, const agent_conf *conf, const live_state *live,
+status_collect(sqlite3 *db, const agent_config *conf, const live_state *live,
     agent_status *st, char *err, size_t errlen)
 {
 	int64_t per_event = STATUS_EVENT_BYTES;
@@ -301,7 +301,7 @@ json_tables(json_t *o, const agent_status *st)
 }
 
 json_t *
-status_json(const agent_conf *conf, const agent_status *st)
+status_json(const agent_config *conf, const agent_status *st)
 {
 	json_t *o = json_object();
 
@@ -320,7 +320,7 @@ status_json(const agent_conf *conf, const agent_status *st)
 }
 
 char *
-status_json_text(const agent_conf *conf, const agent_status *st)
+status_json_text(const agent_config *conf, const agent_status *st)
 {
 	json_t *o = status_json(conf, st);
 	char *s = o != NULL ? json_dumps(o, JSON_PRESERVE_ORDER) : NULL;
@@ -351,7 +351,7 @@ print_time(FILE *f, const char *label, int64_t t, const char *none)
 }
 
 static void
-print_warning(FILE *f, const agent_conf *conf, const agent_status *st)
+print_warning(FILE *f, const agent_config *conf, const agent_status *st)
 {
 	int w = st->warn;
 
@@ -369,7 +369,7 @@ print_warning(FILE *f, const agent_conf *conf, const agent_status *st)
 }
 
 static void
-print_up(FILE *f, const agent_conf *conf, const agent_status *st)
+print_up(FILE *f, const agent_config *conf, const agent_status *st)
 {
 	const outbox_counts *c = &st->c;
 
@@ -457,7 +457,7 @@ print_tables(FILE *f, const agent_status *st)
 }
 
 void
-status_print(FILE *f, const agent_conf *conf, const agent_status *st)
+status_print(FILE *f, const agent_config *conf, const agent_status *st)
 {
 	fprintf(f, "branch:          %s\n", conf->branch);
 	if (conf->till != NULL)
@@ -509,7 +509,7 @@ label(strbuf *b, const char *name, const char *value, bool first)
 }
 
 static void
-info(strbuf *b, const agent_conf *conf, const agent_status *st)
+info(strbuf *b, const agent_config *conf, const agent_status *st)
 {
 	static const char name[] = "branchsync_agent_info";
 
@@ -526,7 +526,7 @@ info(strbuf *b, const agent_conf *conf, const agent_status *st)
 }
 
 void
-status_metrics(strbuf *b, const agent_conf *conf, const agent_status *st)
+status_metrics(strbuf *b, const agent_config *conf, const agent_status *st)
 {
 	const char *br = conf->branch;
 	const outbox_counts *c = &st->c;

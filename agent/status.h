@@ -87,21 +87,21 @@ typedef struct {
  * live state (which then replaces the meta rows' hub fields). Reads only.
  * Returns PROTO_OK or PROTO_EDB with a message in err.
  */
-proto_err status_collect(sqlite3 *db, const agent_conf *conf,
+proto_err status_collect(sqlite3 *db, const agent_config *conf,
     const live_state *live, agent_status *st, char *err, size_t errlen);
 
 /*
  * status_json returns the JSON object described above (a new reference:
  * json_decref), or NULL when out of memory.
  */
-json_t *status_json(const agent_conf *conf, const agent_status *st);
+json_t *status_json(const agent_config *conf, const agent_status *st);
 
 /* status_json_text returns that object as one line of text (free). */
-char *status_json_text(const agent_conf *conf, const agent_status *st);
+char *status_json_text(const agent_config *conf, const agent_status *st);
 
 /* status_print writes the status for a terminal, one "key: value" line
  * per figure. */
-void status_print(FILE *f, const agent_conf *conf, const agent_status *st);
+void status_print(FILE *f, const agent_config *conf, const agent_status *st);
 
 /*
  * status_metrics appends the agent's metrics in the Prometheus text format
@@ -124,6 +124,7 @@ void status_print(FILE *f, const agent_conf *conf, const agent_status *st);
  *   branchsync_agent_last_pull_timestamp_seconds  gauge (omitted: never)
  *   branchsync_agent_info{branch,version,log_id}  gauge, always 1
  */
-void status_metrics(strbuf *b, const agent_conf *conf, const agent_status *st);
+void status_metrics(
+    strbuf *b, const agent_config *conf, const agent_status *st);
 
 #endif /* AGENT_STATUS_H */

@@ -315,7 +315,7 @@ map_new(apply_ctx *ctx, const proto_table *pt, const char *sig)
 {
 	apply_map *m = xcalloc(1, sizeof *m);
 	const catalog_table *t = catalog_find(ctx->cat, pt->name);
-	const hub_table_cfg *cfg = hub_config_find(ctx->conf, pt->name);
+	const hub_table_config *cfg = hub_config_find(ctx->conf, pt->name);
 
 	m->name = xstrdup(pt->name);
 	m->sig = xstrdup(sig);

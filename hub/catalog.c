@@ -108,7 +108,7 @@ layout_down(catalog_table *t)
 static proto_err
 check_down(catalog_table *t, char *err, size_t errlen)
 {
-	const hub_table_cfg *cfg = t->cfg;
+	const hub_table_config *cfg = t->cfg;
 
 	t->scope = -1;
 	if (cfg->scope != NULL
@@ -144,7 +144,7 @@ check_down(catalog_table *t, char *err, size_t errlen)
 static proto_err
 check_till(catalog_table *t, char *err, size_t errlen)
 {
-	const hub_table_cfg *cfg = t->cfg;
+	const hub_table_config *cfg = t->cfg;
 	const char *type;
 	int c;
 
@@ -177,7 +177,7 @@ check_till(catalog_table *t, char *err, size_t errlen)
 static proto_err
 check_table(catalog_table *t, char *err, size_t errlen)
 {
-	const hub_table_cfg *cfg = t->cfg;
+	const hub_table_config *cfg = t->cfg;
 	int b;
 
 	if (t->ncols == 0) {
@@ -268,7 +268,7 @@ static int
 table_by_target(const catalog *cat, const char *schema, const char *relname)
 {
 	for (size_t i = 0; i < cat->ntables; i++) {
-		const hub_table_cfg *c = cat->tables[i].cfg;
+		const hub_table_config *c = cat->tables[i].cfg;
 		if (!c->down && cat->tables[i].ncols > 0
 		    && !strcmp(c->schema, schema)
 		    && !strcmp(c->relname, relname))

@@ -47,22 +47,22 @@ typedef struct {
 
 /* One allow-listed target table. */
 typedef struct {
-	const hub_table_cfg *cfg; /* the allow-list entry (borrowed) */
-	char *quoted;             /* "schema"."table" */
-	catalog_col *cols;        /* columns in attnum order */
-	size_t ncols;             /* number of columns */
-	size_t npk;               /* PK columns, branch column included */
-	int scope;                /* down: index of the scope column, or -1 */
-	size_t *send;             /* down: column indexes in sending order */
-	const char **send_names;  /* down: their names (borrowed from cols) */
-	size_t nsend;             /* down: number of columns sent */
-	size_t nkey;              /* down: key columns, first in send */
-	int till;                 /* up: index of till_column, or -1 */
-	bool till_int;            /* up: till_column is an integer (the till
-	                             id), else text (the till code) */
-	catalog_fk *fks;          /* up: foreign keys to other up tables */
-	size_t nfks;              /* number of fks */
-	int branch;               /* up: index of the branch column */
+	const hub_table_config *cfg; /* the allow-list entry (borrowed) */
+	char *quoted;                /* "schema"."table" */
+	catalog_col *cols;           /* columns in attnum order */
+	size_t ncols;                /* number of columns */
+	size_t npk;                  /* PK columns, branch column included */
+	int scope;               /* down: index of the scope column, or -1 */
+	size_t *send;            /* down: column indexes in sending order */
+	const char **send_names; /* down: their names (borrowed from cols) */
+	size_t nsend;            /* down: number of columns sent */
+	size_t nkey;             /* down: key columns, first in send */
+	int till;                /* up: index of till_column, or -1 */
+	bool till_int;           /* up: till_column is an integer (the till
+	                            id), else text (the till code) */
+	catalog_fk *fks;         /* up: foreign keys to other up tables */
+	size_t nfks;             /* number of fks */
+	int branch;              /* up: index of the branch column */
 } catalog_table;
 
 typedef struct {

@@ -63,7 +63,7 @@ static const cfg_key hub_keys[] = {
         "worker threads, each with its own PostgreSQL connection"},
 };
 
-const hub_table_cfg *
+const hub_table_config *
 hub_config_find(const hub_config *conf, const char *name)
 {
 	for (size_t i = 0; i < conf->ntables; i++)
@@ -73,7 +73,7 @@ hub_config_find(const hub_config *conf, const char *name)
 }
 
 const char *
-hub_config_center_col(const hub_table_cfg *t, const char *pos)
+hub_config_center_col(const hub_table_config *t, const char *pos)
 {
 	for (size_t i = 0; t != NULL && i < t->ncolmap; i++)
 		if (!strcmp(t->colmap[i].pos, pos))
@@ -100,7 +100,7 @@ trim(char *s)
  * t's renames: both names non-empty, each named once in the list.
  */
 static bool
-colmap_add(hub_table_cfg *t, char *entry, const char *section, char *err,
+colmap_add(hub_table_config *t, char *entry, const char *section, char *err,
     size_t errlen)
 {
 	char *colon = strchr(entry, ':'), *pos, *center;
@@ -140,7 +140,7 @@ colmap_add(hub_table_cfg *t, char *entry, const char *section, char *err,
 
 /* colmap_parse parses "columns": comma-separated "pos:center" renames. */
 static bool
-colmap_parse(hub_table_cfg *t, const char *value, const char *section,
+colmap_parse(hub_table_config *t, const char *value, const char *section,
     char *err, size_t errlen)
 {
 	char *copy = xstrdup(value), *p = copy, *comma;
@@ -157,10 +157,10 @@ colmap_parse(hub_table_cfg *t, const char *value, const char *section,
 }
 
 /* table_get returns the entry for name, appending it if new. */
-static hub_table_cfg *
+static hub_table_config *
 table_get(hub_config *conf, const char *name)
 {
-	hub_table_cfg *t;
+	hub_table_config *t;
 
 	for (size_t i = 0; i < conf->ntables; i++)
 		if (!strcmp(conf->tables[i].name, name))
@@ -179,7 +179,7 @@ on_section(void *vconf, const char *section, const char *name,
     const char *value, char *err, size_t errlen)
 {
 	hub_config *conf = vconf;
-	hub_table_cfg *t;
+	hub_table_config *t;
 	char **field;
 
 	if (strncmp(section, TABLE_PREFIX, strlen(TABLE_PREFIX)) != 0
@@ -290,7 +290,7 @@ scan_sections(hub_config *conf, const char *path)
 
 /* conflict_check checks the conflict keys of one table. */
 static bool
-conflict_check(const hub_table_cfg *t, char *err, size_t errlen)
+conflict_check(const hub_table_config *t, char *err, size_t errlen)
 {
 	if (t->conflict != NULL && t->down) {
 		snprintf(err, errlen,
@@ -321,7 +321,7 @@ conflict_check(const hub_table_cfg *t, char *err, size_t errlen)
  * branch_column of an up table.
  */
 static bool
-mapping_check(hub_table_cfg *t, char *err, size_t errlen)
+mapping_check(hub_table_config *t, char *err, size_t errlen)
 {
 	if (t->down && (t->branch_column != NULL || t->columns != NULL)) {
 		snprintf(err, errlen,
@@ -347,7 +347,7 @@ mapping_check(hub_table_cfg *t, char *err, size_t errlen)
 
 /* table_check fills schema and relname from target and checks scope. */
 static bool
-table_check(hub_table_cfg *t, char *err, size_t errlen)
+table_check(hub_table_config *t, char *err, size_t errlen)
 {
 	const char *dot;
 
@@ -539,7 +539,7 @@ hub_config_free(hub_config *conf)
 	cfg_list_free(conf->urls, conf->nurls);
 	cfg_list_free(conf->pub_urls, conf->npub);
 	for (size_t i = 0; i < conf->ntables; i++) {
-		hub_table_cfg *t = &conf->tables[i];
+		hub_table_config *t = &conf->tables[i];
 		free(t->name);
 		free(t->schema);
 		free(t->relname);

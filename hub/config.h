@@ -89,7 +89,7 @@ typedef struct {
 	size_t ncolmap;             /* number of renames */
 	char *till_column; /* up only: PK column filled with the till, or
 	                      NULL: the key does not include the till */
-} hub_table_cfg;
+} hub_table_config;
 
 typedef struct {
 	char *listen;              /* comma-separated nng URLs */
@@ -117,7 +117,7 @@ typedef struct {
 	char *tls_key;             /* PEM private key of tls_cert */
 	char *tls_client_ca;       /* PEM CAs of client certificates, or
 	                              NULL: none asked for */
-	hub_table_cfg *tables;     /* the allow-list, in file order */
+	hub_table_config *tables;  /* the allow-list, in file order */
 	size_t ntables;            /* number of tables */
 } hub_config;
 
@@ -143,7 +143,8 @@ void hub_config_free(hub_config *conf);
  * hub_config_find returns the allow-list entry for a branch-side table
  * name, or NULL. The result is borrowed from conf.
  */
-const hub_table_cfg *hub_config_find(const hub_config *conf, const char *name);
+const hub_table_config *hub_config_find(
+    const hub_config *conf, const char *name);
 
 /*
  * hub_config_center_col returns the target column that stores POS column
@@ -151,6 +152,6 @@ const hub_table_cfg *hub_config_find(const hub_config *conf, const char *name);
  * is borrowed from t or pos. It is a name to look up in the catalog, never
  * one to put into SQL as it is.
  */
-const char *hub_config_center_col(const hub_table_cfg *t, const char *pos);
+const char *hub_config_center_col(const hub_table_config *t, const char *pos);
 
 #endif /* HUB_CONFIG_H */

@@ -133,7 +133,7 @@ static bool
 is_down(const catalog *cat, const char *schema, const char *relname)
 {
 	for (size_t i = 0; i < cat->ntables; i++) {
-		const hub_table_cfg *c = cat->tables[i].cfg;
+		const hub_table_config *c = cat->tables[i].cfg;
 		if (c->down && !strcmp(c->schema, schema)
 		    && !strcmp(c->relname, relname))
 			return true;

@@ -7,7 +7,7 @@
 
 #include "agent_test.h"
 
-static agent_conf lc;
+static agent_config lc;
 
 static const char head[] = "[agent]\nbranch = b1\nkey = k\ndatabase = x.db\n"
                            "hub = tcp://127.0.0.1:1\n";
@@ -24,8 +24,8 @@ load(const char *body)
 		return false;
 	fprintf(f, "%s%s", head, body);
 	fclose(f);
-	config_free(&lc);
-	return config_load(p, true, &lc, err, sizeof err);
+	agent_config_free(&lc);
+	return agent_config_load(p, true, &lc, err, sizeof err);
 }
 
 static void
@@ -33,7 +33,7 @@ cleanup(void)
 {
 	char p[160];
 
-	config_free(&lc);
+	agent_config_free(&lc);
 	snprintf(p, sizeof p, "%s/agent.ini", dir);
 	unlink(p);
 }
@@ -43,7 +43,7 @@ test_old_config_changes(void)
 {
 	CHECK(load("[table transactions]\nkey = id\n[table payments]\n"));
 	CHECK(lc.ntables == 2 && !lc.tables[0].down && !lc.tables[1].down);
-	CHECK(config_count_down(&lc) == 0);
+	CHECK(agent_config_count_down(&lc) == 0);
 	CHECK(lc.nudge == NULL);
 	CHECK(lc.pull_interval_ms == 30000 && lc.pull_max_rows == 5000);
 	return true;
@@ -59,7 +59,7 @@ test_direction_ignored(void)
 	           "[table branch_prices]\ndirection = DOWN\n"));
 	CHECK(!lc.tables[0].down && lc.tables[1].down && lc.tables[2].down);
 	CHECK_STR(lc.tables[1].key, "id");
-	CHECK(config_count_down(&lc) == 2);
+	CHECK(agent_config_count_down(&lc) == 2);
 	CHECK_STR(lc.nudge, "tcp://127.0.0.1:2, tcp://127.0.0.1:3");
 	CHECK(lc.pull_interval_ms == 1000 && lc.pull_max_rows == 7);
 	return true;
@@ -107,13 +107,13 @@ test_limits_ignored(void)
 	proto_limits lim;
 
 	CHECK(load("pull_max_rows = 20000\n[table transactions]\n"));
-	config_limits(&lc, &lim);
+	agent_config_limits(&lc, &lim);
 	CHECK(
 	    lim.max_msg_bytes == 33554432 && lim.max_value_bytes == 16777216);
 	CHECK(lim.max_columns == 1600 && lim.max_events == 20000);
 	CHECK(load("max_message_bytes = 65536\nmax_value_bytes = 300\n"
 	           "max_columns = 8\n[table transactions]\n"));
-	config_limits(&lc, &lim);
+	agent_config_limits(&lc, &lim);
 	CHECK(lim.max_msg_bytes == 65536 && lim.max_value_bytes == 300);
 	CHECK(lim.max_columns == 8 && lim.max_events == 10000);
 	CHECK(!load("max_message_bytes = 65535\n[table transactions]\n"));
@@ -152,7 +152,7 @@ test_tls_keys_unchecked(void)
 	CHECK_STR(lc.tls_server_name, "hub.example");
 	{
 		tls_opts o;
-		config_tls_opts(&lc, &o);
+		agent_config_tls_opts(&lc, &o);
 		CHECK(!strcmp(o.ca, "ca.pem") && !strcmp(o.ca_key, "tls_ca")
 		    && !strcmp(o.cert, "c.pem") && !strcmp(o.key, "k.pem"));
 	}

@@ -53,8 +53,8 @@ static const char schema[]
       "CREATE TABLE \"odd\"\"name\"(\"we\"\"ird\" INTEGER PRIMARY KEY, v);";
 
 static char dir[64], path[128];
-static agent_table_conf tconf[5];
-static agent_conf conf;
+static agent_table_config tconf[5];
+static agent_config conf;
 static sqlite3 *db;
 static char err[512];
 

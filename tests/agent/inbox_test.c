@@ -23,20 +23,20 @@ static const char down_schema[]
       "qty INTEGER NOT NULL);";
 
 /* transactions up; products, branch_prices, stock_allocations down. */
-static agent_table_conf dconf[4];
+static agent_table_config dconf[4];
 static inbox *ib;
 
 static bool
 down_setup(bool products_up)
 {
 	memset(dconf, 0, sizeof dconf);
-	dconf[0] = (agent_table_conf) {
+	dconf[0] = (agent_table_config) {
 	    .name = "transactions", .line = 1, .down = false};
-	dconf[1] = (agent_table_conf) {
+	dconf[1] = (agent_table_config) {
 	    .name = "products", .line = 2, .down = !products_up};
-	dconf[2] = (agent_table_conf) {
+	dconf[2] = (agent_table_config) {
 	    .name = "branch_prices", .line = 3, .down = true};
-	dconf[3] = (agent_table_conf) {
+	dconf[3] = (agent_table_config) {
 	    .name = "stock_allocations", .line = 4, .down = true};
 	conf.tables = dconf;
 	conf.ntables = 4;

@@ -89,7 +89,7 @@ def drain(env, pg, hub, backlog, nbranches, tag):
         shutil.copy(backlog, db)
         agents.append(env.agent(code, code, key, hub.url, db=db,
                                 log_level="warning",
-                                batch_max_events=OPTS.batch_events))
+                                max_batch_events=OPTS.batch_events))
     total = sum(pending(a.db) for a in agents)
     high = {a.db: bstest.log_state(a.db)["high_seq"] for a in agents}
     t0 = time.monotonic()
@@ -258,7 +258,7 @@ def latency_while_draining(env, pg, hub, backlog, sync, run=0, own=True):
         pos = os.path.join(env.dir, code + "-pos.db")
         shutil.copy(backlog, pos)
     a = env.agent(code, code, key, hub.url, db=db,
-                  log_level="warning", batch_max_events=OPTS.batch_events)
+                  log_level="warning", max_batch_events=OPTS.batch_events)
     # A commit every millisecond, like a busy till, spread over the drain.
     idle = latency(pos, 1500, sync, 1, 1000)
     a.start()
@@ -342,7 +342,7 @@ if __name__ == "__main__":
     ap.add_argument("--rounds", type=int, default=3,
                     help="rounds of the latency-while-draining runs")
     ap.add_argument("--batch-events", type=int, default=2000,
-                    help="agent batch_max_events (default 2000)")
+                    help="agent max_batch_events (default 2000)")
     ap.add_argument("--drain-only", action="store_true",
                     help="only the drain and COPY figures")
     ap.add_argument("--profile", action="store_true",

@@ -55,7 +55,7 @@ def bootstrap(env, pg, hub, tag):
         a, bid = bstest.down_agent(env, hub, "boot%s%d" % (tag[:4], r),
                                    start=False,
                                    log_level="warning",
-                                   pull_max_rows=OPTS.page)
+                                   max_pull_rows=OPTS.page)
         a.init("--wal")
         t0 = time.monotonic()
         a.start()
@@ -149,7 +149,7 @@ if __name__ == "__main__":
     ap.add_argument("--products", type=int, default=50000,
                     help="products a new branch bootstraps (default 50000)")
     ap.add_argument("--page", type=int, default=5000,
-                    help="agent pull_max_rows (default 5000)")
+                    help="agent max_pull_rows (default 5000)")
     ap.add_argument("--rounds", type=int, default=3,
                     help="bootstrap rounds (default 3)")
     ap.add_argument("--branches", type=int, default=100,

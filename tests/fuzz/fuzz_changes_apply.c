@@ -2,7 +2,7 @@
  * fuzz_changes_apply.c: libFuzzer target for the agent's downstream path:
  * a CHANGES page from the bytes on the wire to the rows in the POS file.
  *
- * The input is decoded as agent/downstream.c does, under config_limits()
+ * The input is decoded as agent/downstream.c does, under agent_config_limits()
  * of agent.ini's defaults with pull_max_rows at its top (100000); a
  * CHANGES page is then applied with
  * inbox_apply() to an in-memory SQLite database made from
@@ -29,7 +29,7 @@
 #include "inbox.h"
 #include "log.h"
 
-static agent_table_conf tconf[] = {
+static agent_table_config tconf[] = {
     {.name = (char *) "transactions", .line = 1, .down = false},
     {.name = (char *) "transaction_items", .line = 2, .down = false},
     {.name = (char *) "payments", .line = 3, .down = false},
@@ -38,7 +38,7 @@ static agent_table_conf tconf[] = {
     {.name = (char *) "stock_allocations", .line = 6, .down = true},
 };
 
-static agent_conf conf;
+static agent_config conf;
 static unsigned char *image; /* the initialised POS file */
 static sqlite3_int64 image_len;
 
@@ -218,7 +218,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	proto_msg *m = NULL;
 	char err[256];
 
-	config_limits(&conf, &lim);
+	agent_config_limits(&conf, &lim);
 	if (proto_msg_decode(data, size, &lim, &m, err, sizeof err)
 	    != PROTO_OK)
 		return 0;

@@ -63,7 +63,7 @@
 		(char *) n, (char *) "\"" n "\"", (char *) t, pk > 0, pk      \
 	}
 
-static hub_table_cfg cfgs[] = {
+static hub_table_config cfgs[] = {
     {.name = (char *) "transactions",
         .schema = (char *) "public",
         .relname = (char *) "transactions",

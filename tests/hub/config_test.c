@@ -33,7 +33,7 @@ test_defaults_and_tables(void)
 {
 	hub_config c;
 	char err[512] = "";
-	const hub_table_cfg *t;
+	const hub_table_config *t;
 
 	CHECK(load("[hub]\nlisten = tcp://a:1, tcp://b:2\npostgres = x\n"
 	           "[table transactions]\n"
@@ -127,7 +127,7 @@ test_down_tables(void)
 {
 	hub_config c;
 	char err[512] = "";
-	const hub_table_cfg *t;
+	const hub_table_config *t;
 
 	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
 	           "publish = tcp://a:2, ipc:///tmp/x\nmax_pull_rows = 100\n"
@@ -160,7 +160,7 @@ test_conflict_policies(void)
 {
 	hub_config c;
 	char err[512] = "";
-	const hub_table_cfg *t;
+	const hub_table_config *t;
 
 	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
 	           "[table a]\n"
@@ -187,7 +187,7 @@ test_column_mapping(void)
 {
 	hub_config c;
 	char err[512] = "";
-	const hub_table_cfg *t;
+	const hub_table_config *t;
 
 	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
 	           "[table a]\ncolumns = branch_id:branch_code , amt: amount\n"

@@ -59,7 +59,7 @@ def main(env):
     bstest.setup_center(pg, hub)
     key = hub.branch_add("b1")
     bid = hub.branch_id("b1")
-    agent = env.agent("pos", "b1", key, hub.url, batch_max_events=2)
+    agent = env.agent("pos", "b1", key, hub.url, max_batch_events=2)
     agent.init()
     db = agent.db
 

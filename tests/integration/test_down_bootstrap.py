@@ -5,7 +5,7 @@ inserted before `migrate` installs the feed trigger (so they reach the
 feed by migrate's backfill) and 25,000 after (by the trigger). Then the
 branch is added and its agent started on an empty POS file: every
 product arrives, equal column by column over the columns both have, in
-pages of at most pull_max_rows. The time from the agent's start to the
+pages of at most max_pull_rows. The time from the agent's start to the
 last row is logged (the benchmark measures it on durable settings).
 """
 import os
@@ -39,7 +39,7 @@ def main(env):
     check_eq(bstest.feed_count(pg)[0], N, "the trigger fed the rest")
     hub.start()
     a, bid = bstest.down_agent(env, hub, "newbranch", start=False,
-                               pull_max_rows=5000)
+                               max_pull_rows=5000)
     t0 = time.monotonic()
     a.start()
     bstest.wait_until(lambda: count(a.db) >= N, 120, "all %d products at "

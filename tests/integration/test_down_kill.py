@@ -41,7 +41,7 @@ def main(env):
     pg, hub = bstest.down_center(env)
     bstest.seed_products(pg, 1, N)
     a, bid = bstest.down_agent(env, hub, "b1", start=False,
-                               pull_max_rows=PAGE)
+                               max_pull_rows=PAGE)
     kills = []
     low = None  # lowest down_cursor seen since the last restart
     a.start()

@@ -30,7 +30,7 @@ def main(env):
     hub = env.hub(pg)
     bstest.setup_center(pg, hub)
     key = hub.branch_add("b1")
-    agent = env.agent("pos", "b1", key, hub.url, batch_max_events=30)
+    agent = env.agent("pos", "b1", key, hub.url, max_batch_events=30)
     agent.init()
     st = bstest.possim_run(agent.db, sales=SALES, seed=SEED,
                            update_fraction=0.1, delete_fraction=0.02,

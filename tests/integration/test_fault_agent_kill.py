@@ -36,7 +36,7 @@ def main(env):
     bstest.log("seed %d, %d agent kills after the hub's commit"
                % (SEED, KILLS))
     f = bstest.FaultRun(env, "agent_kill", SEED, BACKLOG, LIVE_SALES,
-                        LIVE_RATE, wal=True, batch_max_events=40,
+                        LIVE_RATE, wal=True, max_batch_events=40,
                         busy_timeout_ms=60000,
                         log_level=os.environ.get("BS_AGENT_LOG", "info"))
     rng, agent, hub_seq = f.rng, f.agent, f.hub_seq

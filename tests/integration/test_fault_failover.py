@@ -33,7 +33,7 @@ def main(env):
     bstest.log("seed %d, %d hub kills with failover" % (SEED, KILLS))
     f = bstest.FaultRun(env, "failover", SEED, BACKLOG, LIVE_SALES,
                         LIVE_RATE, hub_names=("hubA", "hubB"),
-                        batch_max_events=25, request_timeout_ms=2000)
+                        max_batch_events=25, request_timeout_ms=2000)
     rng, hubs, agent, writer = f.rng, f.hubs, f.agent, f.writer
 
     served_alone = 0

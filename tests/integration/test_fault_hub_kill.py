@@ -32,7 +32,7 @@ LIVE_RATE = 40      # sales per second at most
 def main(env):
     bstest.log("seed %d, %d hub kills" % (SEED, KILLS))
     f = bstest.FaultRun(env, "hub_kill", SEED, BACKLOG, LIVE_SALES,
-                        LIVE_RATE, batch_max_events=25,
+                        LIVE_RATE, max_batch_events=25,
                         request_timeout_ms=3000)
     rng, hub, agent = f.rng, f.hub, f.agent
 

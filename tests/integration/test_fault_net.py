@@ -38,7 +38,7 @@ LIVE_RATE = 30
 def main(env):
     bstest.log("seed %d, %d cuts mid-PUSH, %d lost ACKs" % (SEED, CUTS, CUTS))
     f = bstest.FaultRun(env, "net", SEED, BACKLOG, LIVE_SALES, LIVE_RATE,
-                        via_proxy=True, batch_max_events=40,
+                        via_proxy=True, max_batch_events=40,
                         request_timeout_ms=2000)
     rng, px, agent, alive = f.rng, f.px, f.agent, f.alive
     progress, hub_seq = f.wait_progress, f.hub_seq

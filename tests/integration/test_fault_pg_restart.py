@@ -51,7 +51,7 @@ def main(env):
     # synchronous_commit on: a crash must not lose acknowledged commits
     # (see bstest.Postgres); fsync stays off, a process crash keeps it.
     f = bstest.FaultRun(env, "pg_restart", SEED, BACKLOG, LIVE_SALES,
-                        LIVE_RATE, crash_safe=True, batch_max_events=25,
+                        LIVE_RATE, crash_safe=True, max_batch_events=25,
                         request_timeout_ms=3000)
     rng, pg, hub, agent = f.rng, f.pg, f.hub, f.agent
 

@@ -48,7 +48,7 @@ def upstream(env):
     hub.proc.env = {"BS_FAULT": "hub_after_commit:3"}
     hub.start()
     key = hub.branch_add("b1")
-    agent = env.agent("pos", "b1", key, hub.url, batch_max_events=25)
+    agent = env.agent("pos", "b1", key, hub.url, max_batch_events=25)
     agent.init()
     bstest.possim_run(agent.db, sales=150, seed=11)
     agent.start()

@@ -416,7 +416,7 @@ def main(env):
     rss0 = rss_kib(hub.proc.p.pid)
 
     agent = env.agent("pos", "good", k_good, hub.url, heartbeat_ms=1000,
-                      batch_max_events=20)
+                      max_batch_events=20)
     agent.init()
     possim.sales(agent.db, 300, seed=1)
     pending = agent.state()["pending"]

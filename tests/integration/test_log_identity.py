@@ -112,7 +112,7 @@ def scenario_lost_ack(env, pg, hub):
     code = "rc"
     key = hub.branch_add(code)
     agent = env.agent(code, code, key, hub.url, busy_timeout_ms=60000,
-                      batch_max_events=10000, batch_max_bytes=16777216)
+                      max_batch_events=10000, max_batch_bytes=16777216)
     c = sqlite3.connect(agent.db)
     c.execute("PRAGMA journal_mode = WAL")
     c.close()

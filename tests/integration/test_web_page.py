@@ -225,7 +225,7 @@ def setup(env):
     px = bstest.proxy(env, hub.port)
     px.delay(200)
     slow = env.agent("behind", "store-behind", keys["store-behind"], px.url,
-                     heartbeat_ms=1000, batch_max_events=2)
+                     heartbeat_ms=1000, max_batch_events=2)
     slow.init()
     possim.sales(slow.db, BACKLOG_SALES, 4)
     log("store-behind: %d events waiting" % slow.state()["pending"])

@@ -9,7 +9,7 @@ tests/bench/soak.py reads. A scenario reads:
 
     f = bsfault.FaultRun(env, "hub_kill", SEED, backlog=1500,
                          live_sales=1200, live_rate=40,
-                         batch_max_events=25)
+                         max_batch_events=25)
     for i in ...:
         f.wait_progress("before kill %d" % i)
         f.hub.kill()
