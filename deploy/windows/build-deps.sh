@@ -260,7 +260,7 @@ build_jansson() {
 build_openssl() {
 	mkdir -p "$OBJ/openssl"
 	cd "$OBJ/openssl"
-	"$S/Configure" mingw64 no-shared no-tests no-asm no-apps no-docs \
+	"$S/Configure" mingw64 no-shared no-tests no-asm \
 		--cross-compile-prefix=$HOST- --prefix="$PREFIX" --libdir=lib
 	make -j "$JOBS" build_libs
 	make install_dev

@@ -1,7 +1,7 @@
 # CMake toolchain file: cross-compile for Windows x86-64 with Debian's
 # mingw-w64 (package gcc-mingw-w64-x86-64).
 #
-#   cmake -DCMAKE_TOOLCHAIN_FILE=deploy/windows/mingw-w64-x86_64.cmake \
+#   cmake -DCMAKE_TOOLCHAIN_FILE=$PWD/deploy/windows/mingw-w64-x86_64.cmake \
 #         [-DBS_WIN_PREFIX=<prefix>] ...
 #
 # BS_WIN_PREFIX is where deploy/windows/build-deps.sh installed the static
