@@ -3,6 +3,8 @@
 
 #include <time.h>
 
+#include "platform.h"
+
 #define WAIT_SLICE_MS 100
 
 static void
@@ -50,13 +52,10 @@ aiowait_wait(aiowait *w, bool (*stop)(void *), void *arg)
 
 	pthread_mutex_lock(&w->mtx);
 	while (!w->done) {
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += WAIT_SLICE_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		/* pthread_cond_timedwait takes a wall-clock deadline. */
+		int64_t end = plat_wall_ms() + WAIT_SLICE_MS;
+		struct timespec ts
+		    = {(time_t) (end / 1000), (long) (end % 1000) * 1000000};
 		pthread_cond_timedwait(&w->cv, &w->mtx, &ts);
 		if (!cancelled && !w->done && stop(arg)) {
 			pthread_mutex_unlock(&w->mtx);

@@ -16,6 +16,7 @@
 
 #include "cfg.h"
 #include "db.h"
+#include "platform.h"
 #include "sqlb.h"
 #include "util.h"
 
@@ -620,7 +621,7 @@ insert_log_id(sqlite3 *db, char *err, size_t errlen)
 	sqlite3_stmt *st;
 	proto_err rv;
 
-	if (rand_bytes(raw, sizeof raw) != PROTO_OK) {
+	if (plat_rand_bytes(raw, sizeof raw) != PROTO_OK) {
 		snprintf(err, errlen, "could not read random bytes");
 		return PROTO_EIO;
 	}

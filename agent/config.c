@@ -6,11 +6,13 @@
 #include "config.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include "cfg.h"
+#include "platform.h"
 #include "util.h"
 
 #define OFF(f) offsetof(agent_config, f)
@@ -237,8 +239,8 @@ read_key_file(agent_config *c, char *err, size_t errlen)
 	size_t n;
 
 	if (f == NULL) {
-		snprintf(err, errlen, "could not open key file \"%s\": %m",
-		    c->key_file);
+		snprintf(err, errlen, "could not open key file \"%s\": %s",
+		    c->key_file, plat_strerror(errno));
 		return false;
 	}
 	/* The secret is a password: others must not be able to read it. */

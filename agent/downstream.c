@@ -23,6 +23,7 @@
 #include "inbox.h"
 #include "log.h"
 #include "nudgesub.h"
+#include "platform.h"
 #include "proto/msg.h"
 #include "util.h"
 
@@ -67,7 +68,7 @@ note(downstream *ds, const char *why)
 static bool
 stopping(downstream *ds)
 {
-	return sig_term || atomic_load(&ds->stop);
+	return plat_stop_requested() || atomic_load(&ds->stop);
 }
 
 static bool
@@ -234,16 +235,16 @@ reload_pending(downstream *ds)
 static bool
 wait_nudge(downstream *ds, int64_t ms)
 {
-	int64_t end = now_mono_ms() + ms;
+	int64_t end = plat_mono_ms() + ms;
 	bool nudged = false;
 
-	while (!nudged && !stopping(ds) && now_mono_ms() < end) {
+	while (!nudged && !stopping(ds) && plat_mono_ms() < end) {
 		nng_msg *m;
-		int64_t left = end - now_mono_ms();
+		int64_t left = end - plat_mono_ms();
 		if (left > NUDGE_SLICE_MS)
 			left = NUDGE_SLICE_MS;
 		if (!ds->has_sub)
-			sleep_ms(left > 0 ? left : 1);
+			plat_sleep_ms(left > 0 ? left : 1);
 		else if (nng_recvmsg(ds->sub, &m, 0) == 0) {
 			nng_msg_free(m);
 			nudged = true;
@@ -276,9 +277,9 @@ backoff(downstream *ds, proto_err rv, bool no_retry)
 	log_debug("AGENT-BACKOFF", "pulling again in %" PRId64 " ms", ms);
 	note(ds, ds->hc.why);
 	ds->failures++;
-	for (int64_t end = now_mono_ms() + ms;
-	     !stopping(ds) && now_mono_ms() < end;)
-		sleep_ms(WAIT_SLICE_MS);
+	for (int64_t end = plat_mono_ms() + ms;
+	     !stopping(ds) && plat_mono_ms() < end;)
+		plat_sleep_ms(WAIT_SLICE_MS);
 }
 
 static void *
@@ -290,8 +291,8 @@ run_loop(void *arg)
 	while (!stopping(ds)) {
 		bool no_retry = false;
 		proto_err rv;
-		if (now_mono_ms() < next
-		    && !wait_nudge(ds, next - now_mono_ms()))
+		if (plat_mono_ms() < next
+		    && !wait_nudge(ds, next - plat_mono_ms()))
 			continue;
 		if ((rv = pull_all(ds, &no_retry)) != PROTO_OK) {
 			if (!stopping(ds))
@@ -303,7 +304,7 @@ run_loop(void *arg)
 			    "pulled after %u failed attempts", ds->failures);
 		ds->failures = 0;
 		note(ds, "");
-		next = now_mono_ms() + ds->conf->pull_interval_ms;
+		next = plat_mono_ms() + ds->conf->pull_interval_ms;
 	}
 	return NULL;
 }

@@ -35,9 +35,10 @@ proto_err downstream_start(
     const agent_config *conf, downstream **out, char *err, size_t errlen);
 
 /*
- * downstream_stop asks the thread to stop (it also stops on sig_term),
- * waits for it (a page being applied is finished or rolled back), closes
- * everything and frees ds. downstream_stop(NULL) does nothing.
+ * downstream_stop asks the thread to stop (it also stops on
+ * plat_stop_requested), waits for it (a page being applied is finished or
+ * rolled back), closes everything and frees ds. downstream_stop(NULL) does
+ * nothing.
  */
 void downstream_stop(downstream *ds);
 

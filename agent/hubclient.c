@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "live.h"
+#include "platform.h"
 #include "tls.h"
 #include "util.h"
 
@@ -41,13 +42,13 @@ nng_fail(hubclient *hc, int rv, const char *what)
 		    what, proto_type_name(hc->req_type),
 		    hc->conf->request_timeout_ms);
 		if (hc->o.live)
-			live_unreachable(now_wall_ms(), hc->why);
+			live_unreachable(plat_wall_ms(), hc->why);
 		return PROTO_ETIMEDOUT;
 	}
 	snprintf(hc->why, sizeof hc->why, "could not %s %s: %s", what,
 	    proto_type_name(hc->req_type), nng_strerror(rv));
 	if (hc->o.live && rv != NNG_ECANCELED)
-		live_unreachable(now_wall_ms(), hc->why);
+		live_unreachable(plat_wall_ms(), hc->why);
 	return rv == NNG_ECANCELED ? PROTO_ECLOSED : PROTO_EIO;
 }
 
@@ -111,7 +112,7 @@ hubclient_finish(hubclient *hc, proto_msg **resp)
 	if ((rv = nng_aio_result(hc->w.aio)) != 0)
 		return nng_fail(hc, rv, "get an answer to");
 	if (hc->o.live)
-		live_answer(now_wall_ms());
+		live_answer(plat_wall_ms());
 	m = nng_aio_get_msg(hc->w.aio);
 	nng_aio_set_msg(hc->w.aio, NULL);
 	pe = proto_msg_decode(
@@ -205,7 +206,7 @@ hubclient_backoff(hubclient *hc, unsigned failures, bool no_retry, int64_t *ms)
 
 	*ms = no_retry ? c->backoff_max_ms
 	               : hubclient_backoff_ms(c->backoff_min_ms,
-	                   c->backoff_max_ms, failures, rand_u64());
+	                   c->backoff_max_ms, failures, plat_rand_u64());
 	if (loud)
 		hubclient_explain(hc);
 	return loud;

@@ -33,6 +33,7 @@
 #include "inbox.h"
 #include "log.h"
 #include "outbox.h"
+#include "platform.h"
 #include "rejects.h"
 #include "sender.h"
 #include "status.h"
@@ -286,9 +287,9 @@ progress_cb(void *arg, const char *table, int64_t checked, int64_t total,
 {
 	progress_state *p = arg;
 
-	if (checked < total && now_mono_ms() < p->next_ms)
+	if (checked < total && plat_mono_ms() < p->next_ms)
 		return;
-	p->next_ms = now_mono_ms() + 1000;
+	p->next_ms = plat_mono_ms() + 1000;
 	fprintf(stderr,
 	    "%s: %s of \"%s\": queued %" PRId64 " rows, %" PRId64
 	    " of %" PRId64 " checked\n",
@@ -339,7 +340,7 @@ queue_all(sqlite3 *db, const agent_config *conf, sweep_mode mode)
 	    && sqlite3_step(st) == SQLITE_ROW)
 		hi = sqlite3_column_int64(st, 0);
 	sqlite3_finalize(st);
-	sig_install(); /* a stop between batches leaves them committed */
+	plat_sig_install(); /* a stop between batches leaves them committed */
 	for (size_t i = 0; i < conf->ntables && rv == PROTO_OK; i++) {
 		if (conf->tables[i].down)
 			continue;
@@ -355,7 +356,7 @@ queue_all(sqlite3 *db, const agent_config *conf, sweep_mode mode)
 			rv = PROTO_OK;
 			failed = true;
 		}
-		if (sig_term && rv == PROTO_OK) {
+		if (plat_stop_requested() && rv == PROTO_OK) {
 			snprintf(err, sizeof err,
 			    "interrupted; run it again to go on");
 			rv = PROTO_ECLOSED;
@@ -569,7 +570,7 @@ cmd_run(const cli_opts *o)
 	agent_http *http = NULL;
 
 	load_conf(o, true, &conf);
-	sig_install();
+	plat_sig_install();
 	/* Master data has its own thread, connection and sockets. */
 	if ((rv = downstream_start(&conf, &ds, err, sizeof err)) == PROTO_OK) {
 		/* Status over HTTP once the POS file opened; port in use

@@ -14,12 +14,13 @@
 #include "db.h"
 #include "log.h"
 #include "outbox_int.h"
+#include "platform.h"
 #include "util.h"
 
 int64_t
 outbox_now_s(void)
 {
-	return now_wall_ms() / 1000;
+	return plat_wall_ms() / 1000;
 }
 
 /* Copies one SQLite value into the arena; adds its size to *bytes. */
@@ -632,14 +633,14 @@ done:
 void
 outbox_ack_yield(outbox *ob, int64_t took_us)
 {
-	int64_t now = now_mono_ms(), ms;
+	int64_t now = plat_mono_ms(), ms;
 
 	if (outbox_changed(ob))
 		ob->pos_busy_until = now + 1000;
 	if (now >= ob->pos_busy_until)
 		return;
 	ms = took_us * YIELD_FACTOR / 1000;
-	sleep_ms(ms < 1 ? 1 : ms > 50 ? 50 : ms);
+	plat_sleep_ms(ms < 1 ? 1 : ms > 50 ? 50 : ms);
 }
 
 /* Marks rows of duplicate entries in (acked_seq, hi], one transaction. */
@@ -713,11 +714,11 @@ outbox_ack(outbox *ob, int64_t w, const proto_push *sent, int64_t dups,
 		rv = ack_dups(ob, dup_hi, err, errlen);
 	outbox_ack_block(&c);
 	while (rv == PROTO_OK) {
-		int64_t t0 = now_mono_us();
+		int64_t t0 = plat_mono_us();
 		rv = ack_chunk(ob, w, &c, &done, err, errlen);
 		if (rv != PROTO_OK || done < OUTBOX_ACK_CHUNK)
 			break;
-		outbox_ack_yield(ob, now_mono_us() - t0);
+		outbox_ack_yield(ob, plat_mono_us() - t0);
 	}
 	free(c.blocked);
 	/*

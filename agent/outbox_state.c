@@ -13,6 +13,7 @@
 #include "db.h"
 #include "log.h"
 #include "outbox_int.h"
+#include "platform.h"
 #include "sqlb.h"
 #include "util.h"
 
@@ -443,7 +444,7 @@ new_log_id(outbox *ob, char *err, size_t errlen)
 	char hex[33];
 	proto_err rv = PROTO_OK;
 
-	if (rand_bytes(raw, sizeof raw) != PROTO_OK) {
+	if (plat_rand_bytes(raw, sizeof raw) != PROTO_OK) {
 		snprintf(err, errlen, "could not read random bytes");
 		return PROTO_EIO;
 	}

@@ -13,6 +13,7 @@
 #include "db.h"
 #include "log.h"
 #include "outbox_int.h"
+#include "platform.h"
 #include "util.h"
 
 proto_err
@@ -111,7 +112,7 @@ rejects_ack(outbox *ob, const proto_push *sent, int64_t dups,
 		    dups, nnone);
 	outbox_ack_block(&c);
 	while (rv == PROTO_OK && i < sent->nevents) {
-		int64_t t0 = now_mono_us();
+		int64_t t0 = plat_mono_us();
 		size_t end = i + OUTBOX_ACK_CHUNK < sent->nevents
 		    ? i + OUTBOX_ACK_CHUNK
 		    : sent->nevents;
@@ -129,7 +130,7 @@ rejects_ack(outbox *ob, const proto_push *sent, int64_t dups,
 		if (rv != PROTO_OK)
 			db_rollback(ob->db);
 		else if (i < sent->nevents)
-			outbox_ack_yield(ob, now_mono_us() - t0);
+			outbox_ack_yield(ob, plat_mono_us() - t0);
 	}
 	free(c.blocked);
 	return rv;

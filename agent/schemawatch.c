@@ -13,6 +13,7 @@
 #include "db.h"
 #include "log.h"
 #include "outbox.h"
+#include "platform.h"
 #include "sweep.h"
 #include "util.h"
 
@@ -402,7 +403,8 @@ schemawatch_sweep(
 	        != PROTO_OK
 	    || n == 0 || (rv = high_seq(db, &hi, err, errlen)) != PROTO_OK)
 		goto done;
-	for (size_t i = 0; i < c->ntables && rv == PROTO_OK && !sig_term; i++)
+	for (size_t i = 0;
+	     i < c->ntables && rv == PROTO_OK && !plat_stop_requested(); i++)
 		if (!c->tables[i].down
 		    && is_marked(names, n, c->tables[i].name))
 			rv = sweep_one(

@@ -18,6 +18,7 @@
 #include "log.h"
 #include "nudgesub.h"
 #include "outbox.h"
+#include "platform.h"
 #include "rejects.h"
 #include "proto/msg.h"
 #include "fault.h"
@@ -67,7 +68,7 @@ static bool
 stop_on_signal(void *arg)
 {
 	(void) arg;
-	return sig_term != 0;
+	return plat_stop_requested();
 }
 
 static void
@@ -87,8 +88,8 @@ fill_hdr(sender *s, proto_agent_hdr *h, int64_t *high_seq)
 	if (c.pending > 0)
 		live_bytes_per_event(c.queue_bytes / c.pending);
 	h->oldest_age_s = 0; /* none pending, or captured before ts existed */
-	if (c.oldest_ts > 0 && now_wall_ms() / 1000 > c.oldest_ts)
-		h->oldest_age_s = now_wall_ms() / 1000 - c.oldest_ts;
+	if (c.oldest_ts > 0 && plat_wall_ms() / 1000 > c.oldest_ts)
+		h->oldest_age_s = plat_wall_ms() / 1000 - c.oldest_ts;
 	if (high_seq != NULL)
 		*high_seq = c.high_seq;
 }
@@ -210,7 +211,7 @@ hello(sender *s, bool *no_retry)
 		return rv;
 	if (resp->type == PROTO_WELCOME) {
 		rv = welcome(s, &resp->u.welcome, req.u.hello.high_seq);
-		s->last_hello_ms = now_mono_ms();
+		s->last_hello_ms = plat_mono_ms();
 	} else
 		rv = hubclient_error(&s->hc, resp, no_retry);
 	proto_msg_free(resp);
@@ -255,7 +256,7 @@ ack_check(sender *s, const proto_push *p, const proto_ack *a)
 static void
 acked(sender *s)
 {
-	s->last_ack_ms = now_wall_ms();
+	s->last_ack_ms = plat_wall_ms();
 	if (s->stall_since_ms > 0) {
 		log_notice("AGENT-STALL-END",
 		    "the hub acknowledges events again after %" PRId64 " s",
@@ -323,7 +324,7 @@ push_retry(sender *s, bool *sent, bool *no_retry)
 	proto_err rv;
 
 	*sent = false;
-	s->next_retry_ms = now_mono_ms() + RETRY_CHECK_MS;
+	s->next_retry_ms = plat_mono_ms() + RETRY_CHECK_MS;
 	proto_arena_reset(b->arena);
 	memset(&b->msg, 0, sizeof b->msg);
 	b->msg.type = PROTO_PUSH;
@@ -357,9 +358,9 @@ retry_wanted(sender *s)
 	char err[400];
 	bool yes = false;
 
-	if (now_mono_ms() < s->next_retry_ms)
+	if (plat_mono_ms() < s->next_retry_ms)
 		return false;
-	s->next_retry_ms = now_mono_ms() + RETRY_CHECK_MS;
+	s->next_retry_ms = plat_mono_ms() + RETRY_CHECK_MS;
 	if (rejects_waiting(s->ob, &yes, err, sizeof err) != PROTO_OK)
 		log_debug("AGENT-RETRY", "%s", err);
 	return yes;
@@ -543,7 +544,7 @@ refit(sender *s)
 		    "could not follow the schema of \"%s\": %s",
 		    s->conf->database, err);
 		s->schema_hold = true;
-		s->next_refit_ms = now_mono_ms() + REFIT_RETRY_MS;
+		s->next_refit_ms = plat_mono_ms() + REFIT_RETRY_MS;
 	}
 }
 
@@ -562,7 +563,7 @@ schema_check(sender *s)
 		s->schema_hold = true;
 	}
 	if (s->schema_hold && !s->hc.inflight
-	    && now_mono_ms() >= s->next_refit_ms)
+	    && plat_mono_ms() >= s->next_refit_ms)
 		refit(s);
 }
 
@@ -570,10 +571,11 @@ schema_check(sender *s)
 static void
 nap(sender *s, int64_t ms)
 {
-	int64_t end = now_mono_ms() + ms, left;
+	int64_t end = plat_mono_ms() + ms, left;
 
-	while (!sig_term && (left = end - now_mono_ms()) > 0) {
-		sleep_ms(left < s->conf->poll_ms ? left : s->conf->poll_ms);
+	while (!plat_stop_requested() && (left = end - plat_mono_ms()) > 0) {
+		plat_sleep_ms(
+		    left < s->conf->poll_ms ? left : s->conf->poll_ms);
 		schema_check(s);
 	}
 }
@@ -617,11 +619,11 @@ idle_wait(sender *s)
 {
 	int64_t due = s->last_hello_ms + s->conf->heartbeat_ms;
 
-	while (!sig_term) {
-		sleep_ms(s->conf->poll_ms);
+	while (!plat_stop_requested()) {
+		plat_sleep_ms(s->conf->poll_ms);
 		if (outbox_changed(s->ob))
 			return;
-		if (now_mono_ms() >= due || nudged(s)) {
+		if (plat_mono_ms() >= due || nudged(s)) {
 			s->session = false;
 			return;
 		}
@@ -637,7 +639,7 @@ static void
 watch(sender *s)
 {
 	const agent_config *conf = s->conf;
-	int64_t mono = now_mono_ms(), now = now_wall_ms(), age = -1, since;
+	int64_t mono = plat_mono_ms(), now = plat_wall_ms(), age = -1, since;
 	outbox_counts c;
 	char err[400];
 	int warn;
@@ -681,18 +683,18 @@ run_loop(sender *s)
 {
 	bool was_idle = true;
 
-	while (!sig_term) {
+	while (!plat_stop_requested()) {
 		bool idle = false, no_retry = false;
 		proto_err rv = PROTO_OK;
 
-		sig_hup = 0; /* nothing to reload yet */
+		(void) plat_reload_take(); /* nothing to reload yet */
 		watch(s);
 		schema_check(s);
 		if (!s->session)
 			rv = hello(s, &no_retry);
-		if (rv == PROTO_OK && !sig_term)
+		if (rv == PROTO_OK && !plat_stop_requested())
 			rv = push(s, &idle, &no_retry);
-		if (sig_term)
+		if (plat_stop_requested())
 			break;
 		if (rv != PROTO_OK) {
 			backoff(s, rv, no_retry);
@@ -757,7 +759,7 @@ sender_run(const agent_config *conf, char *err, size_t errlen)
 	refit(&s);
 	{
 		outbox_counts c;
-		s.start_ms = now_wall_ms();
+		s.start_ms = plat_wall_ms();
 		if (outbox_stats(s.ob, false, &c, err, errlen) == PROTO_OK)
 			s.last_ack_ms = c.last_ack * 1000;
 	}
@@ -766,10 +768,10 @@ sender_run(const agent_config *conf, char *err, size_t errlen)
 	    "log \"%s\", hub %s",
 	    AGENT_VERSION, conf->branch, conf->database, outbox_log_id(s.ob),
 	    conf->hub);
-	sd_notify_msg("READY=1");
+	plat_notify("READY=1");
 	run_loop(&s);
 	hubclient_abandon(&s.hc);
-	sd_notify_msg("STOPPING=1");
+	plat_notify("STOPPING=1");
 	log_info("AGENT-STOP", "stopping");
 done:
 	hubclient_close(&s.hc);

@@ -21,8 +21,8 @@
 #include "proto/err.h"
 
 /*
- * sender_run opens the outbox and the socket and sends until sig_term is
- * set. Returns PROTO_OK on a clean stop; PROTO_EINVAL, PROTO_EDB or
+ * sender_run opens the outbox and the socket and sends until a stop is
+ * requested. Returns PROTO_OK on a clean stop; PROTO_EINVAL, PROTO_EDB or
  * PROTO_EIO with a message in err when it cannot start (bad URL, init not
  * run...). Errors while running are logged and retried, never returned.
  * conf must have its secret resolved.

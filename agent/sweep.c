@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "platform.h"
 #include "sqlb.h"
 #include "util.h"
 
@@ -128,7 +129,7 @@ typedef struct {
 static proto_err
 batch(sweeper *s, int64_t a, int64_t b, int64_t *n, char *err, size_t errlen)
 {
-	int64_t t0 = now_mono_ms(), pause;
+	int64_t t0 = plat_mono_ms(), pause;
 	proto_err rv;
 
 	*n = 0;
@@ -149,10 +150,10 @@ batch(sweeper *s, int64_t a, int64_t b, int64_t *n, char *err, size_t errlen)
 		return rv;
 	}
 	*s->queued += *n;
-	pause = now_mono_ms() - t0;
-	sleep_ms(pause < SWEEP_PAUSE_MIN_MS  ? SWEEP_PAUSE_MIN_MS
-	        : pause > SWEEP_PAUSE_MAX_MS ? SWEEP_PAUSE_MAX_MS
-	                                     : pause);
+	pause = plat_mono_ms() - t0;
+	plat_sleep_ms(pause < SWEEP_PAUSE_MIN_MS ? SWEEP_PAUSE_MIN_MS
+	        : pause > SWEEP_PAUSE_MAX_MS     ? SWEEP_PAUSE_MAX_MS
+	                                         : pause);
 	return PROTO_OK;
 }
 
@@ -196,7 +197,7 @@ by_rowid(sweeper *s, char *err, size_t errlen)
 			break;
 		s->checked += SWEEP_BATCH_ROWS;
 		report(s);
-		if (hi >= end || sig_term)
+		if (hi >= end || plat_stop_requested())
 			break;
 		lo = hi + 1;
 	}
@@ -218,7 +219,7 @@ by_limit(sweeper *s, char *err, size_t errlen)
 		rv = batch(s, SWEEP_BATCH_ROWS, 0, &n, err, errlen);
 		s->checked = *s->queued;
 		report(s);
-	} while (rv == PROTO_OK && n > 0 && !sig_term);
+	} while (rv == PROTO_OK && n > 0 && !plat_stop_requested());
 	return rv;
 }
 

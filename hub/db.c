@@ -14,6 +14,7 @@
 
 #include "log.h"
 #include "metrics.h"
+#include "platform.h"
 #include "util.h"
 
 /* Seconds between reconnection attempts. */
@@ -137,13 +138,13 @@ db_connect_retry(const char *conninfo, PGconn **out)
 {
 	char err[512];
 
-	while (!sig_term) {
+	while (!plat_stop_requested()) {
 		if (db_connect(conninfo, out, err, sizeof err) == PROTO_OK)
 			return PROTO_OK;
 		metrics_pg_error();
 		log_error("HUB-DB-DOWN", "%s; disconnected; retrying in %d s",
 		    err, DB_RETRY_S);
-		sleep_ms(DB_RETRY_S * 1000);
+		plat_sleep_ms(DB_RETRY_S * 1000);
 	}
 	return PROTO_ECLOSED;
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "platform.h"
 #include "util.h"
 
 /*
@@ -61,7 +62,7 @@ new_key(
 {
 	uint8_t raw[KEYS_KEY_BYTES], digest[32];
 
-	if (rand_bytes(raw, sizeof raw) != PROTO_OK) {
+	if (plat_rand_bytes(raw, sizeof raw) != PROTO_OK) {
 		snprintf(err, errlen, "could not read random bytes");
 		return PROTO_EIO;
 	}

@@ -28,6 +28,7 @@
 #include "metrics.h"
 #include "migrate.h"
 #include "overview.h"
+#include "platform.h"
 #include "server.h"
 #include "util.h"
 
@@ -232,7 +233,7 @@ cmd_run(const hub_config *conf)
 	hub_http *http = NULL;
 	proto_err rv;
 
-	sig_install();
+	plat_sig_install();
 	metrics_init();
 	/* Under systemd PostgreSQL may still be starting: wait for it. */
 	if (db_connect_retry(conf->postgres, &conn) != PROTO_OK)

@@ -23,6 +23,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "platform.h"
 #include "tls.h"
 #include "util.h"
 
@@ -155,7 +156,7 @@ connect_listen(nudge *n)
 		    NUDGE_RETRY_S);
 		for (int i = 0;
 		     i < NUDGE_RETRY_S * 10 && !atomic_load(&n->stop); i++)
-			sleep_ms(100);
+			plat_sleep_ms(100);
 	}
 	return false;
 }

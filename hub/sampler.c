@@ -12,6 +12,7 @@
 #include <time.h>
 
 #include "db.h"
+#include "platform.h"
 #include "util.h"
 
 /* Seconds between prunes of backlog samples older than a day. */
@@ -33,7 +34,7 @@ static proto_err
 sample_cb(PGconn *conn, void *arg, char *err, size_t errlen)
 {
 	hub_sampler *s = arg;
-	int64_t now = now_mono_ms();
+	int64_t now = plat_mono_ms();
 	proto_err rv;
 
 	rv = db_exec(conn,

@@ -33,6 +33,7 @@
 #include "log.h"
 #include "metrics.h"
 #include "nudge.h"
+#include "platform.h"
 #include "proto/msg.h"
 #include "pull.h"
 #include "request.h"
@@ -43,7 +44,7 @@
 #define NNG_OPT_TLS_PEER_CN "tls-peer-cn" /* nng 1.6 and later */
 #endif
 
-/* Receive timeout: how quickly a worker notices sig_term. */
+/* Receive timeout: how quickly a worker notices a stop request. */
 #define RECV_TIMEOUT_MS 500
 /* Send timeout: rep0 sends do not wait for the peer, but bound it. */
 #define SEND_TIMEOUT_MS 5000
@@ -201,7 +202,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 	conn_info c = {.id = id}, *found;
 
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
-		c.since_ms = now_mono_ms();
+		c.since_ms = plat_mono_ms();
 		if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0)
 			format_addr(&sa, c.peer, sizeof c.peer);
 		else
@@ -232,7 +233,7 @@ pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 			log_info("HUB-BRANCH-DISCONNECT",
 			    "%s from %s disconnected after %" PRId64 " s",
 			    c.who, c.peer,
-			    (now_mono_ms() - c.since_ms) / 1000);
+			    (plat_mono_ms() - c.since_ms) / 1000);
 	}
 	pthread_mutex_unlock(&st->mu);
 	if (found == NULL)
@@ -341,7 +342,7 @@ auth_failed(worker *w, const char *branch, const char *why)
 {
 	server_state *st = w->st;
 	char code[VERSION_MAX + 1], peer[PEER_MAX] = "unknown address";
-	int64_t now = now_mono_ms(), hidden = 0;
+	int64_t now = plat_mono_ms(), hidden = 0;
 	conn_info *c;
 	bool log = false;
 
@@ -459,7 +460,7 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 {
 	int branch_id;
 	proto_err rv;
-	int64_t t0 = now_mono_us();
+	int64_t t0 = plat_mono_us();
 
 	if ((rv = check_hdr(w, &p->hdr, &branch_id)) != PROTO_OK) {
 		request_error_set(reply, rv, w->err);
@@ -481,7 +482,7 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 	}
 	/* Committed; the ACK is not sent yet: the lost-ACK window. */
 	fault_hit(FAULT_HUB_AFTER_COMMIT);
-	t0 = now_mono_us() - t0;
+	t0 = plat_mono_us() - t0;
 	metrics_observe_apply((double) t0 / 1e6);
 	log_debug("HUB-PUSH",
 	    "%s log=%s: %u events, %" PRId64 " applied, %" PRId64
@@ -495,7 +496,7 @@ handle_pull(worker *w, const proto_pull *p, proto_msg *reply)
 {
 	int branch_id;
 	proto_err rv;
-	int64_t t0 = now_mono_ms();
+	int64_t t0 = plat_mono_ms();
 
 	if ((rv = check_hdr(w, &p->hdr, &branch_id)) != PROTO_OK) {
 		request_error_set(reply, rv, w->err);
@@ -517,7 +518,7 @@ handle_pull(worker *w, const proto_pull *p, proto_msg *reply)
 	    "%s in %" PRId64 " ms",
 	    w->who, reply->u.changes.nchanges, p->cursor,
 	    reply->u.changes.cursor, reply->u.changes.more ? ", more" : "",
-	    now_mono_ms() - t0);
+	    plat_mono_ms() - t0);
 }
 
 /* encode_reply turns reply into an nng message, or NULL if impossible. */
@@ -657,7 +658,8 @@ handle(worker *w, nng_msg *req)
 	return out;
 }
 
-/* reconnect replaces a lost PostgreSQL connection; false on sig_term. */
+/* reconnect replaces a lost PostgreSQL connection; false once a stop is
+ * requested. */
 static bool
 reconnect(worker *w)
 {
@@ -716,7 +718,7 @@ worker_main(void *arg)
 	if (db_connect_retry(w->conf->postgres, &w->conn) != PROTO_OK)
 		return NULL;
 	apply_set_conn(w->apply, w->conn);
-	while (!sig_term && serve_one(w))
+	while (!plat_stop_requested() && serve_one(w))
 		;
 	return NULL;
 }
@@ -886,14 +888,15 @@ server_run(
 	}
 	log_info(
 	    "HUB-START", "listening on %s with %zu workers", conf->listen, n);
-	sd_notify_msg("READY=1");
-	while (!sig_term)
-		sleep_ms(1000);
-	sd_notify_msg("STOPPING=1");
+	plat_notify("READY=1");
+	while (!plat_stop_requested())
+		plat_sleep_ms(1000);
+	plat_notify("STOPPING=1");
 	log_info("HUB-STOP", "stopping: finishing requests in flight");
 done:
 	if (rv != PROTO_OK)
-		sig_term = 1; /* make started workers leave their loop */
+		plat_stop_request(); /* make started workers leave their loop
+		                      */
 	if (tls != NULL)
 		nng_tls_config_free(tls); /* the listeners hold their own */
 	for (size_t i = 0; i < n; i++)

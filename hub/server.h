@@ -5,7 +5,7 @@
  * each own an nng context, an aio and a PostgreSQL connection, so N
  * requests (from different branches) are applied in parallel while each
  * reply still goes back to the right requester. A worker receives with a
- * 500 ms timeout so it notices sig_term, finishes the request in flight,
+ * 500 ms timeout so it notices a stop request, finishes the request in flight,
  * replies and exits.
  *
  *   HELLO -> authenticate -> WELCOME(watermark, tag)
@@ -29,10 +29,10 @@
 
 /*
  * server_run listens, starts the workers, tells systemd READY=1 and
- * serves until sig_term is set; then it waits for the workers, closes the
- * socket and tells systemd STOPPING=1. conf and cat are borrowed. Returns
- * PROTO_OK after a clean stop, or PROTO_EIO (could not open the socket or
- * listen on a URL) with the reason in err.
+ * serves until a stop is requested (plat_stop_requested); then it waits for
+ * the workers, closes the socket and tells systemd STOPPING=1. conf and cat
+ * are borrowed. Returns PROTO_OK after a clean stop, or PROTO_EIO (could not
+ * open the socket or listen on a URL) with the reason in err.
  */
 proto_err server_run(
     const hub_config *conf, const catalog *cat, char *err, size_t errlen);

@@ -1,6 +1,7 @@
 /* cfg.c: table-driven INI loading on top of libinih. */
 #include "cfg.h"
 
+#include <errno.h>
 #include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -8,6 +9,7 @@
 #include <strings.h>
 
 #include "log.h"
+#include "platform.h"
 #include "util.h"
 
 typedef struct {
@@ -197,8 +199,8 @@ cfg_load(const char *path, const cfg_key *keys, size_t nkeys, void *conf,
 	if ((f = fopen(path, "r")) == NULL) {
 		snprintf(err, errlen,
 		    "could not open configuration file "
-		    "\"%s\": %m",
-		    path);
+		    "\"%s\": %s",
+		    path, plat_strerror(errno));
 		return false;
 	}
 	c.seen = xcalloc(nkeys ? nkeys : 1, sizeof(int));

@@ -5,7 +5,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "log.h"
 #include "util.h"
@@ -79,9 +78,10 @@ fault_hit(fault_site site)
 	n = atomic_fetch_add(&hits[site], 1) + 1;
 	if (n != atomic_load(&at_hit))
 		return;
-	/* One line, unbuffered, then gone: no atexit, no flush. */
-	dprintf(STDERR_FILENO, "FAULT %s hit %ld: exiting\n",
-	    fault_site_name(site), n);
-	_exit(FAULT_EXIT_CODE);
+	/* One line on stderr (not fully buffered), then gone: no atexit. */
+	fprintf(
+	    stderr, "FAULT %s hit %ld: exiting\n", fault_site_name(site), n);
+	fflush(stderr);
+	_Exit(FAULT_EXIT_CODE);
 }
 #endif

@@ -12,7 +12,7 @@
  *   BS_FAULT=<site name>:<n>
  *
  * arms one site: its nth hit (1 if ":<n>" is left out) ends the process
- * at once with _exit(FAULT_EXIT_CODE), as a kill -9 there would: no
+ * at once with _Exit(FAULT_EXIT_CODE), as a kill -9 there would: no
  * cleanup, no flush, no COMMIT or ACK that was not done yet. Other sites
  * and other processes run on.
  *

@@ -7,8 +7,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/time.h>
 #include <time.h>
+
+#include "platform.h"
 
 static const char *log_prog = "branchsync";
 static log_level log_max = LOG_LVL_INFO;
@@ -58,13 +59,12 @@ log_msg(log_level lvl, const char *id, const char *fmt, ...)
 	if (log_journal) {
 		n = (size_t) snprintf(line, sizeof line, "<%d>", (int) lvl);
 	} else {
-		struct timeval tv;
+		int64_t ms = plat_wall_ms();
 		struct tm tm;
-		gettimeofday(&tv, NULL);
-		gmtime_r(&tv.tv_sec, &tm);
+		plat_gmtime(ms / 1000, &tm);
 		n = strftime(line, sizeof line, "%Y-%m-%dT%H:%M:%S", &tm);
 		n += (size_t) snprintf(line + n, sizeof line - n, ".%03dZ %s ",
-		    (int) (tv.tv_usec / 1000), level_words[lvl & 7]);
+		    (int) (ms % 1000), level_words[lvl & 7]);
 	}
 	if (id != NULL && n < sizeof line)
 		n += (size_t) snprintf(line + n, sizeof line - n, "%s ", id);

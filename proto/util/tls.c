@@ -19,10 +19,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include "cfg.h"
 #include "log.h"
+#include "platform.h"
 #include "util.h"
 
 /* Largest PEM file read: a long CA bundle fits comfortably. */
@@ -46,16 +46,11 @@ tls_any_url(char *const *urls, size_t n)
 bool
 tls_check_perms(const char *path, const char *id, const char *what)
 {
-	struct stat st;
+	char how[2048];
 
-	if (path == NULL || stat(path, &st) != 0
-	    || !(st.st_mode & (S_IRGRP | S_IROTH)))
+	if (path == NULL || !plat_file_exposed(path, how, sizeof how))
 		return false;
-	log_warn(id,
-	    "\"%s\" holds %s but is readable by %s (mode %04o); run "
-	    "\"chmod 600 %s\"",
-	    path, what, (st.st_mode & S_IROTH) ? "all users" : "its group",
-	    (unsigned) (st.st_mode & 07777), path);
+	log_warn(id, "\"%s\" holds %s but is %s", path, what, how);
 	return true;
 }
 
@@ -69,14 +64,15 @@ read_pem(const char *path, const char *key, char *err, size_t errlen)
 
 	if (f == NULL) {
 		snprintf(err, errlen, "could not read %s \"%s\": %s", key,
-		    path, strerror(errno));
+		    path, plat_strerror(errno));
 		return NULL;
 	}
 	buf = xmalloc(PEM_MAX_BYTES + 1);
 	n = fread(buf, 1, PEM_MAX_BYTES + 1, f);
 	if (ferror(f) || n > PEM_MAX_BYTES) {
 		snprintf(err, errlen, "could not read %s \"%s\": %s", key,
-		    path, ferror(f) ? strerror(errno) : "larger than 1 MB");
+		    path,
+		    ferror(f) ? plat_strerror(errno) : "larger than 1 MB");
 		fclose(f);
 		free(buf);
 		return NULL;

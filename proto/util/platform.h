@@ -1,0 +1,99 @@
+/*
+ * platform.h: everything the daemons need from the operating system that
+ * ISO C does not give them: randomness, clocks, stop and reload requests
+ * (signals, or console control on Windows), service-manager notification,
+ * the permission check on secret files and the text of an errno value.
+ *
+ * One implementation per platform, chosen by CMake: platform_posix.c
+ * (Linux, any architecture) and, later, platform_win.c (mingw-w64). The
+ * interface uses only C types, so that both can implement it; code outside
+ * platform_*.c calls plat_* and never #ifdefs on the platform.
+ *
+ * Thread safety: every function may be called from any thread.
+ */
+#ifndef BS_PLATFORM_H
+#define BS_PLATFORM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "proto/err.h"
+
+/*
+ * Clocks. plat_mono_ms and plat_mono_us count from an arbitrary start and
+ * never go back (CLOCK_MONOTONIC); plat_wall_ms is the wall clock in
+ * milliseconds since 1970-01-01 UTC and may jump.
+ */
+int64_t plat_mono_ms(void);
+int64_t plat_mono_us(void);
+int64_t plat_wall_ms(void);
+
+/*
+ * plat_gmtime breaks sec (seconds since 1970-01-01 UTC) into UTC calendar
+ * fields in *out (reentrant gmtime).
+ */
+void plat_gmtime(int64_t sec, struct tm *out);
+
+/*
+ * plat_sleep_ms sleeps for ms milliseconds, returning early (within 50 ms)
+ * once a stop is requested (plat_stop_requested).
+ */
+void plat_sleep_ms(int64_t ms);
+
+/*
+ * plat_rand_bytes fills p with n bytes from the operating system's CSPRNG.
+ * Returns PROTO_EIO if it is unavailable.
+ */
+proto_err plat_rand_bytes(void *p, size_t n)
+    __attribute__((warn_unused_result));
+/*
+ * plat_rand_u64 returns a random 64-bit number from the CSPRNG; it logs
+ * RANDOM-FAIL and aborts if the CSPRNG is unavailable.
+ */
+uint64_t plat_rand_u64(void);
+
+/*
+ * Stop and reload requests. plat_sig_install arranges that a termination
+ * request from outside (SIGTERM, SIGINT) makes plat_stop_requested true,
+ * and that a second one ends the process at once with status 1; that a
+ * reload request (SIGHUP) is remembered for plat_reload_take; and that a
+ * peer closing a socket does not kill the process (SIGPIPE is ignored).
+ * The requests are only recorded: the daemons' loops poll for them.
+ */
+void plat_sig_install(void);
+/* plat_stop_requested returns true once a stop was requested. */
+bool plat_stop_requested(void);
+/* plat_stop_request requests a stop from inside the process. */
+void plat_stop_request(void);
+/*
+ * plat_reload_take returns true if a reload was requested since the last
+ * call, and forgets the request.
+ */
+bool plat_reload_take(void);
+
+/*
+ * plat_notify sends a state message ("READY=1", "STOPPING=1", ...) to the
+ * service manager (systemd's NOTIFY_SOCKET); it does nothing if there is
+ * none. Errors are ignored.
+ */
+void plat_notify(const char *msg);
+
+/*
+ * plat_file_exposed checks whether users other than the owner of the file
+ * at path may read it. If so it writes how, and how to fix it, into how
+ * (e.g. 'readable by its group (mode 0640); run "chmod 600 PATH"', to
+ * follow "... but is ") and returns true. A file that cannot be examined
+ * returns false: it is left to whoever opens it.
+ */
+bool plat_file_exposed(const char *path, char *how, size_t howlen);
+
+/*
+ * plat_strerror returns the text for the errno value errnum, the text
+ * glibc's printf prints for its m conversion. The string is borrowed; it
+ * stays valid until the next call in the same thread.
+ */
+const char *plat_strerror(int errnum);
+
+#endif /* BS_PLATFORM_H */
