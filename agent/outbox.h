@@ -173,4 +173,11 @@ int outbox_warn_decide(
  */
 bool outbox_changed(outbox *ob);
 
+/*
+ * outbox_schema_stale says that a batch read found the POS file's schema
+ * changed since the outbox was opened: it read nothing, and every read
+ * reads nothing until the outbox is reopened after a refit.
+ */
+bool outbox_schema_stale(const outbox *ob);
+
 #endif /* AGENT_OUTBOX_H */

@@ -38,6 +38,8 @@ struct outbox {
 	int64_t acked_seq;        /* meta acked_seq */
 	int64_t acked_tag;        /* meta acked_tag */
 	int64_t data_version;     /* last PRAGMA data_version seen */
+	int64_t schema_version;   /* PRAGMA schema_version of the layouts */
+	bool schema_stale;        /* a read saw another schema_version */
 	int64_t avg_bytes;        /* bytes per event in the last batch */
 	int64_t pos_busy_until;  /* the POS wrote recently: yield until (ms) */
 	int wal_pages;           /* WAL size after our last commit, pages */
@@ -48,6 +50,7 @@ struct outbox {
 	sqlite3_stmt *tag_at;    /* tag of the entry at a seq */
 	sqlite3_stmt *high;      /* max(seq) */
 	sqlite3_stmt *dv;        /* PRAGMA data_version */
+	sqlite3_stmt *sv;        /* PRAGMA schema_version */
 	sqlite3_stmt *retry_sel; /* entries to retry, at or below acked_seq */
 	sqlite3_stmt *retry_any; /* is there one? */
 	sqlite3_stmt *retry_del; /* end a retried entry: delete it */

@@ -222,6 +222,7 @@ static const struct {
     {offsetof(struct outbox, high),
         "SELECT coalesce(max(seq), 0) FROM _branchsync_log"},
     {offsetof(struct outbox, dv), "PRAGMA data_version"},
+    {offsetof(struct outbox, sv), "PRAGMA schema_version"},
     /* Retried entries were acknowledged once, so they lie at or below
      * acked_seq, among the few entries kept there: a short scan. */
     {offsetof(struct outbox, retry_sel),
@@ -372,6 +373,30 @@ wal_cb(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
+static proto_err
+read_schema_version(sqlite3 *db, int64_t *v, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	proto_err rv;
+
+	if ((rv = db_prepare(db, "PRAGMA schema_version", &st, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*v = sqlite3_column_int64(st, 0);
+	else
+		rv = db_fail(
+		    db, "could not read the schema version", err, errlen);
+	sqlite3_finalize(st);
+	return rv;
+}
+
+bool
+outbox_schema_stale(const outbox *ob)
+{
+	return ob->schema_stale;
+}
+
 proto_err
 outbox_open(const agent_config *conf, outbox **out, char *err, size_t errlen)
 {
@@ -386,7 +411,12 @@ outbox_open(const agent_config *conf, outbox **out, char *err, size_t errlen)
 	    != PROTO_OK)
 		goto fail;
 	db_tune(ob->db);
-	if ((rv = read_meta(ob, err, errlen)) != PROTO_OK
+	/* Before the layouts are read: a schema change after this point
+	 * shows as another version in every batch read (read_batch). */
+	if ((rv = read_schema_version(
+	         ob->db, &ob->schema_version, err, errlen))
+	        != PROTO_OK
+	    || (rv = read_meta(ob, err, errlen)) != PROTO_OK
 	    || (rv = db_exec(ob->db, CAPTURE_LOG_KEY_INDEX, err, errlen))
 	        != PROTO_OK
 	    || (rv = describe_tables(ob, err, errlen)) != PROTO_OK

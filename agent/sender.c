@@ -467,6 +467,12 @@ push(sender *s, bool *idle, bool *no_retry)
 	bool ahead;
 	proto_err rv;
 
+	if (!s->hc.inflight && s->schema_hold) {
+		/* The refit is due: send nothing read under the old schema. */
+		*idle = false;
+		plat_sleep_ms(s->conf->poll_ms);
+		return PROTO_OK;
+	}
 	if (!s->hc.inflight) {
 		bool sent;
 		if ((rv = move_pending(s)) != PROTO_OK
@@ -479,6 +485,16 @@ push(sender *s, bool *idle, bool *no_retry)
 		if ((rv = send_next(s, cur, 0)) != PROTO_OK)
 			return rv;
 		*idle = p->nevents == 0;
+		if (*idle && outbox_schema_stale(s->ob)) {
+			/* Read nothing: the schema changed under the read. */
+			if (!s->schema_hold)
+				log_info("AGENT-SCHEMA-CHANGED",
+				    "the schema of \"%s\" changed; checking "
+				    "the capture triggers",
+				    s->conf->database);
+			s->schema_hold = true;
+			*idle = false;
+		}
 		if (*idle)
 			return PROTO_OK;
 	}
