@@ -23,8 +23,7 @@ request_error_set(proto_msg *reply, proto_err code, const char *message)
 	    || code == PROTO_ETIMEDOUT || code == PROTO_EIO;
 }
 
-/* request_hdr returns the header of a request, NULL for another type. */
-static const proto_agent_hdr *
+const proto_agent_hdr *
 request_hdr(const proto_msg *m)
 {
 	if (m->type == PROTO_HELLO)

@@ -19,6 +19,10 @@
  */
 void request_error_set(proto_msg *reply, proto_err code, const char *message);
 
+/* request_hdr returns the header of a HELLO, PUSH or PULL (borrowed from
+ * m), or NULL for another type. */
+const proto_agent_hdr *request_hdr(const proto_msg *m);
+
 /*
  * request_decode decodes the len bytes at data with lim and checks what
  * needs no database: the message is a HELLO, PUSH or PULL, and its

@@ -342,24 +342,11 @@ handle_push(const proto_push *p, proto_msg *reply, char *err, size_t errlen)
 	}
 }
 
-/* hdr_of returns the header of a decoded HELLO, PUSH or PULL, or NULL. */
-static const proto_agent_hdr *
-hdr_of(const proto_msg *m)
-{
-	if (m->type == PROTO_HELLO)
-		return &m->u.hello.hdr;
-	if (m->type == PROTO_PUSH)
-		return &m->u.push.hdr;
-	if (m->type == PROTO_PULL)
-		return &m->u.pull.hdr;
-	return NULL;
-}
-
 /* check_names: the names of a decoded message are what the decoder says. */
 static void
 check_names(const proto_msg *m)
 {
-	const proto_agent_hdr *hdr = hdr_of(m);
+	const proto_agent_hdr *hdr = request_hdr(m);
 
 	if (hdr == NULL)
 		return;
@@ -402,7 +389,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		FUZZ_ASSERT(!reply.u.error.retry || rv == PROTO_ENOMEM);
 		fuzz_roundtrip(&reply);
 	} else {
-		FUZZ_ASSERT(hdr_of(m) != NULL);
+		FUZZ_ASSERT(request_hdr(m) != NULL);
 		if (m->type == PROTO_PUSH)
 			handle_push(&m->u.push, &reply, err, sizeof err);
 	}
