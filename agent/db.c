@@ -147,3 +147,21 @@ db_bind_value(sqlite3_stmt *st, int idx, const proto_value *v)
 		break;
 	}
 }
+
+proto_err
+db_schema_version(sqlite3 *db, int64_t *v, char *err, size_t errlen)
+{
+	sqlite3_stmt *st;
+	proto_err rv;
+
+	if ((rv = db_prepare(db, "PRAGMA schema_version", &st, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	if (sqlite3_step(st) == SQLITE_ROW)
+		*v = sqlite3_column_int64(st, 0);
+	else
+		rv = db_fail(
+		    db, "could not read the schema version", err, errlen);
+	sqlite3_finalize(st);
+	return rv;
+}

@@ -59,6 +59,12 @@ proto_err db_tx_steps(sqlite3 *db, const char *const *sql, size_t n,
  */
 void db_bind_value(sqlite3_stmt *st, int idx, const proto_value *v);
 
+/*
+ * db_schema_version reads PRAGMA schema_version (SQLite counts every
+ * schema change of the file in it) into *v. PROTO_OK or PROTO_EDB.
+ */
+proto_err db_schema_version(sqlite3 *db, int64_t *v, char *err, size_t errlen);
+
 /* db_rollback rolls back an open transaction, ignoring errors. */
 void db_rollback(sqlite3 *db);
 

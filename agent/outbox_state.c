@@ -373,24 +373,6 @@ wal_cb(void *arg, sqlite3 *db, const char *name, int pages)
 	return SQLITE_OK;
 }
 
-static proto_err
-read_schema_version(sqlite3 *db, int64_t *v, char *err, size_t errlen)
-{
-	sqlite3_stmt *st;
-	proto_err rv;
-
-	if ((rv = db_prepare(db, "PRAGMA schema_version", &st, err, errlen))
-	    != PROTO_OK)
-		return rv;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		*v = sqlite3_column_int64(st, 0);
-	else
-		rv = db_fail(
-		    db, "could not read the schema version", err, errlen);
-	sqlite3_finalize(st);
-	return rv;
-}
-
 bool
 outbox_schema_stale(const outbox *ob)
 {
@@ -413,8 +395,7 @@ outbox_open(const agent_config *conf, outbox **out, char *err, size_t errlen)
 	db_tune(ob->db);
 	/* Before the layouts are read: a schema change after this point
 	 * shows as another version in every batch read (read_batch). */
-	if ((rv = read_schema_version(
-	         ob->db, &ob->schema_version, err, errlen))
+	if ((rv = db_schema_version(ob->db, &ob->schema_version, err, errlen))
 	        != PROTO_OK
 	    || (rv = read_meta(ob, err, errlen)) != PROTO_OK
 	    || (rv = db_exec(ob->db, CAPTURE_LOG_KEY_INDEX, err, errlen))

@@ -49,16 +49,10 @@ schemawatch_free(schemawatch *sw)
 static int64_t
 schema_version(sqlite3 *db)
 {
-	sqlite3_stmt *st;
-	int64_t v = -1;
+	char err[256];
+	int64_t v;
 
-	if (sqlite3_prepare_v2(db, "PRAGMA schema_version", -1, &st, NULL)
-	    != SQLITE_OK)
-		return -1;
-	if (sqlite3_step(st) == SQLITE_ROW)
-		v = sqlite3_column_int64(st, 0);
-	sqlite3_finalize(st);
-	return v;
+	return db_schema_version(db, &v, err, sizeof err) == PROTO_OK ? v : -1;
 }
 
 bool
