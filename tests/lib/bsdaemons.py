@@ -39,7 +39,24 @@ def parse_prom(text):
     return out
 
 
-class Hub:
+class Daemon:
+    """What hub and agent share: self.proc (a Proc) and self.name."""
+
+    def stop(self):
+        """SIGTERM; a clean stop exits 0, anything else fails the test."""
+        rc = self.proc.stop()
+        if rc not in (0, None):
+            raise Failure("%s exited %s on SIGTERM, want 0" % (self.name, rc))
+        return rc
+
+    def kill(self):
+        self.proc.kill()
+
+    def alive(self):
+        return self.proc.alive()
+
+
+class Hub(Daemon):
     """branchsync-hub with its own hub.ini, log file and listen port."""
 
     def __init__(self, env, pg, name="hub", tables=UPSTREAM_TABLES,
@@ -179,14 +196,6 @@ class Hub:
                        "%s to listen on %s" % (self.name, self.url),
                        alive=[self.proc])
 
-    def stop(self):
-        rc = self.proc.stop()
-        if rc not in (0, None):
-            raise Failure("%s exited %s on SIGTERM, want 0" % (self.name, rc))
-        return rc
-
-    def kill(self):
-        self.proc.kill()
 
     def restart(self):
         self.stop()
@@ -217,7 +226,7 @@ def setup_center(pg, hub):
     hub.migrate()
 
 
-class Agent:
+class Agent(Daemon):
     """branchsync-agent with its own agent.ini, POS file and log file."""
 
     def __init__(self, env, name, branch, key, hubs, db=None,
@@ -283,17 +292,7 @@ class Agent:
     def start(self):
         self.proc.start()
 
-    def stop(self):
-        rc = self.proc.stop()
-        if rc not in (0, None):
-            raise Failure("%s exited %s on SIGTERM, want 0" % (self.name, rc))
-        return rc
 
-    def kill(self):
-        self.proc.kill()
-
-    def alive(self):
-        return self.proc.alive()
 
     @property
     def http_port(self):
