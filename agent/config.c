@@ -1,6 +1,6 @@
 /*
  * config.c: the agent's key table, "[table NAME]" sections and the branch
- * secret. libinih (through cfg_load) parses the file; this file only knows
+ * secret. cfg_load (ini.c) parses the file; this file only knows
  * which keys exist and how to check them.
  */
 #include "config.h"
@@ -191,7 +191,7 @@ table_key_cb(void *conf, const char *section, const char *name,
 }
 
 /*
- * libinih calls a handler only for "name = value" lines, so an empty
+ * cfg_load hands the callback only "name = value" lines, so an empty
  * "[table payments]" section would be invisible. A short pre-scan of the
  * section headers collects the tables in file order.
  */

@@ -262,7 +262,7 @@ on_section(void *vconf, const char *section, const char *name,
 
 /*
  * scan_sections adds every "[table NAME]" header to the allow-list.
- * libinih calls the handler only for key lines, so without this an empty
+ * cfg_load hands on_section only key lines, so without this an empty
  * section (the common case: all defaults) would be lost silently.
  */
 static void

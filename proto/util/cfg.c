@@ -1,13 +1,13 @@
-/* cfg.c: table-driven INI loading on top of libinih. */
+/* cfg.c: table-driven INI loading on top of ini.c. */
 #include "cfg.h"
 
 #include <errno.h>
-#include <ini.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+#include "ini.h"
 #include "log.h"
 #include "platform.h"
 #include "util.h"
@@ -22,23 +22,8 @@ typedef struct {
 	char *err;           /* first error, if any */
 	size_t errlen;       /* size of err */
 	bool failed;         /* an error was recorded */
-	FILE *file;          /* the file being read */
-	int lineno;          /* lines read so far */
+	int lineno;          /* the line being handled */
 } cfg_ctx;
-
-/*
- * Debian's libinih is built without INI_HANDLER_LINENO, so the reader counts
- * lines itself: when the handler runs, lineno is the line it is handling.
- */
-static char *
-read_line(char *str, int num, void *stream)
-{
-	cfg_ctx *c = stream;
-	char *s = fgets(str, num, c->file);
-	if (s != NULL)
-		c->lineno++;
-	return s;
-}
 
 static bool
 set_value(
@@ -141,14 +126,17 @@ set_key(cfg_ctx *c, size_t i, const char *value, char *why, size_t whylen)
 }
 
 static int
-on_line(void *user, const char *section, const char *name, const char *value)
+on_line(void *user, int lineno, const char *section, const char *name,
+    const char *value)
 {
 	cfg_ctx *c = user;
-	int lineno = c->lineno;
 	char why[512] = "";
 
+	c->lineno = lineno;
 	if (c->failed)
 		return 0;
+	if (name == NULL)
+		return 1; /* a section header: its keys are checked */
 	if (section_known(c, section)) {
 		size_t i = key_find(c, section, name);
 		if (i < c->nkeys) {
@@ -176,7 +164,7 @@ bool
 cfg_load(const char *path, const cfg_key *keys, size_t nkeys, void *conf,
     cfg_section_cb cb, char *err, size_t errlen)
 {
-	char why[600] = "";
+	char why[600] = "", syntax[128];
 	cfg_ctx c = {.keys = keys,
 	    .nkeys = nkeys,
 	    .conf = conf,
@@ -204,15 +192,19 @@ cfg_load(const char *path, const cfg_key *keys, size_t nkeys, void *conf,
 		return false;
 	}
 	c.seen = xcalloc(nkeys ? nkeys : 1, sizeof(int));
-	c.file = f;
-	rc = ini_parse_stream(read_line, &c, on_line, &c);
+	rc = ini_parse(f, on_line, &c, syntax, sizeof syntax);
 	fclose(f);
 	if (c.failed) {
 		snprintf(err, errlen, "%s:%s", path, why);
 		goto done;
 	}
-	if (rc != 0) {
-		snprintf(err, errlen, "%s:%d: syntax error", path, rc);
+	if (rc < 0) {
+		snprintf(err, errlen, "%s: %s", path, syntax);
+		goto done;
+	}
+	if (rc > 0) {
+		snprintf(
+		    err, errlen, "%s:%d: syntax error: %s", path, rc, syntax);
 		goto done;
 	}
 	for (size_t i = 0; i < nkeys; i++) {

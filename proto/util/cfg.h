@@ -3,7 +3,7 @@
  *
  * A program declares every key once: section, name, type, where it goes in
  * the program's config struct, its default as a string, its range, and
- * flags. cfg_load applies the defaults, parses the file with libinih and
+ * flags. cfg_load applies the defaults, parses the file (ini.h) and
  * checks each value, so an error names the file, the line and the reason:
  *
  *   /etc/branchsync/agent.ini:12: unknown key "lisen_url" in [agent]
