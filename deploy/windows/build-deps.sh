@@ -8,7 +8,9 @@
 # Needs Debian 12. As root (or with sudo) it installs the cross toolchain
 # and adds a deb-src entry when they are missing. Then it fetches with
 # "apt-get source" and builds, in this order: sqlite3, mbedtls, nng (with
-# TLS from that mbedtls), msgpack-c, libinih, jansson.
+# TLS from that mbedtls), msgpack-c, jansson. (The agent reads its INI
+# files with its own reader, proto/util/ini.c: Debian 12's libinih source
+# package cannot be fetched from the archive.)
 #
 # BUILD_DIR/src/<package>/   the unpacked source packages
 # BUILD_DIR/obj/<package>/   the build trees
@@ -16,9 +18,7 @@
 #
 # Re-runnable: a package whose stamp BUILD_DIR/prefix/.stamp-<package>
 # exists is skipped; delete the stamp (or BUILD_DIR) to build it again.
-# JOBS (default 2) bounds the parallel compile jobs. WITH_OPENSSL=1 also
-# tries OpenSSL's libcrypto (slow; the agent does not need it on Windows
-# when it takes SHA-256 from mbedTLS).
+# JOBS (default 2) bounds the parallel compile jobs.
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -46,7 +46,7 @@ export DEBIAN_FRONTEND=noninteractive
 
 # --- the cross toolchain --------------------------------------------------
 # g++: msgpack-c's CMake project enables C++ though the C library needs none
-PACKAGES=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 cmake make ninja-build meson pkg-config
+PACKAGES=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 cmake make ninja-build pkg-config
 	dpkg-dev xz-utils tcl)
 missing=()
 for p in "${PACKAGES[@]}"; do
@@ -225,30 +225,6 @@ build_msgpack_c() {
 		-DMSGPACK_ENABLE_STATIC=ON
 }
 
-# libinih: meson, with a cross file for mingw-w64.
-build_libinih() {
-	mkdir -p "$OBJ"
-	cat >"$OBJ/meson-cross.txt" <<-EOF
-	[binaries]
-	c = '$HOST-gcc'
-	ar = '$HOST-ar'
-	strip = '$HOST-strip'
-	windres = '$HOST-windres'
-	pkgconfig = 'pkg-config'
-	[host_machine]
-	system = 'windows'
-	cpu_family = 'x86_64'
-	cpu = 'x86_64'
-	endian = 'little'
-	EOF
-	rm -rf "${OBJ:?}/libinih"
-	meson setup "$OBJ/libinih" "$S" --cross-file "$OBJ/meson-cross.txt" \
-		--prefix="$PREFIX" --libdir=lib --buildtype=release \
-		-Ddefault_library=static -Ddistro_install=true \
-		-Dwith_INIReader=false
-	ninja -C "$OBJ/libinih" -j "$JOBS" install
-}
-
 # jansson: its CMake build writes jansson.pc too.
 build_jansson() {
 	cmake_build jansson "$S" -DJANSSON_BUILD_SHARED_LIBS=OFF \
@@ -256,28 +232,14 @@ build_jansson() {
 		-DJANSSON_EXAMPLES=OFF
 }
 
-# openssl (only with WITH_OPENSSL=1): libcrypto alone, no assembler.
-build_openssl() {
-	mkdir -p "$OBJ/openssl"
-	cd "$OBJ/openssl"
-	"$S/Configure" mingw64 no-shared no-tests no-asm \
-		--cross-compile-prefix=$HOST- --prefix="$PREFIX" --libdir=lib
-	make -j "$JOBS" build_libs
-	make install_dev
-}
-
 build sqlite3 build_sqlite3
 build mbedtls build_mbedtls
 build nng build_nng
 build msgpack-c build_msgpack_c
-build libinih build_libinih
 build jansson build_jansson
-if [ "${WITH_OPENSSL:-0}" = 1 ]; then
-	build openssl build_openssl
-fi
 
 log "done; per library:"
-for p in sqlite3 mbedtls nng msgpack-c libinih jansson openssl; do
+for p in sqlite3 mbedtls nng msgpack-c jansson; do
 	[ -n "${TIMES[$p]:-}" ] && echo "  $p: ${TIMES[$p]}"
 done
 log "prefix: $PREFIX"

@@ -6,16 +6,14 @@
  * nng_tls_config_cert_key_file) so that an error names the file and the
  * config key. nng (mbedTLS) does not check that a private key belongs to
  * its certificate; a mismatch would only show as every handshake failing,
- * so libcrypto checks the pair at startup.
+ * so the pair is checked at startup, with mbedTLS, nng's own TLS engine.
  */
 #include "tls.h"
 
 #include <errno.h>
 #include <nng/supplemental/util/platform.h>
-#include <openssl/bio.h>
-#include <openssl/err.h>
-#include <openssl/pem.h>
-#include <openssl/x509.h>
+#include <mbedtls/pk.h>
+#include <mbedtls/x509_crt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,62 +80,52 @@ read_pem(const char *path, const char *key, char *err, size_t errlen)
 	return buf;
 }
 
-/* No passphrase prompt: an encrypted key is refused, not waited on. */
-static int
-no_password_cb(char *buf, int size, int rwflag, void *u)
+/*
+ * pem_certs tells whether a PEM text holds at least one certificate
+ * mbedTLS can parse; crt (if not NULL) receives them.
+ */
+static bool
+pem_certs(const char *pem, mbedtls_x509_crt *crt)
 {
-	(void) buf, (void) size, (void) rwflag, (void) u;
-	return 0;
-}
-
-/* pem_cert parses the first certificate of a PEM text, or NULL. */
-static X509 *
-pem_cert(const char *pem)
-{
-	BIO *b = BIO_new_mem_buf(pem, -1);
-	X509 *x = b != NULL ? PEM_read_bio_X509(b, NULL, no_password_cb, NULL)
-	                    : NULL;
-
-	BIO_free(b);
-	return x;
+	return mbedtls_x509_crt_parse(
+	           crt, (const unsigned char *) pem, strlen(pem) + 1)
+	    >= 0
+	    && crt->version != 0;
 }
 
 /*
  * pair_check: certpem holds a certificate, keypem an unencrypted private
- * key, and the key is the certificate's.
+ * key (an encrypted one is refused, not prompted for), and the key is the
+ * certificate's.
  */
 static bool
 pair_check(const tls_opts *o, const char *certpem, const char *keypem,
     char *err, size_t errlen)
 {
-	X509 *x = pem_cert(certpem);
-	BIO *b = NULL;
-	EVP_PKEY *k = NULL;
+	mbedtls_x509_crt crt;
+	mbedtls_pk_context pk;
 	bool ok = false;
 
-	if (x == NULL) {
+	mbedtls_x509_crt_init(&crt);
+	mbedtls_pk_init(&pk);
+	if (!pem_certs(certpem, &crt))
 		snprintf(err, errlen, "no PEM certificate in tls_cert \"%s\"",
 		    o->cert);
-		goto done;
-	}
-	if ((b = BIO_new_mem_buf(keypem, -1)) != NULL)
-		k = PEM_read_bio_PrivateKey(b, NULL, no_password_cb, NULL);
-	if (k == NULL)
+	else if (mbedtls_pk_parse_key(&pk, (const unsigned char *) keypem,
+	             strlen(keypem) + 1, NULL, 0)
+	    != 0)
 		snprintf(err, errlen,
 		    "no unencrypted PEM private key in tls_key \"%s\"",
 		    o->key);
-	else if (X509_check_private_key(x, k) != 1)
+	else if (mbedtls_pk_check_pair(&crt.pk, &pk) != 0)
 		snprintf(err, errlen,
 		    "tls_key \"%s\" is not the private key of the "
 		    "certificate in tls_cert \"%s\"",
 		    o->key, o->cert);
 	else
 		ok = true;
-done:
-	ERR_clear_error();
-	EVP_PKEY_free(k);
-	BIO_free(b);
-	X509_free(x);
+	mbedtls_pk_free(&pk);
+	mbedtls_x509_crt_free(&crt);
 	return ok;
 }
 
@@ -174,19 +162,21 @@ static proto_err
 ca_chain(nng_tls_config *cfg, const tls_opts *o, char *err, size_t errlen)
 {
 	char *pem = read_pem(o->ca, o->ca_key, err, errlen);
-	X509 *x;
+	mbedtls_x509_crt crt;
+	bool has;
 	int rv;
 
 	if (pem == NULL)
 		return PROTO_EINVAL;
-	if ((x = pem_cert(pem)) == NULL) {
-		ERR_clear_error();
+	mbedtls_x509_crt_init(&crt);
+	has = pem_certs(pem, &crt);
+	mbedtls_x509_crt_free(&crt);
+	if (!has) {
 		snprintf(err, errlen, "no PEM certificate in %s \"%s\"",
 		    o->ca_key, o->ca);
 		free(pem);
 		return PROTO_EINVAL;
 	}
-	X509_free(x);
 	rv = nng_tls_config_ca_chain(cfg, pem, NULL);
 	free(pem);
 	if (rv != 0) {
