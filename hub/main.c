@@ -124,8 +124,8 @@ usage(void)
 }
 
 /* bad_usage reports a command line error with the usual hint; exits 1. */
-static void bad_usage(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
+static void bad_usage(const char *fmt, ...) BS_PRINTF(1, 2)
+    __attribute__((noreturn));
 
 static void
 bad_usage(const char *fmt, ...)

@@ -65,6 +65,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/compiler.h"
 #include "proto/err.h"
 #include "proto/msg.h"
 
@@ -94,10 +95,10 @@ typedef struct {
 
 /* proto_seterr formats a reason into err (which may be NULL). */
 void proto_seterr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    BS_PRINTF(3, 4);
 /* proto_preerr puts a context prefix before the reason already in err. */
 void proto_preerr(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    BS_PRINTF(3, 4);
 
 /* proto_arena_array returns n zeroed elements of size bytes, or NULL (also
  * when n * size overflows). */

@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/compiler.h"
+
 #define HTTP_TYPE_TEXT "text/plain; charset=utf-8"
 #define HTTP_TYPE_JSON "application/json"
 #define HTTP_TYPE_PROM "text/plain; version=0.0.4; charset=utf-8"
@@ -25,6 +27,6 @@ void http_respond(nng_aio *aio, uint16_t status, const char *type,
 
 /* http_respond_text answers one line of text (cut at 1 KiB). */
 void http_respond_text(nng_aio *aio, uint16_t status, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    BS_PRINTF(3, 4);
 
 #endif /* BS_HTTPRES_H */

@@ -89,7 +89,7 @@ log_msg(log_level lvl, const char *id, const char *fmt, ...)
 }
 
 static void cli_vprint(const char *what, const char *fmt, va_list ap)
-    __attribute__((format(printf, 2, 0)));
+    BS_PRINTF(2, 0);
 
 static void
 cli_vprint(const char *what, const char *fmt, va_list ap)

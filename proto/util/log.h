@@ -12,6 +12,8 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "proto/compiler.h"
+
 typedef enum {
 	LOG_LVL_ERROR = 3,
 	LOG_LVL_WARN = 4,
@@ -43,7 +45,7 @@ bool log_enabled(log_level lvl);
 
 /* log_msg prints one line; id may be NULL. Thread-safe. */
 void log_msg(log_level lvl, const char *id, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+    BS_PRINTF(3, 4);
 
 #define log_error(id, ...)  log_msg(LOG_LVL_ERROR, id, __VA_ARGS__)
 #define log_warn(id, ...)   log_msg(LOG_LVL_WARN, id, __VA_ARGS__)
@@ -59,9 +61,8 @@ void log_msg(log_level lvl, const char *id, const char *fmt, ...)
  * CLI-style messages, for commands run by a person: "prog: error: ...",
  * "prog: hint: ...". cli_fatal prints and exits 1.
  */
-void cli_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void cli_hint(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-void cli_fatal(const char *fmt, ...)
-    __attribute__((format(printf, 1, 2), noreturn));
+void cli_error(const char *fmt, ...) BS_PRINTF(1, 2);
+void cli_hint(const char *fmt, ...) BS_PRINTF(1, 2);
+void cli_fatal(const char *fmt, ...) BS_PRINTF(1, 2) __attribute__((noreturn));
 
 #endif /* BS_LOG_H */

@@ -5,7 +5,7 @@
  * the permission check on secret files and the text of an errno value.
  *
  * One implementation per platform, chosen by CMake: platform_posix.c
- * (Linux, any architecture) and, later, platform_win.c (mingw-w64). The
+ * (Linux, any architecture) and platform_win.c (mingw-w64). The
  * interface uses only C types, so that both can implement it; code outside
  * platform_*.c calls plat_* and never #ifdefs on the platform.
  *
@@ -81,11 +81,39 @@ bool plat_reload_take(void);
 void plat_notify(const char *msg);
 
 /*
+ * Windows services. plat_service_run runs fn(arg) as the service called
+ * name, under the Service Control Manager: a stop or shutdown from the SCM
+ * requests a stop (plat_stop_requested), READY=1 and STOPPING=1 (see
+ * plat_notify) set the service's state, and fn's return value becomes the
+ * exit code. It returns fn's result, or -1 with the reason in err when the
+ * process was not started by the SCM.
+ *
+ * plat_service_install registers this program as an automatic service
+ * name that runs with the command-line arguments args; plat_service_uninstall
+ * stops it (waiting up to 30 s) and removes it. Both need Administrator
+ * rights. On POSIX all three only fail with a message in err: systemd
+ * starts the daemons there.
+ */
+int plat_service_run(
+    const char *name, int (*fn)(void *), void *arg, char *err, size_t errlen);
+proto_err plat_service_install(const char *name, const char *display,
+    const char *description, const char *args, char *err, size_t errlen);
+proto_err plat_service_uninstall(const char *name, char *err, size_t errlen);
+
+/*
+ * plat_default_path returns where file lives by default: under
+ * /etc/branchsync on POSIX, under %ProgramData%\branchsync on Windows.
+ * The string is borrowed and overwritten by the next call.
+ */
+const char *plat_default_path(const char *file);
+
+/*
  * plat_file_exposed checks whether users other than the owner of the file
- * at path may read it. If so it writes how, and how to fix it, into how
- * (e.g. 'readable by its group (mode 0640); run "chmod 600 PATH"', to
- * follow "... but is ") and returns true. A file that cannot be examined
- * returns false: it is left to whoever opens it.
+ * at path may read it (on Windows: accounts other than the owner, SYSTEM
+ * and Administrators, by the file's access control list). If so it writes how,
+ * and how to fix it, into how (e.g. 'readable by its group (mode 0640); run
+ * "chmod 600 PATH"', to follow "... but is ") and returns true. A file that
+ * cannot be examined returns false: it is left to whoever opens it.
  */
 bool plat_file_exposed(const char *path, char *how, size_t howlen);
 

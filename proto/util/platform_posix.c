@@ -180,6 +180,45 @@ plat_notify(const char *msg)
 	close(fd);
 }
 
+static const char no_services[]
+    = "Windows services exist only on Windows; on Linux, systemd runs "
+      "the agent (deploy/systemd)";
+
+int
+plat_service_run(
+    const char *name, int (*fn)(void *), void *arg, char *err, size_t errlen)
+{
+	(void) name, (void) fn, (void) arg;
+	snprintf(err, errlen, "%s", no_services);
+	return -1;
+}
+
+proto_err
+plat_service_install(const char *name, const char *display,
+    const char *description, const char *args, char *err, size_t errlen)
+{
+	(void) name, (void) display, (void) description, (void) args;
+	snprintf(err, errlen, "%s", no_services);
+	return PROTO_EINVAL;
+}
+
+proto_err
+plat_service_uninstall(const char *name, char *err, size_t errlen)
+{
+	(void) name;
+	snprintf(err, errlen, "%s", no_services);
+	return PROTO_EINVAL;
+}
+
+const char *
+plat_default_path(const char *file)
+{
+	static _Thread_local char buf[512];
+
+	snprintf(buf, sizeof buf, "/etc/branchsync/%s", file);
+	return buf;
+}
+
 bool
 plat_file_exposed(const char *path, char *how, size_t howlen)
 {

@@ -17,6 +17,8 @@
 
 #include <stddef.h>
 
+#include "proto/compiler.h"
+
 typedef struct {
 	char *p;    /* NUL-terminated text, NULL while nothing was added */
 	size_t len; /* bytes before the NUL */
@@ -31,8 +33,7 @@ void strbuf_reserve(strbuf *b, size_t n);
 void strbuf_put(strbuf *b, const char *s, size_t n);
 void strbuf_puts(strbuf *b, const char *s);
 void strbuf_putc(strbuf *b, char c);
-void strbuf_printf(strbuf *b, const char *fmt, ...)
-    __attribute__((format(printf, 2, 3)));
+void strbuf_printf(strbuf *b, const char *fmt, ...) BS_PRINTF(2, 3);
 
 /* strbuf_reset empties b and keeps its memory. */
 void strbuf_reset(strbuf *b);

@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "proto/compiler.h"
 #include "proto/err.h"
 
 /*
@@ -50,7 +51,7 @@ void *xmalloc(size_t n);
 void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t n);
 char *xstrdup(const char *s);
-char *xasprintf(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+char *xasprintf(const char *fmt, ...) BS_PRINTF(1, 2);
 
 /* hex_encode writes 2n hex digits and a NUL into out (size 2n + 1). */
 void hex_encode(const uint8_t *p, size_t n, char *out);

@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "testos.h"
 #include "db.h"
 #include "util.h"
 
@@ -52,21 +53,20 @@ static const char schema[]
       "CREATE TABLE nokey(a INTEGER, b TEXT);"
       "CREATE TABLE \"odd\"\"name\"(\"we\"\"ird\" INTEGER PRIMARY KEY, v);";
 
-static char dir[64], path[128];
+static char dir[260], path[300];
 static agent_table_config tconf[5];
 static agent_config conf;
 static sqlite3 *db;
 static char err[512];
 
-/* setup creates the POS file in a fresh /tmp/<prog>XXXXXX and configures
+/* setup creates the POS file in a fresh <tmp>/<prog>XXXXXX and configures
  * transactions, transaction_items and payments (tconf[3] is odd"name). */
 static void
 setup(const char *prog)
 {
 	static const char *names[]
 	    = {"transactions", "transaction_items", "payments", "odd\"name"};
-	snprintf(dir, sizeof dir, "/tmp/%sXXXXXX", prog);
-	if (mkdtemp(dir) == NULL)
+	if (!test_mkdtemp(dir, sizeof dir, prog))
 		abort();
 	snprintf(path, sizeof path, "%s/pos.db", dir);
 	if (sqlite3_open(path, &db) != SQLITE_OK
@@ -87,7 +87,7 @@ static void
 teardown(void)
 {
 	static const char *const sfx[] = {"", "-wal", "-shm", "-journal"};
-	char p[160];
+	char p[400];
 
 	sqlite3_close_v2(db);
 	for (size_t i = 0; i < ARRAY_LEN(sfx); i++) {

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "proto/err.h"
+#include "testos.h"
 
 typedef struct {
 	const char *name; /* the failure the case exercises */

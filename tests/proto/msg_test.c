@@ -431,7 +431,7 @@ till_round_trip_differs(void)
 	sample_hello(&m);
 	proto_buf_init(&b);
 	CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
-	CHECK(memmem(b.data, b.len, "till", 4) == NULL);
+	CHECK(test_memmem(b.data, b.len, "till", 4) == NULL);
 	CHECK_OK(proto_msg_decode(b.data, b.len, NULL, &d, err, sizeof(err)));
 	CHECK(d->u.hello.hdr.till == NULL);
 	proto_msg_free(d);
