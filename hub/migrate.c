@@ -189,9 +189,20 @@ static const char *const migration_7
       " DROP CONSTRAINT branch_status_pkey,"
       " ADD PRIMARY KEY (branch_id, till_id);";
 
+/*
+ * Migration 8: nobody but the owner may call branchsync.feed(). PostgreSQL
+ * grants EXECUTE to PUBLIC by default, and a trigger function that runs
+ * with its owner's rights would let any role that can create a table (a
+ * temporary one is enough) attach it to that table and forge master data
+ * into every branch's feed. Firing the triggers that migrate installs
+ * needs no EXECUTE right.
+ */
+static const char *const migration_8
+    = "REVOKE EXECUTE ON FUNCTION branchsync.feed() FROM PUBLIC;";
+
 /* migrations[i] brings the schema to version i + 1. Append only. */
 static const char *const migrations[] = {migration_1, migration_2, migration_3,
-    migration_4, migration_5, migration_6, migration_7};
+    migration_4, migration_5, migration_6, migration_7, migration_8};
 
 /* query_int runs sql (no parameters) and returns its one integer value. */
 static proto_err

@@ -121,8 +121,10 @@ $$;
 -- batch with one statement per table, so a batch of N sale lines moves
 -- each (branch, product) once instead of N times (and writes one change
 -- record for it). A re-sent line (same qty and product) moves nothing.
+-- It runs with its owner's rights too, so that whoever writes sale lines
+-- needs no right to call stock_move.
 CREATE OR REPLACE FUNCTION public.transaction_items_stock() RETURNS trigger
-LANGUAGE plpgsql AS $$
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
 BEGIN
     IF TG_OP = 'INSERT' THEN
         PERFORM public.stock_move(array(
@@ -158,5 +160,14 @@ DROP TRIGGER IF EXISTS transaction_items_stock_del ON public.transaction_items;
 CREATE TRIGGER transaction_items_stock_del AFTER DELETE ON public.transaction_items
     REFERENCING OLD TABLE AS old_rows
     FOR EACH STATEMENT EXECUTE FUNCTION public.transaction_items_stock();
+
+-- A function runs with its owner's rights only for those who may call it:
+-- PostgreSQL grants EXECUTE to PUBLIC by default, so any role could move
+-- stock with stock_move, or write through a trigger of its own that
+-- calls transaction_items_stock. Firing the triggers above needs no
+-- EXECUTE right.
+REVOKE EXECUTE ON FUNCTION public.stock_move(public.stock_allocations[])
+    FROM PUBLIC;
+REVOKE EXECUTE ON FUNCTION public.transaction_items_stock() FROM PUBLIC;
 
 COMMIT;

@@ -11,7 +11,12 @@ exactly deploy/center/grants.sql, and the hub runs as that role:
 3. the role cannot do more: no DDL in public or branchsync, no TRUNCATE
    or DROP of a replicated table, no write to branchsync.branch (keys) or
    the change feed; "branch add" as that role fails with a permission
-   error and adds nothing.
+   error and adds nothing;
+4. no role reaches what the definer functions may write: a role with no
+   grants cannot call stock_move() to write stock_allocations, and the
+   hub's role cannot attach branchsync.feed() (or the example schema's
+   stock trigger function) to a temporary table of its own to forge
+   master data into the branches' feed (or move stock).
 """
 import os
 import re
@@ -26,10 +31,10 @@ from bstest import check, check_eq  # noqa: E402
 ROLE = "branchsync_hub"
 
 
-def as_role(pg, sql):
-    """Runs sql as ROLE; returns the error text, or None if it worked."""
+def as_role(pg, sql, role=ROLE):
+    """Runs sql as role; returns the error text, or None if it worked."""
     import psycopg2
-    conn = psycopg2.connect(re.sub(r"user=\S+", "user=" + ROLE,
+    conn = psycopg2.connect(re.sub(r"user=\S+", "user=" + role,
                                    pg.conninfo))
     try:
         with conn, conn.cursor() as cur:
@@ -111,6 +116,46 @@ def main(env):
           r.stderr)
     check_eq(pg.psql("SELECT count(*) FROM branchsync.branch")[0][0], 1,
              "no branch was added")
+
+    # 4. the definer functions.
+    def allocations():
+        return pg.psql("SELECT product_id, qty FROM public.stock_allocations"
+                       " WHERE branch_id = %s ORDER BY 1", (bid,))
+
+    def forged():
+        return pg.psql("SELECT count(*) FROM branchsync.change WHERE "
+                       "tbl = 'products' AND key = '[999999]'")[0][0]
+    before = allocations()
+    pg.psql("CREATE ROLE nobody_here LOGIN")
+    err = as_role(pg, "SELECT public.stock_move(ARRAY[ROW(%d, 1, 1000000)]"
+                  "::public.stock_allocations[])" % bid, role="nobody_here")
+    check(err is not None and re.search(r"permission denied for function "
+                                   r"(public\.)?stock_move", err), "a role with no grants cannot call stock_move()", err)
+    err = as_role(pg, "CREATE TEMP TABLE t(id bigint, name text); "
+                  "CREATE TRIGGER f AFTER INSERT ON t FOR EACH ROW "
+                  "EXECUTE FUNCTION branchsync.feed('products', '', 'id'); "
+                  "INSERT INTO t VALUES (999999, 'forged')")
+    check(err is not None and re.search(r"permission denied for function "
+                                   r"(branchsync\.)?feed", err),
+          "the hub's role cannot attach branchsync.feed() to a table of its "
+          "own", err)
+    err = as_role(pg, "CREATE TEMP TABLE s(branch_id int, product_id bigint,"
+                  " qty bigint); CREATE TRIGGER g AFTER INSERT ON s "
+                  "REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT "
+                  "EXECUTE FUNCTION public.transaction_items_stock(); "
+                  "INSERT INTO s VALUES (%d, 1, -1000000)" % bid)
+    check(err is not None and re.search(r"permission denied for function "
+          r"(public\.)?transaction_items_stock", err), "the hub's role cannot attach "
+          "the stock trigger function to a table of its own", err)
+    check_eq(forged(), 0, "no forged product is in the feed")
+    check_eq(allocations(), before, "stock_allocations are unchanged")
+    # the triggers still fire for the hub's own writes
+    possim.sales(agent.db, 20, seed=2)
+    agent.wait_drained(hub=hub)
+    bstest.check_replicated(pg, hub, agent)
+    check(allocations() != before, "sales applied by the hub's role still "
+          "move stock through the definer trigger function")
+
     check_eq(agent.stop(), 0, "the agent stops")
     check_eq(hub.stop(), 0, "hub exits 0 on SIGTERM")
 
