@@ -1,6 +1,10 @@
 /*
  * http.c: GET /status and GET /metrics on 127.0.0.1:http_port.
  *
+ * Only requests whose Host is an address or "localhost" are answered
+ * (httpres.h), so a web page elsewhere cannot read them through DNS
+ * rebinding.
+ *
  * nng runs the handlers on its own threads. They are short (a few
  * primary-key lookups and one scan of the pending log entries), so they
  * run there, one at a time under the listener's mutex, which also keeps
@@ -62,6 +66,8 @@ status_cb(nng_aio *aio)
 	agent_status st;
 	char err[512], *body;
 
+	if (!http_check_host(aio, NULL, 0))
+		return;
 	if (!collect(h, &st, err, sizeof err)) {
 		fail(aio, err);
 		return;
@@ -80,6 +86,8 @@ metrics_cb(nng_aio *aio)
 	strbuf b = {0};
 	char err[512];
 
+	if (!http_check_host(aio, NULL, 0))
+		return;
 	if (!collect(h, &st, err, sizeof err)) {
 		fail(aio, err);
 		return;

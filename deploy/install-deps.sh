@@ -7,7 +7,7 @@ set -euo pipefail
 PACKAGES=(
 	build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
 	libnng-dev libmsgpack-dev libsqlite3-dev libpq-dev
-	libssl-dev libmbedtls-dev libjansson-dev postgresql-15 python3 python3-psycopg2
+	libssl-dev libmbedtls-dev libjansson-dev libcrypt-dev postgresql-15 python3 python3-psycopg2
 	python3-msgpack
 	sqlite3
 	# test tools: promtool checks deploy/prometheus (unit.prometheus);

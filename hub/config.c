@@ -22,9 +22,23 @@ static const cfg_key hub_keys[] = {
     {"hub", "behind_seconds", CFG_INT, offsetof(hub_config, behind_seconds),
         "300", 1, 31536000, 0,
         "a branch whose oldest waiting event is this old is behind"},
+    {"hub", "http_allowed_hosts", CFG_STR,
+        offsetof(hub_config, http_allowed_hosts), NULL, 0, 0, 0,
+        "host names the operator listener answers for, besides addresses "
+        "and localhost"},
     {"hub", "http_listen", CFG_STR, offsetof(hub_config, http_listen),
         "127.0.0.1:7452", 0, 0, 0,
         "operator HTTP listener, host:port; empty disables it"},
+    {"hub", "http_tls_cert", CFG_STR, offsetof(hub_config, http_tls_cert),
+        NULL, 0, 0, 0,
+        "PEM certificate: serve the operator listener over "
+        "HTTPS"},
+    {"hub", "http_tls_key", CFG_STR, offsetof(hub_config, http_tls_key), NULL,
+        0, 0, 0, "PEM private key of http_tls_cert"},
+    {"hub", "http_users_file", CFG_STR, offsetof(hub_config, http_users_file),
+        NULL, 0, 0, 0,
+        "user:crypt-hash lines; the operator listener then asks for "
+        "Basic authentication"},
     {"hub", "listen", CFG_STR, offsetof(hub_config, listen), NULL, 0, 0,
         CFG_REQUIRED, "comma-separated nng URLs to listen on"},
     {"hub", "log_level", CFG_STR, offsetof(hub_config, log_level), "info", 0,
@@ -490,6 +504,15 @@ validate(hub_config *conf, char *err, size_t errlen)
 	}
 	if (!tls_check(conf, err, errlen))
 		return false;
+	if ((conf->http_tls_cert == NULL) != (conf->http_tls_key == NULL)) {
+		snprintf(err, errlen,
+		    "\"http_tls_cert\" and \"http_tls_key\" "
+		    "go together");
+		return false;
+	}
+	if (conf->http_allowed_hosts != NULL)
+		conf->nhttp_hosts = cfg_list_split(
+		    conf->http_allowed_hosts, &conf->http_hosts);
 	if (conf->ntables == 0) {
 		snprintf(err, errlen,
 		    "no [table NAME] section: nothing may "
@@ -538,6 +561,7 @@ hub_config_free(hub_config *conf)
 	cfg_free(hub_keys, ARRAY_LEN(hub_keys), conf);
 	cfg_list_free(conf->urls, conf->nurls);
 	cfg_list_free(conf->pub_urls, conf->npub);
+	cfg_list_free(conf->http_hosts, conf->nhttp_hosts);
 	for (size_t i = 0; i < conf->ntables; i++) {
 		hub_table_config *t = &conf->tables[i];
 		free(t->name);

@@ -109,6 +109,12 @@ typedef struct {
 	char **pub_urls;           /* publish split at commas */
 	size_t npub;               /* number of pub_urls; 0 = no nudges */
 	char *http_listen;         /* operator HTTP "host:port"; "" = off */
+	char *http_allowed_hosts;  /* extra names accepted in Host, or NULL */
+	char **http_hosts;         /* http_allowed_hosts, split */
+	size_t nhttp_hosts;        /* how many */
+	char *http_tls_cert;       /* HTTPS certificate, or NULL */
+	char *http_tls_key;        /* its private key */
+	char *http_users_file;     /* Basic authentication users, or NULL */
 	int64_t behind_events;     /* queue at least this long: behind */
 	int64_t behind_seconds;    /* oldest pending this old: behind */
 	int64_t silent_seconds;    /* not seen for this long: silent */

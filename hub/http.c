@@ -31,11 +31,13 @@
 #include "overview.h"
 #include "query.h"
 #include "sampler.h"
+#include "tls.h"
 #include "util.h"
+#include "webauth.h"
 
-/* The page, generated from web/index.html by CMake (web_page.c). */
-extern const unsigned char hub_web_page[];
-extern const size_t hub_web_page_len;
+/* The page and its files, generated from web/ by CMake (web_*.c). */
+extern const unsigned char hub_web_page[], hub_web_css[], hub_web_js[];
+extern const size_t hub_web_page_len, hub_web_css_len, hub_web_js_len;
 
 /* Longest branch code (db.c accepts 1 to 64 characters). */
 #define CODE_MAX 64
@@ -56,6 +58,7 @@ struct hub_http {
 	bool stopping;           /* hub_http_stop was called */
 	int busy;                /* requests being answered */
 	hub_sampler *sampler;    /* the backlog sampler, or NULL */
+	webauth *auth;           /* http_users_file, or NULL: no login */
 };
 
 /* One request being answered; a query fills json or text. */
@@ -396,18 +399,22 @@ query_conflicts(PGconn *conn, request *rq, char *err, size_t errlen)
 /* --------------------------------------------------------------- routes */
 
 typedef struct {
-	const char *path; /* exact path */
-	query_fn query;   /* NULL: the page */
-	const char *type; /* Content-Type of a success */
+	const char *path;          /* exact path */
+	query_fn query;            /* NULL: a file of the page */
+	const char *type;          /* Content-Type of a success */
+	const unsigned char *file; /* the file, without query */
+	const size_t *len;         /* its length */
 } route;
 
 static const route routes[] = {
-    {"/", NULL, HTTP_TYPE_HTML},
-    {"/metrics", query_metrics, HTTP_TYPE_PROM},
-    {"/api/status", query_status, HTTP_TYPE_JSON},
-    {"/api/history", query_history, HTTP_TYPE_JSON},
-    {"/api/rejects", query_rejects, HTTP_TYPE_JSON},
-    {"/api/conflicts", query_conflicts, HTTP_TYPE_JSON},
+    {"/", NULL, HTTP_TYPE_HTML, hub_web_page, &hub_web_page_len},
+    {"/app.css", NULL, HTTP_TYPE_CSS, hub_web_css, &hub_web_css_len},
+    {"/app.js", NULL, HTTP_TYPE_JS, hub_web_js, &hub_web_js_len},
+    {"/metrics", query_metrics, HTTP_TYPE_PROM, NULL, NULL},
+    {"/api/status", query_status, HTTP_TYPE_JSON, NULL, NULL},
+    {"/api/history", query_history, HTTP_TYPE_JSON, NULL, NULL},
+    {"/api/rejects", query_rejects, HTTP_TYPE_JSON, NULL, NULL},
+    {"/api/conflicts", query_conflicts, HTTP_TYPE_JSON, NULL, NULL},
 };
 
 /* find_route returns the route of uri's path (before any '?'), or NULL. */
@@ -474,6 +481,15 @@ serve(hub_http *h, nng_aio *aio)
 	    = {.lim = &h->lim, .interval_s = h->conf->sample_interval_s};
 	const route *r;
 
+	if (!http_check_host(aio, h->conf->http_hosts, h->conf->nhttp_hosts))
+		return;
+	if (h->auth != NULL
+	    && !webauth_check(
+	        h->auth, nng_http_req_get_header(req, "Authorization"))) {
+		http_respond_text(aio, NNG_HTTP_STATUS_UNAUTHORIZED,
+		    "authentication required");
+		return;
+	}
 	if ((r = find_route(uri)) == NULL) {
 		http_respond_text(aio, NNG_HTTP_STATUS_NOT_FOUND, "not found");
 		return;
@@ -489,8 +505,8 @@ serve(hub_http *h, nng_aio *aio)
 		return;
 	}
 	if (r->query == NULL) {
-		http_respond(aio, NNG_HTTP_STATUS_OK, r->type, hub_web_page,
-		    hub_web_page_len);
+		http_respond(
+		    aio, NNG_HTTP_STATUS_OK, r->type, r->file, *r->len);
 		return;
 	}
 	answer(h, aio, r, &rq);
@@ -527,19 +543,74 @@ handle_cb(nng_aio *aio)
 
 /* --------------------------------------------------------- start, stop */
 
+/* loopback tells whether "host:port" is on a loopback address. */
+static bool
+loopback(const char *hostport)
+{
+	return !strncmp(hostport, "127.", 4)
+	    || !strncmp(hostport, "localhost:", 10)
+	    || !strncmp(hostport, "[::1]:", 6);
+}
+
+/*
+ * secure_listener loads the users file and the HTTPS configuration, and
+ * warns about a listener that others can reach without a password, or
+ * with one sent in the clear.
+ */
+static proto_err
+secure_listener(hub_http *h, nng_tls_config **tls, char *err, size_t errlen)
+{
+	const hub_config *c = h->conf;
+	tls_opts o = {NULL, NULL, c->http_tls_cert, c->http_tls_key, NULL,
+	    "HUB-HTTP-KEY-PERMS"};
+	proto_err rv;
+
+	*tls = NULL;
+	if (c->http_users_file != NULL
+	    && (rv = webauth_load(c->http_users_file, &h->auth, err, errlen))
+	        != PROTO_OK)
+		return rv;
+	if (c->http_tls_cert != NULL
+	    && (rv = tls_server_new(&o, tls, err, errlen)) != PROTO_OK)
+		return rv;
+	if (loopback(c->http_listen))
+		return PROTO_OK;
+	if (h->auth == NULL)
+		log_warn("HUB-HTTP-OPEN",
+		    "the operator listener on %s asks for no password: anyone "
+		    "who reaches it reads every branch's status and rejects; "
+		    "set http_users_file",
+		    c->http_listen);
+	else if (*tls == NULL)
+		log_warn("HUB-HTTP-PLAIN",
+		    "the operator listener on %s takes passwords over plain "
+		    "HTTP; set http_tls_cert and http_tls_key",
+		    c->http_listen);
+	return PROTO_OK;
+}
+
 static proto_err
 listen_on(hub_http *h, char *err, size_t errlen)
 {
 	char addr[300];
 	nng_http_handler *hd = NULL;
+	nng_tls_config *tls = NULL;
 	nng_url *url = NULL;
+	proto_err pe;
 	int rv;
 
-	snprintf(addr, sizeof addr, "http://%s/", h->conf->http_listen);
+	if ((pe = secure_listener(h, &tls, err, errlen)) != PROTO_OK)
+		return pe;
+	snprintf(addr, sizeof addr, "%s://%s/", tls ? "https" : "http",
+	    h->conf->http_listen);
 	if ((rv = nng_url_parse(&url, addr)) == 0) {
 		rv = nng_http_server_hold(&h->srv, url);
 		nng_url_free(url);
 	}
+	if (rv == 0 && tls != NULL)
+		rv = nng_http_server_set_tls(h->srv, tls);
+	if (tls != NULL)
+		nng_tls_config_free(tls); /* the server holds its own */
 	if (rv == 0
 	    && (rv = nng_http_handler_alloc(&hd, "/", handle_cb)) == 0) {
 		if ((rv = nng_http_handler_set_tree(hd)) != 0
@@ -558,8 +629,8 @@ listen_on(hub_http *h, char *err, size_t errlen)
 		    h->conf->http_listen, nng_strerror(rv));
 		return PROTO_EIO;
 	}
-	log_info(
-	    "HUB-HTTP-LISTEN", "operator page, /metrics and /api on %s", addr);
+	log_info("HUB-HTTP-LISTEN", "operator page, /metrics and /api on %s%s",
+	    addr, h->auth ? " (Basic authentication)" : "");
 	return PROTO_OK;
 }
 
@@ -613,6 +684,7 @@ hub_http_stop(hub_http *h)
 		pthread_cond_wait(&h->stop_cv, &h->stop_mu);
 	pthread_mutex_unlock(&h->stop_mu);
 	PQfinish(h->conn);
+	webauth_free(h->auth);
 	pthread_cond_destroy(&h->stop_cv);
 	pthread_mutex_destroy(&h->stop_mu);
 	pthread_mutex_destroy(&h->mu);
