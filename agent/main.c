@@ -508,11 +508,12 @@ print_rejects(const rejects_entry *r, size_t n, bool json)
 		printf("no rejected events\n");
 		return;
 	}
-	printf("%-10s %-20s %-6s %-20s %-8s %s\n", "seq", "table", "op", "key",
-	    "state", "reason");
+	cli_printf(stdout, "%-10s %-20s %-6s %-20s %-8s %s\n", "seq", "table",
+	    "op", "key", "state", "reason");
 	for (size_t i = 0; i < n; i++)
-		printf("%-10" PRId64 " %-20s %-6s %-20s %-8s %s\n", r[i].seq,
-		    r[i].table, op_name(r[i].op), r[i].key ? r[i].key : "",
+		cli_printf(stdout, "%-10" PRId64 " %-20s %-6s %-20s %-8s %s\n",
+		    r[i].seq, r[i].table, op_name(r[i].op),
+		    r[i].key ? r[i].key : "",
 		    r[i].retry ? "retry" : "rejected",
 		    r[i].reason ? r[i].reason : "");
 }

@@ -343,11 +343,11 @@ print_time(FILE *f, const char *label, int64_t t, const char *none)
 	time_t tt = (time_t) t;
 
 	if (t <= 0) {
-		fprintf(f, "%-17s%s\n", label, none);
+		cli_printf(f, "%-17s%s\n", label, none);
 		return;
 	}
 	strftime(buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", localtime(&tt));
-	fprintf(f, "%-17s%s\n", label, buf);
+	cli_printf(f, "%-17s%s\n", label, buf);
 }
 
 static void
@@ -356,10 +356,10 @@ print_warning(FILE *f, const agent_config *conf, const agent_status *st)
 	int w = st->warn;
 
 	if (w == 0) {
-		fprintf(f, "outbox_warning:  no\n");
+		cli_printf(f, "outbox_warning:  no\n");
 		return;
 	}
-	fprintf(f,
+	cli_printf(f,
 	    "outbox_warning:  %s%s%s (thresholds %" PRId64 " events, %" PRId64
 	    " s)\n",
 	    w & OUTBOX_WARN_EVENTS ? "too many events" : "",
@@ -373,31 +373,32 @@ print_up(FILE *f, const agent_config *conf, const agent_status *st)
 {
 	const outbox_counts *c = &st->c;
 
-	fprintf(f, "acked_seq:       %" PRId64 "\n", c->acked_seq);
-	fprintf(f, "high_seq:        %" PRId64 "\n", c->high_seq);
-	fprintf(f, "pending_events:  %" PRId64 "\n", c->pending);
-	fprintf(
+	cli_printf(f, "acked_seq:       %" PRId64 "\n", c->acked_seq);
+	cli_printf(f, "high_seq:        %" PRId64 "\n", c->high_seq);
+	cli_printf(f, "pending_events:  %" PRId64 "\n", c->pending);
+	cli_printf(
 	    f, "queue_bytes:     %" PRId64 " (estimate)\n", c->queue_bytes);
-	fprintf(f, "rejected_events: %" PRId64 "\n", c->rejected);
-	fprintf(f, "retry_events:    %" PRId64 "\n", c->retry);
+	cli_printf(f, "rejected_events: %" PRId64 "\n", c->rejected);
+	cli_printf(f, "retry_events:    %" PRId64 "\n", c->retry);
 	print_time(f, "last_ack:", c->last_ack, "never");
 	if (c->pending == 0)
-		fprintf(f, "oldest_pending:  none\n");
+		cli_printf(f, "oldest_pending:  none\n");
 	else if (st->age_s < 0)
-		fprintf(f, "oldest_pending:  unknown age\n");
+		cli_printf(f, "oldest_pending:  unknown age\n");
 	else
-		fprintf(f, "oldest_pending:  %" PRId64 " s old\n", st->age_s);
+		cli_printf(
+		    f, "oldest_pending:  %" PRId64 " s old\n", st->age_s);
 	if (st->stall > 0) {
 		char buf[64];
 		time_t t = (time_t) st->stall;
 		strftime(
 		    buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", localtime(&t));
-		fprintf(f,
+		cli_printf(f,
 		    "stalled:         since %s (%" PRId64
 		    " events pending, no ACK)\n",
 		    buf, c->pending);
 	} else
-		fprintf(f, "stalled:         no\n");
+		cli_printf(f, "stalled:         no\n");
 	print_warning(f, conf, st);
 }
 
@@ -408,16 +409,16 @@ print_hub(FILE *f, const agent_status *st)
 	time_t t = (time_t) st->hub_since;
 
 	if (st->hub == LIVE_HUB_UNKNOWN)
-		fprintf(f, "hub:             unknown\n");
+		cli_printf(f, "hub:             unknown\n");
 	else if (st->hub_since > 0) {
 		strftime(
 		    buf, sizeof buf, "%Y-%m-%d %H:%M:%S %z", localtime(&t));
-		fprintf(f, "hub:             %s since %s\n",
+		cli_printf(f, "hub:             %s since %s\n",
 		    st->hub == LIVE_HUB_UP ? "reachable" : "unreachable", buf);
 	} else
-		fprintf(f, "hub:             %s\n",
+		cli_printf(f, "hub:             %s\n",
 		    st->hub == LIVE_HUB_UP ? "reachable" : "unreachable");
-	fprintf(f, "last_error:      %s\n",
+	cli_printf(f, "last_error:      %s\n",
 	    st->last_error[0] != '\0' ? st->last_error : "none");
 }
 
@@ -426,31 +427,31 @@ print_down(FILE *f, const agent_status *st)
 {
 	const inbox_state *d = &st->d;
 
-	fprintf(f, "down_cursor:     %" PRId64 "\n", d->down_cursor);
+	cli_printf(f, "down_cursor:     %" PRId64 "\n", d->down_cursor);
 	print_time(f, "last_pull:", d->last_pull, "never");
-	fprintf(f, "down_error:      %s\n",
+	cli_printf(f, "down_error:      %s\n",
 	    d->last_error[0] != '\0' ? d->last_error : "none");
 	if (d->reload_table[0] != '\0')
-		fprintf(f,
+		cli_printf(f,
 		    "reload:          \"%s\" in progress, cursor %" PRId64
 		    "\n",
 		    d->reload_table, d->reload_cursor);
 	else
-		fprintf(f, "reload:          none\n");
+		cli_printf(f, "reload:          none\n");
 }
 
 static void
 print_tables(FILE *f, const agent_status *st)
 {
 	if (st->nunfit == 0)
-		fprintf(f, "unfit_tables:    none\n");
+		cli_printf(f, "unfit_tables:    none\n");
 	for (int i = 0; i < st->nunfit && i < STATUS_MAX_TABLES; i++)
-		fprintf(f, "unfit_tables:    %s (%s)\n", st->unfit[i],
+		cli_printf(f, "unfit_tables:    %s (%s)\n", st->unfit[i],
 		    st->unfit_why[i]);
 	if (st->nunchecked == 0)
-		fprintf(f, "unchecked:       none\n");
+		cli_printf(f, "unchecked:       none\n");
 	for (int i = 0; i < st->nunchecked && i < STATUS_MAX_TABLES; i++)
-		fprintf(f,
+		cli_printf(f,
 		    "unchecked:       %s (triggers were missing; run "
 		    "\"init --initial-load\")\n",
 		    st->unchecked[i]);
@@ -459,12 +460,12 @@ print_tables(FILE *f, const agent_status *st)
 void
 status_print(FILE *f, const agent_config *conf, const agent_status *st)
 {
-	fprintf(f, "branch:          %s\n", conf->branch);
+	cli_printf(f, "branch:          %s\n", conf->branch);
 	if (conf->till != NULL)
-		fprintf(f, "till:            %s\n", conf->till);
-	fprintf(f, "database:        %s\n", conf->database);
-	fprintf(f, "log_id:          %s\n", st->log_id);
-	fprintf(f, "version:         %s\n", AGENT_VERSION);
+		cli_printf(f, "till:            %s\n", conf->till);
+	cli_printf(f, "database:        %s\n", conf->database);
+	cli_printf(f, "log_id:          %s\n", st->log_id);
+	cli_printf(f, "version:         %s\n", AGENT_VERSION);
 	print_up(f, conf, st);
 	print_hub(f, st);
 	print_down(f, st);

@@ -85,7 +85,7 @@ admin_rejects_list(PGconn *conn, const char *branch, bool all, FILE *out,
 	if (rv != PROTO_OK)
 		return rv;
 	for (int i = 0; i < PQntuples(res); i++) {
-		fprintf(out,
+		cli_printf(out,
 		    "id=%s branch=%s log=%s seq=%s table=%s key=%s state=%s "
 		    "attempts=%s created=%s",
 		    PQgetvalue(res, i, LISTS_R_ID),
@@ -98,10 +98,10 @@ admin_rejects_list(PGconn *conn, const char *branch, bool all, FILE *out,
 		    PQgetvalue(res, i, LISTS_R_ATTEMPTS),
 		    val(res, i, LISTS_R_CREATED, "-"));
 		if (!PQgetisnull(res, i, LISTS_R_RESOLVED))
-			fprintf(out, " resolved=%s by=%s",
+			cli_printf(out, " resolved=%s by=%s",
 			    PQgetvalue(res, i, LISTS_R_RESOLVED),
 			    val(res, i, LISTS_R_BY, "-"));
-		fprintf(
+		cli_printf(
 		    out, " reason=%s\n", PQgetvalue(res, i, LISTS_R_REASON));
 	}
 	PQclear(res);
@@ -127,7 +127,7 @@ admin_branch_list(PGconn *conn, FILE *out, char *err, size_t errlen)
 	if (rv != PROTO_OK)
 		return rv;
 	for (int i = 0; i < PQntuples(res); i++)
-		fprintf(out,
+		cli_printf(out,
 		    "branch=%s enabled=%s created=%s key_changed=%s "
 		    "old_key_until=%s\n",
 		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
@@ -160,7 +160,7 @@ admin_till_list(
 	if (rv != PROTO_OK)
 		return rv;
 	for (int i = 0; i < PQntuples(res); i++)
-		fprintf(out,
+		cli_printf(out,
 		    "branch=%s till=%s id=%s enabled=%s created=%s "
 		    "key_changed=%s old_key_until=%s\n",
 		    PQgetvalue(res, i, 0), PQgetvalue(res, i, 1),
@@ -280,7 +280,7 @@ admin_conflicts_list(PGconn *conn, const char *branch, bool all, FILE *out,
 	if (rv != PROTO_OK)
 		return rv;
 	for (int i = 0; i < PQntuples(res); i++) {
-		fprintf(out,
+		cli_printf(out,
 		    "id=%s branch=%s log=%s seq=%s table=%s key=%s type=%s "
 		    "created=%s resolution=%s",
 		    PQgetvalue(res, i, LISTS_C_ID),
@@ -293,10 +293,10 @@ admin_conflicts_list(PGconn *conn, const char *branch, bool all, FILE *out,
 		    val(res, i, LISTS_C_CREATED, "-"),
 		    val(res, i, LISTS_C_RESOLUTION, "-"));
 		if (!PQgetisnull(res, i, LISTS_C_RESOLUTION))
-			fprintf(out, " resolved=%s by=%s",
+			cli_printf(out, " resolved=%s by=%s",
 			    val(res, i, LISTS_C_RESOLVED, "-"),
 			    val(res, i, LISTS_C_BY, "-"));
-		fprintf(out, " server_row=%s local_row=%s\n",
+		cli_printf(out, " server_row=%s local_row=%s\n",
 		    val(res, i, LISTS_C_SERVER_ROW, "null"),
 		    val(res, i, LISTS_C_LOCAL_ROW, "null"));
 	}

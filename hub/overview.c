@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "log.h"
 #include "util.h"
 
 /* Most characters of last_error shown in the status table. */
@@ -531,27 +532,27 @@ overview_print(FILE *f, const ov_list *l, const ov_limits *lim)
 		for (int k = 0; k < NCOL; k++)
 			if (strlen(c[r][k]) > w[k])
 				w[k] = strlen(c[r][k]);
-	fprintf(f,
+	cli_printf(f,
 	    "branchsync-hub " BS_VERSION ": behind_events %" PRId64
 	    ", behind_seconds %" PRId64 ", silent_seconds %" PRId64 "\n\n",
 	    lim->behind_events, lim->behind_seconds, lim->silent_seconds);
 	for (int k = 0; k < NCOL; k++)
-		fprintf(f, k < NCOL - 1 ? "%-*s  " : "%-.*s\n", (int) w[k],
+		cli_printf(f, k < NCOL - 1 ? "%-*s  " : "%-.*s\n", (int) w[k],
 		    col_names[k]);
 	for (r = 0; r < nrows; r++)
 		for (int k = 0; k < NCOL; k++)
-			fprintf(f, k < NCOL - 1 ? "%-*s  " : "%-.*s\n",
+			cli_printf(f, k < NCOL - 1 ? "%-*s  " : "%-.*s\n",
 			    (int) w[k], c[r][k]);
 	free(c);
-	fprintf(f,
+	cli_printf(f,
 	    "\n%zu branch%s: %zu ok, %zu behind, %zu silent, %zu never seen",
 	    l->n, l->n == 1 ? "" : "es", count[OV_OK], count[OV_BEHIND],
 	    count[OV_SILENT], count[OV_NEVER]);
 	if (count[OV_DISABLED] > 0)
-		fprintf(f, ", %zu disabled", count[OV_DISABLED]);
-	fprintf(f, "\n");
+		cli_printf(f, ", %zu disabled", count[OV_DISABLED]);
+	cli_printf(f, "\n");
 	if (l->n == 0)
-		fprintf(f,
+		cli_printf(f,
 		    "hint: add a branch with \"branchsync-hub branch "
 		    "add CODE -c FILE\"\n");
 	return rc;

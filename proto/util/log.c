@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "platform.h"
+#include "util.h"
 
 static const char *log_prog = "branchsync";
 static log_level log_max = LOG_LVL_INFO;
@@ -47,10 +48,70 @@ log_enabled(log_level lvl)
 	return lvl <= log_max;
 }
 
+size_t
+term_escape(const char *in, size_t n, char *out, size_t cap, bool keep_lines)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+
+	if (cap == 0)
+		return 0;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char) in[i];
+		unsigned char c2 = i + 1 < n ? (unsigned char) in[i + 1] : 0;
+		bool ctl = (c < 0x20 || c == 0x7f)
+		    && !(keep_lines && (c == '\n' || c == '\t'));
+		/* U+0080..U+009F (C1 controls, e.g. CSI) as UTF-8 */
+		bool c1 = c == 0xc2 && c2 >= 0x80 && c2 <= 0x9f;
+		if (ctl || c1) {
+			if (o + 4 >= cap)
+				break;
+			if (c1)
+				c = c2, i++;
+			out[o++] = '\\';
+			out[o++] = 'x';
+			out[o++] = hex[c >> 4];
+			out[o++] = hex[c & 15];
+			continue;
+		}
+		if (o + 1 >= cap)
+			break;
+		out[o++] = (char) c;
+	}
+	out[o] = '\0';
+	return o;
+}
+
+void
+cli_printf(FILE *f, const char *fmt, ...)
+{
+	char small[1024], *buf = small, *clean;
+	va_list ap;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(small, sizeof small, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if ((size_t) n >= sizeof small) {
+		buf = xmalloc((size_t) n + 1);
+		va_start(ap, fmt);
+		vsnprintf(buf, (size_t) n + 1, fmt, ap);
+		va_end(ap);
+	}
+	clean = xmalloc((size_t) n * 4 + 1);
+	fwrite(clean, 1,
+	    term_escape(buf, (size_t) n, clean, (size_t) n * 4 + 1, true), f);
+	free(clean);
+	if (buf != small)
+		free(buf);
+}
+
 void
 log_msg(log_level lvl, const char *id, const char *fmt, ...)
 {
-	char line[2048];
+	char line[2048], clean[2048];
 	size_t n = 0;
 	va_list ap;
 
@@ -81,9 +142,14 @@ log_msg(log_level lvl, const char *id, const char *fmt, ...)
 	for (size_t i = 0; i < n; i++)
 		if (line[i] == '\n')
 			line[i] = ' ';
-	line[n++] = '\n';
+	/*
+	 * Text from branches (values in PostgreSQL's errors, names) must not
+	 * drive the terminal or the journal viewer of whoever reads the log.
+	 */
+	n = term_escape(line, n, clean, sizeof clean - 1, false);
+	clean[n++] = '\n';
 	pthread_mutex_lock(&log_mtx);
-	fwrite(line, 1, n, stderr);
+	fwrite(clean, 1, n, stderr);
 	fflush(stderr);
 	pthread_mutex_unlock(&log_mtx);
 }
@@ -94,9 +160,11 @@ static void cli_vprint(const char *what, const char *fmt, va_list ap)
 static void
 cli_vprint(const char *what, const char *fmt, va_list ap)
 {
-	fprintf(stderr, "%s: %s: ", log_prog, what);
-	vfprintf(stderr, fmt, ap);
-	fputc('\n', stderr);
+	char msg[2048], clean[2048];
+
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	term_escape(msg, strlen(msg), clean, sizeof clean, true);
+	fprintf(stderr, "%s: %s: %s\n", log_prog, what, clean);
 }
 
 void

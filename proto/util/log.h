@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include "proto/compiler.h"
 
@@ -61,6 +62,22 @@ void log_msg(log_level lvl, const char *id, const char *fmt, ...)
  * CLI-style messages, for commands run by a person: "prog: error: ...",
  * "prog: hint: ...". cli_fatal prints and exits 1.
  */
+/*
+ * term_escape copies the n bytes of in to out (cap bytes, NUL-ended),
+ * writing control characters (C0, DEL, and C1 in UTF-8) as \xNN so that
+ * text from a branch cannot move an operator's cursor, ring the bell or
+ * rewrite a line; with keep_lines, newlines and tabs stay. Stops early
+ * when out is full. Returns the length written.
+ */
+size_t term_escape(
+    const char *in, size_t n, char *out, size_t cap, bool keep_lines);
+
+/*
+ * cli_printf is fprintf for command output a terminal shows: the text is
+ * written through term_escape (newlines and tabs stay).
+ */
+void cli_printf(FILE *f, const char *fmt, ...) BS_PRINTF(2, 3);
+
 void cli_error(const char *fmt, ...) BS_PRINTF(1, 2);
 void cli_hint(const char *fmt, ...) BS_PRINTF(1, 2);
 void cli_fatal(const char *fmt, ...) BS_PRINTF(1, 2) __attribute__((noreturn));
