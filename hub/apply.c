@@ -48,6 +48,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "siphash.h"
 
 apply_ctx *
 apply_new(const hub_config *conf, const catalog *cat)
@@ -115,37 +116,45 @@ apply_set_conn(apply_ctx *ctx, PGconn *conn)
 
 /* ---- collapsing ------------------------------------------------------ */
 
-/* hash_key hashes a table index and key values (FNV-1a). */
-static uint64_t
-hash_key(uint32_t table, const proto_value *v, uint32_t n)
+/*
+ * apply_key_hash hashes a table index and key values with SipHash under
+ * the process's secret key: a branch cannot choose keys that collide, so
+ * collapsing a batch stays linear whatever keys it sends.
+ */
+uint64_t
+apply_key_hash(uint32_t table, const proto_value *v, uint32_t n)
 {
-	uint64_t h = 14695981039346656037ULL ^ table;
+	siphash s;
 
+	siphash_init(&s, siphash_process_key());
+	siphash_feed(&s, &table, sizeof table);
 	for (uint32_t i = 0; i < n; i++) {
-		const uint8_t *p;
-		size_t len;
-		h = (h ^ (uint64_t) v[i].type) * 1099511628211ULL;
+		uint8_t type = (uint8_t) v[i].type;
+		uint64_t len;
+		siphash_feed(&s, &type, 1);
 		switch (v[i].type) {
 		case PROTO_INT:
-			p = (const uint8_t *) &v[i].u.i, len = sizeof v[i].u.i;
+			siphash_feed(&s, &v[i].u.i, sizeof v[i].u.i);
 			break;
 		case PROTO_FLOAT:
-			p = (const uint8_t *) &v[i].u.f, len = sizeof v[i].u.f;
+			siphash_feed(&s, &v[i].u.f, sizeof v[i].u.f);
 			break;
 		case PROTO_BOOL:
-			p = (const uint8_t *) &v[i].u.b, len = sizeof v[i].u.b;
+			siphash_feed(&s, &v[i].u.b, sizeof v[i].u.b);
 			break;
 		case PROTO_STR:
 		case PROTO_BIN:
-			p = v[i].u.p, len = v[i].len;
+			/* the length first: ("ab","c") and ("a","bc") differ
+			 */
+			len = v[i].len;
+			siphash_feed(&s, &len, sizeof len);
+			siphash_feed(&s, v[i].u.p, v[i].len);
 			break;
 		default:
-			p = NULL, len = 0;
+			break;
 		}
-		for (size_t j = 0; j < len; j++)
-			h = (h ^ p[j]) * 1099511628211ULL;
 	}
-	return h;
+	return siphash_final(&s);
 }
 
 static bool
@@ -164,7 +173,7 @@ collapse_one(apply_ctx *ctx, const proto_push *p, uint32_t e)
 	const proto_event *ev = &p->events[e];
 	uint32_t nkey = p->tables[ev->table].nkey;
 	size_t mask = ctx->ht_cap - 1;
-	size_t h = (size_t) hash_key(ev->table, ev->vals, nkey) & mask;
+	size_t h = (size_t) apply_key_hash(ev->table, ev->vals, nkey) & mask;
 
 	while (ctx->ht[h] != 0) {
 		apply_slot *s = &ctx->slots[ctx->ht[h] - 1];

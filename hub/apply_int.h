@@ -107,6 +107,12 @@ void apply_conflict_add(apply_ctx *ctx, uint32_t e, char *reason);
  */
 void apply_conflicts_truncate(apply_ctx *ctx, size_t n);
 
+/*
+ * apply_key_hash hashes an event's table index and its n key values for
+ * the collapse table (SipHash-2-4 under a per-process random key).
+ */
+uint64_t apply_key_hash(uint32_t table, const proto_value *v, uint32_t n);
+
 /* apply_event_find returns the index of the event with seq, or p->nevents. */
 uint32_t apply_event_find(const proto_push *p, int64_t seq);
 
