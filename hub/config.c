@@ -62,6 +62,8 @@ static const cfg_key hub_keys[] = {
         CFG_REQUIRED, "libpq connection string"},
     {"hub", "publish", CFG_STR, offsetof(hub_config, publish), NULL, 0, 0, 0,
         "comma-separated nng pub URLs for nudges"},
+    {"hub", "retention_days", CFG_INT, offsetof(hub_config, retention_days),
+        "90", 1, 36500, 0, "days resolved rejects and conflicts are kept"},
     {"hub", "sample_interval_s", CFG_INT,
         offsetof(hub_config, sample_interval_s), "60", 1, 3600, 0,
         "seconds between two backlog samples (history resolution)"},

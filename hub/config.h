@@ -119,6 +119,7 @@ typedef struct {
 	int64_t behind_seconds;    /* oldest pending this old: behind */
 	int64_t silent_seconds;    /* not seen for this long: silent */
 	int64_t sample_interval_s; /* seconds between backlog samples */
+	int64_t retention_days;    /* resolved rejects/conflicts kept */
 	char *tls_cert;            /* PEM certificate of TLS listeners */
 	char *tls_key;             /* PEM private key of tls_cert */
 	char *tls_client_ca;       /* PEM CAs of client certificates, or

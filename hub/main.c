@@ -22,6 +22,7 @@
 #include "fault.h"
 #include "db.h"
 #include "feed.h"
+#include "housekeep.h"
 #include "http.h"
 #include "keys.h"
 #include "log.h"
@@ -60,6 +61,11 @@ usage(void)
 	         "branchsync schema\n"
 	         "  " PROG " run -c FILE            serve agents until "
 	         "SIGTERM\n"
+	         "  " PROG " prune -c FILE          delete rejects and "
+	         "conflicts resolved more\n"
+	         "                                    than retention_days "
+	         "ago (run also does it\n"
+	         "                                    hourly)\n"
 	         "  " PROG " status -c FILE [--json]\n"
 	         "                                    every branch's state; "
 	         "exit 2 if one is\n"
@@ -222,6 +228,24 @@ cmd_migrate(const hub_config *conf)
 	rc = install_feeds(conn, conf);
 	PQfinish(conn);
 	return rc;
+}
+
+static int
+cmd_prune(const hub_config *conf)
+{
+	char err[1024];
+	int64_t r, c;
+
+	if (housekeep_run(
+	        conf->postgres, conf->retention_days, &r, &c, err, sizeof err)
+	    != PROTO_OK) {
+		cli_error("could not prune: %s", err);
+		return 1;
+	}
+	printf("deleted %" PRId64 " rejects and %" PRId64
+	       " conflicts resolved more than %" PRId64 " days ago\n",
+	    r, c, conf->retention_days);
+	return 0;
 }
 
 static int
@@ -642,7 +666,7 @@ check_args(char **args, int nargs)
 		return;
 	}
 	if (strcmp(cmd, "migrate") && strcmp(cmd, "run")
-	    && strcmp(cmd, "status"))
+	    && strcmp(cmd, "status") && strcmp(cmd, "prune"))
 		bad_usage("unknown command \"%s\"", cmd);
 	if (nargs > 1)
 		bad_usage("too many command-line arguments (first is \"%s\")",
@@ -665,6 +689,8 @@ run_command(char **args, int nargs, const hub_config *conf)
 		return cmd_migrate(conf);
 	if (!strcmp(args[0], "run"))
 		return cmd_run(conf);
+	if (!strcmp(args[0], "prune"))
+		return cmd_prune(conf);
 	return cmd_status(conf);
 }
 

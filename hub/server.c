@@ -30,6 +30,7 @@
 #include "db.h"
 #include "fault.h"
 #include "keys.h"
+#include "housekeep.h"
 #include "log.h"
 #include "metrics.h"
 #include "nudge.h"
@@ -889,8 +890,10 @@ server_run(
 	log_info(
 	    "HUB-START", "listening on %s with %zu workers", conf->listen, n);
 	plat_notify("READY=1");
-	while (!plat_stop_requested())
+	while (!plat_stop_requested()) {
 		plat_sleep_ms(1000);
+		housekeep_tick(conf);
+	}
 	plat_notify("STOPPING=1");
 	log_info("HUB-STOP", "stopping: finishing requests in flight");
 done:
