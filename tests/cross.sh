@@ -14,7 +14,8 @@
 #    -DBS_HUB_BUILD_DIR=BUILD_DIR;
 # 4. ctest -L <platform> there: the unit tests under the emulator and
 #    tests/cross/ (the agent under the emulator, the native hub and a
-#    throwaway PostgreSQL).
+#    throwaway PostgreSQL); then the tests' RESULT lines (figures such as
+#    the agent's peak RSS).
 #
 # Environment: BUILD_DIR, CROSS_BUILD_DIR, JOBS (default 2), CTEST_ARGS
 # (more ctest arguments).
@@ -70,5 +71,8 @@ step "ctest -L $PLATFORM"
 # shellcheck disable=SC2086 # CTEST_ARGS is a list of words on purpose
 (cd "$CROSS_BUILD_DIR" &&
 	ctest --output-on-failure -j"$JOBS" -L "$PLATFORM" ${CTEST_ARGS:-})
+# The figures of the tests that passed (the agent's peak RSS among them).
+grep -h '^RESULT ' "$CROSS_BUILD_DIR"/Testing/Temporary/LastTest*.log \
+	2>/dev/null || true
 
 step "done"
