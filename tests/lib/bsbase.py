@@ -1,12 +1,14 @@
 """bsbase: what every part of the test harness shares.
 
-Where the sources and the built binaries are (BS_SOURCE_DIR, BS_BUILD_DIR),
-the time scale of sanitized builds (BS_TIME_SCALE), BS_KEEP_TMP, the
+Where the sources and the built binaries are (BS_SOURCE_DIR, BS_BUILD_DIR,
+BS_HUB_BUILD_DIR), how the programs of the platform under test are run
+(BS_AGENT_RUNNER, BS_AGENT_EXE_SUFFIX), the time scale of sanitized builds (BS_TIME_SCALE), BS_KEEP_TMP, the
 tables of the example schema, the two outcomes other than a pass (Skip,
 Failure) and the check functions that print "ok: ..." lines.
 """
 
 import os
+import shlex
 
 
 SKIP = 77
@@ -15,6 +17,17 @@ SOURCE_DIR = os.environ.get("BS_SOURCE_DIR") or os.path.dirname(
     os.path.dirname(HERE))
 BUILD_DIR = os.environ.get("BS_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 KEEP_TMP = os.environ.get("BS_KEEP_TMP") == "1"
+
+# A cross build (tests/cross/) tests an agent built for another platform:
+# BS_BUILD_DIR holds it and the other programs of that platform
+# (bs-poswrite), which run behind BS_AGENT_RUNNER, a command prefix split
+# like a shell line (for example "qemu-aarch64 -L /"), and whose file
+# names end in BS_AGENT_EXE_SUFFIX (".exe" on Windows). The hub always
+# runs on the build machine, from BS_HUB_BUILD_DIR (default BS_BUILD_DIR).
+# A native build sets none of the three.
+HUB_BUILD_DIR = os.environ.get("BS_HUB_BUILD_DIR") or BUILD_DIR
+AGENT_RUNNER = shlex.split(os.environ.get("BS_AGENT_RUNNER") or "")
+AGENT_EXE_SUFFIX = os.environ.get("BS_AGENT_EXE_SUFFIX") or ""
 
 
 UPSTREAM_TABLES = ("transactions", "transaction_items", "payments")

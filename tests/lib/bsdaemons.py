@@ -12,7 +12,8 @@ import os
 from bsbase import UPSTREAM_TABLES, Failure, scaled, source_file
 from bsinvariants import log_state
 from bspos import create_pos, pos_meta
-from bsproc import Proc, binary, free_port, port_open, run_cmd, wait_until
+from bsproc import (Proc, binary, command, free_port, port_open, run_cmd,
+                    wait_until)
 
 
 # One sample line of the Prometheus text format: name{labels} value.
@@ -254,8 +255,9 @@ class Agent(Daemon):
                          "backoff_max_ms": 1000, "log_level": "info",
                          "http_port": free_port()}
         self.settings.update(settings)
-        self.proc = Proc(name, [binary("branchsync-agent"), "run", "-c",
-                                self.ini], self.logpath)
+        self.proc = Proc(name, command("branchsync-agent") + ["run", "-c",
+                                                              self.ini],
+                         self.logpath)
         env.add_log(name, self.logpath)
         env.add_cleanup(self.proc.kill)
         if create and not os.path.exists(self.db):
@@ -279,7 +281,7 @@ class Agent(Daemon):
             f.write("\n".join(lines) + "\n")
 
     def cli(self, *args, timeout=60):
-        return run_cmd([binary("branchsync-agent")] + list(args)
+        return run_cmd(command("branchsync-agent") + list(args)
                        + ["-c", self.ini], timeout)
 
     def init(self, *extra):

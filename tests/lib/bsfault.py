@@ -30,7 +30,7 @@ import sys
 from bsbase import HERE, Failure, check_eq, log, scaled
 from bsdaemons import setup_center
 from bsinvariants import check_invariants, report, tally
-from bspos import possim_run
+from bspos import possim_run, poswrite_argv
 from bsproc import Proc, wait_until
 
 
@@ -38,20 +38,30 @@ class PosWriter:
     """The POS simulator (tests/lib/possim.py) as a separate process that
     writes sales into a POS file while the test injects faults: at most
     `rate` sales per second, at most `sales` sales, at most `duration`
-    seconds (every bound holds, the first one reached ends it)."""
+    seconds (every bound holds, the first one reached ends it).
+
+    tool="bs-poswrite" writes with bs-poswrite instead, a program of the
+    platform under test (bspos.poswrite_argv): sales only, so no duration,
+    updates or deletes."""
 
     def __init__(self, env, db, sales, seed, rate=None, duration=None,
-                 update_fraction=0.1, delete_fraction=0.02, name="possim"):
+                 update_fraction=0.1, delete_fraction=0.02, name="possim",
+                 tool="possim"):
         self.db = db
         self.logpath = os.path.join(env.dir, name + ".log")
-        argv = [sys.executable, os.path.join(HERE, "possim.py"), "--db", db,
-                "--sales", str(sales), "--seed", str(seed),
-                "--update-fraction", str(update_fraction),
-                "--delete-fraction", str(delete_fraction)]
-        if rate:
-            argv += ["--rate", str(rate)]
-        if duration:
-            argv += ["--duration", str(duration)]
+        if tool == "bs-poswrite":
+            if duration:
+                raise ValueError("bs-poswrite has no duration bound")
+            argv = poswrite_argv(db, sales, seed, rate)
+        else:
+            argv = [sys.executable, os.path.join(HERE, "possim.py"), "--db",
+                    db, "--sales", str(sales), "--seed", str(seed),
+                    "--update-fraction", str(update_fraction),
+                    "--delete-fraction", str(delete_fraction)]
+            if rate:
+                argv += ["--rate", str(rate)]
+            if duration:
+                argv += ["--duration", str(duration)]
         self.proc = Proc(name, argv, self.logpath)
         self.stats = None
         env.add_log(name, self.logpath)
@@ -71,13 +81,15 @@ class PosWriter:
             self.proc.p.wait(scaled(timeout))
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            raise Failure("possim did not finish within %d s" % timeout)
+            raise Failure("%s did not finish within %d s"
+                          % (self.proc.name, timeout))
         rc = self.proc.returncode()
         text = self.proc.log_text().strip().splitlines()
         if rc != 0 or not text:
-            raise Failure("possim exited %s: %s" % (rc, "\n".join(text[-5:])))
+            raise Failure("%s exited %s: %s" % (self.proc.name, rc,
+                                                "\n".join(text[-5:])))
         self.stats = json.loads(text[-1])
-        log("possim: %s" % self.stats)
+        log("%s: %s" % (self.proc.name, self.stats))
         return self.stats
 
 

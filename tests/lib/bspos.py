@@ -3,13 +3,16 @@
 create_pos makes a POS file with the example schema (deploy/pos), the
 sqlite_* functions read tables and queries of a POS file, sqlite_copy
 takes a consistent copy, possim_run writes sales with the POS simulator
-(tests/lib/possim.py) in this process. qi quotes an identifier and
+(tests/lib/possim.py) in this process, poswrite_run with bs-poswrite, a
+program of the platform under test (tests/tools/bs-poswrite.c). qi quotes an identifier and
 sort_key orders rows that may hold NULLs, for the comparisons.
 """
 
+import json
 import sqlite3
 
-from bsbase import log, source_file
+from bsbase import Failure, log, source_file
+from bsproc import command, run_cmd
 
 
 def create_pos(path):
@@ -101,4 +104,25 @@ def possim_run(db, **kw):
     import possim
     st = possim.simulate(db, **kw)
     log("possim: %s" % st)
+    return st
+
+
+def poswrite_argv(db, sales, seed=1, rate=None):
+    """The command line of bs-poswrite writing `sales` sales (seed) into
+    db, at most `rate` per second when given."""
+    argv = command("bs-poswrite") + ["--db", db, "--sales", str(sales),
+                                     "--seed", str(seed)]
+    return argv + (["--rate", str(rate)] if rate else [])
+
+
+def poswrite_run(db, sales, seed=1, timeout=300):
+    """Writes sales with bs-poswrite and waits for it; returns its counts
+    (sales, items, payments, seconds)."""
+    r = run_cmd(poswrite_argv(db, sales, seed), timeout)
+    lines = r.stdout.strip().splitlines()
+    if r.returncode != 0 or not lines:
+        raise Failure("bs-poswrite exited %d: %s" % (r.returncode,
+                                                     r.stderr.strip()))
+    st = json.loads(lines[-1])
+    log("bs-poswrite: %s" % st)
     return st

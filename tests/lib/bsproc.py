@@ -2,8 +2,9 @@
 
 Proc runs a long-lived subprocess (a hub, an agent, the POS simulator)
 with its output in a log file and SIGKILL if the test process dies;
-run_cmd runs a command to completion; binary() finds a built executable;
-free_port/port_open deal with loopback TCP ports; wait_until polls a
+run_cmd runs a command to completion; binary() finds a built executable
+and command() gives the argv that runs it (behind BS_AGENT_RUNNER for the
+platform under test); peak_rss_kb reads a process's peak memory; free_port/port_open deal with loopback TCP ports; wait_until polls a
 condition within a time scaled by BS_TIME_SCALE.
 """
 
@@ -14,24 +15,40 @@ import socket
 import subprocess
 import time
 
-from bsbase import BUILD_DIR, Failure, scaled
+from bsbase import (AGENT_EXE_SUFFIX, AGENT_RUNNER, BUILD_DIR, HUB_BUILD_DIR,
+                    Failure, scaled)
 
 
-# Where each binary lives inside the build folder.
+# Where each binary lives inside its build folder, and whether it is a
+# program of the platform under test (True: BS_BUILD_DIR, run behind
+# BS_AGENT_RUNNER) or of the build machine (False: BS_HUB_BUILD_DIR).
 _BINARIES = {
-    "branchsync-agent": "agent",
-    "branchsync-hub": "hub",
-    "bs-rawclient": "tests",
+    "branchsync-agent": ("agent", True),
+    "bs-poswrite": ("tests", True),
+    "branchsync-hub": ("hub", False),
+    "bs-rawclient": ("tests", False),
 }
 
 
 def binary(name):
     """Path of a built binary; fails clearly if it is not built."""
-    path = os.path.join(BUILD_DIR, _BINARIES[name], name)
+    subdir, target = _BINARIES[name]
+    if target:
+        path = os.path.join(BUILD_DIR, subdir, name + AGENT_EXE_SUFFIX)
+        var = "BS_BUILD_DIR"
+    else:
+        path = os.path.join(HUB_BUILD_DIR, subdir, name)
+        var = "BS_HUB_BUILD_DIR"
     if not os.access(path, os.X_OK):
         raise Failure("%s not found at %s: build the project first "
-                      "(or set BS_BUILD_DIR)" % (name, path))
+                      "(or set %s)" % (name, path, var))
     return path
+
+
+def command(name):
+    """The argv that runs a built binary: its path, behind BS_AGENT_RUNNER
+    when it is a program of the platform under test."""
+    return (AGENT_RUNNER if _BINARIES[name][1] else []) + [binary(name)]
 
 
 def free_port():
@@ -119,6 +136,10 @@ class Proc:
     def returncode(self):
         return None if self.p is None else self.p.poll()
 
+    def peak_rss_kb(self):
+        """VmHWM of the running process (peak_rss_kb), None if stopped."""
+        return peak_rss_kb(self.p.pid) if self.alive() else None
+
     def stop(self, timeout=30):
         """SIGTERM and wait; returns the exit status (0 = clean stop)."""
         if self.p is None:
@@ -169,6 +190,20 @@ def check_run(argv, timeout=60, cwd=None):
         raise Failure("%s exited %d\nstdout: %s\nstderr: %s"
                       % (" ".join(argv), r.returncode, r.stdout, r.stderr))
     return r
+
+
+def peak_rss_kb(pid):
+    """Peak resident set size (VmHWM, KiB) of a running process, or None.
+    For a program behind BS_AGENT_RUNNER it is the runner's (an emulator
+    holds the program and itself): an upper bound of the program's."""
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def proc_state(pid):

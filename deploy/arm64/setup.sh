@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# setup.sh: install what the Linux arm64 (aarch64) cross build of the agent
+# and its tests under qemu need, on Debian 12 amd64.
+#
+#   deploy/arm64/setup.sh        (as root, or with sudo)
+#
+# The arm64 libraries are Debian's own arm64 packages, installed beside
+# the amd64 ones (multiarch: "dpkg --add-architecture arm64"). Each -dev
+# package here is "Multi-Arch: same": both architectures co-install, but
+# only at the same version, so apt upgrades an installed amd64 copy (for
+# example libsqlite3-dev after a security update) together with the arm64
+# one. A held or foreign-version amd64 package stops the install; apt then
+# names it.
+#
+# Idempotent: when arm64 is already an architecture of dpkg and every
+# package is installed it does nothing (no "apt-get update").
+set -euo pipefail
+
+ARCH=arm64
+# The build machine's: the cross compiler and the emulator the tests run
+# under (qemu-user-static, if it is there instead, serves as well).
+HOST_PACKAGES=(gcc-aarch64-linux-gnu cmake pkg-config)
+if ! command -v qemu-aarch64 >/dev/null 2>&1 &&
+	! command -v qemu-aarch64-static >/dev/null 2>&1; then
+	HOST_PACKAGES+=(qemu-user)
+fi
+# The target's: libc6-dev is the arm64 C library the cross gcc compiles and
+# links against (the same build as the runtime libc6:arm64).
+TARGET_PACKAGES=(libc6-dev libnng-dev libsqlite3-dev libmsgpack-dev
+	libjansson-dev libmbedtls-dev)
+
+PACKAGES=("${HOST_PACKAGES[@]}")
+for p in "${TARGET_PACKAGES[@]}"; do
+	PACKAGES+=("$p:$ARCH")
+done
+
+add_arch=0
+if ! dpkg --print-foreign-architectures | grep -qx "$ARCH"; then
+	add_arch=1
+fi
+missing=()
+for p in "${PACKAGES[@]}"; do
+	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+	if [ "$status" != "installed" ]; then
+		missing+=("$p")
+	fi
+done
+
+if [ $add_arch -eq 0 ] && [ ${#missing[@]} -eq 0 ]; then
+	echo "arm64 setup: all ${#PACKAGES[@]} packages already installed"
+	exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ]; then
+	SUDO=()
+elif command -v sudo >/dev/null 2>&1; then
+	SUDO=(sudo)
+else
+	echo "arm64 setup: error: missing packages: ${missing[*]}" >&2
+	echo "arm64 setup: hint: run this script as root or install sudo" >&2
+	exit 1
+fi
+
+export DEBIAN_FRONTEND=noninteractive
+if [ $add_arch -eq 1 ]; then
+	echo "arm64 setup: adding the dpkg architecture $ARCH"
+	"${SUDO[@]}" dpkg --add-architecture "$ARCH"
+fi
+echo "arm64 setup: installing: ${missing[*]}"
+"${SUDO[@]}" apt-get update
+"${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
