@@ -588,7 +588,7 @@ cmd_run(const cli_opts *o)
 	 * request sent on a pipe that a hub's crash closed), so nothing is
 	 * left for the leak checker at exit.
 	 */
-	nng_fini();
+	plat_nng_fini();
 	if (rv != PROTO_OK)
 		log_error("AGENT-FATAL", "%s", err);
 	agent_config_free(&conf);

@@ -276,7 +276,7 @@ cmd_run(const hub_config *conf)
 	hub_http_stop(http);
 	/* Every socket is closed and every thread that used nng has ended:
 	 * let nng tear down what its own threads still hold (as the agent). */
-	nng_fini();
+	plat_nng_fini();
 	catalog_free(cat);
 	if (rv != PROTO_OK) {
 		log_error("HUB-START-FAIL", "%s", err);

@@ -3,6 +3,7 @@
 # through an emulator, against the hub of the native build.
 #
 #   tests/cross.sh arm64      Linux arm64 (aarch64), under qemu-user
+#   tests/cross.sh windows    Windows x86-64 (mingw-w64), under wine64
 #
 # Steps, each timed:
 # 1. the platform's setup script (deploy/<platform>/setup.sh: the cross
@@ -28,9 +29,15 @@ arm64)
 	SETUP=$ROOT/deploy/arm64/setup.sh
 	TOOLCHAIN=$ROOT/deploy/arm64/aarch64-linux-gnu.cmake
 	;;
+windows)
+	# the libraries go to build-win/prefix, where the toolchain file
+	# looks by default
+	SETUP="$ROOT/deploy/windows/setup.sh $ROOT/build-win"
+	TOOLCHAIN=$ROOT/deploy/windows/mingw-w64-x86_64.cmake
+	;;
 *)
 	echo "cross: error: unknown platform \"$PLATFORM\"" >&2
-	echo "cross: hint: usage: tests/cross.sh arm64" >&2
+	echo "cross: hint: usage: tests/cross.sh arm64|windows" >&2
 	exit 1
 	;;
 esac
@@ -49,7 +56,8 @@ step() {
 }
 
 step "setup"
-"$SETUP"
+# shellcheck disable=SC2086 # SETUP is a command and its argument
+$SETUP
 
 step "native hub ($BUILD_DIR)"
 if [ ! -f "$BUILD_DIR/CMakeCache.txt" ]; then
@@ -66,6 +74,15 @@ cmake -S "$ROOT" -B "$CROSS_BUILD_DIR" -DCMAKE_TOOLCHAIN_FILE="$TOOLCHAIN" \
 	-DBS_AGENT_ONLY=ON -DBS_CROSS_LABEL="$PLATFORM" \
 	-DBS_HUB_BUILD_DIR="$BUILD_DIR"
 cmake --build "$CROSS_BUILD_DIR" -j"$JOBS"
+
+if [ "$PLATFORM" = windows ]; then
+	# A wine prefix of the build's own, made before the tests so that
+	# the first test does not pay for it.
+	export WINEPREFIX=$CROSS_BUILD_DIR/wineprefix WINEDEBUG=-all
+	step "wine prefix ($WINEPREFIX)"
+	/usr/lib/wine/wine64 wineboot --init >/dev/null 2>&1 || true
+	/usr/lib/wine/wineserver -w || true
+fi
 
 step "ctest -L $PLATFORM"
 # shellcheck disable=SC2086 # CTEST_ARGS is a list of words on purpose

@@ -118,6 +118,15 @@ const char *plat_default_path(const char *file);
 bool plat_file_exposed(const char *path, char *how, size_t howlen);
 
 /*
+ * plat_nng_fini frees nng's global state once every socket is closed and
+ * every thread that used nng has ended, so that a leak checker sees
+ * nothing left at exit. On Windows it does nothing: nng 1.5.2's nng_fini
+ * waits there for its I/O completion threads forever, and the end of the
+ * process frees everything anyway.
+ */
+void plat_nng_fini(void);
+
+/*
  * plat_strerror returns the text for the errno value errnum, the text
  * glibc's printf prints for its m conversion. The string is borrowed; it
  * stays valid until the next call in the same thread.

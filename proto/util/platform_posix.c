@@ -6,6 +6,7 @@
 #include "platform.h"
 
 #include <errno.h>
+#include <nng/nng.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -231,6 +232,12 @@ plat_file_exposed(const char *path, char *how, size_t howlen)
 	    (st.st_mode & S_IROTH) ? "all users" : "its group",
 	    (unsigned) (st.st_mode & 07777), path);
 	return true;
+}
+
+void
+plat_nng_fini(void)
+{
+	nng_fini();
 }
 
 const char *

@@ -453,6 +453,12 @@ done:
 	return exposed;
 }
 
+void
+plat_nng_fini(void)
+{
+	/* see platform.h: nng_fini never returns here */
+}
+
 const char *
 plat_strerror(int errnum)
 {

@@ -28,6 +28,12 @@ KEEP_TMP = os.environ.get("BS_KEEP_TMP") == "1"
 HUB_BUILD_DIR = os.environ.get("BS_HUB_BUILD_DIR") or BUILD_DIR
 AGENT_RUNNER = shlex.split(os.environ.get("BS_AGENT_RUNNER") or "")
 AGENT_EXE_SUFFIX = os.environ.get("BS_AGENT_EXE_SUFFIX") or ""
+# How the platform under test asks a program to stop: the signal sent to
+# it (BS_AGENT_STOP_SIGNAL, default TERM), and whether it needs a
+# terminal on stdin for that (BS_AGENT_TTY=1: under wine, SIGINT becomes
+# a Windows console's Ctrl+C only for a program with a console).
+AGENT_STOP_SIGNAL = os.environ.get("BS_AGENT_STOP_SIGNAL") or "TERM"
+AGENT_TTY = os.environ.get("BS_AGENT_TTY") == "1"
 
 
 UPSTREAM_TABLES = ("transactions", "transaction_items", "payments")

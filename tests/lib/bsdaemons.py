@@ -257,7 +257,7 @@ class Agent(Daemon):
         self.settings.update(settings)
         self.proc = Proc(name, command("branchsync-agent") + ["run", "-c",
                                                               self.ini],
-                         self.logpath)
+                         self.logpath, target=True)
         env.add_log(name, self.logpath)
         env.add_cleanup(self.proc.kill)
         if create and not os.path.exists(self.db):

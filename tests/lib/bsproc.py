@@ -15,8 +15,8 @@ import socket
 import subprocess
 import time
 
-from bsbase import (AGENT_EXE_SUFFIX, AGENT_RUNNER, BUILD_DIR, HUB_BUILD_DIR,
-                    Failure, scaled)
+from bsbase import (AGENT_EXE_SUFFIX, AGENT_RUNNER, AGENT_STOP_SIGNAL,
+                    AGENT_TTY, BUILD_DIR, HUB_BUILD_DIR, Failure, scaled)
 
 
 # Where each binary lives inside its build folder, and whether it is a
@@ -110,11 +110,19 @@ def _pdeathsig():
 class Proc:
     """A long-running subprocess (hub or agent) with stderr to a log file."""
 
-    def __init__(self, name, argv, logpath):
+    def __init__(self, name, argv, logpath, target=False):
+        """target: a program of the platform under test, stopped with
+        BS_AGENT_STOP_SIGNAL and given a terminal with BS_AGENT_TTY."""
         self.name = name
         self.argv = argv
         self.logpath = logpath
         self.p = None
+        self.stop_signal = signal.SIGTERM
+        self.tty = False
+        if target:
+            self.stop_signal = getattr(signal, "SIG" + AGENT_STOP_SIGNAL)
+            self.tty = AGENT_TTY
+        self.pty = None
         # Extra environment of the next start(), e.g. {"BS_FAULT": ...}.
         self.env = {}
 
@@ -125,10 +133,22 @@ class Proc:
         logf.write(("--- start %s\n" % " ".join(self.argv)).encode())
         logf.flush()
         env = dict(os.environ, **self.env) if self.env else None
-        self.p = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL,
+        stdin = subprocess.DEVNULL
+        if self.tty:
+            import pty
+            self.close_pty()
+            self.pty = pty.openpty()
+            stdin = self.pty[1]
+        self.p = subprocess.Popen(self.argv, stdin=stdin,
                                   stdout=logf, stderr=logf, env=env,
                                   preexec_fn=_pdeathsig)
         logf.close()
+
+    def close_pty(self):
+        if self.pty is not None:
+            for fd in self.pty:
+                os.close(fd)
+            self.pty = None
 
     def alive(self):
         return self.p is not None and self.p.poll() is None
@@ -141,19 +161,22 @@ class Proc:
         return peak_rss_kb(self.p.pid) if self.alive() else None
 
     def stop(self, timeout=30):
-        """SIGTERM and wait; returns the exit status (0 = clean stop)."""
+        """SIGTERM (or the platform's stop signal) and wait; returns the
+        exit status (0 = clean stop)."""
         if self.p is None:
             return None
         if self.p.poll() is None:
             timeout = scaled(timeout)
-            self.p.send_signal(signal.SIGTERM)
+            self.p.send_signal(self.stop_signal)
             try:
                 self.p.wait(timeout)
             except subprocess.TimeoutExpired:
                 self.p.kill()
                 self.p.wait()
-                raise Failure("%s did not stop within %d s of SIGTERM"
-                              % (self.name, timeout))
+                raise Failure("%s did not stop within %d s of %s"
+                              % (self.name, timeout,
+                                 signal.Signals(self.stop_signal).name))
+        self.close_pty()
         return self.p.returncode
 
     def kill(self):
@@ -162,6 +185,7 @@ class Proc:
             self.p.kill()
         if self.p is not None:
             self.p.wait()
+        self.close_pty()
 
     def log_text(self):
         try:
