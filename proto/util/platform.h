@@ -89,10 +89,11 @@ void plat_notify(const char *msg);
  * process was not started by the SCM.
  *
  * plat_service_install registers this program as an automatic service
- * name that runs with the command-line arguments args; plat_service_uninstall
- * stops it (waiting up to 30 s) and removes it. Both need Administrator
- * rights. On POSIX all three only fail with a message in err: systemd
- * starts the daemons there.
+ * name that runs with the command-line arguments args; if name exists
+ * already, its command line, display name and description are updated
+ * instead (an upgrade). plat_service_uninstall stops it (waiting up to
+ * 30 s) and removes it. Both need Administrator rights. On POSIX all
+ * three only fail with a message in err: systemd starts the daemons there.
  */
 int plat_service_run(
     const char *name, int (*fn)(void *), void *arg, char *err, size_t errlen);
@@ -106,6 +107,15 @@ proto_err plat_service_uninstall(const char *name, char *err, size_t errlen);
  * The string is borrowed and overwritten by the next call.
  */
 const char *plat_default_path(const char *file);
+
+/*
+ * plat_absolute_path writes path made absolute against the current
+ * directory into out (outlen bytes), without resolving links; the file
+ * need not exist. Returns false if it does not fit or the current
+ * directory is unknown.
+ */
+bool plat_absolute_path(const char *path, char *out, size_t outlen)
+    __attribute__((warn_unused_result));
 
 /*
  * plat_file_exposed checks whether users other than the owner of the file

@@ -220,6 +220,18 @@ plat_default_path(const char *file)
 }
 
 bool
+plat_absolute_path(const char *path, char *out, size_t outlen)
+{
+	char cwd[4096];
+
+	if (path[0] == '/')
+		return (size_t) snprintf(out, outlen, "%s", path) < outlen;
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		return false;
+	return (size_t) snprintf(out, outlen, "%s/%s", cwd, path) < outlen;
+}
+
+bool
 plat_file_exposed(const char *path, char *how, size_t howlen)
 {
 	struct stat st;

@@ -220,6 +220,7 @@ service_main(DWORD argc, LPSTR *argv)
 	svc_status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
 	svc_report(SERVICE_START_PENDING, NO_ERROR, 30000);
 	svc_rc = svc_fn(svc_arg);
+	svc_status.dwServiceSpecificExitCode = (DWORD) svc_rc;
 	svc_report(SERVICE_STOPPED,
 	    svc_rc == 0 ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR, 0);
 }
@@ -266,6 +267,31 @@ plat_service_run(
 	return svc_rc;
 }
 
+/*
+ * svc_update points the existing service name at cmd (an upgrade or a new
+ * configuration file); its start type and account stay as they are.
+ * Returns its handle, or NULL with the error in GetLastError.
+ */
+static SC_HANDLE
+svc_update(
+    SC_HANDLE scm, const char *name, const char *display, const char *cmd)
+{
+	SC_HANDLE svc = OpenServiceA(scm, name, SERVICE_ALL_ACCESS);
+	DWORD e;
+
+	if (svc == NULL)
+		return NULL;
+	if (!ChangeServiceConfigA(svc, SERVICE_NO_CHANGE, SERVICE_NO_CHANGE,
+	        SERVICE_NO_CHANGE, cmd, NULL, NULL, NULL, NULL, NULL,
+	        display)) {
+		e = GetLastError();
+		CloseServiceHandle(svc);
+		SetLastError(e);
+		return NULL;
+	}
+	return svc;
+}
+
 proto_err
 plat_service_install(const char *name, const char *display,
     const char *description, const char *args, char *err, size_t errlen)
@@ -297,6 +323,8 @@ plat_service_install(const char *name, const char *display,
 	svc = CreateServiceA(scm, name, display, SERVICE_ALL_ACCESS,
 	    SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START,
 	    SERVICE_ERROR_NORMAL, cmd, NULL, NULL, NULL, NULL, NULL);
+	if (svc == NULL && GetLastError() == ERROR_SERVICE_EXISTS)
+		svc = svc_update(scm, name, display, cmd);
 	if (svc == NULL) {
 		win_error(GetLastError(), "could not create the service", err,
 		    errlen);
@@ -363,6 +391,14 @@ plat_default_path(const char *file)
 		snprintf(base, sizeof base, "C:\\ProgramData");
 	snprintf(buf, sizeof buf, "%s\\branchsync\\%s", base, file);
 	return buf;
+}
+
+bool
+plat_absolute_path(const char *path, char *out, size_t outlen)
+{
+	DWORD n = GetFullPathNameA(path, (DWORD) outlen, out, NULL);
+
+	return n > 0 && n < outlen;
 }
 
 /*
