@@ -252,6 +252,15 @@ cli_error(const char *fmt, ...)
 }
 
 void
+cli_warning(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cli_vprint("warning", fmt, ap);
+	va_end(ap);
+}
+
+void
 cli_hint(const char *fmt, ...)
 {
 	va_list ap;

@@ -90,9 +90,10 @@ void log_msg(log_level lvl, const char *id, const char *fmt, ...)
 
 /*
  * CLI-style messages, for commands run by a person: "prog: error: ...",
- * "prog: hint: ...". cli_fatal prints and exits 1.
+ * "prog: warning: ...", "prog: hint: ...". cli_fatal prints and exits 1.
  */
 void cli_error(const char *fmt, ...) BS_PRINTF(1, 2);
+void cli_warning(const char *fmt, ...) BS_PRINTF(1, 2);
 void cli_hint(const char *fmt, ...) BS_PRINTF(1, 2);
 void cli_fatal(const char *fmt, ...) BS_PRINTF(1, 2) __attribute__((noreturn));
 

@@ -91,7 +91,9 @@ void plat_notify(const char *msg);
  * plat_service_install registers this program as an automatic service
  * name that runs with the command-line arguments args; if name exists
  * already, its command line, display name and description are updated
- * instead (an upgrade). plat_service_uninstall stops it (waiting up to
+ * instead (an upgrade). It also creates the default folder (see
+ * plat_default_path), where a service keeps its log file by default.
+ * plat_service_uninstall stops it (waiting up to
  * 30 s) and removes it. Both need Administrator rights. On POSIX all
  * three only fail with a message in err: systemd starts the daemons there.
  */
@@ -116,6 +118,16 @@ const char *plat_default_path(const char *file);
  */
 bool plat_absolute_path(const char *path, char *out, size_t outlen)
     __attribute__((warn_unused_result));
+
+/*
+ * plat_nng_fini tears nng down (nng_fini) at the end of a daemon, once
+ * every socket is closed: on POSIX, so that the leak checker finds nothing
+ * of nng's left at exit. On Windows it does nothing: the exit ends nng's
+ * threads just as well, and nng_fini waits for its I/O threads to see
+ * their completion port closed, which wine (8.0) never shows them, so
+ * that the agent would hang there under wine.
+ */
+void plat_nng_fini(void);
 
 /*
  * plat_file_exposed checks whether users other than the owner of the file

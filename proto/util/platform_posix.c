@@ -6,6 +6,7 @@
 #include "platform.h"
 
 #include <errno.h>
+#include <nng/nng.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -217,6 +218,12 @@ plat_default_path(const char *file)
 
 	snprintf(buf, sizeof buf, "/etc/branchsync/%s", file);
 	return buf;
+}
+
+void
+plat_nng_fini(void)
+{
+	nng_fini();
 }
 
 bool

@@ -12,6 +12,7 @@
 #include <aclapi.h>
 #include <bcrypt.h>
 #include <sddl.h>
+#include <shlobj.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,8 @@ plat_rand_u64(void)
 
 /*
  * Console control: Ctrl+C, Ctrl+Break, closing the console window, logoff
- * and shutdown request a stop; a second one ends the process at once.
+ * and shutdown request a stop (in a service, only the first three); a
+ * second one ends the process at once.
  * Windows runs the handler on a thread of its own, and ends the process
  * when the handler returns from CTRL_CLOSE_EVENT and later ones, so those
  * wait for the stop here (Windows allows about 5 s).
@@ -120,6 +122,14 @@ plat_rand_u64(void)
 static BOOL WINAPI
 on_console(DWORD ev)
 {
+	/*
+	 * A service hears here of every user's logoff, and of a shutdown
+	 * that the SCM also announces (on_service_control): neither is a
+	 * stop request.
+	 */
+	if (svc_handle != NULL
+	    && (ev == CTRL_LOGOFF_EVENT || ev == CTRL_SHUTDOWN_EVENT))
+		return TRUE;
 	if (InterlockedExchange(&got_term, 1))
 		ExitProcess(1);
 	if (ev == CTRL_CLOSE_EVENT || ev == CTRL_LOGOFF_EVENT
@@ -292,6 +302,26 @@ svc_update(
 	return svc;
 }
 
+/* default_dir_create makes the folder of plat_default_path if missing. */
+static proto_err
+default_dir_create(char *err, size_t errlen)
+{
+	char dir[MAX_PATH], what[MAX_PATH + 40];
+	size_t n;
+	DWORD e;
+
+	snprintf(dir, sizeof dir, "%s", plat_default_path(""));
+	n = strlen(dir);
+	if (n > 0 && dir[n - 1] == '\\')
+		dir[n - 1] = '\0';
+	if (CreateDirectoryA(dir, NULL)
+	    || (e = GetLastError()) == ERROR_ALREADY_EXISTS)
+		return PROTO_OK;
+	snprintf(what, sizeof what, "could not create folder \"%s\"", dir);
+	win_error(e, what, err, errlen);
+	return PROTO_EIO;
+}
+
 proto_err
 plat_service_install(const char *name, const char *display,
     const char *description, const char *args, char *err, size_t errlen)
@@ -334,7 +364,7 @@ plat_service_install(const char *name, const char *display,
 	ChangeServiceConfig2A(svc, SERVICE_CONFIG_DESCRIPTION, &desc);
 	CloseServiceHandle(svc);
 	CloseServiceHandle(scm);
-	return PROTO_OK;
+	return default_dir_create(err, errlen);
 }
 
 proto_err
@@ -380,17 +410,29 @@ plat_service_uninstall(const char *name, char *err, size_t errlen)
 
 /* --- paths and files --------------------------------------------------- */
 
+/*
+ * The folder comes from the shell (CSIDL_COMMON_APPDATA, what installers
+ * call ProgramData), not from %ProgramData%: a service's environment need
+ * not have it (wine gives services C:\users\Public there).
+ */
 const char *
 plat_default_path(const char *file)
 {
 	static char buf[MAX_PATH];
 	char base[MAX_PATH];
-	DWORD n = GetEnvironmentVariableA("ProgramData", base, sizeof base);
 
-	if (n == 0 || n >= sizeof base)
+	if (SHGetFolderPathA(
+	        NULL, CSIDL_COMMON_APPDATA, NULL, SHGFP_TYPE_CURRENT, base)
+	    != S_OK)
 		snprintf(base, sizeof base, "C:\\ProgramData");
 	snprintf(buf, sizeof buf, "%s\\branchsync\\%s", base, file);
 	return buf;
+}
+
+void
+plat_nng_fini(void)
+{
+	/* see platform.h: process exit ends nng's threads */
 }
 
 bool
