@@ -38,6 +38,10 @@
 
 #define AGENT_VERSION BS_VERSION
 
+/* The log file of "run": log_file_max_bytes' default, and old files kept. */
+#define AGENT_LOG_MAX_BYTES 10485760
+#define AGENT_LOG_KEEP      3
+
 /* One "[table NAME]" section. */
 typedef struct {
 	char *name;    /* table name in the POS file */
