@@ -31,6 +31,14 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 
+# ctest runs the tests' .exe files under wine when it is installed (Debian:
+# wine64, whose loader is /usr/lib/wine/wine64, not on PATH).
+find_program(BS_WINE NAMES wine64 wine PATHS /usr/lib/wine
+             NO_CMAKE_FIND_ROOT_PATH)
+if(BS_WINE)
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${BS_WINE})
+endif()
+
 # pkg-config: only the prefix's .pc files, static flags included.
 set(ENV{PKG_CONFIG_LIBDIR} "${BS_WIN_PREFIX}/lib/pkgconfig:${BS_WIN_PREFIX}/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
