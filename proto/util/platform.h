@@ -2,7 +2,9 @@
  * platform.h: everything the daemons need from the operating system that
  * ISO C does not give them: randomness, clocks, stop and reload requests
  * (signals, or console control on Windows), service-manager notification,
- * the permission check on secret files and the text of an errno value.
+ * the Windows service itself, default and absolute file paths, the
+ * permission check on secret files, the text of an errno value and when
+ * to tear nng down.
  *
  * One implementation per platform, chosen by CMake: platform_posix.c
  * (Linux, any architecture) and platform_win.c (mingw-w64). The
