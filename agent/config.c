@@ -43,6 +43,12 @@ static const cfg_key agent_keys[] = {
     {"agent", "key", CFG_STR, OFF(key), NULL, 0, 0, 0, "branch secret"},
     {"agent", "key_file", CFG_STR, OFF(key_file), NULL, 0, 0, 0,
         "file holding the branch secret"},
+    {"agent", "log_file", CFG_STR, OFF(log_file), NULL, 0, 0, 0,
+        "log file of \"run\", rotated by size; default stderr (a Windows "
+        "service: agent.log beside the default configuration)"},
+    {"agent", "log_file_max_bytes", CFG_INT, OFF(log_file_max_bytes),
+        "10485760", 65536, 1073741824, 0,
+        "rotate log_file before it passes this size; 3 old files are kept"},
     {"agent", "log_level", CFG_STR, OFF(log_level), "info", 0, 0, 0,
         "error|warning|notice|info|debug"},
     {"agent", "max_batch_bytes", CFG_INT, OFF(batch_max_bytes), "1048576",
@@ -357,6 +363,12 @@ check_conf(agent_config *c, const char *path, char *err, size_t errlen)
 	}
 	if (c->ntables == 0) {
 		snprintf(err, errlen, "%s: no [table NAME] section", path);
+		return false;
+	}
+	if (c->log_file != NULL && c->log_file[0] == '\0') {
+		snprintf(err, errlen,
+		    "%s: \"log_file\" is empty; give a file or remove the key",
+		    path);
 		return false;
 	}
 	if (c->till != NULL && c->till[0] == '\0') {

@@ -19,6 +19,11 @@
  * hub that requires one. An inline "key" in a file readable by group or
  * others is warned about (AGENT-KEY-PERMS), as is such a tls_key or
  * key_file.
+ *
+ * "log_file" sends the log of "run" to a file instead of stderr, rotated
+ * before it passes "log_file_max_bytes" (log.h); as a Windows service
+ * with no log_file, "run" logs to agent.log beside the default
+ * configuration (plat_default_path).
  */
 #ifndef AGENT_CONFIG_H
 #define AGENT_CONFIG_H
@@ -32,6 +37,10 @@
 #include "tls.h"
 
 #define AGENT_VERSION BS_VERSION
+
+/* The log file of "run": log_file_max_bytes' default, and old files kept. */
+#define AGENT_LOG_MAX_BYTES 10485760
+#define AGENT_LOG_KEEP      3
 
 /* One "[table NAME]" section. */
 typedef struct {
@@ -71,6 +80,8 @@ typedef struct {
 	char *tls_cert;             /* PEM client certificate, or NULL */
 	char *tls_key;              /* PEM private key of tls_cert */
 	char *tls_server_name;      /* expected name; NULL: URL's host */
+	char *log_file;             /* run: log file, or NULL: stderr */
+	int64_t log_file_max_bytes; /* rotate log_file at this size */
 	char *log_level;            /* error|warning|notice|info|debug */
 	log_level level;            /* log_level parsed */
 	char *secret;               /* the resolved branch secret */

@@ -12,12 +12,19 @@
  *   sweep   queue the rows with is_synced = 0 that have no log entry
  *   rejects list|retry|discard
  *           show events the hub rejected, send them again, or drop them
+ *   service install|uninstall|run
+ *           register or remove the Windows service, or be it: "run" under
+ *           the Service Control Manager, whose stop request stops it as
+ *           SIGTERM does (platform.h)
+ *
+ * Every command reads the configuration file given with -c, by default
+ * plat_default_path("agent.ini").
  *
  * Exit 0 on success (including a stop by signal), 1 on any error.
  */
+#include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <nng/nng.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,15 +48,24 @@
 #include "util.h"
 
 #define PROG "branchsync-agent"
+/* The Windows service: its name, and what the Services console shows. */
+#define SERVICE_NAME    "branchsync-agent"
+#define SERVICE_DISPLAY "branchsync agent"
+#define SERVICE_DESCRIPTION                                                   \
+	"Sends the changes of this branch's POS database to the branchsync "  \
+	"hub and applies master data from it."
 
 typedef struct {
 	const char *command; /* init, run, reload, status or rejects */
 	const char *table;   /* reload: the table */
 	const char *action;  /* rejects: list, retry or discard */
+	const char *service; /* service: install, uninstall or run */
 	char **seqs;         /* rejects retry|discard: the SEQ arguments */
 	int nseqs;           /* how many */
 	bool all;            /* --all */
-	const char *config;  /* -c FILE */
+	const char *config;  /* -c FILE, or the default */
+	bool config_default; /* no -c: config is plat_default_path's */
+	bool as_service;     /* run under the Service Control Manager */
 	bool wal;            /* --wal */
 	bool initial_load;   /* --initial-load */
 	bool json;           /* --json */
@@ -62,34 +78,50 @@ usage(void)
 	       "branchsync hub\nand applies master data from it.\n\n",
 	    PROG);
 	printf("Usage:\n");
-	printf("  %s init -c FILE [--wal] [--initial-load]\n"
+	printf("  %s init [-c FILE] [--wal] [--initial-load]\n"
 	       "                             install the capture log and "
 	       "triggers\n",
 	    PROG);
-	printf("  %s run -c FILE             send changes and receive master "
+	printf("  %s run [-c FILE]           send changes and receive master "
 	       "data until stopped\n",
 	    PROG);
 	printf(
-	    "  %s reload TABLE -c FILE    pull a down table again in full\n",
+	    "  %s reload TABLE [-c FILE]  pull a down table again in full\n",
 	    PROG);
-	printf("  %s sweep -c FILE           queue rows with is_synced = 0 "
+	printf("  %s sweep [-c FILE]         queue rows with is_synced = 0 "
 	       "that have no log entry\n",
 	    PROG);
-	printf(
-	    "  %s status -c FILE [--json] show the queue, the hub state and "
-	    "master data\n",
+	printf("  %s status [-c FILE] [--json]\n"
+	       "                             show the queue, the hub state "
+	       "and master data\n",
 	    PROG);
-	printf("  %s rejects list -c FILE [--json]\n"
+	printf("  %s rejects list [-c FILE] [--json]\n"
 	       "                             show events the hub rejected\n",
 	    PROG);
-	printf("  %s rejects retry SEQ...|--all -c FILE\n"
+	printf("  %s rejects retry SEQ...|--all [-c FILE]\n"
 	       "                             send rejected events again\n",
 	    PROG);
-	printf("  %s rejects discard SEQ...|--all -c FILE\n"
+	printf("  %s rejects discard SEQ...|--all [-c FILE]\n"
 	       "                             drop rejected events\n",
 	    PROG);
+	printf("\nWindows service (as Administrator):\n");
+	printf("  %s service install [-c FILE]\n"
+	       "                             register the service \"%s\": "
+	       "\"run\" with FILE,\n"
+	       "                             started with Windows\n",
+	    PROG, SERVICE_NAME);
+	printf("  %s service uninstall\n"
+	       "                             stop the service and remove it\n",
+	    PROG);
+	printf("  %s service run [-c FILE]\n"
+	       "                             what the service runs: \"run\" "
+	       "under the Service\n"
+	       "                             Control Manager, logging to a "
+	       "file\n",
+	    PROG);
 	printf("\nOptions:\n");
-	printf("  -c, --config=FILE  configuration file\n");
+	printf("  -c, --config=FILE  configuration file (default: %s)\n",
+	    plat_default_path("agent.ini"));
 	printf("      --wal          init: switch the database to WAL mode\n");
 	printf("      --initial-load init: also queue every existing row of "
 	       "the up tables\n");
@@ -162,11 +194,24 @@ parse_args(int argc, char **argv, cli_opts *o)
 		o->nseqs = argc - optind;
 		optind = argc;
 	}
+	if (!strcmp(o->command, "service")) {
+		if (optind >= argc)
+			bad_usage("no action specified for \"service\" "
+			          "(install, uninstall or run)");
+		o->service = argv[optind++];
+	}
 	if (optind < argc) {
 		snprintf(msg, sizeof msg,
 		    "too many command-line arguments (first is \"%s\")",
 		    argv[optind]);
 		bad_usage(msg);
+	}
+	if (o->config == NULL) {
+		static char def[1024];
+		snprintf(
+		    def, sizeof def, "%s", plat_default_path("agent.ini"));
+		o->config = def;
+		o->config_default = true;
 	}
 }
 
@@ -177,13 +222,20 @@ check_args(const cli_opts *o)
 
 	if (strcmp(o->command, "init") && strcmp(o->command, "run")
 	    && strcmp(o->command, "status") && strcmp(o->command, "reload")
-	    && strcmp(o->command, "rejects") && strcmp(o->command, "sweep")) {
+	    && strcmp(o->command, "rejects") && strcmp(o->command, "sweep")
+	    && strcmp(o->command, "service")) {
 		snprintf(
 		    msg, sizeof msg, "unknown command \"%s\"", o->command);
 		bad_usage(msg);
 	}
-	if (o->config == NULL)
-		bad_usage("no configuration file specified (-c FILE)");
+	if (o->service != NULL && strcmp(o->service, "install")
+	    && strcmp(o->service, "uninstall") && strcmp(o->service, "run")) {
+		snprintf(msg, sizeof msg,
+		    "unknown action \"%s\" for \"service\" (install, "
+		    "uninstall or run)",
+		    o->service);
+		bad_usage(msg);
+	}
 	if (o->wal && strcmp(o->command, "init"))
 		bad_usage("--wal is only valid with \"init\"");
 	if (o->initial_load && strcmp(o->command, "init"))
@@ -224,13 +276,55 @@ no_rejects:
 		bad_usage("--all is only valid with \"rejects\"");
 }
 
+/* config_missing: no -c was given and the default file does not exist. */
+static bool
+config_missing(const cli_opts *o)
+{
+	FILE *f;
+
+	if (!o->config_default)
+		return false;
+	if ((f = fopen(o->config, "r")) != NULL) {
+		fclose(f);
+		return false;
+	}
+	return errno == ENOENT;
+}
+
+/* config_load reads the configuration file of o into conf (config.h). */
+static bool
+config_load(const cli_opts *o, bool need_secret, agent_config *conf, char *err,
+    size_t errlen)
+{
+	if (config_missing(o)) {
+		memset(conf, 0, sizeof *conf);
+		snprintf(err, errlen,
+		    "no configuration file specified, and the default \"%s\" "
+		    "does not exist",
+		    o->config);
+		return false;
+	}
+	return agent_config_load(o->config, need_secret, conf, err, errlen);
+}
+
+/* config_error prints why the configuration could not be loaded. */
+static void
+config_error(const cli_opts *o, const char *msg)
+{
+	cli_error("%s", msg);
+	if (config_missing(o))
+		cli_hint("Give the configuration file with -c FILE.");
+}
+
 static void
 load_conf(const cli_opts *o, bool need_secret, agent_config *conf)
 {
 	char err[1024];
 
-	if (!agent_config_load(o->config, need_secret, conf, err, sizeof err))
-		cli_fatal("%s", err);
+	if (!config_load(o, need_secret, conf, err, sizeof err)) {
+		config_error(o, err);
+		exit(1);
+	}
 	log_set_level(conf->level);
 }
 
@@ -560,6 +654,54 @@ cmd_rejects(const cli_opts *o)
 	return rv == PROTO_OK ? 0 : 1;
 }
 
+/*
+ * run_fail reports why "run" cannot start: on stderr, or as a service
+ * (which has no stderr) in the default log file.
+ */
+static void
+run_fail(const cli_opts *o, const char *msg)
+{
+	char err[1024];
+
+	if (!o->as_service) {
+		config_error(o, msg);
+		return;
+	}
+	if (!log_file_open(plat_default_path("agent.log"), AGENT_LOG_MAX_BYTES,
+	        AGENT_LOG_KEEP, err, sizeof err))
+		return; /* nowhere to say it; the service stops with code 1 */
+	log_error("AGENT-FATAL", "%s", msg);
+}
+
+/*
+ * run_start loads the configuration of "run" into conf and sends the log
+ * to log_file, or as a service with no log_file to the default agent.log.
+ * Returns false, with the reason reported, if it cannot start.
+ */
+static bool
+run_start(const cli_opts *o, agent_config *conf)
+{
+	const char *file;
+	char err[1024];
+
+	if (!config_load(o, true, conf, err, sizeof err)) {
+		run_fail(o, err);
+		return false;
+	}
+	log_set_level(conf->level);
+	file = conf->log_file;
+	if (file == NULL && o->as_service)
+		file = plat_default_path("agent.log");
+	if (file != NULL
+	    && !log_file_open(file, conf->log_file_max_bytes, AGENT_LOG_KEEP,
+	        err, sizeof err)) {
+		run_fail(o, err);
+		agent_config_free(conf);
+		return false;
+	}
+	return true;
+}
+
 static int
 cmd_run(const cli_opts *o)
 {
@@ -570,7 +712,8 @@ cmd_run(const cli_opts *o)
 	downstream *ds = NULL;
 	agent_http *http = NULL;
 
-	load_conf(o, true, &conf);
+	if (!run_start(o, &conf))
+		return 1;
 	plat_sig_install();
 	/* Master data has its own thread, connection and sockets. */
 	if ((rv = downstream_start(&conf, &ds, err, sizeof err)) == PROTO_OK) {
@@ -642,6 +785,84 @@ cmd_reload(const cli_opts *o)
 	return rv == PROTO_OK ? 0 : 1;
 }
 
+/* service_run_cb is what the service does: "run" (cli_opts *arg). */
+static int
+service_run_cb(void *arg)
+{
+	return cmd_run(arg);
+}
+
+/*
+ * service install: the service runs "service run -c FILE" with FILE made
+ * absolute (a service starts in the system folder). The file is read
+ * when the service starts; it is loaded here too, to warn at once.
+ */
+static int
+service_install(const cli_opts *o)
+{
+	char path[1024], args[1100], err[1024];
+	cli_opts co = {.config = path};
+	agent_config conf;
+
+	if (!plat_absolute_path(o->config, path, sizeof path)) {
+		cli_error(
+		    "could not find the absolute path of \"%s\"", o->config);
+		return 1;
+	}
+	if ((size_t) snprintf(args, sizeof args, "service run -c \"%s\"", path)
+	    >= sizeof args) {
+		cli_error("configuration file name \"%s\" is too long", path);
+		return 1;
+	}
+	if (plat_service_install(SERVICE_NAME, SERVICE_DISPLAY,
+	        SERVICE_DESCRIPTION, args, err, sizeof err)
+	    != PROTO_OK) {
+		cli_error("%s", err);
+		return 1;
+	}
+	printf("service \"%s\" installed, with configuration file \"%s\"\n",
+	    SERVICE_NAME, path);
+	if (!config_load(&co, false, &conf, err, sizeof err)) {
+		cli_warning("the service cannot start yet: %s", err);
+		cli_hint("Fix the configuration file, then start the service "
+		         "with \"sc start %s\".",
+		    SERVICE_NAME);
+		return 0;
+	}
+	agent_config_free(&conf);
+	return 0;
+}
+
+/* service install|uninstall|run: the Windows service (platform.h). */
+static int
+cmd_service(const cli_opts *o)
+{
+	cli_opts so = *o;
+	char err[1024];
+	int rc;
+
+	if (!strcmp(o->service, "install"))
+		return service_install(o);
+	if (!strcmp(o->service, "uninstall")) {
+		if (plat_service_uninstall(SERVICE_NAME, err, sizeof err)
+		    != PROTO_OK) {
+			cli_error("%s", err);
+			return 1;
+		}
+		printf("service \"%s\" stopped and removed\n", SERVICE_NAME);
+		return 0;
+	}
+	/* run: its own log file, since a service's stderr goes nowhere */
+	so.as_service = true;
+	if ((rc = plat_service_run(
+	         SERVICE_NAME, service_run_cb, &so, err, sizeof err))
+	    < 0) {
+		cli_error("%s", err);
+		return 1;
+	}
+	return rc;
+}
+
 int
 main(int argc, char **argv)
 {
@@ -671,5 +892,7 @@ main(int argc, char **argv)
 		return cmd_rejects(&o);
 	if (!strcmp(o.command, "sweep"))
 		return cmd_sweep(&o);
+	if (!strcmp(o.command, "service"))
+		return cmd_service(&o);
 	return cmd_run(&o);
 }

@@ -31,20 +31,22 @@ set(CMAKE_FIND_ROOT_PATH_MODE_LIBRARY ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_INCLUDE ONLY)
 set(CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY)
 
+# ctest runs the tests' .exe files under wine when it is installed (Debian:
+# wine64, whose loader is /usr/lib/wine/wine64, not on PATH).
+find_program(BS_WINE NAMES wine64 wine PATHS /usr/lib/wine
+             NO_CMAKE_FIND_ROOT_PATH)
+if(BS_WINE)
+  set(CMAKE_CROSSCOMPILING_EMULATOR ${BS_WINE})
+endif()
+
 # pkg-config: only the prefix's .pc files, static flags included.
 set(ENV{PKG_CONFIG_LIBDIR} "${BS_WIN_PREFIX}/lib/pkgconfig:${BS_WIN_PREFIX}/share/pkgconfig")
 set(ENV{PKG_CONFIG_PATH} "")
 set(ENV{PKG_CONFIG_SYSROOT_DIR} "")
 set(PKG_CONFIG_ARGN --static)
 
-# Tests: the Windows programs run under Debian's wine64 (its loader is not
-# on PATH). The cross tests (tests/cross/) stop the agent with Ctrl+C,
-# which wine delivers to a console program as SIGINT when its stdin is a
-# terminal.
-find_program(BS_WINE64 wine64 PATHS /usr/lib/wine NO_DEFAULT_PATH)
-if(BS_WINE64)
-  set(CMAKE_CROSSCOMPILING_EMULATOR ${BS_WINE64})
-endif()
+# The cross tests (tests/cross/) stop the agent with Ctrl+C, which wine
+# delivers to a console program as SIGINT when its stdin is a terminal.
 set(BS_CROSS_LABEL windows CACHE STRING "Extra ctest label of a cross build")
 set(BS_AGENT_STOP_SIGNAL INT CACHE STRING "Signal that stops the agent cleanly")
 set(BS_AGENT_TTY 1 CACHE STRING "The agent needs a terminal on stdin")

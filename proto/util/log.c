@@ -1,8 +1,13 @@
-/* log.c: structured one-line logging to stderr, journald-aware. */
+/*
+ * log.c: structured one-line logging to stderr, journald-aware, or to a
+ * log file rotated by size with ISO C's rename and remove only.
+ */
 #include "log.h"
 
+#include <errno.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,10 +17,21 @@
 #include "platform.h"
 #include "util.h"
 
+#define LOG_PATH_MAX 1024
+
 static const char *log_prog = "branchsync";
 static log_level log_max = LOG_LVL_INFO;
 static bool log_journal;
 static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+/* The log file, all under log_mtx; log_path[0] == '\0' means stderr. */
+static char log_path[LOG_PATH_MAX]; /* the file's name */
+static FILE *log_fp;                /* open on log_path, or NULL: stderr */
+static int64_t log_size;            /* bytes in log_fp */
+static int64_t log_max_bytes;       /* rotate before passing this */
+static int log_keep;                /* old files: log_path.1 .. .log_keep */
+static int64_t log_retry_ms;        /* log_fp NULL: next try to reopen */
+static atomic_bool log_to_file;     /* log_path[0] != '\0', read unlocked */
 
 static const char *const level_words[8] = {
     "EMERG",
@@ -108,6 +124,134 @@ cli_printf(FILE *f, const char *fmt, ...)
 		free(buf);
 }
 
+/*
+ * log_open_append opens path for appending in binary mode (the sizes are
+ * byte counts; no \r\n on Windows) and, if it opened, sets log_size.
+ * Under log_mtx.
+ */
+static FILE *
+log_open_append(const char *path)
+{
+	FILE *f = fopen(path, "ab");
+	long end;
+
+	if (f == NULL)
+		return NULL;
+	/* Where "a" starts is up to the C library: ask for the end. */
+	if (fseek(f, 0, SEEK_END) == 0 && (end = ftell(f)) >= 0)
+		log_size = end;
+	else
+		log_size = 0;
+	return f;
+}
+
+/* log_old_name writes the name of old file i (path.i) into buf. */
+static void
+log_old_name(char *buf, size_t len, int i)
+{
+	snprintf(buf, len, "%s.%d", log_path, i);
+}
+
+/*
+ * log_rotate shifts the old files up by one (the oldest goes), moves the
+ * current file to path.1 and opens a new one. rename() on Windows does
+ * not replace a file, so each target is removed first. Under log_mtx.
+ */
+static void
+log_rotate(void)
+{
+	char from[LOG_PATH_MAX + 16], to[LOG_PATH_MAX + 16];
+	int moved = 0;
+
+	fclose(log_fp);
+	log_fp = NULL;
+	for (int i = log_keep; i >= 1; i--) {
+		log_old_name(to, sizeof to, i);
+		if (i > 1)
+			log_old_name(from, sizeof from, i - 1);
+		else
+			snprintf(from, sizeof from, "%s", log_path);
+		(void) remove(to);
+		moved = rename(from, to) == 0;
+	}
+	if (log_keep == 0)
+		moved = remove(log_path) == 0;
+	log_fp = log_open_append(log_path);
+	if (log_fp == NULL)
+		log_retry_ms = plat_mono_ms() + 10000;
+	else if (!moved)
+		log_size = 0; /* grows on; try again after max_bytes more */
+}
+
+/* log_write writes one line to the log file or stderr. Under log_mtx. */
+static void
+log_write(const char *line, size_t n)
+{
+	if (log_path[0] == '\0') {
+		fwrite(line, 1, n, stderr);
+		fflush(stderr);
+		return;
+	}
+	if (log_fp == NULL && plat_mono_ms() >= log_retry_ms
+	    && (log_fp = log_open_append(log_path)) == NULL)
+		log_retry_ms = plat_mono_ms() + 10000;
+	if (log_fp != NULL && log_size > 0
+	    && log_size + (int64_t) n > log_max_bytes)
+		log_rotate();
+	if (log_fp == NULL) {
+		fwrite(line, 1, n, stderr);
+		fflush(stderr);
+		return;
+	}
+	fwrite(line, 1, n, log_fp);
+	fflush(log_fp);
+	log_size += (int64_t) n;
+}
+
+bool
+log_file_open(
+    const char *path, int64_t max_bytes, int keep, char *err, size_t errlen)
+{
+	FILE *f;
+
+	if (strlen(path) >= LOG_PATH_MAX) {
+		snprintf(err, errlen,
+		    "could not open log file \"%.40s...\": "
+		    "the name is too long",
+		    path);
+		return false;
+	}
+	pthread_mutex_lock(&log_mtx);
+	if ((f = log_open_append(path)) == NULL) {
+		snprintf(err, errlen, "could not open log file \"%s\": %s",
+		    path, plat_strerror(errno));
+		pthread_mutex_unlock(&log_mtx);
+		return false;
+	}
+	if (log_fp != NULL)
+		fclose(log_fp);
+	log_fp = f;
+	snprintf(log_path, sizeof log_path, "%s", path);
+	log_max_bytes
+	    = max_bytes < LOG_FILE_MIN_BYTES ? LOG_FILE_MIN_BYTES : max_bytes;
+	log_keep = keep < 0 ? 0 : keep > 9 ? 9 : keep;
+	atomic_store(&log_to_file, true);
+	pthread_mutex_unlock(&log_mtx);
+	return true;
+}
+
+void
+log_file_close(void)
+{
+	pthread_mutex_lock(&log_mtx);
+	if (log_fp != NULL)
+		fclose(log_fp);
+	log_fp = NULL;
+	log_path[0] = '\0';
+	atomic_store(&log_to_file, false);
+	pthread_mutex_unlock(&log_mtx);
+}
+
 void
 log_msg(log_level lvl, const char *id, const char *fmt, ...)
 {
@@ -117,7 +261,7 @@ log_msg(log_level lvl, const char *id, const char *fmt, ...)
 
 	if (!log_enabled(lvl))
 		return;
-	if (log_journal) {
+	if (log_journal && !atomic_load(&log_to_file)) {
 		n = (size_t) snprintf(line, sizeof line, "<%d>", (int) lvl);
 	} else {
 		int64_t ms = plat_wall_ms();
@@ -149,8 +293,7 @@ log_msg(log_level lvl, const char *id, const char *fmt, ...)
 	n = term_escape(line, n, clean, sizeof clean - 1, false);
 	clean[n++] = '\n';
 	pthread_mutex_lock(&log_mtx);
-	fwrite(clean, 1, n, stderr);
-	fflush(stderr);
+	log_write(clean, n);
 	pthread_mutex_unlock(&log_mtx);
 }
 
@@ -173,6 +316,15 @@ cli_error(const char *fmt, ...)
 	va_list ap;
 	va_start(ap, fmt);
 	cli_vprint("error", fmt, ap);
+	va_end(ap);
+}
+
+void
+cli_warning(const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	cli_vprint("warning", fmt, ap);
 	va_end(ap);
 }
 

@@ -1,10 +1,22 @@
 /*
- * log.h: one line per event to stderr.
+ * log.h: one line per event to stderr, or to a file that rotates by size.
  *
- * Under systemd (JOURNAL_STREAM set) each line starts with a <N> priority
- * prefix and has no timestamp, since the journal adds one. Otherwise a line
- * is "2026-11-22T10:00:00.123Z LEVEL ID message". ID is a stable word
- * such as "HUB-APPLY-FAIL" that operators can grep and alert on.
+ * Under systemd (JOURNAL_STREAM set) each line on stderr starts with a <N>
+ * priority prefix and has no timestamp, since the journal adds one.
+ * Otherwise, and always in a log file, a line is
+ * "2026-11-22T10:00:00.123Z LEVEL ID message". ID is a stable word such
+ * as "HUB-APPLY-FAIL" that operators can grep and alert on.
+ *
+ * A log file (log_file_open) is for a service with no stderr worth the
+ * name (Windows). Before a line would take it past its size limit, it is
+ * rotated: with keep = 3,
+ *
+ *   agent.log.2 -> agent.log.3   (the old agent.log.3 is removed)
+ *   agent.log.1 -> agent.log.2
+ *   agent.log   -> agent.log.1
+ *   agent.log      new, empty
+ *
+ * so the files hold whole lines and at most (keep + 1) * max_bytes in all.
  */
 #ifndef BS_LOG_H
 #define BS_LOG_H
@@ -12,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <stdint.h>
 
 #include "proto/compiler.h"
 
@@ -44,6 +57,24 @@ void log_init(const char *prog, log_level max);
 void log_set_level(log_level max);
 bool log_enabled(log_level lvl);
 
+/*
+ * log_file_open sends the lines of every thread to the file at path
+ * (appended to; created if missing) instead of stderr, rotating it as
+ * above before it would pass max_bytes (at least LOG_FILE_MIN_BYTES),
+ * keeping keep old files (0..9). A file open before is closed. Returns
+ * false, with "could not open log file ..." in err, if path cannot be
+ * opened for appending; the lines then go where they went before.
+ *
+ * When a rotation cannot rename a file (on Windows, another program has
+ * it open), the lines go on into the current file until the next
+ * rotation; when the new file cannot be opened, to stderr until it can.
+ */
+#define LOG_FILE_MIN_BYTES 4096
+bool log_file_open(const char *path, int64_t max_bytes, int keep, char *err,
+    size_t errlen) __attribute__((warn_unused_result));
+/* log_file_close closes the log file; lines go to stderr again. */
+void log_file_close(void);
+
 /* log_msg prints one line; id may be NULL. Thread-safe. */
 void log_msg(log_level lvl, const char *id, const char *fmt, ...)
     BS_PRINTF(3, 4);
@@ -60,7 +91,7 @@ void log_msg(log_level lvl, const char *id, const char *fmt, ...)
 
 /*
  * CLI-style messages, for commands run by a person: "prog: error: ...",
- * "prog: hint: ...". cli_fatal prints and exits 1.
+ * "prog: warning: ...", "prog: hint: ...". cli_fatal prints and exits 1.
  */
 /*
  * term_escape copies the n bytes of in to out (cap bytes, NUL-ended),
@@ -79,6 +110,7 @@ size_t term_escape(
 void cli_printf(FILE *f, const char *fmt, ...) BS_PRINTF(2, 3);
 
 void cli_error(const char *fmt, ...) BS_PRINTF(1, 2);
+void cli_warning(const char *fmt, ...) BS_PRINTF(1, 2);
 void cli_hint(const char *fmt, ...) BS_PRINTF(1, 2);
 void cli_fatal(const char *fmt, ...) BS_PRINTF(1, 2) __attribute__((noreturn));
 

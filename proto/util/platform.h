@@ -2,7 +2,9 @@
  * platform.h: everything the daemons need from the operating system that
  * ISO C does not give them: randomness, clocks, stop and reload requests
  * (signals, or console control on Windows), service-manager notification,
- * the permission check on secret files and the text of an errno value.
+ * the Windows service itself, default and absolute file paths, the
+ * permission check on secret files, the text of an errno value and when
+ * to tear nng down.
  *
  * One implementation per platform, chosen by CMake: platform_posix.c
  * (Linux, any architecture) and platform_win.c (mingw-w64). The
@@ -89,10 +91,13 @@ void plat_notify(const char *msg);
  * process was not started by the SCM.
  *
  * plat_service_install registers this program as an automatic service
- * name that runs with the command-line arguments args; plat_service_uninstall
- * stops it (waiting up to 30 s) and removes it. Both need Administrator
- * rights. On POSIX all three only fail with a message in err: systemd
- * starts the daemons there.
+ * name that runs with the command-line arguments args; if name exists
+ * already, its command line, display name and description are updated
+ * instead (an upgrade). It also creates the default folder (see
+ * plat_default_path), where a service keeps its log file by default.
+ * plat_service_uninstall stops it (waiting up to
+ * 30 s) and removes it. Both need Administrator rights. On POSIX all
+ * three only fail with a message in err: systemd starts the daemons there.
  */
 int plat_service_run(
     const char *name, int (*fn)(void *), void *arg, char *err, size_t errlen);
@@ -108,6 +113,25 @@ proto_err plat_service_uninstall(const char *name, char *err, size_t errlen);
 const char *plat_default_path(const char *file);
 
 /*
+ * plat_absolute_path writes path made absolute against the current
+ * directory into out (outlen bytes), without resolving links; the file
+ * need not exist. Returns false if it does not fit or the current
+ * directory is unknown.
+ */
+bool plat_absolute_path(const char *path, char *out, size_t outlen)
+    __attribute__((warn_unused_result));
+
+/*
+ * plat_nng_fini tears nng down (nng_fini) at the end of a daemon, once
+ * every socket is closed: on POSIX, so that the leak checker finds nothing
+ * of nng's left at exit. On Windows it does nothing: the exit ends nng's
+ * threads just as well, and nng_fini waits for its I/O threads to see
+ * their completion port closed, which wine (8.0) never shows them, so
+ * that the agent would hang there under wine.
+ */
+void plat_nng_fini(void);
+
+/*
  * plat_file_exposed checks whether users other than the owner of the file
  * at path may read it (on Windows: accounts other than the owner, SYSTEM
  * and Administrators, by the file's access control list). If so it writes how,
@@ -116,15 +140,6 @@ const char *plat_default_path(const char *file);
  * cannot be examined returns false: it is left to whoever opens it.
  */
 bool plat_file_exposed(const char *path, char *how, size_t howlen);
-
-/*
- * plat_nng_fini frees nng's global state once every socket is closed and
- * every thread that used nng has ended, so that a leak checker sees
- * nothing left at exit. On Windows it does nothing: nng 1.5.2's nng_fini
- * waits there for its I/O completion threads forever, and the end of the
- * process frees everything anyway.
- */
-void plat_nng_fini(void);
 
 /*
  * plat_strerror returns the text for the errno value errnum, the text

@@ -220,6 +220,24 @@ plat_default_path(const char *file)
 	return buf;
 }
 
+void
+plat_nng_fini(void)
+{
+	nng_fini();
+}
+
+bool
+plat_absolute_path(const char *path, char *out, size_t outlen)
+{
+	char cwd[4096];
+
+	if (path[0] == '/')
+		return (size_t) snprintf(out, outlen, "%s", path) < outlen;
+	if (getcwd(cwd, sizeof cwd) == NULL)
+		return false;
+	return (size_t) snprintf(out, outlen, "%s/%s", cwd, path) < outlen;
+}
+
 bool
 plat_file_exposed(const char *path, char *how, size_t howlen)
 {
@@ -232,12 +250,6 @@ plat_file_exposed(const char *path, char *how, size_t howlen)
 	    (st.st_mode & S_IROTH) ? "all users" : "its group",
 	    (unsigned) (st.st_mode & 07777), path);
 	return true;
-}
-
-void
-plat_nng_fini(void)
-{
-	nng_fini();
 }
 
 const char *

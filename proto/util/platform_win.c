@@ -12,6 +12,7 @@
 #include <aclapi.h>
 #include <bcrypt.h>
 #include <sddl.h>
+#include <shlobj.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,8 @@ plat_rand_u64(void)
 
 /*
  * Console control: Ctrl+C, Ctrl+Break, closing the console window, logoff
- * and shutdown request a stop; a second one ends the process at once.
+ * and shutdown request a stop (in a service, only the first three); a
+ * second one ends the process at once.
  * Windows runs the handler on a thread of its own, and ends the process
  * when the handler returns from CTRL_CLOSE_EVENT and later ones, so those
  * wait for the stop here (Windows allows about 5 s).
@@ -120,6 +122,14 @@ plat_rand_u64(void)
 static BOOL WINAPI
 on_console(DWORD ev)
 {
+	/*
+	 * A service hears here of every user's logoff, and of a shutdown
+	 * that the SCM also announces (on_service_control): neither is a
+	 * stop request.
+	 */
+	if (svc_handle != NULL
+	    && (ev == CTRL_LOGOFF_EVENT || ev == CTRL_SHUTDOWN_EVENT))
+		return TRUE;
 	if (InterlockedExchange(&got_term, 1))
 		ExitProcess(1);
 	if (ev == CTRL_CLOSE_EVENT || ev == CTRL_LOGOFF_EVENT
@@ -220,6 +230,7 @@ service_main(DWORD argc, LPSTR *argv)
 	svc_status.dwServiceType = SERVICE_WIN32_OWN_PROCESS;
 	svc_report(SERVICE_START_PENDING, NO_ERROR, 30000);
 	svc_rc = svc_fn(svc_arg);
+	svc_status.dwServiceSpecificExitCode = (DWORD) svc_rc;
 	svc_report(SERVICE_STOPPED,
 	    svc_rc == 0 ? NO_ERROR : ERROR_SERVICE_SPECIFIC_ERROR, 0);
 }
@@ -266,6 +277,51 @@ plat_service_run(
 	return svc_rc;
 }
 
+/*
+ * svc_update points the existing service name at cmd (an upgrade or a new
+ * configuration file); its start type and account stay as they are.
+ * Returns its handle, or NULL with the error in GetLastError.
+ */
+static SC_HANDLE
+svc_update(
+    SC_HANDLE scm, const char *name, const char *display, const char *cmd)
+{
+	SC_HANDLE svc = OpenServiceA(scm, name, SERVICE_ALL_ACCESS);
+	DWORD e;
+
+	if (svc == NULL)
+		return NULL;
+	if (!ChangeServiceConfigA(svc, SERVICE_NO_CHANGE, SERVICE_NO_CHANGE,
+	        SERVICE_NO_CHANGE, cmd, NULL, NULL, NULL, NULL, NULL,
+	        display)) {
+		e = GetLastError();
+		CloseServiceHandle(svc);
+		SetLastError(e);
+		return NULL;
+	}
+	return svc;
+}
+
+/* default_dir_create makes the folder of plat_default_path if missing. */
+static proto_err
+default_dir_create(char *err, size_t errlen)
+{
+	char dir[MAX_PATH], what[MAX_PATH + 40];
+	size_t n;
+	DWORD e;
+
+	snprintf(dir, sizeof dir, "%s", plat_default_path(""));
+	n = strlen(dir);
+	if (n > 0 && dir[n - 1] == '\\')
+		dir[n - 1] = '\0';
+	if (CreateDirectoryA(dir, NULL)
+	    || (e = GetLastError()) == ERROR_ALREADY_EXISTS)
+		return PROTO_OK;
+	snprintf(what, sizeof what, "could not create folder \"%s\"", dir);
+	win_error(e, what, err, errlen);
+	return PROTO_EIO;
+}
+
 proto_err
 plat_service_install(const char *name, const char *display,
     const char *description, const char *args, char *err, size_t errlen)
@@ -297,6 +353,8 @@ plat_service_install(const char *name, const char *display,
 	svc = CreateServiceA(scm, name, display, SERVICE_ALL_ACCESS,
 	    SERVICE_WIN32_OWN_PROCESS, SERVICE_AUTO_START,
 	    SERVICE_ERROR_NORMAL, cmd, NULL, NULL, NULL, NULL, NULL);
+	if (svc == NULL && GetLastError() == ERROR_SERVICE_EXISTS)
+		svc = svc_update(scm, name, display, cmd);
 	if (svc == NULL) {
 		win_error(GetLastError(), "could not create the service", err,
 		    errlen);
@@ -306,7 +364,7 @@ plat_service_install(const char *name, const char *display,
 	ChangeServiceConfig2A(svc, SERVICE_CONFIG_DESCRIPTION, &desc);
 	CloseServiceHandle(svc);
 	CloseServiceHandle(scm);
-	return PROTO_OK;
+	return default_dir_create(err, errlen);
 }
 
 proto_err
@@ -352,17 +410,37 @@ plat_service_uninstall(const char *name, char *err, size_t errlen)
 
 /* --- paths and files --------------------------------------------------- */
 
+/*
+ * The folder comes from the shell (CSIDL_COMMON_APPDATA, what installers
+ * call ProgramData), not from %ProgramData%: a service's environment need
+ * not have it (wine gives services C:\users\Public there).
+ */
 const char *
 plat_default_path(const char *file)
 {
 	static char buf[MAX_PATH];
 	char base[MAX_PATH];
-	DWORD n = GetEnvironmentVariableA("ProgramData", base, sizeof base);
 
-	if (n == 0 || n >= sizeof base)
+	if (SHGetFolderPathA(
+	        NULL, CSIDL_COMMON_APPDATA, NULL, SHGFP_TYPE_CURRENT, base)
+	    != S_OK)
 		snprintf(base, sizeof base, "C:\\ProgramData");
 	snprintf(buf, sizeof buf, "%s\\branchsync\\%s", base, file);
 	return buf;
+}
+
+void
+plat_nng_fini(void)
+{
+	/* see platform.h: process exit ends nng's threads */
+}
+
+bool
+plat_absolute_path(const char *path, char *out, size_t outlen)
+{
+	DWORD n = GetFullPathNameA(path, (DWORD) outlen, out, NULL);
+
+	return n > 0 && n < outlen;
 }
 
 /*
@@ -451,12 +529,6 @@ plat_file_exposed(const char *path, char *how, size_t howlen)
 done:
 	LocalFree(sd);
 	return exposed;
-}
-
-void
-plat_nng_fini(void)
-{
-	/* see platform.h: nng_fini never returns here */
 }
 
 const char *

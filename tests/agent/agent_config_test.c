@@ -100,6 +100,24 @@ test_http_port_unchecked(void)
 }
 
 static bool
+test_log_file_keys_unchecked(void)
+{
+	CHECK(load("[table transactions]\n"));
+	CHECK(lc.log_file == NULL && lc.log_file_max_bytes == 10485760);
+	CHECK(load("log_file = C:\\ProgramData\\branchsync\\agent.log\n"
+	           "log_file_max_bytes = 65536\n[table transactions]\n"));
+	CHECK_STR(lc.log_file, "C:\\ProgramData\\branchsync\\agent.log");
+	CHECK(lc.log_file_max_bytes == 65536);
+	CHECK(!load("log_file =\n[table transactions]\n"));
+	CHECK(strstr(err, "\"log_file\" is empty") != NULL);
+	CHECK(!load("log_file_max_bytes = 65535\n[table transactions]\n"));
+	CHECK(strstr(err, "log_file_max_bytes") != NULL);
+	CHECK(!load("log_file_max_bytes = 1073741825\n[table t]\n"));
+	CHECK(strstr(err, "log_file_max_bytes") != NULL);
+	return true;
+}
+
+static bool
 test_limits_ignored(void)
 {
 	proto_limits lim;
@@ -213,6 +231,7 @@ static const agent_test_case cases[] = {
     {"bad values accepted", test_bad_values_accepted},
     {"http_port unchecked", test_http_port_unchecked},
     {"limits ignored", test_limits_ignored},
+    {"log file keys unchecked", test_log_file_keys_unchecked},
 };
 
 int

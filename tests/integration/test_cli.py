@@ -6,6 +6,11 @@ sites)" in a -DBS_FAULTS=ON build); a bad option, an
 unknown command and a missing command exit 1 with "<name>: error: ..." and
 a "hint:" line; a config file that does not exist exits 1 with an error
 naming the file. No PostgreSQL needed.
+
+The agent without -c reads its default file, which --help names
+(/etc/branchsync/agent.ini); when that file does not exist, every command
+exits 1 with an error that names it. "service install|uninstall|run" exit 1
+on Linux with the reason (systemd runs the agent there).
 """
 import os
 import re
@@ -65,8 +70,47 @@ def check_binary(env, name, commands):
           % name, r.stderr)
 
 
+def check_agent_defaults(env):
+    name = "branchsync-agent"
+    exe = bstest.binary(name)
+    default = "/etc/branchsync/agent.ini"
+    r = run_cmd([exe, "--help"])
+    check(("(default: %s)" % default) in r.stdout,
+          "%s --help: names the default configuration file" % name, r.stdout)
+    if os.path.exists(default):
+        bstest.log("note: %s exists here; skipping the checks of a missing "
+                   "default file" % default)
+    else:
+        for argv in (["run"], ["status"], ["init"], ["rejects", "list"]):
+            r = run_cmd([exe] + argv, timeout=30)
+            what = "%s %s without -c" % (name, " ".join(argv))
+            check_eq(r.returncode, 1, what + ": exit status")
+            check(("%s: error:" % name) in r.stderr
+                  and ('"%s" does not exist' % default) in r.stderr,
+                  what + ": error names the default file", r.stderr)
+            check(("%s: hint:" % name) in r.stderr and "-c FILE" in r.stderr,
+                  what + ": hint names -c FILE", r.stderr)
+
+    ini = os.path.join(env.dir, "agent.ini")
+    with open(ini, "w") as f:
+        f.write("[agent]\nbranch = b1\nkey = k\ndatabase = pos.db\n"
+                "hub = tcp://127.0.0.1:1\n[table t]\n")
+    for action in ("install", "uninstall", "run"):
+        r = run_cmd([exe, "service", action, "-c", ini], timeout=30)
+        what = "%s service %s on Linux" % (name, action)
+        check_eq(r.returncode, 1, what + ": exit status")
+        check(("%s: error:" % name) in r.stderr
+              and "Windows services exist only on Windows" in r.stderr,
+              what + ": says why", r.stderr)
+    check_usage_error(name, run_cmd([exe, "service"]), "service (no action)")
+    check_usage_error(name, run_cmd([exe, "service", "start"]),
+                      "service start")
+
+
 def main(env):
-    check_binary(env, "branchsync-agent", ("init", "run", "status"))
+    check_binary(env, "branchsync-agent", ("init", "run", "status",
+                                           "service install"))
+    check_agent_defaults(env)
     check_binary(env, "branchsync-hub", ("migrate", "run", "status",
                                          "branch add"))
 
