@@ -6,9 +6,13 @@ writer bs-poswrite are programs of the target, run behind BS_AGENT_RUNNER
 (for arm64 qemu-aarch64); PostgreSQL and the hub (from BS_HUB_BUILD_DIR)
 run on the build machine. Nothing here names a platform.
 
-1. The agent's init installs the capture triggers; bs-poswrite writes a
-   backlog of sales while no agent runs.
-2. Hub and agent start, with small batches; bs-poswrite writes more sales
+1. The agent's init installs the capture triggers; a first run with no
+   hub yet warns nothing about an agent.ini only its owner may read, and
+   stops cleanly on the platform's stop request (SIGTERM; Ctrl+C under
+   wine); bs-poswrite writes a backlog of sales while no agent runs.
+2. Hub and agent start, with small batches, and agent.ini readable by
+   others: AGENT-KEY-PERMS (the mode bits on Linux, the file's ACL on
+   Windows, which wine derives from them); bs-poswrite writes more sales
    at a bounded rate while the agent drains.
 3. With events pending, the hub gets SIGKILL and is started again; later,
    with events pending again, SIGTERM (it must exit 0) and a start.
@@ -19,7 +23,7 @@ run on the build machine. Nothing here names a platform.
    applied_total = the events in the log, central stock = the sales.
 5. The agent's peak RSS is printed as a figure, not checked: VmHWM of its
    process, which behind an emulator is the emulator's (an upper bound).
-Agent and hub exit 0 on SIGTERM.
+Agent and hub exit 0 on their stop requests.
 """
 import os
 import sys
@@ -56,6 +60,17 @@ def main(env):
     key = hub.branch_add("b1")
     agent = env.agent("pos", "b1", key, hub.url, max_batch_events=BATCH)
     agent.init()
+    # The key check of the platform (mode bits; an ACL on Windows, which
+    # wine derives from the mode): the ini holds the key inline. A first
+    # run, with no hub yet, also shows the platform's clean stop.
+    os.chmod(agent.ini, 0o600)
+    agent.start()
+    bstest.wait_until(lambda: "AGENT-START" in agent.proc.log_text(), 60,
+                      "the agent to start", alive=[agent.proc])
+    check("AGENT-KEY-PERMS" not in agent.proc.log_text(),
+          "an agent.ini only its owner may read is not reported")
+    check_eq(agent.stop(), 0, "the agent stops cleanly (exit 0)")
+    os.chmod(agent.ini, 0o644)
     st = bstest.poswrite_run(agent.db, BACKLOG, seed=SEED)
     check_eq(st["sales"], BACKLOG, "bs-poswrite wrote the backlog")
     backlog = agent.state()["pending"]
@@ -64,6 +79,11 @@ def main(env):
     hub.start()
     t0 = time.monotonic()
     agent.start()
+    bstest.wait_until(lambda: agent.proc.log_text().count("AGENT-START")
+                      == 2, 60, "the agent to start again",
+                      alive=[agent.proc])
+    check("AGENT-KEY-PERMS" in agent.proc.log_text(),
+          "one others may read is reported (AGENT-KEY-PERMS)")
     writer = bstest.PosWriter(env, agent.db, LIVE_SALES, SEED + 1,
                               rate=LIVE_RATE, name="poswrite",
                               tool="bs-poswrite").start()
