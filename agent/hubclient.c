@@ -107,6 +107,11 @@ hubclient_finish(hubclient *hc, proto_msg **resp)
 	int rv;
 
 	*resp = NULL;
+	if (NEVER(!hc->inflight)) {
+		/* nothing would ever complete the wait */
+		snprintf(hc->why, sizeof hc->why, "no request in flight");
+		return PROTO_EINVAL;
+	}
 	wait_aio(hc);
 	hc->inflight = false;
 	if ((rv = nng_aio_result(hc->w.aio)) != 0)

@@ -495,7 +495,8 @@ push(sender *s, bool *idle, bool *no_retry)
 			s->schema_hold = true;
 			*idle = false;
 		}
-		if (*idle)
+		/* Nothing was sent (nothing pending, or a stale read). */
+		if (!s->hc.inflight)
 			return PROTO_OK;
 	}
 	ahead = read_ahead(s, cur, nxt);
