@@ -67,6 +67,8 @@ def main(env):
     agent.start()
     agent.wait_drained(hub=hub)
     hp, ap = hub.http_port, agent.http_port
+    bstest.wait_until(lambda: bstest.port_open(ap), 30,
+                      "the agent's status listener", alive=[agent.proc])
 
     # 1. Host allow-list.
     for path in ("/", "/api/status", "/metrics"):
