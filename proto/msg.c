@@ -286,6 +286,12 @@ msg_code_check(const uint8_t *s, size_t len, char *err, size_t errlen)
 	return true;
 }
 
+bool
+proto_code_valid(const char *code)
+{
+	return msg_code_check((const uint8_t *) code, strlen(code), NULL, 0);
+}
+
 static bool
 cname_check(const char *s, char *err, size_t errlen)
 {

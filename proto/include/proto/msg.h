@@ -392,6 +392,10 @@ typedef struct {
  * PULL), whose auth map is a request's. */
 bool proto_request_type(int type);
 
+/* proto_code_valid says whether code may be a branch or till code: 1 to
+ * PROTO_CODE_MAX letters, digits, "_", "-" or ".". */
+bool proto_code_valid(const char *code);
+
 /* proto_limits_default fills lim with the default limits. */
 void proto_limits_default(proto_limits *lim);
 
