@@ -771,12 +771,12 @@ open_socket(const hub_config *conf, server_state *st, nng_tls_config *tls,
 	nng_socket_set_size(
 	    *sock, NNG_OPT_RECVMAXSZ, (size_t) conf->max_message_bytes);
 	for (size_t i = 0; i < conf->nurls; i++) {
+		warn_plain(conf->urls[i]);
 		if (tls_listen(*sock, conf->urls[i], tls, err, errlen)
 		    != PROTO_OK) {
 			nng_close(*sock);
 			return PROTO_EIO;
 		}
-		warn_plain(conf->urls[i]);
 	}
 	return PROTO_OK;
 }
