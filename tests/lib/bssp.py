@@ -10,6 +10,8 @@ failing too often): that raises Closed, from the constructor too.
 
 frames(stream) splits a captured byte stream of one direction of a
 connection (tests/lib/faultproxy.py records them) into its messages.
+Relay is a man in the middle that may answer requests itself, with
+forged answers.
 """
 
 import socket
@@ -93,3 +95,86 @@ def frames(stream):
         out.append(stream[i + 12:i + 8 + n])
         i += 8 + n
     return out
+
+
+SP_REP = b"\x00SP\x00\x00\x31\x00\x00"  # SP header, protocol rep0 (49)
+
+
+def _recv_frame(s):
+    n = struct.unpack(">Q", recv_exact(s, 8))[0]
+    return recv_exact(s, n)
+
+
+def _send_frame(s, payload):
+    s.sendall(struct.pack(">Q", len(payload)) + payload)
+
+
+class Relay:
+    """A man in the middle between req0 clients (agents) and a hub on
+    127.0.0.1:target_port, message by message: every request goes to the
+    hub and its answer back, unless hook(message) returns bytes, which go
+    back to the client as the answer while the request never reaches the
+    hub. Listens on 127.0.0.1:self.port (self.url); close() ends it."""
+
+    def __init__(self, target_port, hook=None):
+        import threading
+        self.target_port = target_port
+        self.hook = hook
+        self._closed = False
+        self._socks = []
+        self._lock = threading.Lock()
+        self._ls = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self._ls.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self._ls.bind(("127.0.0.1", 0))
+        self._ls.listen(16)
+        self._ls.settimeout(0.05)
+        self.port = self._ls.getsockname()[1]
+        self.url = "tcp://127.0.0.1:%d" % self.port
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        import threading
+        while not self._closed:
+            try:
+                c, _ = self._ls.accept()
+            except socket.timeout:
+                continue
+            except OSError:
+                break
+            c.settimeout(None)
+            threading.Thread(target=self._serve, args=(c,),
+                             daemon=True).start()
+
+    def _serve(self, c):
+        h = None
+        try:
+            h = socket.create_connection(("127.0.0.1", self.target_port))
+            with self._lock:
+                self._socks += [c, h]
+            h.sendall(recv_exact(c, 8))
+            c.sendall(recv_exact(h, 8))
+            while not self._closed:
+                payload = _recv_frame(c)
+                out = self.hook(payload[4:]) if self.hook else None
+                if out is not None:
+                    _send_frame(c, payload[:4] + out)
+                    continue
+                _send_frame(h, payload)
+                _send_frame(c, _recv_frame(h))
+        except (Closed, OSError):
+            pass
+        finally:
+            for s in (c, h):
+                if s is not None:
+                    s.close()
+
+    def close(self):
+        self._closed = True
+        with self._lock:
+            socks = list(self._socks)
+        for s in socks:
+            try:
+                s.close()
+            except OSError:
+                pass
+        self._ls.close()
