@@ -533,6 +533,7 @@ handle_plain(
     worker *w, const void *data, size_t len, proto_msg **m, proto_msg *reply)
 {
 	w->ans.version = PROTO_VERSION_PLAIN;
+	metrics_plain_request();
 	if (!w->conf->accept_plain_keys) {
 		serverauth_plain_noted(w, false);
 		request_error_set(reply, PROTO_EVERSION, PLAIN_REFUSED);

@@ -174,8 +174,8 @@ proto_err serverauth_plain(
     worker *w, const proto_agent_hdr *h, proto_msg *reply);
 
 /*
- * serverauth_plain_noted counts a version 1 request and logs HUB-PLAIN-KEY
- * for the first one on a connection: refused (rate limited) or accepted.
+ * serverauth_plain_noted logs HUB-PLAIN-KEY for the first version 1
+ * request on a connection: refused (rate limited) or accepted.
  */
 void serverauth_plain_noted(worker *w, bool accepted);
 

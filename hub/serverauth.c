@@ -393,7 +393,6 @@ serverauth_plain_noted(worker *w, bool accepted)
 	conn_info *c;
 	bool first = false, log;
 
-	metrics_plain_request();
 	pthread_mutex_lock(&st->mu);
 	if ((c = conn_find(st, (uint32_t) nng_pipe_id(w->pipe))) != NULL) {
 		first = !c->plain;
