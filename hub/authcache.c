@@ -29,6 +29,8 @@
 #define RETRY_S 2
 /* The longest authcache_sync waits. */
 #define SYNC_MS 200
+/* After a failed load, the next attempt comes this much later. */
+#define LOAD_RETRY_MS 5000
 
 /* One credential and its name. */
 typedef struct {
@@ -135,6 +137,9 @@ load(authcache *c)
 	        err, sizeof err)
 	    != PROTO_OK) {
 		log_error("HUB-DB-FAIL", "could not load the keys: %s", err);
+		/* Keep what was loaded; try again in LOAD_RETRY_MS. */
+		c->loaded_ms
+		    = plat_mono_ms() - AUTHCACHE_REFRESH_MS + LOAD_RETRY_MS;
 		return false;
 	}
 	now = plat_mono_ms();
