@@ -378,6 +378,17 @@ check_conf(agent_config *c, const char *path, char *err, size_t errlen)
 		    path);
 		return false;
 	}
+	/* What "branchsync-hub branch add" and "till add" accept. */
+	if (!proto_code_valid(c->branch)
+	    || (c->till != NULL && !proto_code_valid(c->till))) {
+		snprintf(err, errlen,
+		    "%s: invalid %s code \"%s\": use 1 to %d letters, digits, "
+		    "\"_\", \"-\" or \".\"",
+		    path, proto_code_valid(c->branch) ? "till" : "branch",
+		    proto_code_valid(c->branch) ? c->till : c->branch,
+		    PROTO_CODE_MAX);
+		return false;
+	}
 	for (size_t i = 0; i < c->ntables; i++)
 		if (c->tables[i].down && c->tables[i].exclude != NULL) {
 			snprintf(err, errlen,

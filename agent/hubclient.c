@@ -1,6 +1,7 @@
 /*
- * hubclient.c: send a request, receive and decode its answer, word every
- * failure for the log, and compute the backoff between attempts.
+ * hubclient.c: sign and send a request, receive, check and decode its
+ * answer, word every failure for the log, and compute the backoff between
+ * attempts.
  *
  * A request is waited on with aiowait (see aiowait.h), cancelled only
  * when the owner's stop callback says so.
@@ -61,23 +62,54 @@ aio_begin(hubclient *hc, void (*op)(nng_socket, nng_aio *))
 	op(hc->sock, hc->w.aio);
 }
 
-proto_err
-hubclient_start(hubclient *hc, const proto_msg *req)
+/*
+ * seal writes into hc->buf the version 2 request of hc->body: the next
+ * counter, every nonce held, and its MAC (kept in hc->req_mac to check
+ * the answer).
+ */
+static proto_err
+seal(hubclient *hc)
+{
+	proto_env env;
+	char why[256] = "its branch or till code is too long";
+	proto_err pe;
+
+	memset(&env, 0, sizeof env);
+	env.version = PROTO_VERSION;
+	env.type = hc->req_type;
+	snprintf(
+	    env.auth.branch, sizeof env.auth.branch, "%s", hc->conf->branch);
+	snprintf(env.auth.till, sizeof env.auth.till, "%s",
+	    hc->conf->till != NULL ? hc->conf->till : "");
+	env.auth.ctr = ++hc->ctr;
+	env.auth.nnonces = hc->nnonces;
+	memcpy(env.auth.nonces, hc->nonces, sizeof env.auth.nonces);
+	env.auth.has_mac = true;
+	env.body = hc->body.data;
+	env.body_len = hc->body.len;
+	proto_buf_reset(&hc->buf);
+	if ((pe = proto_req_mac(hc->secret, &env, hc->digest, env.auth.mac))
+	        != PROTO_OK
+	    || (pe = proto_env_encode(&env, &hc->buf, why, sizeof why))
+	        != PROTO_OK) {
+		snprintf(hc->why, sizeof hc->why, "could not sign %s: %s",
+		    proto_type_name(hc->req_type), why);
+		return pe;
+	}
+	memcpy(hc->req_mac, env.auth.mac, sizeof hc->req_mac);
+	return PROTO_OK;
+}
+
+/* send_sealed seals the request, sends it and starts receiving. */
+static proto_err
+send_sealed(hubclient *hc)
 {
 	nng_msg *m = NULL;
-	char why[256];
 	proto_err pe;
 	int rv;
 
-	hc->req_type = req->type;
-	hc->no_hub = false;
-	proto_buf_reset(&hc->buf);
-	if ((pe = proto_msg_encode(req, &hc->buf, why, sizeof why))
-	    != PROTO_OK) {
-		snprintf(hc->why, sizeof hc->why, "could not encode %s: %s",
-		    proto_type_name(req->type), why);
+	if ((pe = seal(hc)) != PROTO_OK)
 		return pe;
-	}
 	if (nng_msg_alloc(&m, hc->buf.len) != 0) {
 		snprintf(hc->why, sizeof hc->why, "out of memory");
 		return PROTO_ENOMEM;
@@ -99,10 +131,141 @@ hubclient_start(hubclient *hc, const proto_msg *req)
 }
 
 proto_err
+hubclient_start(hubclient *hc, const proto_msg *req)
+{
+	char why[256];
+	proto_err pe;
+
+	hc->req_type = req->type;
+	hc->no_hub = false;
+	hc->resends = 0;
+	proto_buf_reset(&hc->body);
+	if ((pe = proto_body_encode(req, &hc->body, why, sizeof why))
+	    != PROTO_OK) {
+		snprintf(hc->why, sizeof hc->why, "could not encode %s: %s",
+		    proto_type_name(req->type), why);
+		return pe;
+	}
+	if (proto_digest(hc->body.data, hc->body.len, hc->digest)
+	    != PROTO_OK) {
+		snprintf(hc->why, sizeof hc->why, "could not hash %s",
+		    proto_type_name(req->type));
+		return PROTO_EIO;
+	}
+	return send_sealed(hc);
+}
+
+/* learn keeps a nonce a hub gave, in place of the oldest if all slots are
+ * taken; one held already stays where it is. */
+static void
+learn(hubclient *hc, const uint8_t nonce[PROTO_NONCE_BYTES])
+{
+	for (uint32_t i = 0; i < hc->nnonces; i++)
+		if (!memcmp(hc->nonces[i], nonce, PROTO_NONCE_BYTES))
+			return;
+	memcpy(hc->nonces[hc->next_nonce], nonce, PROTO_NONCE_BYTES);
+	hc->next_nonce = (hc->next_nonce + 1) % PROTO_MAX_NONCES;
+	if (hc->nnonces < PROTO_MAX_NONCES)
+		hc->nnonces++;
+}
+
+/*
+ * read_plain takes a version 1 answer: only an ERROR, from a hub that
+ * does not speak version 2 ("unsupported protocol version 2").
+ */
+static proto_err
+read_plain(hubclient *hc, const uint8_t *p, size_t n, proto_msg **resp)
+{
+	char why[256];
+	proto_err pe;
+
+	pe = proto_msg_decode(p, n, &hc->lim, resp, why, sizeof why);
+	if (pe != PROTO_OK) {
+		snprintf(hc->why, sizeof hc->why,
+		    "malformed answer from hub: %s", why);
+		return pe;
+	}
+	if ((*resp)->type == PROTO_ERROR)
+		return PROTO_OK;
+	snprintf(hc->why, sizeof hc->why,
+	    "hub answered %s in protocol version 1, which is refused: only "
+	    "an error may come unsigned",
+	    proto_type_name((*resp)->type));
+	proto_msg_free(*resp);
+	*resp = NULL;
+	return PROTO_EPROTO;
+}
+
+/* answer_signed checks the MAC of a version 2 answer: it answers the
+ * request sent and was made with the same secret. */
+static proto_err
+answer_signed(hubclient *hc, const proto_env *env)
+{
+	uint8_t digest[PROTO_DIGEST_BYTES], mac[PROTO_MAC_BYTES];
+
+	if (proto_digest(env->body, env->body_len, digest) == PROTO_OK
+	    && proto_rep_mac(hc->secret, env->type, hc->req_mac, digest, mac)
+	        == PROTO_OK
+	    && proto_mac_equal(mac, env->auth.mac, sizeof mac))
+		return PROTO_OK;
+	snprintf(hc->why, sizeof hc->why,
+	    "the hub's %s to %s failed authentication (its MAC does not "
+	    "match: altered on the way?)",
+	    proto_type_name(env->type), proto_type_name(hc->req_type));
+	return PROTO_EPROTO;
+}
+
+/*
+ * read_answer decodes and checks the answer at p: *renonce when it is the
+ * hub asking for a signature with its nonce (learnt), *resp otherwise.
+ */
+static proto_err
+read_answer(
+    hubclient *hc, const uint8_t *p, size_t n, proto_msg **resp, bool *renonce)
+{
+	char why[256];
+	proto_env env;
+	proto_err pe;
+
+	*renonce = false;
+	pe = proto_env_decode(p, n, &hc->lim, &env, why, sizeof why);
+	if (pe == PROTO_OK && env.version == PROTO_VERSION_PLAIN)
+		return read_plain(hc, p, n, resp);
+	if (pe == PROTO_OK && proto_request_type(env.type)) {
+		snprintf(why, sizeof why, "a %s is not an answer",
+		    proto_type_name(env.type));
+		pe = PROTO_EPROTO;
+	}
+	if (pe != PROTO_OK) {
+		snprintf(hc->why, sizeof hc->why,
+		    "malformed answer from hub: %s", why);
+		return pe;
+	}
+	if (env.auth.has_mac && (pe = answer_signed(hc, &env)) != PROTO_OK)
+		return pe;
+	if ((pe = proto_body_decode(&env, &hc->lim, resp, why, sizeof why))
+	    != PROTO_OK) {
+		snprintf(hc->why, sizeof hc->why,
+		    "malformed answer from hub: %s", why);
+		return pe;
+	}
+	/* Unsigned, so only an ERROR (the decoder saw to it): a nonce to
+	 * learn, or a refusal that changes nothing but the retry. */
+	if (!env.auth.has_mac && env.auth.has_nonce
+	    && (*resp)->u.error.code == PROTO_ENONCE) {
+		learn(hc, env.auth.nonce);
+		*renonce = true;
+		proto_msg_free(*resp);
+		*resp = NULL;
+	}
+	return PROTO_OK;
+}
+
+proto_err
 hubclient_finish(hubclient *hc, proto_msg **resp)
 {
+	bool renonce;
 	nng_msg *m;
-	char why[256];
 	proto_err pe;
 	int rv;
 
@@ -112,21 +275,30 @@ hubclient_finish(hubclient *hc, proto_msg **resp)
 		snprintf(hc->why, sizeof hc->why, "no request in flight");
 		return PROTO_EINVAL;
 	}
-	wait_aio(hc);
-	hc->inflight = false;
-	if ((rv = nng_aio_result(hc->w.aio)) != 0)
-		return nng_fail(hc, rv, "get an answer to");
-	if (hc->o.live)
-		live_answer(plat_wall_ms());
-	m = nng_aio_get_msg(hc->w.aio);
-	nng_aio_set_msg(hc->w.aio, NULL);
-	pe = proto_msg_decode(
-	    nng_msg_body(m), nng_msg_len(m), &hc->lim, resp, why, sizeof why);
-	nng_msg_free(m);
-	if (pe != PROTO_OK)
-		snprintf(hc->why, sizeof hc->why,
-		    "malformed answer from hub: %s", why);
-	return pe;
+	for (;;) {
+		wait_aio(hc);
+		hc->inflight = false;
+		if ((rv = nng_aio_result(hc->w.aio)) != 0)
+			return nng_fail(hc, rv, "get an answer to");
+		if (hc->o.live)
+			live_answer(plat_wall_ms());
+		m = nng_aio_get_msg(hc->w.aio);
+		nng_aio_set_msg(hc->w.aio, NULL);
+		pe = read_answer(
+		    hc, nng_msg_body(m), nng_msg_len(m), resp, &renonce);
+		nng_msg_free(m);
+		if (pe != PROTO_OK || !renonce)
+			return pe;
+		if (++hc->resends > PROTO_MAX_NONCES) {
+			snprintf(hc->why, sizeof hc->why,
+			    "the hub asked for a new nonce %u times in a row "
+			    "for one %s",
+			    hc->resends, proto_type_name(hc->req_type));
+			return PROTO_EAUTH;
+		}
+		if ((pe = send_sealed(hc)) != PROTO_OK)
+			return pe;
+	}
 }
 
 proto_err
@@ -226,6 +398,12 @@ hubclient_open(hubclient *hc, const agent_config *conf,
 	hc->conf = conf;
 	hc->o = *o;
 	proto_buf_init(&hc->buf);
+	proto_buf_init(&hc->body);
+	if (conf->secret == NULL
+	    || proto_key_secret(conf->secret, hc->secret) != PROTO_OK) {
+		snprintf(err, errlen, "no branch key to sign requests with");
+		return PROTO_EINVAL;
+	}
 	if ((rv = nng_req0_open(&hc->sock)) != 0
 	    || (rv = aiowait_init(&hc->w)) != 0) {
 		snprintf(err, errlen, "could not open socket: %s",
@@ -250,4 +428,6 @@ hubclient_close(hubclient *hc)
 	if (nng_socket_id(hc->sock) > 0)
 		nng_close(hc->sock);
 	proto_buf_fini(&hc->buf);
+	proto_buf_fini(&hc->body);
+	memset(hc->secret, 0, sizeof hc->secret);
 }

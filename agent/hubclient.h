@@ -9,6 +9,16 @@
  * quickly; only a stop cancels it. Every failure leaves its reason in
  * why, worded for the log. Between failures the caller sleeps what
  * hubclient_backoff says: an exponential backoff with full jitter.
+ *
+ * Requests are protocol version 2 (proto/msg.h, proto/auth.h): signed
+ * with the secret of the branch's (or till's) key, which never travels,
+ * and answers are checked against it. A hub asks a new connection for a
+ * nonce of its own (ERROR PROTO_ENONCE carrying it); the hubclient keeps
+ * the last PROTO_MAX_NONCES nonces it was given, signs every request for
+ * all of them (nng may send a request to any hub the socket is connected
+ * to) and sends a request again at once, signed anew, when a hub asks.
+ * Only an ERROR may come without a MAC (a hub cannot sign before it knows
+ * who asks); it changes nothing but the retry.
  */
 #ifndef AGENT_HUBCLIENT_H
 #define AGENT_HUBCLIENT_H
@@ -20,6 +30,7 @@
 
 #include "aiowait.h"
 #include "config.h"
+#include "proto/auth.h"
 #include "proto/err.h"
 #include "proto/msg.h"
 
@@ -38,18 +49,30 @@ typedef struct {
 	nng_socket sock;          /* req0 socket dialing all hubs */
 	aiowait w;                /* send/receive of the current request */
 	proto_buf buf;            /* encoded request */
+	proto_buf body;           /* its body, kept for a new signature */
 	proto_limits lim;         /* decoder limits for answers */
 	bool inflight;            /* a request awaits its answer on aio */
 	proto_type req_type;      /* type of the last request */
 	bool no_hub;              /* the last send found no connected hub */
 	char why[1024];           /* reason of the last failure */
+
+	/* Signing (proto/auth.h); nonces given by hubs, in a ring: */
+	uint8_t nonces[PROTO_MAX_NONCES][PROTO_NONCE_BYTES];
+	uint8_t secret[PROTO_SECRET_BYTES]; /* SHA-256 of the key */
+	uint32_t nnonces;                   /* nonces held */
+	uint32_t next_nonce;                /* slot the next one takes */
+	int64_t ctr;                        /* counter of the last request */
+	uint8_t digest[PROTO_DIGEST_BYTES]; /* SHA-256 of body */
+	uint8_t req_mac[PROTO_MAC_BYTES];   /* MAC of the request sent */
+	unsigned resends;                   /* PROTO_ENONCE answers to it */
 } hubclient;
 
 /*
  * hubclient_open opens the socket and dials conf->hub (agent_config_dial). The
  * receive size limit is max_message_bytes; req0 never resends by itself
- * (the caller resends after backing off). conf must outlive hc. Returns
- * PROTO_OK, or PROTO_EIO or PROTO_EINVAL (bad URL) with a message in err.
+ * (the caller resends after backing off). Requests are signed with
+ * conf->secret (required). conf must outlive hc. Returns PROTO_OK, or
+ * PROTO_EIO or PROTO_EINVAL (bad URL, no secret) with a message in err.
  * hc is closed with hubclient_close whatever this returns.
  */
 proto_err hubclient_open(hubclient *hc, const agent_config *conf,
@@ -74,10 +97,14 @@ void hubclient_close(hubclient *hc);
 proto_err hubclient_start(hubclient *hc, const proto_msg *req);
 
 /*
- * hubclient_finish waits for the answer to the request started. On
- * PROTO_OK *resp belongs to the caller (proto_msg_free); on an error it
- * is NULL and why is set: PROTO_ETIMEDOUT, PROTO_ECLOSED, PROTO_EIO or
- * the decoder's error for a malformed answer.
+ * hubclient_finish waits for the answer to the request started, sending
+ * it again signed with a new nonce when the hub asks (at most
+ * PROTO_MAX_NONCES + 1 times). On PROTO_OK *resp belongs to the caller
+ * (proto_msg_free); on an error it is NULL and why is set:
+ * PROTO_ETIMEDOUT, PROTO_ECLOSED, PROTO_EIO, the decoder's error for a
+ * malformed answer, PROTO_EPROTO for an answer whose MAC does not match
+ * (altered on the way) or an answer of protocol version 1 other than an
+ * ERROR, PROTO_EAUTH when the hub keeps asking for a nonce.
  */
 proto_err hubclient_finish(hubclient *hc, proto_msg **resp);
 

@@ -16,6 +16,17 @@
 
 /* Alphabetical within the section, like pgbouncer's table. */
 static const cfg_key hub_keys[] = {
+    {"hub", "accept_plain_keys", CFG_BOOL,
+        offsetof(hub_config, accept_plain_keys), "false", 0, 0, 0,
+        "accept protocol version 1, whose requests carry the branch key "
+        "in clear (while agents are upgraded)"},
+    {"hub", "auth_fail_max", CFG_INT, offsetof(hub_config, auth_fail_max),
+        "20", 1, 1000000, 0,
+        "failed authentications from one address that close its "
+        "connections"},
+    {"hub", "auth_fail_window_s", CFG_INT,
+        offsetof(hub_config, auth_fail_window_s), "60", 1, 86400, 0,
+        "window of auth_fail_max, and how long an address stays shut out"},
     {"hub", "behind_events", CFG_INT, offsetof(hub_config, behind_events),
         "10000", 1, INT64_C(1000000000000), 0,
         "a branch with this many events waiting is behind"},
@@ -450,7 +461,9 @@ http_listen_check(const char *s, char *err, size_t errlen)
 
 /*
  * tls_check: tls_cert and tls_key come together, and are required exactly
- * when a listen or publish URL uses TLS; tls_client_ca needs them. The
+ * when a listen or publish URL uses TLS; tls_client_ca needs them, and
+ * every listen URL must then use TLS (a plain listener beside the TLS one
+ * would let agents in without a certificate). The
  * files themselves are read by "run" (server.c), so that commands run by
  * an operator need no access to the private key.
  */
@@ -481,6 +494,16 @@ tls_check(const hub_config *conf, char *err, size_t errlen)
 		                        : "tls_client_ca");
 		return false;
 	}
+	for (size_t i = 0; conf->tls_client_ca != NULL && i < conf->nurls; i++)
+		if (!tls_url(conf->urls[i])) {
+			snprintf(err, errlen,
+			    "\"listen\" has \"%s\", which is not "
+			    "tls+tcp://, while \"tls_client_ca\" is set: "
+			    "agents would connect there without a client "
+			    "certificate",
+			    conf->urls[i]);
+			return false;
+		}
 	return true;
 }
 

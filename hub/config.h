@@ -22,7 +22,13 @@
  *   tls_cert = /etc/branchsync/hub.crt ; PEM; required with tls+tcp://
  *   tls_key = /etc/branchsync/hub.key  ; PEM private key of tls_cert
  *   tls_client_ca = /etc/.../ca.crt    ; optional: require client
- *                                      ; certificates signed by it
+ *                                      ; certificates signed by it (every
+ *                                      ; listen URL must then be tls+)
+ *   accept_plain_keys = false          ; read protocol version 1 (the key
+ *                                      ; in clear), for an upgrade only
+ *   auth_fail_max = 20                 ; failed authentications from one
+ *   auth_fail_window_s = 60            ; address in this window shut it
+ *                                      ; out for the window (guard.h)
  *
  *   [table transactions]               ; allow-list, one section per table
  *   target = public.transactions       ; default public.<name>
@@ -126,6 +132,12 @@ typedef struct {
 	                              NULL: none asked for */
 	hub_table_config *tables;  /* the allow-list, in file order */
 	size_t ntables;            /* number of tables */
+
+	/* Authentication (server.c, guard.h). */
+	bool accept_plain_keys;     /* read version 1 requests (key in
+	                               clear) instead of refusing them */
+	int64_t auth_fail_max;      /* failures that shut an address out */
+	int64_t auth_fail_window_s; /* their window, and the shut-out */
 } hub_config;
 
 /*

@@ -1,8 +1,8 @@
 /*
- * keys.c: branch and till keys, and authentication against them. A key
- * is 32 random bytes written as hex; only its sha256 is stored, and a
- * credential is compared in constant time. Rotation keeps the previous
- * key valid for an overlap.
+ * keys.c: branch and till keys. A key is 32 random bytes written as hex;
+ * only its sha256 is stored. Rotation keeps the previous key valid for an
+ * overlap. Requests are authenticated against these hashes from memory
+ * (authcache.h, server.c), never by a query here.
  */
 #include "keys.h"
 
@@ -178,22 +178,6 @@ keys_branch_set_enabled(
 	return PROTO_OK;
 }
 
-/*
- * hash_matches compares column col (bytea text, maybe NULL) with want in
- * constant time; a missing hash is compared too, against zeros.
- */
-static bool
-hash_matches(const PGresult *res, int col, const char want[HASH_TEXT])
-{
-	static const char none[HASH_TEXT];
-	const char *stored = none;
-
-	if (!PQgetisnull(res, 0, col)
-	    && PQgetlength(res, 0, col) == HASH_TEXT - 1)
-		stored = PQgetvalue(res, 0, col);
-	return CRYPTO_memcmp(stored, want, HASH_TEXT - 1) == 0;
-}
-
 /* check_till reports an invalid till code as PROTO_EINVAL. */
 static proto_err
 check_till(const char *branch, const char *till, char *err, size_t errlen)
@@ -305,73 +289,5 @@ keys_till_set_enabled(PGconn *conn, const char *branch, const char *till,
 	    || (rv = no_till(res, branch, till, err, errlen)) != PROTO_OK)
 		return rv;
 	PQclear(res);
-	return PROTO_OK;
-}
-
-/*
- * The credential's row: the branch's own (till NULL, till id 0) or the
- * till's, which works only in its own branch. Columns: branch id, till
- * id, enabled (branch and till), key hash, previous key hash while valid,
- * branch enabled.
- */
-static const char *const auth_sql
-    = "SELECT b.id, coalesce(t.id, 0), b.enabled AND coalesce(t.enabled,"
-      " true), CASE WHEN $2::text IS NULL THEN b.key_hash ELSE t.key_hash"
-      " END, CASE WHEN $2::text IS NULL AND b.old_key_until > now()"
-      " THEN b.old_key_hash WHEN t.old_key_until > now()"
-      " THEN t.old_key_hash END, b.enabled"
-      " FROM branchsync.branch b LEFT JOIN branchsync.till t"
-      " ON t.branch_id = b.id AND t.code = $2"
-      " WHERE b.code = $1 AND ($2::text IS NULL OR t.id IS NOT NULL)";
-
-proto_err
-keys_auth(PGconn *conn, const char *code, const char *till, const char *key,
-    keys_who *who, char *err, size_t errlen)
-{
-	const char *params[2] = {code, till};
-	uint8_t digest[32];
-	char want[HASH_TEXT] = "\\x";
-	PGresult *res;
-	proto_err rv;
-	bool cur, old, enabled, branch_on;
-
-	rv = db_exec(conn, auth_sql, 2, params, PGRES_TUPLES_OK, &res, NULL,
-	    err, errlen);
-	if (rv != PROTO_OK)
-		return rv;
-	if (PQntuples(res) != 1 || !key_hash(key, digest)) {
-		PQclear(res);
-		snprintf(err, errlen, "authentication failed");
-		return PROTO_EAUTH;
-	}
-	/*
-	 * The stored values come back as bytea text "\\x<64 hex>". Both are
-	 * compared, in constant time, so the reply time says nothing about
-	 * how many bytes matched or which key did.
-	 */
-	hex_encode(digest, sizeof digest, want + 2);
-	cur = hash_matches(res, 3, want);
-	old = hash_matches(res, 4, want);
-	enabled = PQgetvalue(res, 0, 2)[0] == 't';
-	branch_on = PQgetvalue(res, 0, 5)[0] == 't';
-	who->branch_id = atoi(PQgetvalue(res, 0, 0));
-	who->till_id = atoi(PQgetvalue(res, 0, 1));
-	PQclear(res);
-	if (!cur && !old) {
-		snprintf(err, errlen, "authentication failed");
-		return PROTO_EAUTH;
-	}
-	if (!enabled) {
-		/* Only a holder of the key learns that. */
-		if (till == NULL || !branch_on)
-			snprintf(
-			    err, errlen, "branch \"%s\" is disabled", code);
-		else
-			snprintf(err, errlen,
-			    "till \"%s\" of branch \"%s\" is disabled", till,
-			    code);
-		return PROTO_EAUTH;
-	}
-	who->old_key = !cur;
 	return PROTO_OK;
 }

@@ -1,6 +1,7 @@
 /*
- * keys.h: branch and till keys, and authentication of a request's
- * credential against them. Only a key's sha256 is stored.
+ * keys.h: branch and till keys, made and changed by the CLI. Only a key's
+ * sha256 is stored; it is the secret of protocol version 2's MACs
+ * (proto/auth.h), which the hub reads through authcache.h.
  */
 #ifndef HUB_KEYS_H
 #define HUB_KEYS_H
@@ -56,25 +57,5 @@ proto_err keys_till_rotate(PGconn *conn, const char *branch, const char *till,
 /* keys_till_set_enabled enables or disables a till (PROTO_EINVAL: none). */
 proto_err keys_till_set_enabled(PGconn *conn, const char *branch,
     const char *till, bool enabled, char *err, size_t errlen);
-
-/* Who a credential belongs to. */
-typedef struct {
-	int branch_id; /* branchsync.branch.id */
-	int till_id;   /* branchsync.till.id, 0 for the branch's own key */
-	bool old_key;  /* the previous key (rotate-key overlap) matched */
-} keys_who;
-
-/*
- * keys_auth checks a credential in constant time: with till NULL, the
- * branch code and key against the branch's key hash; with a till code,
- * against the hash of that till of that branch (a till's key works for
- * no other till or branch, the branch's key for no till). During a
- * rotation's overlap the previous key matches too. Returns PROTO_OK with
- * *who set, PROTO_EAUTH (unknown branch or till, wrong key:
- * "authentication failed"; right key of a disabled branch or till: says
- * so) or PROTO_EDB.
- */
-proto_err keys_auth(PGconn *conn, const char *code, const char *till,
-    const char *key, keys_who *who, char *err, size_t errlen);
 
 #endif /* HUB_KEYS_H */

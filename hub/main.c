@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <nng/nng.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -259,6 +260,15 @@ cmd_run(const hub_config *conf)
 
 	plat_sig_install();
 	metrics_init();
+	/*
+	 * Requests of up to max_message_bytes come and go, from branches and
+	 * from strangers alike: buffers from 256 KiB up are mapped apart and
+	 * given back to the system when freed. Otherwise glibc raises its
+	 * threshold at the first such free and keeps them in the arena of
+	 * whichever nng thread received them, so a burst of large requests
+	 * would stay in the hub's memory.
+	 */
+	mallopt(M_MMAP_THRESHOLD, 256 * 1024);
 	/* Under systemd PostgreSQL may still be starting: wait for it. */
 	if (db_connect_retry(conf->postgres, &conn) != PROTO_OK)
 		return 0; /* stopped by a signal while waiting */

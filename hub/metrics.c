@@ -25,6 +25,8 @@ typedef struct {
 	uint64_t apply_errors;         /* PUSHes answered with an ERROR */
 	uint64_t pg_errors;            /* PostgreSQL failures */
 	uint64_t auth_failures;        /* failed authentications */
+	uint64_t auth_blocked;         /* connections shut out (guard.h) */
+	uint64_t plain_requests;       /* version 1 requests */
 	uint64_t changes_sent;         /* changes in CHANGES pages */
 	int64_t agents;                /* pipes on the request socket */
 } counters;
@@ -90,6 +92,18 @@ metrics_auth_failure(void)
 }
 
 void
+metrics_auth_blocked(void)
+{
+	add(&m.auth_blocked, 1);
+}
+
+void
+metrics_plain_request(void)
+{
+	add(&m.plain_requests, 1);
+}
+
+void
 metrics_changes_sent(int64_t n)
 {
 	if (n > 0)
@@ -150,6 +164,14 @@ metrics_render(strbuf *out)
 	    "PostgreSQL statements or connections that failed.", s.pg_errors);
 	counter(out, "branchsync_hub_auth_failures_total",
 	    "Requests whose branch code or key was refused.", s.auth_failures);
+	counter(out, "branchsync_hub_auth_blocked_total",
+	    "Connections closed or refused because their address failed "
+	    "auth_fail_max authentications.",
+	    s.auth_blocked);
+	counter(out, "branchsync_hub_plain_requests_total",
+	    "Protocol version 1 requests, whose key travels in clear "
+	    "(refused unless accept_plain_keys).",
+	    s.plain_requests);
 	counter(out, "branchsync_hub_changes_sent_total",
 	    "Changes sent to branches in CHANGES pages.", s.changes_sent);
 	prom_head(out, "branchsync_hub_connected_agents", "gauge",

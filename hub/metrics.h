@@ -30,6 +30,10 @@ void metrics_apply_error(void);
 void metrics_pg_error(void);
 /* An authentication failed. */
 void metrics_auth_failure(void);
+/* A connection was closed or refused: its address failed too often. */
+void metrics_auth_blocked(void);
+/* A version 1 request (the key in clear) came. */
+void metrics_plain_request(void);
 /* A CHANGES page carried n changes. */
 void metrics_changes_sent(int64_t n);
 /* A pipe on the request socket came (+1) or went (-1). */

@@ -200,9 +200,35 @@ static const char *const migration_7
 static const char *const migration_8
     = "REVOKE EXECUTE ON FUNCTION branchsync.feed() FROM PUBLIC;";
 
+/*
+ * Migration 9: the hubs keep every branch's and till's key hash in memory
+ * (authcache.h), so that a request is authenticated without a query. Any
+ * change of branchsync.branch or branchsync.till, by the "branch" and
+ * "till" commands or by hand, NOTIFYs channel "branchsync_keys" at commit,
+ * and every hub reloads. The function runs with the writer's rights (it
+ * only notifies) and, like every function of the schema, is not
+ * executable by PUBLIC.
+ */
+static const char *const migration_9
+    = "CREATE FUNCTION branchsync.keys_changed() RETURNS trigger"
+      " LANGUAGE plpgsql SET search_path = pg_catalog AS $keys$\n"
+      "BEGIN\n"
+      "  PERFORM pg_notify('branchsync_keys', '');\n"
+      "  RETURN NULL;\n"
+      "END\n"
+      "$keys$;"
+      "REVOKE EXECUTE ON FUNCTION branchsync.keys_changed() FROM PUBLIC;"
+      "CREATE TRIGGER branchsync_keys AFTER INSERT OR UPDATE OR DELETE"
+      " OR TRUNCATE ON branchsync.branch FOR EACH STATEMENT"
+      " EXECUTE FUNCTION branchsync.keys_changed();"
+      "CREATE TRIGGER branchsync_keys AFTER INSERT OR UPDATE OR DELETE"
+      " OR TRUNCATE ON branchsync.till FOR EACH STATEMENT"
+      " EXECUTE FUNCTION branchsync.keys_changed();";
+
 /* migrations[i] brings the schema to version i + 1. Append only. */
-static const char *const migrations[] = {migration_1, migration_2, migration_3,
-    migration_4, migration_5, migration_6, migration_7, migration_8};
+static const char *const migrations[]
+    = {migration_1, migration_2, migration_3, migration_4, migration_5,
+        migration_6, migration_7, migration_8, migration_9};
 
 /* query_int runs sql (no parameters) and returns its one integer value. */
 static proto_err

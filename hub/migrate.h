@@ -38,6 +38,13 @@
  *            code); keys and rotation as for branch
  *   branch_status.till_id    0 = the branch's own key; primary key is now
  *                            (branch_id, till_id): one row per till
+ *
+ * Migration 8 revokes EXECUTE on branchsync.feed() from PUBLIC. Migration
+ * 9 makes every change of branch or till NOTIFY "branchsync_keys", which
+ * the hubs' key caches (authcache.h) LISTEN to:
+ *
+ *   keys_changed()            the AFTER STATEMENT trigger function
+ *   branchsync_keys           its trigger on branch and on till
  */
 #ifndef HUB_MIGRATE_H
 #define HUB_MIGRATE_H
@@ -48,7 +55,7 @@
 #include "proto/err.h"
 
 /* The newest migration this hub knows; "run" requires exactly this. */
-#define MIGRATE_SCHEMA_VERSION 8
+#define MIGRATE_SCHEMA_VERSION 9
 
 /*
  * migrate_run applies the migrations not yet applied, each in its own

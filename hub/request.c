@@ -1,7 +1,7 @@
 /*
  * request.c: decoding and shape checks of an agent's request, and the
- * ERROR reply (see request.h). Nothing here touches PostgreSQL, so that
- * a fuzzer can run it on any input.
+ * ERROR reply (see request.h). Nothing here touches PostgreSQL or checks
+ * a MAC, so that a fuzzer can run it on any input.
  */
 #include "request.h"
 
@@ -33,6 +33,45 @@ request_hdr(const proto_msg *m)
 	if (m->type == PROTO_PULL)
 		return &m->u.pull.hdr;
 	return NULL;
+}
+
+proto_err
+request_open(const void *data, size_t len, const proto_limits *lim,
+    proto_env *env, proto_msg *reply, char *err, size_t errlen)
+{
+	proto_err rv;
+
+	rv = proto_env_decode(data, len, lim, env, err, errlen);
+	if (rv != PROTO_OK) {
+		log_warn(
+		    "HUB-BAD-REQUEST", "could not decode request: %s", err);
+		goto fail;
+	}
+	if (env->version == PROTO_VERSION && !proto_request_type(env->type)) {
+		snprintf(err, errlen, "unexpected message type \"%s\"",
+		    proto_type_name(env->type));
+		log_warn("HUB-BAD-REQUEST", "%s", err);
+		rv = PROTO_EPROTO;
+		goto fail;
+	}
+	return PROTO_OK;
+fail:
+	request_error_set(reply, rv, err);
+	return rv;
+}
+
+proto_err
+request_body(const proto_env *env, const proto_limits *lim, proto_msg **out,
+    proto_msg *reply, char *err, size_t errlen)
+{
+	proto_err rv;
+
+	rv = proto_body_decode(env, lim, out, err, errlen);
+	if (rv == PROTO_OK)
+		rv = apply_check_hdr(request_hdr(*out), err, errlen);
+	if (rv != PROTO_OK)
+		request_error_set(reply, rv, err);
+	return rv;
 }
 
 proto_err

@@ -2,18 +2,22 @@
  * server.c: nng rep0 socket, worker threads, request dispatch.
  *
  * The workers share the socket, the config and the catalog (both
- * read-only), and one small table of what the operators' logs need: which
- * connection (nng pipe) belongs to which branch, and whether each branch
- * was last seen behind. That table is guarded by one mutex, held only for
- * a lookup and a log line; nng's pipe callbacks use it too. Everything
- * else a worker touches is its own: PostgreSQL connection, apply context.
+ * read-only), the key cache, and one small table (server_int.h) of the
+ * connections (nng pipes) and of whether each branch was last seen
+ * behind. That table is guarded by one mutex, held only for a lookup and
+ * a log line; nng's pipe callbacks use it too. Everything else a worker
+ * touches is its own: PostgreSQL connection, apply context.
  *
- * With tls_client_ca, every TLS connection carries a client certificate
- * signed by that CA; its common name (CN) is read when the pipe comes and
- * must equal the branch code of every request on it, so a branch's
- * certificate is worth nothing for another branch, even with its key.
- * nng reports the CN only from version 1.6 (NNG_OPT_TLS_PEER_CN); with an
- * older libnng the hub says so at start and only requires the CA.
+ * A request is authenticated (serverauth.c) from its envelope before its
+ * body is decoded, and without a query; a connection gets its nonce here
+ * when it comes, or is closed at once if its address is shut out for
+ * failing too often (guard.h). A version 1 request, whose key travels in
+ * clear, is refused unless accept_plain_keys.
+ *
+ * With tls_client_ca, the CN of every TLS connection's client certificate
+ * is read when the pipe comes (serverauth.c checks it). nng reports the CN
+ * only from version 1.6 (NNG_OPT_TLS_PEER_CN); with an older libnng the
+ * hub says so at start and only requires the CA.
  */
 #include "server.h"
 
@@ -26,18 +30,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "apply.h"
 #include "db.h"
 #include "fault.h"
-#include "keys.h"
 #include "housekeep.h"
 #include "log.h"
 #include "metrics.h"
 #include "nudge.h"
 #include "platform.h"
-#include "proto/msg.h"
-#include "pull.h"
 #include "request.h"
+#include "server_int.h"
 #include "tls.h"
 #include "util.h"
 
@@ -49,80 +50,6 @@
 #define RECV_TIMEOUT_MS 500
 /* Send timeout: rep0 sends do not wait for the peer, but bound it. */
 #define SEND_TIMEOUT_MS 5000
-/* Room for a peer address ("[v6]:port", an ipc path), for logs. */
-#define PEER_MAX 128
-/* Room for a branch code (db.c accepts 1 to 64 characters). */
-#define CODE_MAX 65
-/* Room for "BRANCH" or "BRANCH" till "TILL", quotes included, for logs. */
-#define WHO_MAX (2 * CODE_MAX + 16)
-/* At most this many HUB-AUTH-FAIL lines per window; then a count. */
-#define AUTH_LOG_MAX       10
-#define AUTH_LOG_WINDOW_MS 60000
-/* Most characters of an agent's version string logged. */
-#define VERSION_MAX 64
-
-/* A connection (nng pipe) on the request socket. */
-typedef struct {
-	uint32_t id;         /* nng_pipe_id */
-	int64_t since_ms;    /* monotonic clock when it came */
-	char peer[PEER_MAX]; /* remote address, formatted */
-	char who[WHO_MAX];   /* branch (and till) authenticated on it,
-	                        quoted; "" none yet */
-	bool tls;            /* verified TLS pipe whose CN must match */
-	char cn[CODE_MAX];   /* its client certificate's CN ("" unknown) */
-} conn_info;
-
-/* What the last report of a branch said about its backlog. */
-typedef struct {
-	int branch_id; /* branchsync.branch.id */
-	int till_id;   /* branchsync.till.id, 0: the branch's own key */
-	bool behind;   /* over behind_events or behind_seconds */
-} branch_info;
-
-/*
- * The state shared by the workers and the pipe callbacks. conns has one
- * entry per live pipe (added at NNG_PIPE_EV_ADD_PRE, before any message
- * can arrive on it, removed at NNG_PIPE_EV_REM_POST, which nng raises for
- * every pipe that saw ADD_PRE); branches one per branch that
- * authenticated since the start. Both are searched linearly: a lookup
- * costs far less than the PostgreSQL round trip of the same request.
- */
-typedef struct {
-	pthread_mutex_t mu;      /* guards everything below */
-	conn_info *conns;        /* live pipes */
-	size_t nconns, cconns;   /* used, allocated */
-	branch_info *branches;   /* branches seen */
-	size_t nbranch, cbranch; /* used, allocated */
-	int64_t behind_events;   /* from the config */
-	int64_t behind_seconds;  /* from the config */
-	bool check_cn;           /* tls_client_ca set, nng reports the CN */
-	int64_t auth_window_ms;  /* start of the HUB-AUTH-FAIL log window */
-	int64_t auth_logged;     /* lines logged in it */
-	int64_t auth_hidden;     /* failures not logged in it */
-} server_state;
-
-typedef struct {
-	const hub_config *conf; /* borrowed */
-	server_state *st;       /* shared, see above */
-	nng_socket sock;        /* shared rep0 socket */
-	pthread_t thread;       /* the worker thread */
-	bool started;           /* thread was created */
-	int id;                 /* worker number, for logs */
-	nng_ctx ctx;            /* this worker's rep0 context */
-	nng_aio *aio;           /* this worker's aio */
-	PGconn *conn;           /* this worker's PostgreSQL connection */
-	apply_ctx *apply;       /* apply state tied to conn */
-	pull_ctx *pull;         /* PULL page state */
-	proto_limits lim;       /* decoder limits from the config */
-	proto_buf out;          /* encoded reply */
-	nng_pipe pipe;          /* the current request's connection */
-	int authed;             /* its branch id once authenticated, or -1 */
-	int till_id;            /* its till once authenticated, 0 none */
-	bool old_key;           /* it used the branch's previous key */
-	char who[WHO_MAX]; /* "branch=CODE [till=TILL]" for logs (log_who) */
-	char err[1024];    /* reason of the current failure */
-} worker;
-
 /* format_addr writes a peer address as text ("10.0.0.7:51234"). */
 static void
 format_addr(const nng_sockaddr *sa, char *buf, size_t len)
@@ -159,8 +86,7 @@ format_addr(const nng_sockaddr *sa, char *buf, size_t len)
 	snprintf(buf, len, "unknown address");
 }
 
-/* conn_find returns the entry of pipe id, or NULL. Holding st->mu. */
-static conn_info *
+conn_info *
 conn_find(server_state *st, uint32_t id)
 {
 	for (size_t i = 0; i < st->nconns; i++)
@@ -190,26 +116,63 @@ peer_cn(nng_pipe p, conn_info *c)
 }
 
 /*
- * pipe_cb follows the connections of the request socket: it counts them
- * for metrics and logs when one that carried a branch goes away. nng
- * calls it from its own threads.
+ * pipe_add fills the entry of a new pipe: its address, a fresh nonce and,
+ * on TLS, its CN. false if the pipe is to be closed: no random bytes, or
+ * its address is shut out (guard.h).
+ */
+static bool
+pipe_add(server_state *st, nng_pipe p, conn_info *c)
+{
+	nng_sockaddr sa;
+	bool blocked;
+
+	c->since_ms = plat_mono_ms();
+	c->last_ctr = -1;
+	if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0) {
+		format_addr(&sa, c->peer, sizeof c->peer);
+		guard_key(&sa, c->host);
+	} else
+		snprintf(c->peer, sizeof c->peer, "unknown address");
+	if (plat_rand_bytes(c->nonce, sizeof c->nonce) != PROTO_OK) {
+		log_error("HUB-RAND-FAIL",
+		    "no random bytes for the nonce of a connection from %s",
+		    c->peer);
+		return false;
+	}
+	if (st->check_cn)
+		peer_cn(p, c);
+	pthread_mutex_lock(&st->mu);
+	blocked = guard_blocked(st->guard, c->host, c->since_ms);
+	pthread_mutex_unlock(&st->mu);
+	if (blocked) {
+		metrics_auth_blocked();
+		log_debug("HUB-AUTH-BLOCK",
+		    "connection from %s closed: its address failed to "
+		    "authenticate too often",
+		    c->peer);
+	}
+	return !blocked;
+}
+
+/*
+ * pipe_cb follows the connections of the request socket: it gives each a
+ * nonce, closes those from an address that is shut out, counts them for
+ * metrics and logs when one that carried a branch goes away. nng calls it
+ * from its own threads.
  */
 static void
 pipe_cb(nng_pipe p, nng_pipe_ev ev, void *arg)
 {
 	server_state *st = arg;
 	uint32_t id = (uint32_t) nng_pipe_id(p);
-	nng_sockaddr sa;
 	conn_info c = {.id = id}, *found;
 
 	if (ev == NNG_PIPE_EV_ADD_PRE) {
-		c.since_ms = plat_mono_ms();
-		if (nng_pipe_get_addr(p, NNG_OPT_REMADDR, &sa) == 0)
-			format_addr(&sa, c.peer, sizeof c.peer);
-		else
-			snprintf(c.peer, sizeof c.peer, "unknown address");
-		if (st->check_cn)
-			peer_cn(p, &c);
+		/* Closed here, the pipe never reaches the socket. */
+		if (!pipe_add(st, p, &c)) {
+			nng_pipe_close(p);
+			return;
+		}
 		pthread_mutex_lock(&st->mu);
 		if (st->nconns == st->cconns) {
 			st->cconns = st->cconns ? 2 * st->cconns : 16;
@@ -264,8 +227,7 @@ branch_get(server_state *st, int branch_id, int till_id, bool *added)
 	return &st->branches[st->nbranch++];
 }
 
-/* printable copies at most VERSION_MAX bytes of s, '?' for controls. */
-static void
+void
 printable(const char *s, char *out, size_t len)
 {
 	size_t i = 0;
@@ -331,121 +293,15 @@ note_branch(worker *w, const proto_agent_hdr *h, int branch_id,
 	pthread_mutex_unlock(&st->mu);
 }
 
-/*
- * auth_failed counts a refused authentication and logs it, naming the
- * branch as sent (made printable) and the peer's address: at most
- * AUTH_LOG_MAX lines per AUTH_LOG_WINDOW_MS, so that a flood of wrong keys
- * cannot flood the log; the failures left out are counted in one line
- * when the next window opens.
- */
-static void
-auth_failed(worker *w, const char *branch, const char *why)
-{
-	server_state *st = w->st;
-	char code[VERSION_MAX + 1], peer[PEER_MAX] = "unknown address";
-	int64_t now = plat_mono_ms(), hidden = 0;
-	conn_info *c;
-	bool log = false;
-
-	metrics_auth_failure();
-	printable(branch, code, sizeof code);
-	pthread_mutex_lock(&st->mu);
-	if ((c = conn_find(st, (uint32_t) nng_pipe_id(w->pipe))) != NULL)
-		snprintf(peer, sizeof peer, "%s", c->peer);
-	if (now - st->auth_window_ms >= AUTH_LOG_WINDOW_MS) {
-		hidden = st->auth_hidden;
-		st->auth_window_ms = now;
-		st->auth_logged = st->auth_hidden = 0;
-	}
-	if (st->auth_logged < AUTH_LOG_MAX) {
-		st->auth_logged++;
-		log = true;
-	} else
-		st->auth_hidden++;
-	pthread_mutex_unlock(&st->mu);
-	if (hidden > 0)
-		log_warn("HUB-AUTH-FAIL",
-		    "%" PRId64 " more failed authentications in the last "
-		    "window were not logged one by one (at most %d per %d s)",
-		    hidden, AUTH_LOG_MAX, AUTH_LOG_WINDOW_MS / 1000);
-	if (log)
-		log_warn(
-		    "HUB-AUTH-FAIL", "branch=%s from %s: %s", code, peer, why);
-}
-
-/*
- * cn_check refuses a request for branch on a TLS connection whose client
- * certificate names another branch, like a wrong key.
- */
-static proto_err
-cn_check(worker *w, const char *branch)
-{
-	server_state *st = w->st;
-	char cn[CODE_MAX] = "";
-	conn_info *c;
-	bool bad = false;
-
-	if (!st->check_cn)
-		return PROTO_OK;
-	pthread_mutex_lock(&st->mu);
-	c = conn_find(st, (uint32_t) nng_pipe_id(w->pipe));
-	if (c != NULL && c->tls && strcmp(c->cn, branch) != 0) {
-		bad = true;
-		snprintf(cn, sizeof cn, "%s", c->cn);
-	}
-	pthread_mutex_unlock(&st->mu);
-	if (!bad)
-		return PROTO_OK;
-	snprintf(w->err, sizeof w->err,
-	    "authentication failed: the client certificate is for \"%s\"", cn);
-	auth_failed(w, branch, w->err);
-	return PROTO_EAUTH;
-}
-
-/*
- * check_hdr authenticates a request's header; branch_id on success, and
- * w->till_id, the till the credential belongs to (0 for the branch's own
- * key), which apply and pull are told of: identity comes from the
- * credential, the header's "till" only says which key to check.
- */
-static proto_err
-check_hdr(worker *w, const proto_agent_hdr *h, int *branch_id)
-{
-	const char *branch = h->branch ? h->branch : "";
-	keys_who who = {0};
-	proto_err rv;
-
-	if ((rv = cn_check(w, branch)) != PROTO_OK)
-		return rv;
-	rv = keys_auth(w->conn, branch, h->till, h->key ? h->key : "", &who,
-	    w->err, sizeof w->err);
-	*branch_id = who.branch_id;
-	w->till_id = rv == PROTO_OK ? who.till_id : 0;
-	w->old_key = who.old_key;
-	log_who(w->who, sizeof w->who, branch, h->till);
-	apply_set_till(w->apply, w->till_id, rv == PROTO_OK ? h->till : NULL);
-	if (rv == PROTO_EAUTH)
-		auth_failed(w, branch, w->err);
-	else if (rv != PROTO_OK)
-		log_error("HUB-DB-FAIL", "%s: could not authenticate: %s",
-		    w->who, w->err);
-	return rv;
-}
-
 static void
 handle_hello(worker *w, const proto_hello *h, proto_msg *reply)
 {
-	int branch_id;
 	proto_err rv;
 
-	if ((rv = check_hdr(w, &h->hdr, &branch_id)) != PROTO_OK) {
-		request_error_set(reply, rv, w->err);
-		return;
-	}
-	note_branch(w, &h->hdr, branch_id, h->version, true);
+	note_branch(w, &h->hdr, w->branch_id, h->version, true);
 	reply->type = PROTO_WELCOME;
-	rv = apply_hello(
-	    w->apply, branch_id, h, &reply->u.welcome, w->err, sizeof w->err);
+	rv = apply_hello(w->apply, w->branch_id, h, &reply->u.welcome, w->err,
+	    sizeof w->err);
 	if (rv != PROTO_OK) {
 		log_error("HUB-DB-FAIL", "%s: could not answer hello: %s",
 		    w->who, w->err);
@@ -459,18 +315,13 @@ handle_hello(worker *w, const proto_hello *h, proto_msg *reply)
 static void
 handle_push(worker *w, const proto_push *p, proto_msg *reply)
 {
-	int branch_id;
 	proto_err rv;
 	int64_t t0 = plat_mono_us();
 
-	if ((rv = check_hdr(w, &p->hdr, &branch_id)) != PROTO_OK) {
-		request_error_set(reply, rv, w->err);
-		return;
-	}
-	note_branch(w, &p->hdr, branch_id, NULL, true);
+	note_branch(w, &p->hdr, w->branch_id, NULL, true);
 	reply->type = PROTO_ACK;
 	rv = apply_push(
-	    w->apply, branch_id, p, &reply->u.ack, w->err, sizeof w->err);
+	    w->apply, w->branch_id, p, &reply->u.ack, w->err, sizeof w->err);
 	if (rv != PROTO_OK) {
 		if (rv == PROTO_EPROTO)
 			log_warn("HUB-BAD-REQUEST", "%s: %s", w->who, w->err);
@@ -495,17 +346,12 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 static void
 handle_pull(worker *w, const proto_pull *p, proto_msg *reply)
 {
-	int branch_id;
 	proto_err rv;
 	int64_t t0 = plat_mono_ms();
 
-	if ((rv = check_hdr(w, &p->hdr, &branch_id)) != PROTO_OK) {
-		request_error_set(reply, rv, w->err);
-		return;
-	}
-	note_branch(w, &p->hdr, branch_id, NULL, false);
+	note_branch(w, &p->hdr, w->branch_id, NULL, false);
 	reply->type = PROTO_CHANGES;
-	rv = pull_page(w->pull, w->conn, branch_id, w->till_id, p,
+	rv = pull_page(w->pull, w->conn, w->branch_id, w->till_id, p,
 	    &reply->u.changes, w->err, sizeof w->err);
 	if (rv != PROTO_OK) {
 		log_error("HUB-PULL-FAIL",
@@ -522,6 +368,49 @@ handle_pull(worker *w, const proto_pull *p, proto_msg *reply)
 	    plat_mono_ms() - t0);
 }
 
+/*
+ * encode_v2 writes reply as a version 2 answer into w->out: its body, and
+ * the auth map w->ans says (a MAC once the request was authenticated, the
+ * connection's nonce for PROTO_ENONCE).
+ */
+static proto_err
+encode_v2(worker *w, const proto_msg *reply, char *err, size_t errlen)
+{
+	uint8_t digest[PROTO_DIGEST_BYTES];
+	proto_env env;
+	proto_err rv;
+
+	memset(&env, 0, sizeof env);
+	proto_buf_reset(&w->body);
+	if ((rv = proto_body_encode(reply, &w->body, err, errlen)) != PROTO_OK)
+		return rv;
+	env.type = reply->type;
+	env.body = w->body.data;
+	env.body_len = w->body.len;
+	if (w->ans.mac
+	    && ((rv = proto_digest(env.body, env.body_len, digest)) != PROTO_OK
+	        || (rv = proto_rep_mac(w->ans.secret, reply->type,
+	                w->ans.req_mac, digest, env.auth.mac))
+	            != PROTO_OK)) {
+		snprintf(err, errlen, "could not compute the answer's MAC");
+		return rv;
+	}
+	env.auth.has_mac = w->ans.mac;
+	env.auth.has_nonce = w->ans.nonce;
+	memcpy(env.auth.nonce, w->ans.nonce_v, sizeof env.auth.nonce);
+	return proto_env_encode(&env, &w->out, err, errlen);
+}
+
+/* encode_any writes reply into w->out in the request's version. */
+static proto_err
+encode_any(worker *w, const proto_msg *reply, char *err, size_t errlen)
+{
+	proto_buf_reset(&w->out);
+	if (w->ans.version == PROTO_VERSION_PLAIN)
+		return proto_msg_encode(reply, &w->out, err, errlen);
+	return encode_v2(w, reply, err, errlen);
+}
+
 /* encode_reply turns reply into an nng message, or NULL if impossible. */
 static nng_msg *
 encode_reply(worker *w, const proto_msg *reply)
@@ -530,15 +419,12 @@ encode_reply(worker *w, const proto_msg *reply)
 	nng_msg *msg;
 	proto_msg fallback;
 
-	proto_buf_reset(&w->out);
-	if (proto_msg_encode(reply, &w->out, err, sizeof err) != PROTO_OK) {
+	if (encode_any(w, reply, err, sizeof err) != PROTO_OK) {
 		log_error("HUB-ENCODE-FAIL", "could not encode %s reply: %s",
 		    proto_type_name(reply->type), err);
 		request_error_set(
 		    &fallback, PROTO_ENOMEM, "could not encode reply");
-		proto_buf_reset(&w->out);
-		if (proto_msg_encode(&fallback, &w->out, err, sizeof err)
-		    != PROTO_OK)
+		if (encode_any(w, &fallback, err, sizeof err) != PROTO_OK)
 			return NULL;
 	}
 	if (nng_msg_alloc(&msg, 0) != 0)
@@ -606,9 +492,9 @@ reconnect_once(worker *w)
 }
 
 /*
- * dispatch answers a request request_decode accepted (HELLO, PUSH or
- * PULL). A connection found dead (e.g. after
- * a PostgreSQL restart: every idle connection is) is replaced and the
+ * dispatch answers an authenticated request (HELLO, PUSH or PULL). A
+ * connection found dead (e.g. after a PostgreSQL restart: every idle
+ * connection is) is replaced and the
  * request retried once, so the agent sees no error for it. The retry is
  * safe even if a COMMIT got through before the connection died: the
  * watermark turns the replayed events into duplicates.
@@ -619,7 +505,6 @@ dispatch(worker *w, const proto_msg *m, proto_msg *reply)
 	for (int attempt = 0; attempt < 2; attempt++) {
 		memset(reply, 0, sizeof *reply);
 		w->authed = -1;
-		w->till_id = 0;
 		if (m->type == PROTO_HELLO)
 			handle_hello(w, &m->u.hello, reply);
 		else if (m->type == PROTO_PUSH)
@@ -639,23 +524,77 @@ dispatch(worker *w, const proto_msg *m, proto_msg *reply)
 		request_failed(w, m->type, reply->u.error.message);
 }
 
-/* handle decodes one request and returns the reply to send (or NULL). */
+/*
+ * handle_plain answers a version 1 request: refused unless
+ * accept_plain_keys, then decoded whole (its key is in the body) and
+ * authenticated by that key.
+ */
+static void
+handle_plain(
+    worker *w, const void *data, size_t len, proto_msg **m, proto_msg *reply)
+{
+	w->ans.version = PROTO_VERSION_PLAIN;
+	metrics_plain_request();
+	if (!w->conf->accept_plain_keys) {
+		serverauth_plain_noted(w, false);
+		request_error_set(reply, PROTO_EVERSION, PLAIN_REFUSED);
+		return;
+	}
+	if (request_decode(data, len, &w->lim, m, reply, w->err, sizeof w->err)
+	        == PROTO_OK
+	    && serverauth_plain(w, request_hdr(*m), reply) == PROTO_OK)
+		dispatch(w, *m, reply);
+}
+
+/*
+ * handle_v2 answers a version 2 request: authenticated from its envelope
+ * before its body is decoded.
+ */
+static void
+handle_v2(worker *w, const proto_env *env, proto_msg **m, proto_msg *reply)
+{
+	if (serverauth_request(w, env, reply) != PROTO_OK)
+		return;
+	if (request_body(env, &w->lim, m, reply, w->err, sizeof w->err)
+	    != PROTO_OK) {
+		log_warn("HUB-BAD-REQUEST", "%s: %s", w->who, w->err);
+		return;
+	}
+	dispatch(w, *m, reply);
+}
+
+/*
+ * handle answers one request: the reply to send, or NULL for none (the
+ * connection is closed then when w->ans.drop).
+ */
 static nng_msg *
 handle(worker *w, nng_msg *req)
 {
+	const void *data = nng_msg_body(req);
+	size_t len = nng_msg_len(req);
 	proto_msg *m = NULL, reply;
-	nng_msg *out;
-	proto_err rv;
+	nng_msg *out = NULL;
+	proto_env env;
 
 	memset(&reply, 0, sizeof reply);
+	memset(&w->ans, 0, sizeof w->ans);
+	w->ans.version = PROTO_VERSION;
 	w->pipe = nng_msg_get_pipe(req);
-	rv = request_decode(nng_msg_body(req), nng_msg_len(req), &w->lim, &m,
-	    &reply, w->err, sizeof w->err);
-	if (rv == PROTO_OK)
-		dispatch(w, m, &reply);
+	if (request_open(
+	        data, len, &w->lim, &env, &reply, w->err, sizeof w->err)
+	    == PROTO_OK) {
+		if (env.version == PROTO_VERSION_PLAIN)
+			handle_plain(w, data, len, &m, &reply);
+		else
+			handle_v2(w, &env, &m, &reply);
+	}
 	/* The reply may point into m (log_id) and w: encode before freeing. */
-	out = encode_reply(w, &reply);
+	if (!w->ans.drop)
+		out = encode_reply(w, &reply);
+	else
+		nng_pipe_close(w->pipe);
 	proto_msg_free(m);
+	explicit_bzero(w->ans.secret, sizeof w->ans.secret);
 	return out;
 }
 
@@ -759,6 +698,53 @@ worker_fini(worker *w)
 	pull_free(w->pull);
 	PQfinish(w->conn);
 	proto_buf_fini(&w->out);
+	proto_buf_fini(&w->body);
+}
+
+/*
+ * loopback_url says whether a tcp:// URL listens on a loopback address
+ * only (127.x.x.x, [::1], localhost), which other hosts cannot reach.
+ */
+static bool
+loopback_url(const char *url)
+{
+	const char *host = strstr(url, "://"), *end;
+	size_t n;
+
+	if (host == NULL)
+		return false;
+	host += 3;
+	if ((end = strrchr(host, ':')) == NULL)
+		end = host + strlen(host);
+	if (host[0] == '[' && end > host && end[-1] == ']') {
+		host++;
+		end--;
+	}
+	n = (size_t) (end - host);
+	return (n == 9 && !strncmp(host, "localhost", 9))
+	    || (n == 3 && !strncmp(host, "::1", 3))
+	    || (n > 4 && !strncmp(host, "127.", 4));
+}
+
+/*
+ * warn_plain logs HUB-PLAIN-LISTEN for a tcp:// listener that other hosts
+ * can reach: no request there can be forged or replayed, and no key
+ * crosses it, but sales and master data do, readable by anyone on the
+ * path.
+ */
+static void
+warn_plain(const char *url)
+{
+	if ((strncmp(url, "tcp://", 6) != 0 && strncmp(url, "tcp4://", 7) != 0
+	        && strncmp(url, "tcp6://", 7) != 0)
+	    || loopback_url(url))
+		return;
+	log_warn("HUB-PLAIN-LISTEN",
+	    "listening on \"%s\" without TLS at an address other hosts can "
+	    "reach: requests are authenticated without sending keys, but "
+	    "sales and master data cross the network unencrypted; use "
+	    "tls+tcp:// (docs/security.md)",
+	    url);
 }
 
 /* open_socket makes the rep0 socket and listens on every URL. */
@@ -787,6 +773,7 @@ open_socket(const hub_config *conf, server_state *st, nng_tls_config *tls,
 	nng_socket_set_size(
 	    *sock, NNG_OPT_RECVMAXSZ, (size_t) conf->max_message_bytes);
 	for (size_t i = 0; i < conf->nurls; i++) {
+		warn_plain(conf->urls[i]);
 		if (tls_listen(*sock, conf->urls[i], tls, err, errlen)
 		    != PROTO_OK) {
 			nng_close(*sock);
@@ -853,6 +840,8 @@ state_fini(server_state *st)
 	pthread_mutex_destroy(&st->mu);
 	free(st->conns);
 	free(st->branches);
+	guard_free(st->guard);
+	authcache_stop(st->keys);
 }
 
 proto_err
@@ -869,7 +858,17 @@ server_run(
 	proto_err rv;
 
 	pthread_mutex_init(&st.mu, NULL);
-	if ((rv = tls_start(conf, &st, &tls, err, errlen)) != PROTO_OK
+	st.guard
+	    = guard_new(conf->auth_fail_max, conf->auth_fail_window_s * 1000);
+	/* The keys first: no request is served before they are known. A
+	 * stop while PostgreSQL is awaited is a clean one. */
+	if ((rv = authcache_start(conf->postgres, &st.keys, err, errlen))
+	    == PROTO_ECLOSED) {
+		rv = PROTO_OK;
+		goto done;
+	}
+	if (rv != PROTO_OK
+	    || (rv = tls_start(conf, &st, &tls, err, errlen)) != PROTO_OK
 	    || (rv = open_socket(conf, &st, tls, &sock, err, errlen))
 	        != PROTO_OK
 	    || (rv = nudge_start(conf, tls, &nd, err, errlen)) != PROTO_OK)

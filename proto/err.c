@@ -13,6 +13,7 @@ static const char *const err_names[PROTO_ERR_COUNT] = {
     [PROTO_EAUTH] = "authentication failed",
     [PROTO_ETOOBIG] = "limit exceeded",
     [PROTO_EVERSION] = "unsupported protocol version",
+    [PROTO_ENONCE] = "nonce required",
 };
 
 const char *

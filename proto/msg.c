@@ -112,26 +112,31 @@ const evlist_desc msg_changes_events
 
 #define F(name, kind, member)                                                 \
 	{                                                                     \
-		name, kind, offsetof(proto_msg, u.member), 0, false           \
+		name, kind, offsetof(proto_msg, u.member), 0, false, false    \
 	}
-/* FO describes an optional name: absent on the wire is NULL in C. */
-#define FO(name, member)                                                      \
+/* FP describes a name of version 1 only (see field_desc.plain). */
+#define FP(name, member)                                                      \
 	{                                                                     \
-		name, FK_NAME, offsetof(proto_msg, u.member), 0, true         \
+		name, FK_NAME, offsetof(proto_msg, u.member), 0, false, true  \
+	}
+/* FOP describes an optional name of version 1 only: absent is NULL. */
+#define FOP(name, member)                                                     \
+	{                                                                     \
+		name, FK_NAME, offsetof(proto_msg, u.member), 0, true, true   \
 	}
 /* L describes an array field: its count and its element pointer. */
 #define L(name, kind, count, array)                                           \
 	{                                                                     \
 		name, kind, offsetof(proto_msg, u.count),                     \
-		    offsetof(proto_msg, u.array), false                       \
+		    offsetof(proto_msg, u.array), false, false                \
 	}
 #define HDR_FIELDS(t)                                                         \
-	F("branch", FK_NAME, t.hdr.branch), F("key", FK_NAME, t.hdr.key),     \
+	FP("branch", t.hdr.branch), FP("key", t.hdr.key),                     \
 	    F("log_id", FK_NAME, t.hdr.log_id),                               \
 	    F("queue_events", FK_INT, t.hdr.queue_events),                    \
 	    F("queue_bytes", FK_INT, t.hdr.queue_bytes),                      \
 	    F("oldest_age_s", FK_INT, t.hdr.oldest_age_s),                    \
-	    FO("till", t.hdr.till)
+	    FOP("till", t.hdr.till)
 
 static const field_desc hello_fields[] = {
     HDR_FIELDS(hello),
@@ -179,7 +184,8 @@ static const field_desc error_fields[] = {
     F("retry", FK_BOOL, error.retry),
 };
 #undef F
-#undef FO
+#undef FP
+#undef FOP
 #undef L
 
 #define BODY(a)                                                               \
@@ -218,6 +224,12 @@ msg_body_for(int64_t type)
 	}
 }
 
+bool
+msg_field_on(const field_desc *f, int version)
+{
+	return version == PROTO_VERSION_PLAIN || !f->plain;
+}
+
 /* ---- consistency checks (encoder input and decoder output) ----------- */
 
 /*
@@ -249,6 +261,35 @@ msg_name_check(const uint8_t *s, size_t len, char *err, size_t errlen)
 		i += n;
 	}
 	return true;
+}
+
+bool
+msg_code_check(const uint8_t *s, size_t len, char *err, size_t errlen)
+{
+	if (len == 0 || len > PROTO_CODE_MAX) {
+		proto_seterr(err, errlen, "%zu bytes, expected 1 to %d", len,
+		    PROTO_CODE_MAX);
+		return false;
+	}
+	for (size_t i = 0; i < len; i++) {
+		uint8_t c = s[i];
+		if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z')
+		        || (c >= '0' && c <= '9') || c == '_' || c == '-'
+		        || c == '.')) {
+			proto_seterr(err, errlen,
+			    "byte %zu (0x%02x) is not a letter, digit, \"_\", "
+			    "\"-\" or \".\"",
+			    i, c);
+			return false;
+		}
+	}
+	return true;
+}
+
+bool
+proto_code_valid(const char *code)
+{
+	return msg_code_check((const uint8_t *) code, strlen(code), NULL, 0);
 }
 
 static bool
@@ -503,16 +544,19 @@ msg_check(const proto_msg *m, char *err, size_t errlen)
 	}
 }
 
-/* body_check verifies m before encoding: strings set, then msg_check. */
+/* body_check verifies m before encoding a body of version: strings set,
+ * then msg_check. */
 static bool
-body_check(const proto_msg *m, const body_desc *d, char *err, size_t errlen)
+body_check(const proto_msg *m, const body_desc *d, int version, char *err,
+    size_t errlen)
 {
 	size_t i;
 
 	for (i = 0; i < d->nfields; i++) {
 		const field_desc *f = &d->fields[i];
 		const char *str;
-		if (f->kind != FK_STR && f->kind != FK_NAME)
+		if ((f->kind != FK_STR && f->kind != FK_NAME)
+		    || !msg_field_on(f, version))
 			continue;
 		str = *FIELD(const char *, m, f->off);
 		if (str == NULL && f->optional)
@@ -669,50 +713,79 @@ pack_field(msgpack_packer *pk, const proto_msg *m, const field_desc *f)
 #undef N
 }
 
-/* absent counts the optional fields of m that are NULL (not written). */
-static size_t
-absent(const proto_msg *m, const body_desc *d)
+/* written says whether field f of m goes into a body of version: it
+ * belongs to that version and, if optional, is set. */
+static bool
+written(const proto_msg *m, const field_desc *f, int version)
 {
-	size_t n = 0;
-
-	for (size_t i = 0; i < d->nfields; i++)
-		if (d->fields[i].optional
-		    && *FIELD(const char *const, m, d->fields[i].off) == NULL)
-			n++;
-	return n;
+	return msg_field_on(f, version)
+	    && !(f->optional && *FIELD(const char *const, m, f->off) == NULL);
 }
 
-proto_err
-proto_msg_encode(const proto_msg *m, proto_buf *out, char *err, size_t errlen)
+/* pack_body writes the body map of m (fields of d) for version. */
+static int
+pack_body(
+    msgpack_packer *pk, const proto_msg *m, const body_desc *d, int version)
+{
+	size_t i, n = 0;
+	int rc;
+
+	for (i = 0; i < d->nfields; i++)
+		n += written(m, &d->fields[i], version);
+	rc = msgpack_pack_map(pk, (uint32_t) n);
+	for (i = 0; i < d->nfields; i++) {
+		if (!written(m, &d->fields[i], version))
+			continue;
+		rc |= pack_cstr(pk, d->fields[i].name);
+		rc |= pack_field(pk, m, &d->fields[i]);
+	}
+	return rc;
+}
+
+/*
+ * encode appends m to out: with envelope, the version 1 message
+ * [1, type, body]; without, the version 2 body map alone.
+ */
+static proto_err
+encode(const proto_msg *m, bool envelope, proto_buf *out, char *err,
+    size_t errlen)
 {
 	const body_desc *d = msg_body_for(m->type);
-	size_t old = out->len, i;
+	int version = envelope ? PROTO_VERSION_PLAIN : PROTO_VERSION;
+	size_t old = out->len;
 	msgpack_packer pk;
-	int rc;
+	int rc = 0;
 
 	if (d == NULL) {
 		proto_seterr(err, errlen, "cannot encode message type %d (%s)",
 		    (int) m->type, proto_type_name(m->type));
 		return PROTO_EINVAL;
 	}
-	if (!body_check(m, d, err, errlen))
+	if (!body_check(m, d, version, err, errlen))
 		return PROTO_EINVAL;
 	msgpack_packer_init(&pk, out, enc_write_cb);
-	rc = msgpack_pack_array(&pk, 3);
-	rc |= msgpack_pack_uint32(&pk, PROTO_VERSION);
-	rc |= msgpack_pack_uint32(&pk, (uint32_t) m->type);
-	rc |= msgpack_pack_map(&pk, (uint32_t) (d->nfields - absent(m, d)));
-	for (i = 0; i < d->nfields; i++) {
-		if (d->fields[i].optional
-		    && *FIELD(const char *const, m, d->fields[i].off) == NULL)
-			continue;
-		rc |= pack_cstr(&pk, d->fields[i].name);
-		rc |= pack_field(&pk, m, &d->fields[i]);
+	if (envelope) {
+		rc |= msgpack_pack_array(&pk, 3);
+		rc |= msgpack_pack_uint32(&pk, PROTO_VERSION_PLAIN);
+		rc |= msgpack_pack_uint32(&pk, (uint32_t) m->type);
 	}
+	rc |= pack_body(&pk, m, d, version);
 	if (rc != 0) {
 		out->len = old; /* leave no half message behind */
 		proto_seterr(err, errlen, "out of memory");
 		return PROTO_ENOMEM;
 	}
 	return PROTO_OK;
+}
+
+proto_err
+proto_msg_encode(const proto_msg *m, proto_buf *out, char *err, size_t errlen)
+{
+	return encode(m, true, out, err, errlen);
+}
+
+proto_err
+proto_body_encode(const proto_msg *m, proto_buf *out, char *err, size_t errlen)
+{
+	return encode(m, false, out, err, errlen);
 }

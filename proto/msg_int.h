@@ -37,6 +37,9 @@ typedef struct {
 	size_t off;       /* offset of the C field (of the count for arrays) */
 	size_t aoff;      /* arrays: offset of the element pointer */
 	bool optional;    /* FK_NAME only: may be absent (NULL), e.g. "till" */
+	bool plain;       /* version 1 only ("branch", "key", "till"): in
+	                     version 2 they travel in the auth map and such a
+	                     key in a body is unknown, so skipped */
 } field_desc;
 
 /* An event list: PUSH events and CHANGES changes share proto_event and
@@ -66,6 +69,16 @@ extern const evlist_desc msg_changes_events;
 
 /* msg_body_for returns the body of a message type, or NULL if unknown. */
 const body_desc *msg_body_for(int64_t type);
+
+/* msg_field_on says whether field f belongs to a body of version. */
+bool msg_field_on(const field_desc *f, int version);
+
+/*
+ * msg_code_check accepts a branch or till code of an auth map: 1 to
+ * PROTO_CODE_MAX letters, digits, "_", "-" or "."; false with the reason
+ * in err otherwise.
+ */
+bool msg_code_check(const uint8_t *s, size_t len, char *err, size_t errlen);
 
 /*
  * msg_name_check accepts a name (branch, key, log id, version, table or

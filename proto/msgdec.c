@@ -324,9 +324,10 @@ dec_field(proto_cur *c, proto_arena *a, proto_msg *m, const field_desc *f)
 	}
 }
 
-/* dec_key reads a body key and finds it in d: *idx = nfields if unknown. */
+/* dec_key reads a body key and finds it among the fields of d that belong
+ * to version: *idx = nfields if unknown. */
 static proto_err
-dec_key(proto_cur *c, const body_desc *d, uint32_t i, size_t *idx)
+dec_key(proto_cur *c, const body_desc *d, int version, uint32_t i, size_t *idx)
 {
 	const uint8_t *s;
 	uint32_t len;
@@ -338,16 +339,19 @@ dec_key(proto_cur *c, const body_desc *d, uint32_t i, size_t *idx)
 	}
 	for (*idx = 0; *idx < d->nfields; (*idx)++) {
 		const char *name = d->fields[*idx].name;
-		if (strlen(name) == len && memcmp(name, s, len) == 0)
+		if (strlen(name) == len && memcmp(name, s, len) == 0
+		    && msg_field_on(&d->fields[*idx], version))
 			break;
 	}
 	return PROTO_OK;
 }
 
-/* dec_body reads the body map: known keys once each, unknown keys skipped,
- * then every field of d must have been seen. */
+/* dec_body reads the body map of version: known keys once each, unknown
+ * keys skipped, then every field of d in that version must have been
+ * seen. */
 static proto_err
-dec_body(proto_cur *c, proto_arena *a, proto_msg *m, const body_desc *d)
+dec_body(proto_cur *c, proto_arena *a, proto_msg *m, const body_desc *d,
+    int version)
 {
 	uint32_t n, i, seen = 0;
 	proto_err rv;
@@ -358,7 +362,7 @@ dec_body(proto_cur *c, proto_arena *a, proto_msg *m, const body_desc *d)
 		return rv;
 	}
 	for (i = 0; i < n; i++) {
-		if ((rv = dec_key(c, d, i, &k)) != PROTO_OK)
+		if ((rv = dec_key(c, d, version, i, &k)) != PROTO_OK)
 			return rv;
 		if (k == d->nfields) {
 			if ((rv = proto_cur_skip(c)) != PROTO_OK)
@@ -381,7 +385,8 @@ dec_body(proto_cur *c, proto_arena *a, proto_msg *m, const body_desc *d)
 		}
 	}
 	for (k = 0; k < d->nfields; k++) {
-		if (!(seen & (1u << k)) && !d->fields[k].optional) {
+		if (!(seen & (1u << k)) && !d->fields[k].optional
+		    && msg_field_on(&d->fields[k], version)) {
 			proto_seterr(c->err, c->errlen, "missing field \"%s\"",
 			    d->fields[k].name);
 			return PROTO_EPROTO;
@@ -390,9 +395,10 @@ dec_body(proto_cur *c, proto_arena *a, proto_msg *m, const body_desc *d)
 	return PROTO_OK;
 }
 
-/* dec_envelope reads [version, type, body]. The version comes first and
- * is checked before the element count, so a later version may change the
- * shape of the envelope and still be reported as PROTO_EVERSION. */
+/* dec_envelope reads [1, type, body], a version 1 message. The version
+ * comes first and is checked before the element count, so another
+ * version, whose envelope has another shape, is reported as
+ * PROTO_EVERSION. */
 static proto_err
 dec_envelope(proto_cur *c, proto_arena *a, proto_msg *m)
 {
@@ -406,10 +412,10 @@ dec_envelope(proto_cur *c, proto_arena *a, proto_msg *m)
 		proto_preerr(c->err, c->errlen, "envelope: ");
 		return rv;
 	}
-	if (n > 0 && version != PROTO_VERSION) {
+	if (n > 0 && version != PROTO_VERSION_PLAIN) {
 		proto_seterr(c->err, c->errlen,
 		    "unsupported protocol version %lld (expected %d)",
-		    (long long) version, PROTO_VERSION);
+		    (long long) version, PROTO_VERSION_PLAIN);
 		return PROTO_EVERSION;
 	}
 	if (n != 3) {
@@ -427,10 +433,53 @@ dec_envelope(proto_cur *c, proto_arena *a, proto_msg *m)
 		return PROTO_EPROTO;
 	}
 	m->type = (proto_type) type;
-	if ((rv = dec_body(c, a, m, d)) != PROTO_OK)
+	if ((rv = dec_body(c, a, m, d, PROTO_VERSION_PLAIN)) != PROTO_OK)
 		return rv;
 	if (!msg_check(m, c->err, c->errlen))
 		return PROTO_EPROTO;
+	return PROTO_OK;
+}
+
+/*
+ * start makes the arena and the message of a decode of len bytes under
+ * lim (resolved into l); PROTO_ETOOBIG or PROTO_ENOMEM with the reason in
+ * err otherwise.
+ */
+static proto_err
+start(size_t len, const proto_limits *lim, proto_limits *l, proto_msg **m,
+    char *err, size_t errlen)
+{
+	proto_arena *a;
+
+	*m = NULL;
+	proto_limits_resolve(lim, l);
+	if (len > l->max_msg_bytes) {
+		proto_seterr(err, errlen,
+		    "message of %zu bytes exceeds the limit of %zu bytes", len,
+		    l->max_msg_bytes);
+		return PROTO_ETOOBIG;
+	}
+	if ((a = proto_arena_new()) == NULL
+	    || (*m = proto_arena_alloc(a, sizeof(**m))) == NULL) {
+		proto_arena_free(a);
+		proto_seterr(err, errlen, "out of memory");
+		return PROTO_ENOMEM;
+	}
+	(*m)->arena = a;
+	return PROTO_OK;
+}
+
+/* finish refuses bytes left after a decoded message, or hands it out. */
+static proto_err
+finish(proto_cur *c, proto_msg *m, proto_msg **out, char *err, size_t errlen)
+{
+	if (proto_cur_left(c) != 0) {
+		proto_seterr(err, errlen,
+		    "%zu trailing bytes after the message", proto_cur_left(c));
+		proto_arena_free(m->arena);
+		return PROTO_EPROTO;
+	}
+	*out = m;
 	return PROTO_OK;
 }
 
@@ -439,41 +488,79 @@ proto_msg_decode(const uint8_t *buf, size_t len, const proto_limits *lim,
     proto_msg **out, char *err, size_t errlen)
 {
 	static const uint8_t empty[1];
-	proto_arena *a = NULL;
-	proto_msg *m = NULL;
+	proto_msg *m;
 	proto_limits l;
 	proto_cur c;
 	proto_err rv;
 
 	*out = NULL;
-	proto_limits_resolve(lim, &l);
-	if (len > l.max_msg_bytes) {
-		proto_seterr(err, errlen,
-		    "message of %zu bytes exceeds the limit of %zu bytes", len,
-		    l.max_msg_bytes);
-		return PROTO_ETOOBIG;
-	}
-	if ((a = proto_arena_new()) == NULL
-	    || (m = proto_arena_alloc(a, sizeof(*m))) == NULL) {
-		proto_seterr(err, errlen, "out of memory");
-		rv = PROTO_ENOMEM;
-		goto fail;
-	}
-	m->arena = a;
+	if ((rv = start(len, lim, &l, &m, err, errlen)) != PROTO_OK)
+		return rv;
 	proto_cur_init(&c, buf != NULL ? buf : empty, len, &l, err, errlen);
-	if ((rv = dec_envelope(&c, a, m)) != PROTO_OK)
-		goto fail;
-	if (proto_cur_left(&c) != 0) {
+	if ((rv = dec_envelope(&c, m->arena, m)) != PROTO_OK) {
+		proto_arena_free(m->arena);
+		return rv;
+	}
+	return finish(&c, m, out, err, errlen);
+}
+
+/* set_code copies a code of the auth map into the arena; NULL for "". */
+static proto_err
+set_code(proto_arena *a, const char *code, const char **out)
+{
+	*out = NULL;
+	if (code[0] == '\0')
+		return PROTO_OK;
+	*out = proto_arena_strndup(a, code, strlen(code));
+	return *out != NULL ? PROTO_OK : PROTO_ENOMEM;
+}
+
+proto_err
+proto_body_decode(const proto_env *env, const proto_limits *lim,
+    proto_msg **out, char *err, size_t errlen)
+{
+	static const uint8_t empty[1];
+	const body_desc *d = msg_body_for(env->type);
+	proto_agent_hdr *hdr;
+	proto_msg *m;
+	proto_limits l;
+	proto_cur c;
+	proto_err rv;
+
+	*out = NULL;
+	if (env->version != PROTO_VERSION || d == NULL) {
 		proto_seterr(err, errlen,
-		    "%zu trailing bytes after the message",
-		    proto_cur_left(&c));
+		    "no version %d body of message type %d", PROTO_VERSION,
+		    (int) env->type);
+		return PROTO_EINVAL;
+	}
+	if ((rv = start(env->body_len, lim, &l, &m, err, errlen)) != PROTO_OK)
+		return rv;
+	m->type = env->type;
+	proto_cur_init(&c, env->body != NULL ? env->body : empty,
+	    env->body_len, &l, err, errlen);
+	if ((rv = dec_body(&c, m->arena, m, d, PROTO_VERSION)) != PROTO_OK)
+		goto fail;
+	/* The identity of a request is the auth map's. */
+	hdr = m->type == PROTO_HELLO ? &m->u.hello.hdr
+	    : m->type == PROTO_PUSH  ? &m->u.push.hdr
+	    : m->type == PROTO_PULL  ? &m->u.pull.hdr
+	                             : NULL;
+	if (hdr != NULL
+	    && ((rv = set_code(m->arena, env->auth.branch, &hdr->branch))
+	            != PROTO_OK
+	        || (rv = set_code(m->arena, env->auth.till, &hdr->till))
+	            != PROTO_OK)) {
+		proto_seterr(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (!msg_check(m, err, errlen)) {
 		rv = PROTO_EPROTO;
 		goto fail;
 	}
-	*out = m;
-	return PROTO_OK;
+	return finish(&c, m, out, err, errlen);
 fail:
-	proto_arena_free(a);
+	proto_arena_free(m->arena);
 	return rv;
 }
 

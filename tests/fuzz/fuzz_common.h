@@ -49,4 +49,20 @@ void fuzz_msg_same(const proto_msg *a, const proto_msg *b);
  */
 void fuzz_roundtrip(const proto_msg *m);
 
+/*
+ * fuzz_env_check aborts unless env, decoded from data[0..size), holds what
+ * proto_env_decode promises: the body a slice that ends the input, the
+ * auth map of the type's direction (codes valid, nonces within the
+ * limit, a MAC in every request and every answer but an ERROR).
+ */
+void fuzz_env_check(const proto_env *env, const uint8_t *data, size_t size);
+
+/*
+ * fuzz_roundtrip_v2 encodes m as the body of a version 2 message with
+ * env's auth map (which must succeed), decodes it with unbounded limits
+ * (which must succeed), checks the auth map and the message are the same
+ * and that the body encodes again to the same bytes.
+ */
+void fuzz_roundtrip_v2(const proto_msg *m, const proto_env *env);
+
 #endif /* BS_FUZZ_COMMON_H */

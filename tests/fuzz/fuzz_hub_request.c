@@ -6,13 +6,17 @@
  * (test_hostile, test_rejects, ...), never against a stand-in.
  *
  * Each input is one request, handled by the hub's own code up to its
- * first database call: request_decode() (hub/request.c, what
- * hub/server.c runs on every request) decodes it with the workers'
- * limits, refuses a reply type and checks the header's shape, and makes
- * the ERROR reply (encoded and decoded again here); a PUSH then goes
- * through apply_check() and apply_event_reason(), with one apply_ctx kept
- * across inputs as a worker keeps it, so its cache of table mappings is
- * exercised too.
+ * first database call (hub/request.c, what hub/server.c runs on every
+ * request): request_open() reads the envelope with the workers' limits
+ * and refuses a reply type; for version 2, the MAC is computed over the
+ * auth map and the body's digest with a fixed secret (as serverauth.c
+ * does; a fuzzer cannot forge one, so the body is then decoded anyway:
+ * request_body(), what a worker runs once the MAC matched); for version 1
+ * (accept_plain_keys) request_decode() decodes the whole message. Either
+ * checks the header's shape and makes the ERROR reply (encoded and
+ * decoded again here); a PUSH then goes through apply_check() and
+ * apply_event_reason(), with one apply_ctx kept across inputs as a
+ * worker keeps it, so its cache of table mappings is exercised too.
  *
  * Oracles:
  *   - the header's names are what the decoder promises: valid UTF-8
@@ -52,6 +56,7 @@
 
 #include "apply.h"
 #include "catalog.h"
+#include "proto/auth.h"
 #include "config.h"
 #include "fuzz_common.h"
 #include "log.h"
@@ -350,8 +355,9 @@ check_names(const proto_msg *m)
 
 	if (hdr == NULL)
 		return;
-	FUZZ_ASSERT(
-	    name_ok(hdr->branch) && name_ok(hdr->key) && name_ok(hdr->log_id));
+	FUZZ_ASSERT(name_ok(hdr->branch) && name_ok(hdr->log_id));
+	FUZZ_ASSERT(hdr->key == NULL || name_ok(hdr->key));
+	FUZZ_ASSERT(hdr->till == NULL || name_ok(hdr->till));
 	if (m->type == PROTO_HELLO)
 		FUZZ_ASSERT(name_ok(m->u.hello.version));
 	if (m->type == PROTO_PULL)
@@ -366,11 +372,36 @@ check_names(const proto_msg *m)
 	}
 }
 
+/* refused: a refusal's reply is its ERROR, and encodes. */
+static void
+refused(proto_err rv, const proto_msg *reply, const char *err)
+{
+	FUZZ_ASSERT(reply->type == PROTO_ERROR && reply->u.error.code == rv
+	    && err[0] != '\0');
+	FUZZ_ASSERT(!reply->u.error.retry || rv == PROTO_ENOMEM);
+	fuzz_roundtrip(reply);
+}
+
+/* mac_of computes the request's MAC as serverauth.c would, with a fixed
+ * secret; it must work for every envelope the decoder accepts. */
+static void
+mac_of(const proto_env *env)
+{
+	uint8_t s[PROTO_SECRET_BYTES], d[PROTO_DIGEST_BYTES];
+	uint8_t mac[PROTO_MAC_BYTES];
+
+	FUZZ_ASSERT(proto_key_secret("k3y", s) == PROTO_OK);
+	FUZZ_ASSERT(proto_digest(env->body, env->body_len, d) == PROTO_OK);
+	FUZZ_ASSERT(proto_req_mac(s, env, d, mac) == PROTO_OK);
+	(void) proto_mac_equal(mac, env->auth.mac, sizeof mac);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	proto_limits lim;
 	proto_msg *m = NULL, reply;
+	proto_env env;
 	char err[1024];
 	proto_err rv;
 
@@ -378,18 +409,33 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		ctx = apply_new(&conf, &cat);
 	hub_config_limits(&conf, &lim);
 	memset(&reply, 0, sizeof reply);
-	rv = request_decode(data, size, &lim, &m, &reply, err, sizeof err);
+	rv = request_open(data, size, &lim, &env, &reply, err, sizeof err);
+	if (rv != PROTO_OK) {
+		FUZZ_ASSERT(rv == PROTO_EPROTO || rv == PROTO_EVERSION
+		    || rv == PROTO_ETOOBIG);
+		refused(rv, &reply, err);
+		return 0;
+	}
+	fuzz_env_check(&env, data, size);
+	if (env.version == PROTO_VERSION) {
+		FUZZ_ASSERT(proto_request_type(env.type));
+		mac_of(&env);
+		rv = request_body(&env, &lim, &m, &reply, err, sizeof err);
+	} else
+		rv = request_decode(
+		    data, size, &lim, &m, &reply, err, sizeof err);
 	if (m != NULL)
 		check_names(m);
 	if (rv != PROTO_OK) {
-		FUZZ_ASSERT(reply.type == PROTO_ERROR
-		    && reply.u.error.code == rv && err[0] != '\0');
 		/* Only a malformed request or one of another type. */
+		FUZZ_ASSERT(rv == PROTO_EPROTO || rv == PROTO_ETOOBIG
+		    || rv == PROTO_EVERSION || rv == PROTO_ENOMEM);
 		FUZZ_ASSERT(rv == PROTO_EPROTO || m == NULL);
-		FUZZ_ASSERT(!reply.u.error.retry || rv == PROTO_ENOMEM);
-		fuzz_roundtrip(&reply);
+		refused(rv, &reply, err);
 	} else {
 		FUZZ_ASSERT(request_hdr(m) != NULL);
+		FUZZ_ASSERT(env.version == PROTO_VERSION_PLAIN
+		    || (m->type == env.type && request_hdr(m)->key == NULL));
 		if (m->type == PROTO_PUSH)
 			handle_push(&m->u.push, &reply, err, sizeof err);
 	}

@@ -1,6 +1,7 @@
 /*
- * fuzz_msg_decode.c: libFuzzer target for proto_msg_decode, as both
- * daemons call it.
+ * fuzz_msg_decode.c: libFuzzer target for the decoders both daemons run
+ * on what the network sends: proto_env_decode and proto_body_decode
+ * (protocol version 2), proto_msg_decode (version 1).
  *
  * Every input is decoded four times: with the default limits (NULL), with
  * the limits of the hub's workers (hub/server.c: the defaults of
@@ -15,6 +16,12 @@
  * the same under the defaults, and a malformed input (PROTO_EPROTO or
  * PROTO_EVERSION with the defaults) is never accepted under tight ones.
  * The round trip through the encoder is fuzz_msg_roundtrip's job.
+ *
+ * Version 2: the envelope is decoded once (it allocates nothing and
+ * depends on max_msg_bytes only) and must hold what fuzz_env_check says;
+ * its body is then decoded under the same four limits, with the same
+ * checks, and a request's header must carry the auth map's branch and
+ * till and no key.
  */
 #include <string.h>
 
@@ -79,6 +86,85 @@ decode_one(
 	return m;
 }
 
+/* body_one decodes env's body under lim and checks it, as decode_one. */
+static proto_msg *
+body_one(const proto_env *env, const proto_limits *lim, proto_err *rv)
+{
+	const proto_agent_hdr *h = NULL;
+	proto_msg *m = (proto_msg *) 1;
+	proto_limits r;
+	char err[256];
+
+	err[0] = '\0';
+	*rv = proto_body_decode(env, lim, &m, err, sizeof err);
+	if (*rv != PROTO_OK) {
+		FUZZ_ASSERT(m == NULL && err[0] != '\0');
+		FUZZ_ASSERT(*rv == PROTO_EPROTO || *rv == PROTO_ETOOBIG
+		    || *rv == PROTO_ENOMEM);
+		return NULL;
+	}
+	proto_limits_resolve(lim, &r);
+	fuzz_msg_check(m, &r);
+	FUZZ_ASSERT(m->type == env->type);
+	if (m->type == PROTO_HELLO)
+		h = &m->u.hello.hdr;
+	else if (m->type == PROTO_PUSH)
+		h = &m->u.push.hdr;
+	else if (m->type == PROTO_PULL)
+		h = &m->u.pull.hdr;
+	if (h != NULL) {
+		FUZZ_ASSERT(
+		    h->key == NULL && !strcmp(h->branch, env->auth.branch));
+		FUZZ_ASSERT(env->auth.till[0] == '\0'
+		        ? h->till == NULL
+		        : !strcmp(h->till, env->auth.till));
+	}
+	return m;
+}
+
+/* decode_v2 runs the version 2 decoders on the input. */
+static void
+decode_v2(const uint8_t *data, size_t size, const proto_limits *hub,
+    const proto_limits *agent, const proto_limits *tight)
+{
+	proto_msg *md, *mh, *ma, *mt;
+	proto_err re, rd, rh, ra, rt;
+	proto_env env;
+	char err[256];
+
+	err[0] = '\0';
+	re = proto_env_decode(data, size, NULL, &env, err, sizeof err);
+	if (re != PROTO_OK) {
+		FUZZ_ASSERT(err[0] != '\0' && env.body == NULL);
+		FUZZ_ASSERT(re == PROTO_EPROTO || re == PROTO_EVERSION
+		    || re == PROTO_ETOOBIG);
+		return;
+	}
+	fuzz_env_check(&env, data, size);
+	if (env.version != PROTO_VERSION)
+		return;
+	md = body_one(&env, NULL, &rd);
+	mh = body_one(&env, hub, &rh);
+	ma = body_one(&env, agent, &ra);
+	mt = body_one(&env, tight, &rt);
+	FUZZ_ASSERT(rd == rh);
+	if (md != NULL) {
+		fuzz_msg_same(md, mh);
+		FUZZ_ASSERT(ma != NULL);
+		fuzz_msg_same(md, ma);
+	}
+	if (rd == PROTO_EPROTO)
+		FUZZ_ASSERT(ra == rd && rt != PROTO_OK);
+	if (mt != NULL) {
+		FUZZ_ASSERT(md != NULL);
+		fuzz_msg_same(md, mt);
+	}
+	proto_msg_free(md);
+	proto_msg_free(mh);
+	proto_msg_free(ma);
+	proto_msg_free(mt);
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -110,5 +196,6 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	proto_msg_free(mh);
 	proto_msg_free(ma);
 	proto_msg_free(mt);
+	decode_v2(data, size, &hub, &agent, &tight);
 	return 0;
 }

@@ -7,7 +7,10 @@
  * decode to a message equal to the first field by field (strings,
  * tables, every value, outcomes, seq lists) and encode again to the very
  * same bytes: the encoding of a decoded message is canonical. A mismatch
- * aborts.
+ * aborts. The same for a version 2 message: a body proto_body_decode
+ * accepts must encode with proto_body_encode, inside an envelope with
+ * the same auth map (proto_env_encode), and both must decode again to the
+ * same auth map and message.
  */
 #include "fuzz_common.h"
 
@@ -16,6 +19,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	proto_limits tight;
 	proto_msg *m = NULL;
+	proto_env env;
 	char err[256];
 
 	if (proto_msg_decode(data, size, NULL, &m, err, sizeof err)
@@ -27,6 +31,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (proto_msg_decode(data, size, &tight, &m, err, sizeof err)
 	    == PROTO_OK) {
 		fuzz_roundtrip(m);
+		proto_msg_free(m);
+	}
+	if (proto_env_decode(data, size, NULL, &env, err, sizeof err)
+	        == PROTO_OK
+	    && env.version == PROTO_VERSION
+	    && proto_body_decode(&env, NULL, &m, err, sizeof err)
+	        == PROTO_OK) {
+		fuzz_roundtrip_v2(m, &env);
 		proto_msg_free(m);
 	}
 	return 0;

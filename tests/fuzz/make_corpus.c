@@ -5,7 +5,13 @@
  *                           message type plus a few variants (composite
  *                           keys, every value type, an unknown key, a
  *                           float32, an empty CHANGES page), named after
- *                           what they are (docs/protocol.md cites some)
+ *                           what they are (docs/protocol.md cites some);
+ *                           each in version 1 and, as "v2_<name>", in
+ *                           version 2: requests signed with the secret of
+ *                           their header's key ("k3y", what
+ *                           fuzz_hub_request checks MACs with) for one
+ *                           nonce, answers with a MAC; and v2_error_nonce,
+ *                           a PROTO_ENONCE ERROR carrying a nonce
  *   make_corpus TARGET DIR  corpus/TARGET (msg_roundtrip, hub_request,
  *                           changes_apply, http_query): the same messages
  *                           plus seeds for that target, named like
@@ -15,6 +21,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "proto/auth.h"
 #include "proto/msg.h"
 
 /* Name files by the SHA-1 of their content (all but msg_decode). */
@@ -47,6 +54,80 @@ write_file(const char *dir, const char *name, const void *p, size_t n)
 	return 0;
 }
 
+/* request_hdr returns the header of a request, or NULL. */
+static const proto_agent_hdr *
+request_hdr(const proto_msg *m)
+{
+	return m->type == PROTO_HELLO ? &m->u.hello.hdr
+	    : m->type == PROTO_PUSH   ? &m->u.push.hdr
+	    : m->type == PROTO_PULL   ? &m->u.pull.hdr
+	                              : NULL;
+}
+
+/*
+ * seal fills env for the version 2 message of m whose body is b: a
+ * request signed for one nonce with the secret of its header's key, an
+ * answer with a MAC (over a request MAC of zeros), an ERROR without one.
+ */
+static int
+seal(const proto_msg *m, const proto_buf *b, proto_env *env)
+{
+	const proto_agent_hdr *h = request_hdr(m);
+	uint8_t s[PROTO_SECRET_BYTES], d[PROTO_DIGEST_BYTES];
+	uint8_t zero[PROTO_MAC_BYTES] = {0};
+
+	memset(env, 0, sizeof *env);
+	env->version = PROTO_VERSION;
+	env->type = m->type;
+	env->body = b->data;
+	env->body_len = b->len;
+	if (proto_digest(b->data, b->len, d) != PROTO_OK)
+		return -1;
+	if (h == NULL) {
+		env->auth.has_mac = m->type != PROTO_ERROR;
+		proto_key_secret("k3y", s);
+		return proto_rep_mac(s, m->type, zero, d, env->auth.mac)
+		        == PROTO_OK
+		    ? 0
+		    : -1;
+	}
+	snprintf(env->auth.branch, sizeof env->auth.branch, "%s", h->branch);
+	snprintf(env->auth.till, sizeof env->auth.till, "%s",
+	    h->till != NULL ? h->till : "");
+	env->auth.ctr = 7;
+	env->auth.nnonces = 1;
+	memset(env->auth.nonces[0], 0x11, PROTO_NONCE_BYTES);
+	env->auth.has_mac = true;
+	if (proto_key_secret(h->key, s) != PROTO_OK
+	    || proto_req_mac(s, env, d, env->auth.mac) != PROTO_OK)
+		return -1;
+	return 0;
+}
+
+/* write_v2 writes m in version 2 as "v2_<name>". */
+static int
+write_v2(const char *dir, const char *name, const proto_msg *m)
+{
+	proto_buf body, b;
+	proto_env env;
+	char err[256], v2name[128];
+	int rc = -1;
+
+	proto_buf_init(&body);
+	proto_buf_init(&b);
+	if (proto_body_encode(m, &body, err, sizeof(err)) != PROTO_OK
+	    || seal(m, &body, &env) != 0
+	    || proto_env_encode(&env, &b, err, sizeof(err)) != PROTO_OK)
+		fprintf(stderr, "v2 %s: %s\n", name, err);
+	else {
+		snprintf(v2name, sizeof v2name, "v2_%s", name);
+		rc = write_file(dir, v2name, b.data, b.len);
+	}
+	proto_buf_fini(&body);
+	proto_buf_fini(&b);
+	return rc;
+}
+
 static int
 write_msg(const char *dir, const char *name, const proto_msg *m)
 {
@@ -60,6 +141,35 @@ write_msg(const char *dir, const char *name, const proto_msg *m)
 		return -1;
 	}
 	rc = write_file(dir, name, b.data, b.len);
+	proto_buf_fini(&b);
+	return rc != 0 ? rc : write_v2(dir, name, m);
+}
+
+/* The ERROR asking a new connection to sign for its nonce. */
+static int
+write_nonce(const char *dir)
+{
+	proto_msg m = {.type = PROTO_ERROR};
+	proto_buf body, b;
+	proto_env env;
+	char err[256];
+	int rc = -1;
+
+	m.u.error = (proto_error) {PROTO_ENONCE,
+	    "sign the request with the nonce of this connection", true};
+	proto_buf_init(&body);
+	proto_buf_init(&b);
+	memset(&env, 0, sizeof env);
+	env.type = PROTO_ERROR;
+	env.auth.has_nonce = true;
+	memset(env.auth.nonce, 0x22, sizeof env.auth.nonce);
+	if (proto_body_encode(&m, &body, err, sizeof(err)) == PROTO_OK) {
+		env.body = body.data;
+		env.body_len = body.len;
+		if (proto_env_encode(&env, &b, err, sizeof(err)) == PROTO_OK)
+			rc = write_file(dir, "v2_error_nonce", b.data, b.len);
+	}
+	proto_buf_fini(&body);
 	proto_buf_fini(&b);
 	return rc;
 }
@@ -76,10 +186,10 @@ write_pushes(const char *dir)
 	    {PROTO_BOOL, 0, {.b = true}}, {PROTO_FLOAT, 0, {.f = 2.25}}};
 	proto_value v1[3] = {{PROTO_INT, 0, {.i = 7}},
 	    {PROTO_INT, 0, {.i = 1}}, {PROTO_NIL, 0, {.i = 0}}};
-	proto_event e[] = {{1, 99, 0, PROTO_OP_UPSERT, 6, v0},
-	    {2, -3, 1, PROTO_OP_UPSERT, 3, v1},
-	    {3, 4, 1, PROTO_OP_DELETE, 2, v1},
-	    {4, 5, 0, PROTO_OP_NONE, 1, v0}};
+	proto_event e[] = {{1, 99, 0, PROTO_OP_UPSERT, 6, v0, false},
+	    {2, -3, 1, PROTO_OP_UPSERT, 3, v1, false},
+	    {3, 4, 1, PROTO_OP_DELETE, 2, v1, false},
+	    {4, 5, 0, PROTO_OP_NONE, 1, v0, false}};
 	proto_msg m = {.type = PROTO_PUSH};
 
 	m.u.push = (proto_push) {hdr, 2, t, 4, e};
@@ -138,10 +248,10 @@ write_downstream(const char *dir)
 	proto_value v1[3] = {{PROTO_INT, 0, {.i = 42}},
 	    {PROTO_BIN, 2, {.p = (const uint8_t *) "\x01\x02"}},
 	    {PROTO_BOOL, 0, {.b = false}}};
-	proto_event e[] = {{7, 0, 0, PROTO_OP_UPSERT, 5, v0},
-	    {8, 0, 1, PROTO_OP_UPSERT, 3, v1},
-	    {12, 0, 1, PROTO_OP_DELETE, 2, v1},
-	    {13, 0, 0, PROTO_OP_DELETE, 1, v0}};
+	proto_event e[] = {{7, 0, 0, PROTO_OP_UPSERT, 5, v0, false},
+	    {8, 0, 1, PROTO_OP_UPSERT, 3, v1, false},
+	    {12, 0, 1, PROTO_OP_DELETE, 2, v1, false},
+	    {13, 0, 0, PROTO_OP_DELETE, 1, v0, false}};
 	proto_msg m = {.type = PROTO_PULL};
 
 	m.u.pull = (proto_pull) {hdr, 0, "", 5000, 4194304};
@@ -243,20 +353,20 @@ write_hub(const char *dir)
 	proto_value vprod[] = {I(1), S("tea"), I(120)};
 	proto_value vbad[] = {I(1), S("a\0b")};
 	proto_value vnul[] = {I(7), I(3), I(1), S("a\0b"), NIL, NIL, I(0)};
-	proto_event ok[] = {{101, -4417, 0, PROTO_OP_UPSERT, 7, vtx},
-	    {102, 913, 1, PROTO_OP_UPSERT, 5, vpay},
-	    {103, 55, 2, PROTO_OP_UPSERT, 5, vitem},
-	    {104, 56, 1, PROTO_OP_DELETE, 2, vpay},
-	    {105, -12, 0, PROTO_OP_NONE, 1, vtx},
-	    {106, 7, 0, PROTO_OP_UPSERT, 7, vtx}};
-	proto_event rej[] = {{201, 1, 3, PROTO_OP_UPSERT, 3, vprod},
-	    {202, 2, 4, PROTO_OP_UPSERT, 2, vbad},
-	    {203, 3, 5, PROTO_OP_UPSERT, 2, vbad},
-	    {204, 4, 6, PROTO_OP_UPSERT, 2, vbad},
-	    {205, 5, 7, PROTO_OP_DELETE, 1, vbad},
-	    {206, 6, 0, PROTO_OP_UPSERT, 7, vnul}};
-	proto_event order[] = {{5, 0, 0, PROTO_OP_UPSERT, 7, vtx},
-	    {5, 0, 0, PROTO_OP_DELETE, 1, vtx}};
+	proto_event ok[] = {{101, -4417, 0, PROTO_OP_UPSERT, 7, vtx, false},
+	    {102, 913, 1, PROTO_OP_UPSERT, 5, vpay, false},
+	    {103, 55, 2, PROTO_OP_UPSERT, 5, vitem, false},
+	    {104, 56, 1, PROTO_OP_DELETE, 2, vpay, false},
+	    {105, -12, 0, PROTO_OP_NONE, 1, vtx, false},
+	    {106, 7, 0, PROTO_OP_UPSERT, 7, vtx, false}};
+	proto_event rej[] = {{201, 1, 3, PROTO_OP_UPSERT, 3, vprod, false},
+	    {202, 2, 4, PROTO_OP_UPSERT, 2, vbad, false},
+	    {203, 3, 5, PROTO_OP_UPSERT, 2, vbad, false},
+	    {204, 4, 6, PROTO_OP_UPSERT, 2, vbad, false},
+	    {205, 5, 7, PROTO_OP_DELETE, 1, vbad, false},
+	    {206, 6, 0, PROTO_OP_UPSERT, 7, vnul, false}};
+	proto_event order[] = {{5, 0, 0, PROTO_OP_UPSERT, 7, vtx, false},
+	    {5, 0, 0, PROTO_OP_DELETE, 1, vtx, false}};
 	proto_msg m = {.type = PROTO_PUSH};
 
 	m.u.push = (proto_push) {hub_hdr, 8, t, 6, ok};
@@ -314,14 +424,14 @@ write_changes(const char *dir)
 	proto_value vsa[] = {I(42), I(12)};
 	proto_value vtx[] = {I(1), I(100)};
 	proto_value vbk[] = {S("apple"), I(42), I(1)};
-	proto_event ok[] = {{18, 0, 0, PROTO_OP_UPSERT, 6, vp},
-	    {19, 0, 1, PROTO_OP_UPSERT, 2, vbp},
-	    {20, 0, 2, PROTO_OP_UPSERT, 2, vsa},
-	    {21, 0, 3, PROTO_OP_UPSERT, 2, vtx},
-	    {23, 0, 1, PROTO_OP_DELETE, 1, vbp},
-	    {24, 0, 0, PROTO_OP_DELETE, 1, vp}};
-	proto_event bad[] = {{30, 0, 4, PROTO_OP_UPSERT, 3, vbk}};
-	proto_event nul[] = {{31, 0, 0, PROTO_OP_UPSERT, 6, vnull}};
+	proto_event ok[] = {{18, 0, 0, PROTO_OP_UPSERT, 6, vp, false},
+	    {19, 0, 1, PROTO_OP_UPSERT, 2, vbp, false},
+	    {20, 0, 2, PROTO_OP_UPSERT, 2, vsa, false},
+	    {21, 0, 3, PROTO_OP_UPSERT, 2, vtx, false},
+	    {23, 0, 1, PROTO_OP_DELETE, 1, vbp, false},
+	    {24, 0, 0, PROTO_OP_DELETE, 1, vp, false}};
+	proto_event bad[] = {{30, 0, 4, PROTO_OP_UPSERT, 3, vbk, false}};
+	proto_event nul[] = {{31, 0, 0, PROTO_OP_UPSERT, 6, vnull, false}};
 	proto_msg m = {.type = PROTO_CHANGES};
 
 	m.u.changes = (proto_changes) {24, true, 5, t, 6, ok};
@@ -361,6 +471,7 @@ write_messages(const char *dir)
 {
 	return write_pushes(dir) != 0 || write_others(dir) != 0
 	        || write_downstream(dir) != 0 || write_raw(dir) != 0
+	        || write_nonce(dir) != 0
 	    ? -1
 	    : 0;
 }

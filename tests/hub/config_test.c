@@ -320,18 +320,75 @@ test_tls_keys(void)
 	/* Mixed listen URLs; files are only read by "run". */
 	CHECK(load("[hub]\nlisten = tcp://a:1, tls+tcp://a:2\npostgres = x\n"
 	           "tls_cert = /nonexistent/hub.crt\ntls_key = k\n"
-	           "tls_client_ca = ca\n[table t]\n",
+	           "[table t]\n",
 	          &c, err, sizeof err)
 	    == PROTO_OK);
 	CHECK_STREQ(c.tls_cert, "/nonexistent/hub.crt");
-	CHECK_STREQ(c.tls_client_ca, "ca");
 	CHECK(tls_any_url(c.urls, c.nurls) && !tls_url(c.urls[0]));
+	hub_config_free(&c);
+	/* But not with client certificates: the plain listener would let
+	 * agents in without one. */
+	CHECK(load("[hub]\nlisten = tls+tcp://a:2, tcp://a:1\npostgres = x\n"
+	           "tls_cert = c\ntls_key = k\ntls_client_ca = ca\n"
+	           "[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK_STR(err,
+	    "\"listen\" has \"tcp://a:1\", which is not tls+tcp://, while "
+	    "\"tls_client_ca\" is set");
+	CHECK(
+	    load("[hub]\nlisten = tls+tcp://a:2, ipc:///tmp/h\npostgres = x\n"
+	         "tls_cert = c\ntls_key = k\ntls_client_ca = ca\n"
+	         "[table t]\n",
+	        &c, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK(load("[hub]\nlisten = tls+tcp://a:2, tls+tcp6://[::1]:3\n"
+	           "postgres = x\ntls_cert = c\ntls_key = k\n"
+	           "tls_client_ca = ca\npublish = tcp://a:4\n[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	CHECK_STREQ(c.tls_client_ca, "ca");
 	hub_config_free(&c);
 	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n[table t]\n", &c,
 	          err, sizeof err)
 	    == PROTO_OK);
 	CHECK(c.tls_cert == NULL && c.tls_key == NULL
 	    && c.tls_client_ca == NULL);
+	hub_config_free(&c);
+}
+
+/* accept_plain_keys, auth_fail_max, auth_fail_window_s. */
+static void
+test_auth_keys(void)
+{
+	hub_config c;
+	char err[512] = "";
+
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n[table t]\n", &c,
+	          err, sizeof err)
+	    == PROTO_OK);
+	CHECK(!c.accept_plain_keys && c.auth_fail_max == 20
+	    && c.auth_fail_window_s == 60);
+	hub_config_free(&c);
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "accept_plain_keys = true\nauth_fail_max = 1\n"
+	           "auth_fail_window_s = 86400\n[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_OK);
+	CHECK(c.accept_plain_keys && c.auth_fail_max == 1
+	    && c.auth_fail_window_s == 86400);
+	hub_config_free(&c);
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "auth_fail_max = 0\n[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK_STR(err, "auth_fail_max");
+	hub_config_free(&c);
+	CHECK(load("[hub]\nlisten = tcp://a:1\npostgres = x\n"
+	           "accept_plain_keys = maybe\n[table t]\n",
+	          &c, err, sizeof err)
+	    == PROTO_EINVAL);
+	CHECK_STR(err, "accept_plain_keys");
 	hub_config_free(&c);
 }
 
@@ -361,8 +418,11 @@ test_tls_files(void)
 }
 
 static const test_case cases[] = {
-    {"tls keys: required with tls+tcp://, refused without", test_tls_keys},
+    {"tls keys: required with tls+tcp://, refused without; "
+     "tls_client_ca beside a plain listener",
+        test_tls_keys},
     {"tls files: unreadable or not PEM", test_tls_files},
+    {"auth keys: defaults, ranges", test_auth_keys},
     {"operator keys: defaults, ranges, empty http_listen", test_operator_keys},
     {"limits: defaults, ranges", test_limits},
     {"conflict policies", test_conflict_policies},

@@ -1,17 +1,24 @@
 """test_hostile: hostile traffic against a live hub (issue 6).
 
-A real hub (max_value_bytes 4096) on a real PostgreSQL serves an honest
-agent with a backlog of sales while attackers, speaking the SP-over-TCP
-framing nng uses (tcp://), send in parallel:
+A real hub (max_value_bytes 4096; auth_fail_max high enough that no
+address is shut out: test_auth_flood covers that) on a real PostgreSQL
+serves an honest agent with a backlog of sales while attackers, speaking
+the SP-over-TCP framing nng uses (tcp://, tests/lib/bssp.py), send in
+parallel:
 
   garbage      random bytes instead of the SP handshake, and random bytes
                as requests after a correct handshake;
-  truncated    every prefix of a valid PUSH;
+  truncated    every prefix of a valid PUSH, signed for its connection;
   wrong shape  valid msgpack that is not a request: scalars, wrong types,
-               deep nesting, unknown message types, wrong version;
+               deep nesting, unknown message types, other versions,
+               version 1 requests (the key in clear), version 2 envelopes
+               and auth maps of every wrong shape, and bodies of every
+               wrong shape in requests signed with the attackers' own key
+               (so that the body decoder sees them);
   huge         declared lengths far beyond the data: an SP frame of 2^62
-               bytes, msgpack str32/array32/map32 headers of 4 G; a value
-               over max_value_bytes;
+               bytes, msgpack str32/array32/map32/bin32 headers of 4 G in
+               envelopes and in signed bodies; a value over
+               max_value_bytes;
   churn        1,000 connections opened and dropped, at every stage;
   replay       the honest branch's batch under another branch's key, and
                another branch's code with the honest key.
@@ -46,62 +53,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
 import bstest  # noqa: E402
 import bswire as W  # noqa: E402
 import possim  # noqa: E402
+from bssp import SP, SP_REQ, Closed  # noqa: E402
 from bstest import check, check_eq, log  # noqa: E402
 
-SP_REQ = b"\x00SP\x00\x00\x30\x00\x00"  # SP header, protocol req0 (48)
 SEED = 6
 CHURN = 1000
 LOG = "f" * 32
-
-
-class Closed(Exception):
-    """The hub closed the connection (an acceptable answer)."""
-
-
-def recv_exact(s, n):
-    buf = b""
-    while len(buf) < n:
-        try:
-            chunk = s.recv(n - len(buf))
-        except (ConnectionResetError, socket.timeout) as e:
-            raise Closed(str(e))
-        if not chunk:
-            raise Closed("closed")
-        buf += chunk
-    return buf
-
-
-class SP:
-    """A req0 peer over TCP, by hand: handshake, then 8-byte big-endian
-    length frames whose payload starts with a 4-byte request id."""
-
-    def __init__(self, port, timeout=10):
-        self.s = socket.create_connection(("127.0.0.1", port),
-                                          timeout=bstest.scaled(timeout))
-        self.s.sendall(SP_REQ)
-        peer = recv_exact(self.s, 8)
-        if peer[:4] != b"\x00SP\x00":
-            raise bstest.Failure("not an SP peer: %r" % peer)
-        self.rid = 0x80000001
-
-    def send_frame(self, payload):
-        self.s.sendall(struct.pack(">Q", len(payload)) + payload)
-
-    def request(self, body):
-        """The reply body, or raises Closed."""
-        self.rid += 1
-        try:
-            self.send_frame(struct.pack(">I", self.rid) + body)
-        except (BrokenPipeError, ConnectionResetError) as e:
-            raise Closed(str(e))
-        n = struct.unpack(">Q", recv_exact(self.s, 8))[0]
-        if n > 64 << 20:
-            raise bstest.Failure("reply of %d bytes" % n)
-        data = recv_exact(self.s, n)
-        return data[4:]
-
-    def close(self):
-        self.s.close()
 
 
 class Tally:
@@ -121,19 +78,22 @@ class Tally:
 
 
 def answer(port, conn, body, what, tally, want_code=None):
-    """Sends body on conn (reconnecting when the hub closed it); the hub
-    must answer ERROR (with want_code when given) or close. Returns the
-    connection to use next."""
-    if conn is None:
-        conn = SP(port)
+    """Sends body on conn (reconnecting when the hub closed it): raw
+    bytes as they are, a bswire.Request signed for the connection. The
+    hub must answer ERROR (with want_code when given) or close. Returns
+    the connection to use next."""
     try:
-        raw = conn.request(body)
+        if conn is None:
+            conn = SP(port)
+        if isinstance(body, W.Request):
+            t, reply = conn.signer.send(body)
+        else:
+            t, reply = W.decode(conn.request(body))
     except Closed:
-        conn.close()
+        if conn is not None:
+            conn.close()
         tally.add(what, "closed")
         return None
-    try:
-        t, reply = W.decode(raw)
     except ValueError as e:
         tally.fail("%s: reply is not a message (%s)" % (what, e))
         return conn
@@ -147,6 +107,12 @@ def answer(port, conn, body, what, tally, want_code=None):
         tally.fail("%s: ERROR without a message" % what)
     tally.add(what, "error")
     return conn
+
+
+def signed(code, key, body, mtype=W.PUSH):
+    """A request whose body bytes are body, signed with key when sent:
+    the hub authenticates it, then decodes the body."""
+    return W.Request(mtype, code, key, None, body=body)
 
 
 # ------------------------------------------------------------ attackers
@@ -174,35 +140,85 @@ def garbage(port, tally, rng):
         conn.close()
 
 
-def truncated(port, tally, valid):
+def truncated(port, tally, valid, key):
+    """Every prefix of a valid PUSH: as raw bytes, and as a body signed
+    for its connection (the MAC is right, the body is cut)."""
+    raw = valid.seal([], 1)
     conn = None
-    step = max(1, len(valid) // 150)
-    for n in range(0, len(valid) - 1, step):
-        conn = answer(port, conn, valid[:n], "truncated PUSH", tally)
+    step = max(1, len(raw) // 150)
+    for n in range(0, len(raw) - 1, step):
+        conn = answer(port, conn, raw[:n], "truncated PUSH", tally)
+    step = max(1, len(valid.body) // 100)
+    for n in range(0, len(valid.body) - 1, step):
+        conn = answer(port, conn, signed("evil", key, valid.body[:n]),
+                      "signed truncated body", tally, want_code=W.E_PROTO)
     if conn:
         conn.close()
 
 
 def wrong_shapes(port, tally, key):
-    hdr = {"branch": "evil", "key": key, "log_id": LOG, "queue_events": 0,
-           "queue_bytes": 0, "oldest_age_s": 0}
-    deep = b"\x93\x01\x03" + b"\x91" * 5000 + b"\x01"  # 5,000 levels
+    hdr = {"log_id": LOG, "queue_events": 0, "queue_bytes": 0,
+           "oldest_age_s": 0}
+    plain = dict(hdr, branch="evil", key=key)
+    auth = {"branch": "evil", "ctr": 1, "nonces": [], "mac": b"m" * 32}
+    deep = b"\x91" * 5000 + b"\x01"  # 5,000 levels
     bodies = [
         msgpack.packb(7), msgpack.packb("hello"), msgpack.packb({}),
         msgpack.packb([]), msgpack.packb([1]), msgpack.packb([1, 3]),
         msgpack.packb([2, 1, {}]), msgpack.packb([1, 99, {}]),
         msgpack.packb([1, -1, {}]), msgpack.packb([1, 3, []]),
-        msgpack.packb([1, 3, dict(hdr, events="x", tables=[])]),
-        msgpack.packb([1, 3, dict(hdr, events=[[1, 1, 0, 1, "notalist"]],
-                                  tables=[["payments", ["a"], 1]])]),
-        msgpack.packb([1, 3, dict(hdr, events=[[-5, 1, 99, 7, []]],
-                                  tables=[])]),
-        msgpack.packb([1, 1, dict(hdr, branch=12, high_seq="x")]),
-        msgpack.packb([1, 1, dict(hdr, branch=None)]),
-        msgpack.packb([1, 1, dict(hdr, log_id="x" * 100000)]),
-        msgpack.packb([1, 1, {1: 2, 3: 4}], strict_types=False),
-        deep,
-        msgpack.packb([1, 1, hdr]) + b"trailing",
+        msgpack.packb([3, 1, {}, b""]), msgpack.packb([-1, 1, {}, b""]),
+        # version 1, the key in clear: refused before it is decoded
+        msgpack.packb([1, 3, dict(plain, events="x", tables=[])]),
+        msgpack.packb([1, 1, dict(plain, high_seq=0, version="x")]),
+        b"\x93\x01\x03" + deep,
+        # version 2 envelopes and auth maps of the wrong shape
+        msgpack.packb([2, 1, {}, b"\x80"]),
+        msgpack.packb([2, 99, auth, b"\x80"], use_bin_type=True),
+        msgpack.packb([2, 1, auth, "\x80"], use_bin_type=True),
+        msgpack.packb([2, 1, auth, b"\x80", 0], use_bin_type=True),
+        msgpack.packb([2, 1, [auth], b"\x80"], use_bin_type=True),
+        msgpack.packb([2, 1, dict(auth, branch="evil\n"), b"\x80"],
+                      use_bin_type=True),
+        msgpack.packb([2, 1, dict(auth, branch="e" * 65), b"\x80"],
+                      use_bin_type=True),
+        msgpack.packb([2, 1, dict(auth, mac=b"m" * 31), b"\x80"],
+                      use_bin_type=True),
+        msgpack.packb([2, 1, dict(auth, nonces=[b"n" * 16] * 9), b"\x80"],
+                      use_bin_type=True),
+        msgpack.packb([2, 1, dict(auth, nonces=[b"n" * 15]), b"\x80"],
+                      use_bin_type=True),
+        msgpack.packb([2, 1, dict(auth, ctr=-1), b"\x80"],
+                      use_bin_type=True),
+        msgpack.packb([2, 1, dict(auth, nonce=b"n" * 16), b"\x80"],
+                      use_bin_type=True),
+        msgpack.packb([2, 2, auth, b"\x80"], use_bin_type=True),
+        b"\x94\x02\x01" + b"\x91" * 5000,
+        msgpack.packb([2, 1, auth, b"\x80"], use_bin_type=True)
+        + b"trailing",
+        # well formed, not signed for any connection
+        msgpack.packb([2, 3, auth, deep], use_bin_type=True),
+        # signed with the attackers' key: the body decoder sees these
+        signed("evil", key, msgpack.packb(7)),
+        signed("evil", key, msgpack.packb([1, 2, 3])),
+        signed("evil", key, b""),
+        signed("evil", key, deep),
+        signed("evil", key, msgpack.packb(dict(hdr, events="x",
+                                                tables=[]))),
+        signed("evil", key, msgpack.packb(dict(
+            hdr, events=[[1, 1, 0, 1, "notalist"]],
+            tables=[["payments", ["a"], 1]]))),
+        signed("evil", key, msgpack.packb(dict(
+            hdr, events=[[-5, 1, 99, 7, []]], tables=[]))),
+        signed("evil", key, msgpack.packb(dict(hdr, high_seq="x",
+                                                version=1)), W.HELLO),
+        signed("evil", key, msgpack.packb(dict(hdr, log_id="x" * 100000,
+                                                high_seq=0, version="v")),
+               W.HELLO),
+        signed("evil", key, msgpack.packb({1: 2, 3: 4}), W.HELLO),
+        signed("evil", key, msgpack.packb(dict(hdr, high_seq=0,
+                                                version="v")) + b"trail",
+               W.HELLO),
     ]
     conn = None
     for _ in range(3):
@@ -213,15 +229,20 @@ def wrong_shapes(port, tally, key):
 
 
 def huge(port, tally, key, tables):
-    hdr = msgpack.packb("branch") + msgpack.packb("evil")
+    auth = msgpack.packb({"branch": "evil", "ctr": 1, "nonces": [],
+                          "mac": b"m" * 32}, use_bin_type=True)
     bodies = [
         # str32 of 4 GiB declared, 10 bytes sent
         b"\x93\x01\x01\x81\xa6branch\xdb\xff\xff\xff\xf0" + b"x" * 10,
         # array32 / map32 of 4 G elements
         b"\x93\x01\x03\xdd\xff\xff\xff\xff\x01\x02",
-        b"\x93\x01\x03\xdf\xff\xff\xff\xff" + hdr,
-        # bin32 of 4 GiB
-        b"\x93\x01\x03\xc6\xff\xff\xff\xff\x00",
+        b"\x94\x02\x03\xdf\xff\xff\xff\xff" + auth,
+        # the body bin32 of 4 GiB
+        b"\x94\x02\x03" + auth + b"\xc6\xff\xff\xff\xff\x00",
+        # in a signed body: map32, array32, str32
+        signed("evil", key, b"\xdf\xff\xff\xff\xff\x01"),
+        signed("evil", key, b"\x81\xa6tables\xdd\xff\xff\xff\xff\x01"),
+        signed("evil", key, b"\x81\xa6log_id\xdb\xff\xff\xff\xf0xx"),
     ]
     conn = None
     for _ in range(5):
@@ -345,7 +366,10 @@ def bad_names(hub, pg, key):
     PostgreSQL refuses invalid UTF-8 in any statement, and the log_id goes
     into every statement of a batch: such a name, if it reached the
     database, would fail the batch with a retryable error for ever. The
-    decoder refuses it instead, with a reason and retry = false.
+    decoder refuses it instead, with a reason and retry = false. A branch
+    code travels in the auth map (version 2), where only letters, digits,
+    "_", "-" and "." pass: the envelope decoder refuses anything else
+    before the request is even authenticated.
     """
     cols = ["id", "total_cost", "customer_name", "created_at"]
     ev = [(1, 1, 0, W.OP_UPSERT, [661001, 1, "ok", None])]
@@ -359,7 +383,8 @@ def bad_names(hub, pg, key):
                                [("transactions", ["id", "total_cost",
                                  "cQQQQQQQQ", "created_at"], 1)], ev), bad),
         ("branch code", W.push("sQQQQQQQQ", key, "f" * 32,
-                               [("transactions", cols, 1)], ev), bad),
+                               [("transactions", cols, 1)],
+                               ev).seal([], 1), bad),
         ("newline in a column name",
          W.push("sqlx", key, "f" * 32, [("transactions", ["id",
                 "total_cost", "cQQQQQQQQ", "created_at"], 1)], ev),
@@ -372,9 +397,10 @@ def bad_names(hub, pg, key):
         t, body = W.request(bstest.binary("bs-rawclient"), hub.url,
                             raw.replace(mark, repl))
         msg = body.get("message", "") if t == W.ERROR else ""
+        why = ("not a letter, digit",) if what == "branch code" else \
+            ("UTF-8", "control character")
         check(t == W.ERROR and body.get("code") == W.E_PROTO
-              and ("UTF-8" in msg or "control character" in msg)
-              and not body.get("retry"),
+              and any(w in msg for w in why) and not body.get("retry"),
               "a %s that is not a clean name gets a final protocol error "
               "with the reason" % what, (t, body))
     check_eq(pg.psql("SELECT count(*) FROM transactions WHERE id = 661001"
@@ -398,7 +424,8 @@ def rss_kib(pid):
 
 def main(env):
     pg = env.postgres()
-    hub = env.hub(pg, workers=2, extra={"max_value_bytes": 4096})
+    hub = env.hub(pg, workers=2, extra={"max_value_bytes": 4096,
+                                        "auth_fail_max": 100000})
     bstest.setup_center(pg, hub)
     k_good = hub.branch_add("good")
     k_evil = hub.branch_add("evil")
@@ -426,7 +453,7 @@ def main(env):
     port = hub.port
     jobs = [
         ("garbage", lambda: garbage(port, tally, random.Random(SEED + 1))),
-        ("truncated", lambda: truncated(port, tally, valid)),
+        ("truncated", lambda: truncated(port, tally, valid, k_evil)),
         ("wrong shapes", lambda: wrong_shapes(port, tally, k_evil)),
         ("huge", lambda: huge(port, tally, k_evil, tables)),
         ("churn a", lambda: churn(port, tally, random.Random(SEED + 2),

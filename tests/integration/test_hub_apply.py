@@ -9,10 +9,14 @@ unknown branch -> ERROR EAUTH with nothing applied; a non-increasing seq
 -> ERROR EPROTO with nothing applied; two branches with the same integer
 ids -> both rows kept under their own branch_id; an unknown table or
 column -> the event is rejected and recorded, the watermark moves on;
-garbage does not kill the hub; SIGTERM stops it with status 0.
+garbage (other versions, a version 1 request, a signed body that is not
+a map or not msgpack) gets an ERROR and does not kill the hub; SIGTERM
+stops it with status 0.
 """
 import os
 import sys
+
+import msgpack
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
@@ -209,9 +213,15 @@ def main(env):
     hostile = {
         "garbage": b"\xc1\xc1 not msgpack at all",
         "empty": b"",
-        "version 2": W.pack(W.HELLO, {"branch": "b1"}, version=2),
+        "version 3": W.pack(W.HELLO, {"branch": "b1"}, version=3),
+        "version 2 of 3 elements": W.pack(W.HELLO, {"branch": "b1"},
+                                          version=2),
+        "version 1 (the key in clear)": W.hello("b1", k1, L1, 18).plain(),
         "huge declared array": b"\x93\x01\x03\xdf\x7f\xff\xff\xff",
-        "body not a map": W.pack(W.PUSH, [1, 2, 3]),
+        "signed body not a map": W.Request(W.PUSH, "b1", k1, None,
+                                           body=msgpack.packb([1, 2, 3])),
+        "signed body not msgpack": W.Request(W.PUSH, "b1", k1, None,
+                                             body=b"\xc1\xc1"),
         "nested row value": W.push("b1", k1, L1, TABLES,
                                    [(19, 1, 0, W.OP_UPSERT,
                                      [[1, 2]] + tx(9, 9)[1:])]),

@@ -131,26 +131,24 @@ def check_status(hub, pg, bid, till_ids):
 
 def check_identity(hub, pg, keys):
     raw = bstest.binary("bs-rawclient")
-    t, body = W.request(raw, hub.url, W.pack(W.HELLO, dict(
-        W._hdr(BRANCH, keys["pc1"], LOG, till="pc2"), high_seq=0,
-        version="t")))
+    t, body = W.request(raw, hub.url, W.hello(BRANCH, keys["pc1"], LOG,
+                                              till="pc2", version="t"))
     check_eq((t, body.get("code")), (W.ERROR, W.E_AUTH),
              "pc1's key with till code pc2 is refused")
-    t, body = W.request(raw, hub.url, W.pack(W.HELLO, dict(
-        W._hdr(BRANCH, keys["pc1"], LOG), high_seq=0, version="t")))
+    t, body = W.request(raw, hub.url, W.hello(BRANCH, keys["pc1"], LOG,
+                                              version="t"))
     check_eq((t, body.get("code")), (W.ERROR, W.E_AUTH),
              "a till's key without its till code is refused")
-    t, body = W.request(raw, hub.url, W.pack(W.HELLO, dict(
-        W._hdr("solo", keys["pc1"], LOG, till="pc1"), high_seq=0,
-        version="t")))
+    t, body = W.request(raw, hub.url, W.hello("solo", keys["pc1"], LOG,
+                                              till="pc1", version="t"))
     check_eq((t, body.get("code")), (W.ERROR, W.E_AUTH),
              "a till's key under another branch is refused")
     before = pg.psql("SELECT count(*) FROM public.payments")[0][0]
-    t, body = W.request(raw, hub.url, W.pack(W.PUSH, dict(
-        W._hdr(BRANCH, keys["pc1"], LOG, till="pc1"),
-        tables=[["payments", ["transaction_id", "line_no", "till",
-                              "method", "amount"], 2]],
-        events=[[1, 1, 0, W.OP_UPSERT, [990001, 1, 7, "cash", 5]]])))
+    t, body = W.request(raw, hub.url, W.push(
+        BRANCH, keys["pc1"], LOG,
+        [("payments", ["transaction_id", "line_no", "till", "method",
+                       "amount"], 2)],
+        [(1, 1, 0, W.OP_UPSERT, [990001, 1, 7, "cash", 5])], till="pc1"))
     check("set by the hub" in str(body),
           "a payload naming the till column is refused", body)
     check_eq(pg.psql("SELECT count(*) FROM public.payments")[0][0], before,
@@ -240,9 +238,8 @@ def main(env):
     check_eq(t, W.WELCOME, "a branch key without till still works")
     r = hub.cli("till", "disable", BRANCH, "pc2")
     check(r.returncode == 0, "till disable", r.stderr)
-    t, body = W.request(raw, hub.url, W.pack(W.HELLO, dict(
-        W._hdr(BRANCH, keys["pc2"], LOG, till="pc2"), high_seq=0,
-        version="t")))
+    t, body = W.request(raw, hub.url, W.hello(BRANCH, keys["pc2"], LOG,
+                                              till="pc2", version="t"))
     check("disabled" in str(body), "a disabled till is refused", body)
     for a in agents:
         check_eq(a.stop(), 0, "%s exits 0 on SIGTERM" % a.name)

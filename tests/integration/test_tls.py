@@ -20,7 +20,9 @@ CA. Then:
    not name "127.0.0.1" (mbedTLS 2 matches DNS names only);
 5. an agent whose ini file (with the inline key) is world-readable warns
    AGENT-KEY-PERMS; one whose file is mode 600 does not;
-6. hub B sets tls_client_ca: an agent with a client certificate whose CN
+6. a hub that sets tls_client_ca and also listens on a plain tcp:// URL
+   (where agents would get in without a certificate) exits 1 naming both;
+   hub B sets tls_client_ca: an agent with a client certificate whose CN
    is its branch code drains; one without a client certificate, and one
    with a certificate of the unrelated CA, fail with a log line naming
    tls_cert/tls_key; one presenting another branch's certificate is
@@ -167,7 +169,23 @@ def main(env):
                   "does not match tls_cert" if key == b4_key
                   else "cannot be read", want), r.stderr)
 
-    # 6. Hub B requires client certificates.
+    # 6. Client certificates and a plain listener beside: refused.
+    mixed = env.hub(pg, name="hub-mixed", scheme="tls+tcp",
+                    extra=dict(tls_keys, tls_client_ca=ca.crt))
+    plain_url = "tcp://127.0.0.1:%d" % bstest.free_port()
+    mixed.settings["listen"] = "%s, %s" % (mixed.url, plain_url)
+    mixed.write_config()
+    r = bstest.run_cmd([bstest.binary("branchsync-hub"), "run", "-c",
+                        mixed.ini], timeout=30)
+    check(r.returncode == 1 and plain_url in r.stderr
+          and "is not tls+tcp://, while \"tls_client_ca\" is set"
+          in r.stderr,
+          "a hub with tls_client_ca and a plain tcp:// listener exits 1 "
+          "naming both", r.stderr)
+    check(not bstest.port_open(int(plain_url.rsplit(":", 1)[1])),
+          "and listens nowhere")
+
+    # Hub B requires client certificates.
     hub_b = env.hub(pg, name="hub-mtls", scheme="tls+tcp",
                     extra=dict(tls_keys, tls_client_ca=ca.crt))
     hub_b.start()

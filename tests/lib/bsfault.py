@@ -98,11 +98,11 @@ def start_writer(env, agent, sales, seed, rate, **kw):
     return PosWriter(env, agent.db, sales, seed, rate, **kw).start()
 
 
-def proxy(env, target_port):
+def proxy(env, target_port, record=False):
     """A faultproxy.FaultProxy to 127.0.0.1:target_port, closed at the
-    end of the test."""
+    end of the test (record: keep every byte forwarded)."""
     import faultproxy
-    px = faultproxy.FaultProxy(target_port)
+    px = faultproxy.FaultProxy(target_port, record=record)
     env.add_cleanup(px.close)
     return px
 

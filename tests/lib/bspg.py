@@ -64,9 +64,13 @@ class Postgres:
     DBNAME = "branchsync"
     USER = "postgres"
 
-    def __init__(self, env=None, durable=False, base=None, crash_safe=False):
+    def __init__(self, env=None, durable=False, base=None, crash_safe=False,
+                 settings=None):
+        """settings: extra server settings {name: value}, e.g.
+        {"shared_preload_libraries": "pg_stat_statements"}."""
         self.durable = durable
         self.crash_safe = crash_safe
+        self.settings = dict(settings or {})
         if importlib.util.find_spec("psycopg2") is None:
             raise Skip("python3-psycopg2 not installed")
         self.bindir = pg_bindir()
@@ -115,6 +119,8 @@ class Postgres:
             opts += " -c fsync=off -c full_page_writes=off"
             if not self.crash_safe:
                 opts += " -c synchronous_commit=off"
+        for k, v in self.settings.items():
+            opts += " -c %s=%s" % (k, v)
         check_run(self._as_pg([self._bin("pg_ctl"), "-D", self.data, "-l",
                                 self.logpath, "-o", opts, "-w", "-t", "60",
                                 "start"]), timeout=90, cwd=self.dir)

@@ -26,6 +26,11 @@ Faults (each applies to the connections open now and to new ones):
 Counters: bytes_c2s, bytes_s2c (forwarded), connections (accepted), cuts
 (connections closed by a fault), dropped_bytes (read and thrown away).
 
+With record=True the proxy keeps every byte it forwards, per connection
+and direction: captured() returns [(client->hub bytes, hub->client
+bytes)], one pair per connection, in the order they came (what an
+eavesdropper on the path would see).
+
 Threads only, standard library only; every loop wakes at least every 50 ms
 and ends when the proxy is closed. Only 127.0.0.1 is used.
 """
@@ -50,6 +55,10 @@ class _Conn:
         self.lock = threading.Lock()
         # Data read but not yet forwarded, per direction.
         self.pending = {"c2s": bytearray(), "s2c": bytearray()}
+        # Data forwarded, per direction, when the proxy records.
+        self.record = None
+        if proxy._record:
+            self.record = {"c2s": bytearray(), "s2c": bytearray()}
 
     def close(self):
         with self.lock:
@@ -161,6 +170,9 @@ class _Conn:
                         p.cuts += 1
                         cut_after = True
         dst = self.server if way == "c2s" else self.client
+        if self.record is not None:
+            with p._lock:
+                self.record[way] += data
         try:
             if data:
                 dst.sendall(data)
@@ -177,8 +189,10 @@ class _Conn:
 class FaultProxy:
     """A TCP proxy from 127.0.0.1:port to 127.0.0.1:target_port."""
 
-    def __init__(self, target_port, port=0):
+    def __init__(self, target_port, port=0, record=False):
         self.target_port = target_port
+        self._record = record
+        self._records = []
         self._lock = threading.Lock()
         self._conns = set()
         self._closed = False
@@ -250,6 +264,13 @@ class FaultProxy:
         self._blackhole = False
         self._delay_s = 0.0
 
+    def captured(self):
+        """[(client->hub bytes, hub->client bytes)] of every connection so
+        far (record=True), in the order they came."""
+        with self._lock:
+            return [(bytes(r["c2s"]), bytes(r["s2c"]))
+                    for r in self._records]
+
     def open_connections(self):
         with self._lock:
             return len(self._conns)
@@ -293,6 +314,8 @@ class FaultProxy:
                     cs.close()
                     break
                 self._conns.add(conn)
+                if conn.record is not None:
+                    self._records.append(conn.record)
                 self.connections += 1
             threading.Thread(target=conn.run, daemon=True,
                              name="faultproxy-conn").start()

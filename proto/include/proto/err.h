@@ -20,6 +20,8 @@ typedef enum {
 	PROTO_EAUTH,     /* authentication failed */
 	PROTO_ETOOBIG,   /* a size or count limit was exceeded */
 	PROTO_EVERSION,  /* unsupported protocol version */
+	PROTO_ENONCE,    /* sign the request with the nonce of this
+	                    connection (hub -> agent, see msg.h) */
 	PROTO_ERR_COUNT  /* number of codes; not an error */
 } proto_err;
 

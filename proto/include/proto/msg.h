@@ -1,18 +1,61 @@
 /*
- * msg.h: the branchsync wire protocol, version 1.
+ * msg.h: the branchsync wire protocol, version 2 (and version 1, which a
+ * hub may still read from agents being upgraded).
  *
- * Every message is one msgpack value, an array of three elements:
+ * VERSION 2. A request is one msgpack array of four elements; so is an
+ * answer:
  *
- *   [ version, type, body ]
+ *   [ version, type, auth, body ]
  *
- *   version  uint     PROTO_VERSION (1). A reader rejects any other value.
+ *   version  uint     PROTO_VERSION (2).
  *   type     uint     one of proto_type below.
- *   body     map      string keys; the fields of that type, in any order.
+ *   auth     map      string keys: who sends, and the MACs (below).
+ *   body     bin      the msgpack bytes of the body map: string keys, the
+ *                     fields of that type, in any order.
  *
- * Compatibility rule: within version 1, a writer may add new keys to a
- * body map; a reader skips keys it does not know (bounded by the nesting
- * and size limits). Removing a key, changing its type or its meaning needs
- * a new version.
+ * The body travels as bytes so that the hub checks the MAC over exactly
+ * those bytes before it decodes any of them (proto_env_decode reads the
+ * envelope and the auth map without allocating; proto_body_decode decodes
+ * the body afterwards).
+ *
+ * auth of a request (HELLO, PUSH, PULL):
+ *   key       type      meaning                                     since
+ *   "branch"  str       branch code: 1..64 of [A-Za-z0-9_.-]         v2
+ *   "till"    str       optional: till code, same rule; absent for   v2
+ *                       the branch's own key
+ *   "ctr"     int       request counter, >= 0; the hub accepts on    v2
+ *                       one connection only a counter above the last
+ *                       one it accepted there
+ *   "nonces"  array     of 0 to PROTO_MAX_NONCES bin of              v2
+ *                       PROTO_NONCE_BYTES: nonces hubs issued to this
+ *                       agent's connections; the hub requires the one
+ *                       it issued to the connection the request came on
+ *   "mac"     bin       PROTO_MAC_BYTES: proto_req_mac (proto/auth.h)  v2
+ *                       with the credential's secret, over type, ctr,
+ *                       branch, till, nonces and the SHA-256 of body
+ *
+ * auth of an answer (WELCOME, ACK, CHANGES, ERROR):
+ *   "mac"     bin       PROTO_MAC_BYTES: proto_rep_mac over type, the  v2
+ *                       request's mac and the SHA-256 of body; required
+ *                       except in an ERROR sent before the request was
+ *                       authenticated
+ *   "nonce"   bin       PROTO_NONCE_BYTES, optional: in an ERROR      v2
+ *                       PROTO_ENONCE, the nonce of the connection the
+ *                       request came on (sign again with it)
+ *
+ * A key of the other direction is refused; an unknown key is skipped.
+ * The branch key itself never travels in version 2.
+ *
+ * VERSION 1 (plain): [1, type, body-map], the body carrying "branch",
+ * "key" (the secret itself) and "till" as listed below. proto_msg_encode
+ * and proto_msg_decode read and write it; a hub reads it only when told
+ * to (accept_plain_keys) and otherwise answers a version 1 ERROR.
+ *
+ * Compatibility rule: within a version, a writer may add new keys to a
+ * body or auth map; a reader skips keys it does not know (bounded by the
+ * nesting and size limits). Removing a key, changing its type or its
+ * meaning needs a new version. The body fields below are those of both
+ * versions unless marked "v1 only".
  *
  * Values carried in rows are one of: nil, bool, int (int64 range), float64
  * (float32 is widened), str (UTF-8 text), bin. Nothing else is accepted in a
@@ -20,19 +63,20 @@
  *
  * HELLO (agent -> hub), type 1: open a session for one log.
  *   key            type  meaning                                  since
- *   "branch"       str   branch code, e.g. "b17"                  v1
- *   "key"          str   the branch's secret key                  v1
+ *   "branch"       str   v1 only: branch code, e.g. "b17"         v1
+ *   "key"          str   v1 only: the branch's secret key         v1
  *   "log_id"       str   id of the branch's log (32 hex digits)    v1
  *   "high_seq"     int   highest seq in the local log             v1
  *   "version"      str   agent version                            v1
  *   "queue_events" int   events waiting in the local log          v1
  *   "queue_bytes"  int   approximate bytes waiting                v1
  *   "oldest_age_s" int   age of the oldest waiting event, seconds v1
- *   "till"         str   optional (added within v1): the till     v1
- *                        (POS file) of the branch this agent serves, e.g.
- * "pc1"; absent for an agent that uses the branch's own key. The key is then
- * the till's key: the hub takes the till from the credential (branch, till,
- * key), never from this field alone.
+ *   "till"         str   v1 only, optional (added within v1): the  v1
+ *                        till (POS file) of the branch this agent serves,
+ * e.g. "pc1"; absent for an agent that uses the branch's own key. The key
+ * is then the till's key: the hub takes the till from the credential
+ * (branch, till, key), never from this field alone. Version 2 names the
+ * till in the auth map.
  *
  * WELCOME (hub -> agent), type 2: answer to HELLO.
  *   "watermark"    int   last seq applied for (branch, log_id); 0 if none
@@ -48,8 +92,8 @@
  *                  max_outcomes long; either may be empty.
  *
  * PUSH (agent -> hub), type 3: a batch of events in seq order.
- *   "branch", "key", "log_id", "queue_events", "queue_bytes",
- *   "oldest_age_s", "till" (optional)  as in HELLO
+ *   "log_id", "queue_events", "queue_bytes", "oldest_age_s",
+ *   and in v1 "branch", "key", "till" (optional)  as in HELLO
  *   "tables"       array of [name str, columns array of str, nkey int]:
  *                  the tables the events refer to; the first nkey columns
  *                  are the key columns
@@ -69,8 +113,8 @@
  *                  events whose outcome is not plain success
  *
  * PULL (agent -> hub), type 5: ask for master-data changes after a cursor.
- *   "branch", "key", "log_id", "queue_events", "queue_bytes",
- *   "oldest_age_s", "till" (optional)  as in HELLO
+ *   "log_id", "queue_events", "queue_bytes", "oldest_age_s",
+ *   and in v1 "branch", "key", "till" (optional)  as in HELLO
  *   "cursor"       int   the id of the last change applied; 0 for all
  *   "table"        str   "" for every table, or one branch-side table
  *                        name to receive only that table (a reload)
@@ -88,7 +132,8 @@
  *                  PROTO_OP_DELETE (values: the nkey key columns)
  *
  * ERROR (hub -> agent), type 7: the request was not applied.
- *   "code"         int   a proto_err
+ *   "code"         int   a proto_err; PROTO_ENONCE (v2): sign the
+ *                        request again with the nonce in the auth map
  *   "message"      str   human-readable reason
  *   "retry"        bool  true if the same request may succeed later
  *
@@ -97,9 +142,11 @@
  * It only says "pull now"; agents also pull every pull_interval_ms.
  *
  * Limits (proto_limits): total message size, events per batch, tables per
- * batch, columns per row, bytes per str/bin value, nesting depth. A decoder
- * never allocates more than a small constant times the input size, because
- * every declared count is checked against the bytes that remain.
+ * batch, columns per row, bytes per str/bin value (the body bin of version
+ * 2 is bounded by the message size only), nesting depth. A decoder never
+ * allocates more than a small constant times the input size, because
+ * every declared count is checked against the bytes that remain; the
+ * envelope decoder allocates nothing.
  */
 #ifndef PROTO_MSG_H
 #define PROTO_MSG_H
@@ -110,7 +157,13 @@
 
 #include "proto/err.h"
 
-#define PROTO_VERSION 1
+#define PROTO_VERSION       2 /* what agents and hubs write */
+#define PROTO_VERSION_PLAIN 1 /* the key in clear: see above */
+
+#define PROTO_NONCE_BYTES 16 /* a hub-issued nonce */
+#define PROTO_MAC_BYTES   32 /* HMAC-SHA256 */
+#define PROTO_MAX_NONCES  8  /* nonces in one request's auth */
+#define PROTO_CODE_MAX    64 /* bytes of a branch or till code */
 
 typedef enum {
 	PROTO_HELLO = 1,
@@ -181,15 +234,17 @@ typedef struct {
 
 /* Fields every agent request carries. */
 typedef struct {
-	const char *branch;   /* branch code */
-	const char *key;      /* branch secret */
+	const char *branch;   /* branch code (v2: from the auth map) */
+	const char *key;      /* branch secret: written and read in v1
+	                         only; NULL when decoded from v2 */
 	const char *log_id;   /* 32 hex digits */
 	int64_t queue_events; /* events waiting at the branch */
 	int64_t queue_bytes;  /* bytes waiting at the branch */
 	int64_t oldest_age_s; /* age of the oldest waiting event */
 	const char *till;     /* till code, or NULL: the branch's own key
 	                         (optional on the wire: an older
-	                         agent does not send it) */
+	                         agent does not send it; v2: from the
+	                         auth map) */
 } proto_agent_hdr;
 
 typedef struct {
@@ -307,6 +362,40 @@ typedef struct {
 /* An arena: many small allocations freed at once. */
 typedef struct proto_arena proto_arena;
 
+/* The auth map of a version 2 message (see the top of this file). */
+typedef struct {
+	char branch[PROTO_CODE_MAX + 1]; /* request: branch code */
+	char till[PROTO_CODE_MAX + 1];   /* request: till code, "" none */
+	int64_t ctr;                     /* request: counter, >= 0 */
+	uint32_t nnonces;                /* request: nonces used */
+	uint8_t nonces[PROTO_MAX_NONCES][PROTO_NONCE_BYTES]; /* request */
+	bool has_mac;                     /* mac is set (always in a
+	                                     request) */
+	uint8_t mac[PROTO_MAC_BYTES];     /* the MAC */
+	bool has_nonce;                   /* answer: nonce is set */
+	uint8_t nonce[PROTO_NONCE_BYTES]; /* answer: the connection's
+	                                     nonce (ERROR PROTO_ENONCE) */
+} proto_auth;
+
+/* A message's envelope, read without decoding its body. */
+typedef struct {
+	int version;         /* PROTO_VERSION or PROTO_VERSION_PLAIN */
+	proto_type type;     /* version 2: the type; version 1: 0 */
+	proto_auth auth;     /* version 2: the auth map */
+	const uint8_t *body; /* version 2: the body map's bytes; version 1:
+	                        the whole message (proto_msg_decode reads
+	                        it). Borrowed from the decoded input */
+	size_t body_len;     /* bytes at body */
+} proto_env;
+
+/* proto_request_type says whether type is sent by agents (HELLO, PUSH,
+ * PULL), whose auth map is a request's. */
+bool proto_request_type(int type);
+
+/* proto_code_valid says whether code may be a branch or till code: 1 to
+ * PROTO_CODE_MAX letters, digits, "_", "-" or ".". */
+bool proto_code_valid(const char *code);
+
 /* proto_limits_default fills lim with the default limits. */
 void proto_limits_default(proto_limits *lim);
 
@@ -315,24 +404,66 @@ void proto_limits_default(proto_limits *lim);
 void proto_limits_resolve(const proto_limits *in, proto_limits *out);
 
 /*
- * proto_msg_encode appends the msgpack encoding of m to out. Returns
- * PROTO_OK, PROTO_ENOMEM, or PROTO_EINVAL (with a reason in err) if m is
- * inconsistent, e.g. an event's table index is out of range or its value
- * count does not match its table. The caller keeps ownership of m and out.
+ * proto_msg_encode appends the version 1 encoding of m, [1, type, body],
+ * to out. Returns PROTO_OK, PROTO_ENOMEM, or PROTO_EINVAL (with a reason
+ * in err) if m is inconsistent, e.g. an event's table index is out of
+ * range or its value count does not match its table. The caller keeps
+ * ownership of m and out.
  */
 proto_err proto_msg_encode(
     const proto_msg *m, proto_buf *out, char *err, size_t errlen);
 
 /*
- * proto_msg_decode parses len bytes at buf into a new message. lim may be
- * NULL for the defaults. Returns PROTO_OK and sets *out, which the caller
- * frees with proto_msg_free; the message copies what it needs, so buf may be
- * freed at once. On error *out is NULL, err holds a reason, and the result
- * is PROTO_EPROTO (malformed), PROTO_EVERSION (other version), PROTO_ETOOBIG
- * (a limit exceeded) or PROTO_ENOMEM. Never reads outside buf[0..len).
+ * proto_msg_decode parses len bytes at buf, a version 1 message, into a
+ * new message. lim may be NULL for the defaults. Returns PROTO_OK and sets
+ * *out, which the caller frees with proto_msg_free; the message copies
+ * what it needs, so buf may be freed at once. On error *out is NULL, err
+ * holds a reason, and the result is PROTO_EPROTO (malformed),
+ * PROTO_EVERSION (another version), PROTO_ETOOBIG (a limit exceeded) or
+ * PROTO_ENOMEM. Never reads outside buf[0..len).
  */
 proto_err proto_msg_decode(const uint8_t *buf, size_t len,
     const proto_limits *lim, proto_msg **out, char *err, size_t errlen);
+
+/*
+ * proto_body_encode appends the version 2 body map of m to out (the v1
+ * only fields left out: hdr.branch, key and till may be NULL). Errors and
+ * ownership as proto_msg_encode.
+ */
+proto_err proto_body_encode(
+    const proto_msg *m, proto_buf *out, char *err, size_t errlen);
+
+/*
+ * proto_env_decode reads the envelope of the len bytes at buf under lim
+ * (NULL: the defaults) into *env, allocating nothing. Version 2: checks
+ * the shape, the type, the auth map for that type's direction and that
+ * nothing follows the body, and points env->body into buf. Version 1:
+ * reads only the version (env->type 0, env->body = buf, the whole
+ * message). Errors as proto_msg_decode (no PROTO_ENOMEM). *env is valid
+ * for as long as buf.
+ */
+proto_err proto_env_decode(const uint8_t *buf, size_t len,
+    const proto_limits *lim, proto_env *env, char *err, size_t errlen);
+
+/*
+ * proto_env_encode appends [2, type, auth, body] for env (version and
+ * the auth keys of the other direction are ignored) to out. PROTO_EINVAL
+ * with a reason for an invalid branch or till code, too many nonces, an
+ * unknown type, or an answer without a MAC that is not an ERROR;
+ * PROTO_ENOMEM.
+ */
+proto_err proto_env_encode(
+    const proto_env *env, proto_buf *out, char *err, size_t errlen);
+
+/*
+ * proto_body_decode decodes the version 2 body of env (from
+ * proto_env_decode, or made by hand) under lim, as proto_msg_decode does a
+ * whole message. A request's hdr.branch and hdr.till are copied from
+ * env->auth, never read from the body; hdr.key is NULL. PROTO_EINVAL if
+ * env is not version 2 or its type unknown.
+ */
+proto_err proto_body_decode(const proto_env *env, const proto_limits *lim,
+    proto_msg **out, char *err, size_t errlen);
 
 /* proto_msg_free frees a decoded message. proto_msg_free(NULL) does nothing.
  */
