@@ -50,6 +50,14 @@
 #include "log.h"
 #include "siphash.h"
 
+/*
+ * A batch may hold thousands of rejected or conflicting events: their
+ * lines are limited (each one is recorded in branchsync.reject or
+ * branchsync.conflict anyway).
+ */
+static log_limit reject_log = LOG_LIMIT_DEFAULT;
+static log_limit conflict_log = LOG_LIMIT_DEFAULT;
+
 apply_ctx *
 apply_new(const hub_config *conf, const catalog *cat)
 {
@@ -740,7 +748,7 @@ fill_ack(apply_ctx *ctx, const proto_push *p, proto_ack *ack)
 		const apply_reject *rj = &ctx->rejects[r];
 		ctx->outcomes[n++] = (proto_outcome) {
 		    p->events[rj->ev].seq, PROTO_OUT_REJECTED, rj->reason};
-		log_warn("HUB-REJECT",
+		log_limited(&reject_log, LOG_LVL_WARN, "HUB-REJECT",
 		    "%s log=%s seq=%" PRId64 " table=\"%s\": %s",
 		    log_who(who, sizeof who, p->hdr.branch, p->hdr.till),
 		    p->hdr.log_id, p->events[rj->ev].seq,
@@ -750,7 +758,7 @@ fill_ack(apply_ctx *ctx, const proto_push *p, proto_ack *ack)
 		const apply_reject *cf = &ctx->confl[c];
 		ctx->outcomes[n++] = (proto_outcome) {
 		    p->events[cf->ev].seq, PROTO_OUT_CONFLICT, cf->reason};
-		log_notice("HUB-CONFLICT",
+		log_limited(&conflict_log, LOG_LVL_NOTICE, "HUB-CONFLICT",
 		    "%s log=%s seq=%" PRId64 " table=\"%s\": %s",
 		    log_who(who, sizeof who, p->hdr.branch, p->hdr.till),
 		    p->hdr.log_id, p->events[cf->ev].seq,

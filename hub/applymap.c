@@ -17,6 +17,9 @@
 #include "db.h"
 #include "log.h"
 
+/* A branch can push any number of table shapes: their lines are limited. */
+static log_limit table_reject_log = LOG_LIMIT_DEFAULT;
+
 /*
  * The branch-side sync flag (see the agent's triggers) is not part of the
  * replicated row: if the target table lacks it, it is dropped silently.
@@ -339,7 +342,8 @@ map_new(apply_ctx *ctx, const proto_table *pt, const char *sig)
 		map_sql(m, t, pt);
 	}
 	if (m->reason != NULL)
-		log_warn("HUB-TABLE-REJECT", "table \"%s\": %s", pt->name,
+		log_limited(&table_reject_log, LOG_LVL_WARN,
+		    "HUB-TABLE-REJECT", "table \"%s\": %s", pt->name,
 		    m->reason);
 	return m;
 }

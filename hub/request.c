@@ -11,6 +11,9 @@
 #include "apply.h"
 #include "log.h"
 
+/* A peer can send any number of bad requests: their lines are limited. */
+static log_limit bad_request_log = LOG_LIMIT_DEFAULT;
+
 void
 request_error_set(proto_msg *reply, proto_err code, const char *message)
 {
@@ -43,14 +46,15 @@ request_open(const void *data, size_t len, const proto_limits *lim,
 
 	rv = proto_env_decode(data, len, lim, env, err, errlen);
 	if (rv != PROTO_OK) {
-		log_warn(
-		    "HUB-BAD-REQUEST", "could not decode request: %s", err);
+		log_limited(&bad_request_log, LOG_LVL_WARN, "HUB-BAD-REQUEST",
+		    "could not decode request: %s", err);
 		goto fail;
 	}
 	if (env->version == PROTO_VERSION && !proto_request_type(env->type)) {
 		snprintf(err, errlen, "unexpected message type \"%s\"",
 		    proto_type_name(env->type));
-		log_warn("HUB-BAD-REQUEST", "%s", err);
+		log_limited(&bad_request_log, LOG_LVL_WARN, "HUB-BAD-REQUEST",
+		    "%s", err);
 		rv = PROTO_EPROTO;
 		goto fail;
 	}
@@ -84,14 +88,15 @@ request_decode(const void *data, size_t len, const proto_limits *lim,
 	*out = NULL;
 	rv = proto_msg_decode(data, len, lim, out, err, errlen);
 	if (rv != PROTO_OK) {
-		log_warn(
-		    "HUB-BAD-REQUEST", "could not decode request: %s", err);
+		log_limited(&bad_request_log, LOG_LVL_WARN, "HUB-BAD-REQUEST",
+		    "could not decode request: %s", err);
 		goto fail;
 	}
 	if ((hdr = request_hdr(*out)) == NULL) {
 		snprintf(err, errlen, "unexpected message type \"%s\"",
 		    proto_type_name((*out)->type));
-		log_warn("HUB-BAD-REQUEST", "%s", err);
+		log_limited(&bad_request_log, LOG_LVL_WARN, "HUB-BAD-REQUEST",
+		    "%s", err);
 		rv = PROTO_EPROTO;
 		goto fail;
 	}

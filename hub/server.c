@@ -42,6 +42,9 @@
 #include "tls.h"
 #include "util.h"
 
+/* A peer can send any number of bad requests: their lines are limited. */
+static log_limit bad_request_log = LOG_LIMIT_DEFAULT;
+
 #ifndef NNG_OPT_TLS_PEER_CN
 #define NNG_OPT_TLS_PEER_CN "tls-peer-cn" /* nng 1.6 and later */
 #endif
@@ -324,7 +327,8 @@ handle_push(worker *w, const proto_push *p, proto_msg *reply)
 	    w->apply, w->branch_id, p, &reply->u.ack, w->err, sizeof w->err);
 	if (rv != PROTO_OK) {
 		if (rv == PROTO_EPROTO)
-			log_warn("HUB-BAD-REQUEST", "%s: %s", w->who, w->err);
+			log_limited(&bad_request_log, LOG_LVL_WARN,
+			    "HUB-BAD-REQUEST", "%s: %s", w->who, w->err);
 		else
 			log_error("HUB-APPLY-FAIL",
 			    "%s log=%s: could not apply batch: %s", w->who,
@@ -557,7 +561,8 @@ handle_v2(worker *w, const proto_env *env, proto_msg **m, proto_msg *reply)
 		return;
 	if (request_body(env, &w->lim, m, reply, w->err, sizeof w->err)
 	    != PROTO_OK) {
-		log_warn("HUB-BAD-REQUEST", "%s: %s", w->who, w->err);
+		log_limited(&bad_request_log, LOG_LVL_WARN, "HUB-BAD-REQUEST",
+		    "%s: %s", w->who, w->err);
 		return;
 	}
 	dispatch(w, *m, reply);

@@ -5,6 +5,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -295,6 +296,40 @@ log_msg(log_level lvl, const char *id, const char *fmt, ...)
 	pthread_mutex_lock(&log_mtx);
 	log_write(clean, n);
 	pthread_mutex_unlock(&log_mtx);
+}
+
+void
+log_limited(log_limit *l, log_level lvl, const char *id, const char *fmt, ...)
+{
+	char msg[2048];
+	int64_t now = plat_mono_ms(), hidden = 0, window = l->every_ms;
+	bool log;
+	va_list ap;
+
+	if (!log_enabled(lvl))
+		return;
+	pthread_mutex_lock(&l->mu);
+	if (now - l->window_ms >= l->every_ms) {
+		hidden = l->hidden;
+		l->window_ms = now;
+		l->logged = l->hidden = 0;
+	}
+	if ((log = l->logged < l->max))
+		l->logged++;
+	else
+		l->hidden++;
+	pthread_mutex_unlock(&l->mu);
+	if (hidden > 0)
+		log_msg(lvl, id,
+		    "%" PRId64 " more lines like this were not logged one by "
+		    "one (at most %d per %" PRId64 " s)",
+		    hidden, l->max, window / 1000);
+	if (!log)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof msg, fmt, ap);
+	va_end(ap);
+	log_msg(lvl, id, "%s", msg);
 }
 
 static void cli_vprint(const char *what, const char *fmt, va_list ap)

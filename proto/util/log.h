@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdio.h>
+#include <pthread.h>
 #include <stdint.h>
 
 #include "proto/compiler.h"
@@ -93,6 +94,33 @@ void log_msg(log_level lvl, const char *id, const char *fmt, ...)
  * CLI-style messages, for commands run by a person: "prog: error: ...",
  * "prog: warning: ...", "prog: hint: ...". cli_fatal prints and exits 1.
  */
+/*
+ * A log line that a peer can cause, limited to max lines per window_ms:
+ * the lines past that are counted, and the count is logged as one line
+ * when the next line of the kind comes after the window. Declare one per
+ * kind of line with LOG_LIMIT_INIT; log_limited is thread-safe.
+ */
+typedef struct {
+	pthread_mutex_t mu; /* guards the three below */
+	int64_t window_ms;  /* start of the current window */
+	int64_t logged;     /* lines logged in it */
+	int64_t hidden;     /* lines counted, not logged, in it */
+	int max;            /* lines per window */
+	int64_t every_ms;   /* the window's length */
+} log_limit;
+
+#define LOG_LIMIT_INIT(max, every_ms)                                         \
+	{                                                                     \
+		PTHREAD_MUTEX_INITIALIZER, INT64_MIN / 2, 0, 0, (max),        \
+		    (every_ms)                                                \
+	}
+
+/* The limit of the lines that branches or peers cause, by default. */
+#define LOG_LIMIT_DEFAULT LOG_LIMIT_INIT(20, 60000)
+
+void log_limited(log_limit *l, log_level lvl, const char *id, const char *fmt,
+    ...) BS_PRINTF(4, 5);
+
 /*
  * term_escape copies the n bytes of in to out (cap bytes, NUL-ended),
  * writing control characters (C0, DEL, and C1 in UTF-8) as \xNN so that
