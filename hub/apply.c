@@ -405,22 +405,51 @@ apply_watermark_read(apply_ctx *ctx, const char *log_id, bool lock,
 	return PROTO_OK;
 }
 
-/* lock_watermark creates and locks the log's row, reading seq and tag. */
+/*
+ * lock_watermark creates and locks the log's row, reading seq and tag. A
+ * branch (with its tills) keeps at most max_logs_per_branch logs: each
+ * POS file set up with "init" is a new one, and each costs a row for
+ * ever, so a branch that made them without end would grow the table
+ * without end. Past the limit a new log is refused, with a reason.
+ */
 static proto_err
 lock_watermark(apply_ctx *ctx, const char *log_id, char *sqlstate, char *err,
     size_t errlen)
 {
-	const char *params[2] = {ctx->branch, log_id};
+	char max[24];
+	const char *params[3] = {ctx->branch, log_id, max};
+	PGresult *res = NULL;
 	proto_err rv;
 
+	snprintf(max, sizeof max, "%" PRId64, ctx->conf->max_logs_per_branch);
 	rv = db_exec(ctx->conn,
 	    "INSERT INTO branchsync.watermark(branch_id, log_id)"
-	    " VALUES ($1, $2) ON CONFLICT DO NOTHING",
-	    2, params, PGRES_COMMAND_OK, NULL, sqlstate, err, errlen);
+	    " SELECT $1, $2 WHERE NOT EXISTS (SELECT 1 FROM"
+	    " branchsync.watermark WHERE branch_id = $1 AND log_id = $2)"
+	    " AND (SELECT count(*) FROM branchsync.watermark"
+	    " WHERE branch_id = $1) < $3::bigint ON CONFLICT DO NOTHING",
+	    3, params, PGRES_COMMAND_OK, NULL, sqlstate, err, errlen);
 	if (rv != PROTO_OK)
 		return rv;
-	return apply_watermark_read(ctx, log_id, true, &ctx->wm_seq,
-	    &ctx->wm_tag, sqlstate, err, errlen);
+	rv = db_exec(ctx->conn,
+	    "SELECT seq, tag FROM branchsync.watermark"
+	    " WHERE branch_id = $1 AND log_id = $2 FOR UPDATE",
+	    2, params, PGRES_TUPLES_OK, &res, sqlstate, err, errlen);
+	if (rv != PROTO_OK)
+		return rv;
+	if (PQntuples(res) != 1) {
+		PQclear(res);
+		snprintf(err, errlen,
+		    "log %s would be this branch's log number %" PRId64
+		    " (max_logs_per_branch); the logs of POS files no longer "
+		    "in use can be deleted from branchsync.watermark",
+		    log_id, ctx->conf->max_logs_per_branch + 1);
+		return PROTO_ETOOBIG;
+	}
+	ctx->wm_seq = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+	ctx->wm_tag = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+	PQclear(res);
+	return PROTO_OK;
 }
 
 /*

@@ -126,12 +126,13 @@ typedef struct {
 	int64_t silent_seconds;    /* not seen for this long: silent */
 	int64_t sample_interval_s; /* seconds between backlog samples */
 	int64_t retention_days;    /* resolved rejects/conflicts kept */
-	char *tls_cert;            /* PEM certificate of TLS listeners */
-	char *tls_key;             /* PEM private key of tls_cert */
-	char *tls_client_ca;       /* PEM CAs of client certificates, or
-	                              NULL: none asked for */
-	hub_table_config *tables;  /* the allow-list, in file order */
-	size_t ntables;            /* number of tables */
+	int64_t max_logs_per_branch; /* watermark rows per branch */
+	char *tls_cert;              /* PEM certificate of TLS listeners */
+	char *tls_key;               /* PEM private key of tls_cert */
+	char *tls_client_ca;         /* PEM CAs of client certificates, or
+	                                NULL: none asked for */
+	hub_table_config *tables;    /* the allow-list, in file order */
+	size_t ntables;              /* number of tables */
 
 	/* Authentication (server.c, guard.h). */
 	bool accept_plain_keys;     /* read version 1 requests (key in

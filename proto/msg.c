@@ -233,14 +233,20 @@ msg_field_on(const field_desc *f, int version)
 /* ---- consistency checks (encoder input and decoder output) ----------- */
 
 /*
- * msg_name_check accepts a name: valid UTF-8 without control characters
- * (U+0000..U+001F, U+007F). Names end up in PostgreSQL (as parameters and
- * in reject rows) and in log lines; PostgreSQL refuses invalid UTF-8 in any
- * statement, so a request carrying one would fail for ever.
+ * msg_name_check accepts a name: at most PROTO_NAME_MAX bytes of valid
+ * UTF-8 without control characters (U+0000..U+001F, U+007F). Names end up
+ * in PostgreSQL (as parameters and in reject rows, status rows such as the
+ * agent's version) and in log lines; PostgreSQL refuses invalid UTF-8 in
+ * any statement, so a request carrying one would fail for ever.
  */
 bool
 msg_name_check(const uint8_t *s, size_t len, char *err, size_t errlen)
 {
+	if (len > PROTO_NAME_MAX) {
+		proto_seterr(err, errlen, "a name of %zu bytes (at most %d)",
+		    len, PROTO_NAME_MAX);
+		return false;
+	}
 	for (size_t i = 0; i < len;) {
 		size_t n = proto_utf8_len(s + i, len - i);
 		if (n == 0) {

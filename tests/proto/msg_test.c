@@ -440,6 +440,25 @@ till_round_trip_differs(void)
 	m.u.hello.hdr.till = "pc\x01";
 	proto_buf_reset(&b);
 	CHECK_ERR(proto_msg_encode(&m, &b, err, sizeof(err)), PROTO_EINVAL);
+	/* Names are bounded: an agent version of 257 bytes is refused, one of
+	 * 256 goes through (the decoder runs the same check). */
+	{
+		static char v[PROTO_NAME_MAX + 2];
+		memset(v, 'v', PROTO_NAME_MAX + 1);
+		sample_hello(&m);
+		m.u.hello.version = v;
+		proto_buf_reset(&b);
+		CHECK_ERR(
+		    proto_msg_encode(&m, &b, err, sizeof(err)), PROTO_EINVAL);
+		CHECK_STR(err, "at most 256");
+		v[PROTO_NAME_MAX] = '\0';
+		proto_buf_reset(&b);
+		CHECK_OK(proto_msg_encode(&m, &b, err, sizeof(err)));
+		CHECK_OK(proto_msg_decode(
+		    b.data, b.len, NULL, &d, err, sizeof(err)));
+		CHECK(strlen(d->u.hello.version) == PROTO_NAME_MAX);
+		proto_msg_free(d);
+	}
 	proto_buf_fini(&b);
 }
 

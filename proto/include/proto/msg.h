@@ -160,10 +160,11 @@
 #define PROTO_VERSION       2 /* what agents and hubs write */
 #define PROTO_VERSION_PLAIN 1 /* the key in clear: see above */
 
-#define PROTO_NONCE_BYTES 16 /* a hub-issued nonce */
-#define PROTO_MAC_BYTES   32 /* HMAC-SHA256 */
-#define PROTO_MAX_NONCES  8  /* nonces in one request's auth */
-#define PROTO_CODE_MAX    64 /* bytes of a branch or till code */
+#define PROTO_NONCE_BYTES 16  /* a hub-issued nonce */
+#define PROTO_MAC_BYTES   32  /* HMAC-SHA256 */
+#define PROTO_MAX_NONCES  8   /* nonces in one request's auth */
+#define PROTO_CODE_MAX    64  /* bytes of a branch or till code */
+#define PROTO_NAME_MAX    256 /* bytes of any name (see docs/protocol.md) */
 
 typedef enum {
 	PROTO_HELLO = 1,
