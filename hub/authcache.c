@@ -383,6 +383,27 @@ authcache_find(
 	return ok;
 }
 
+size_t
+authcache_branch_secrets(authcache *c, const char *branch,
+    uint8_t (*out)[PROTO_SECRET_BYTES], size_t max)
+{
+	int64_t now = plat_mono_ms();
+	size_t n = 0;
+
+	pthread_rwlock_rdlock(&c->lock);
+	for (size_t i = 0; i < c->ncreds && n < max; i++) {
+		const cred *k = &c->creds[i];
+		if (strcmp(k->branch, branch) != 0 || !k->e.enabled)
+			continue;
+		if (k->e.has_secret)
+			memcpy(out[n++], k->e.secret, PROTO_SECRET_BYTES);
+		if (k->e.has_old && now < k->old_until_ms && n < max)
+			memcpy(out[n++], k->e.old_secret, PROTO_SECRET_BYTES);
+	}
+	pthread_rwlock_unlock(&c->lock);
+	return n;
+}
+
 void
 authcache_sync(authcache *c)
 {

@@ -73,6 +73,15 @@ bool authcache_find(
  */
 void authcache_sync(authcache *c);
 
+/*
+ * authcache_branch_secrets copies into out (room for max) the secrets of
+ * every credential of branch code, its own key and every till's, with a
+ * rotated key's previous secret while its overlap lasts; only enabled
+ * credentials. Returns how many it copied. Safe from any thread.
+ */
+size_t authcache_branch_secrets(authcache *c, const char *branch,
+    uint8_t (*out)[PROTO_SECRET_BYTES], size_t max);
+
 /* authcache_count returns the number of credentials loaded. */
 size_t authcache_count(authcache *c);
 

@@ -23,6 +23,7 @@
 
 #include "db.h"
 #include "log.h"
+#include "proto/auth.h"
 #include "platform.h"
 #include "tls.h"
 #include "util.h"
@@ -31,8 +32,8 @@
 #define NUDGE_POLL_MS 500
 /* Seconds between reconnection attempts. */
 #define NUDGE_RETRY_S 2
-/* Longest topic: "b:" + a 64-character branch code + "\n". */
-#define NUDGE_TOPIC_MAX 80
+/* Most credentials of one branch nudged (its key and its tills'). */
+#define NUDGE_SECRETS 256
 
 /* One cached branch. */
 typedef struct {
@@ -48,6 +49,7 @@ struct nudge {
 	PGconn *conn;           /* LISTEN connection, NULL while down */
 	nudge_branch *branches; /* id -> code cache */
 	size_t nbranches;       /* entries in branches */
+	authcache *keys;        /* the branches' secrets (borrowed) */
 };
 
 /* publish sends one topic; pub0 never blocks, it drops for slow peers. */
@@ -110,13 +112,16 @@ cache_find(const nudge *n, int id)
 
 /*
  * on_notify publishes the nudge for one notification payload: a scope
- * (a branch id, or 0 for every branch) for a master-data change, "b:CODE"
- * or "*"; "r" and a branch id for rejects to retry or discard, "r:CODE".
+ * (a branch id, or 0 for every branch) for a master-data change, "b:TAG"
+ * per credential of the branch, or "*"; "r" and a branch id for rejects
+ * to retry or discard, "r:TAG" per credential.
  */
 static void
 on_notify(nudge *n, const char *payload)
 {
-	char topic[NUDGE_TOPIC_MAX];
+	char topic[PROTO_TOPIC_MAX];
+	uint8_t secrets[NUDGE_SECRETS][PROTO_SECRET_BYTES];
+	size_t nsec;
 	bool rejects = payload[0] == 'r';
 	int id = atoi(payload + rejects);
 	const char *code;
@@ -132,8 +137,12 @@ on_notify(nudge *n, const char *payload)
 		log_debug("HUB-NUDGE", "no branch with id %d", id);
 		return;
 	}
-	snprintf(topic, sizeof topic, "%c:%s\n", rejects ? 'r' : 'b', code);
-	publish(n, topic);
+	/* One topic per credential: a branch's code never goes out. */
+	nsec = authcache_branch_secrets(n->keys, code, secrets, NUDGE_SECRETS);
+	for (size_t i = 0; i < nsec; i++)
+		if (proto_nudge_topic(secrets[i], rejects ? 'r' : 'b', topic)
+		    == PROTO_OK)
+			publish(n, topic);
 }
 
 /* connect_listen connects and LISTENs, retrying; false when stopping. */
@@ -226,8 +235,8 @@ open_pub(nudge *n, nng_tls_config *tls, char *err, size_t errlen)
 }
 
 proto_err
-nudge_start(const hub_config *conf, nng_tls_config *tls, nudge **out,
-    char *err, size_t errlen)
+nudge_start(const hub_config *conf, nng_tls_config *tls, authcache *keys,
+    nudge **out, char *err, size_t errlen)
 {
 	nudge *n;
 	proto_err rv;
@@ -236,6 +245,7 @@ nudge_start(const hub_config *conf, nng_tls_config *tls, nudge **out,
 	if (conf->npub == 0)
 		return PROTO_OK;
 	n = xcalloc(1, sizeof *n);
+	n->keys = keys;
 	n->conf = conf;
 	atomic_init(&n->stop, false);
 	if ((rv = open_pub(n, tls, err, errlen)) != PROTO_OK) {

@@ -876,7 +876,8 @@ server_run(
 	    || (rv = tls_start(conf, &st, &tls, err, errlen)) != PROTO_OK
 	    || (rv = open_socket(conf, &st, tls, &sock, err, errlen))
 	        != PROTO_OK
-	    || (rv = nudge_start(conf, tls, &nd, err, errlen)) != PROTO_OK)
+	    || (rv = nudge_start(conf, tls, st.keys, &nd, err, errlen))
+	        != PROTO_OK)
 		goto done;
 	for (size_t i = 0; i < n; i++) {
 		if ((rv = worker_init(

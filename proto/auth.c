@@ -119,6 +119,33 @@ proto_rep_mac(const uint8_t secret[PROTO_SECRET_BYTES], int type,
 	return hmac_end(&h, mac);
 }
 
+proto_err
+proto_nudge_topic(
+    const uint8_t secret[PROTO_SECRET_BYTES], char kind, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	uint8_t head[6], mac[PROTO_MAC_BYTES];
+	hmac h;
+	proto_err rv;
+
+	memcpy(head, "bs2n", 4);
+	head[4] = (uint8_t) kind;
+	head[5] = 0;
+	hmac_start(&h, secret);
+	hmac_put(&h, head, 5);
+	if ((rv = hmac_end(&h, mac)) != PROTO_OK)
+		return rv;
+	out[0] = kind;
+	out[1] = ':';
+	for (size_t i = 0; i < PROTO_TOPIC_TAG_BYTES; i++) {
+		out[2 + 2 * i] = hex[mac[i] >> 4];
+		out[3 + 2 * i] = hex[mac[i] & 15];
+	}
+	out[2 + 2 * PROTO_TOPIC_TAG_BYTES] = '\n';
+	out[3 + 2 * PROTO_TOPIC_TAG_BYTES] = '\0';
+	return PROTO_OK;
+}
+
 bool
 proto_mac_equal(const uint8_t *a, const uint8_t *b, size_t n)
 {

@@ -72,6 +72,19 @@ proto_err proto_rep_mac(const uint8_t secret[PROTO_SECRET_BYTES], int type,
     const uint8_t req_mac[PROTO_MAC_BYTES],
     const uint8_t digest[PROTO_DIGEST_BYTES], uint8_t mac[PROTO_MAC_BYTES]);
 
+/*
+ * Nudge topics (hub/nudge.h): the publisher names a branch by a tag only
+ * holders of one of its keys can compute, never by its code. The topic
+ * of kind ('b': master data, 'r': rejects) for the credential whose
+ * secret is S is kind, ':', the first PROTO_TOPIC_TAG_BYTES of
+ * HMAC-SHA256(S, "bs2n" kind) in hex, and a newline. out needs
+ * PROTO_TOPIC_MAX bytes (NUL included). PROTO_EIO if the hash fails.
+ */
+#define PROTO_TOPIC_TAG_BYTES 16
+#define PROTO_TOPIC_MAX       (2 + 2 * PROTO_TOPIC_TAG_BYTES + 2)
+proto_err proto_nudge_topic(
+    const uint8_t secret[PROTO_SECRET_BYTES], char kind, char *out);
+
 /* proto_mac_equal compares n bytes in a time that does not depend on
  * where they differ. */
 bool proto_mac_equal(const uint8_t *a, const uint8_t *b, size_t n);
