@@ -8,26 +8,33 @@
 
 #define ROTL(x, b) (uint64_t)(((x) << (b)) | ((x) >> (64 - (b))))
 
+/* sipround is one SipRound of the four state words. */
+static void
+sipround(siphash *s)
+{
+	s->v0 += s->v1;
+	s->v1 = ROTL(s->v1, 13);
+	s->v1 ^= s->v0;
+	s->v0 = ROTL(s->v0, 32);
+	s->v2 += s->v3;
+	s->v3 = ROTL(s->v3, 16);
+	s->v3 ^= s->v2;
+	s->v0 += s->v3;
+	s->v3 = ROTL(s->v3, 21);
+	s->v3 ^= s->v0;
+	s->v2 += s->v1;
+	s->v1 = ROTL(s->v1, 17);
+	s->v1 ^= s->v2;
+	s->v2 = ROTL(s->v2, 32);
+}
+
+/* round2 compresses one message word: c = 2 SipRounds. */
 static void
 round2(siphash *s, uint64_t m)
 {
 	s->v3 ^= m;
-	for (int i = 0; i < 2; i++) {
-		s->v0 += s->v1;
-		s->v1 = ROTL(s->v1, 13);
-		s->v1 ^= s->v0;
-		s->v0 = ROTL(s->v0, 32);
-		s->v2 += s->v3;
-		s->v3 = ROTL(s->v3, 16);
-		s->v3 ^= s->v2;
-		s->v0 += s->v3;
-		s->v3 = ROTL(s->v3, 21);
-		s->v3 ^= s->v0;
-		s->v2 += s->v1;
-		s->v1 = ROTL(s->v1, 17);
-		s->v1 ^= s->v2;
-		s->v2 = ROTL(s->v2, 32);
-	}
+	sipround(s);
+	sipround(s);
 	s->v0 ^= m;
 }
 
@@ -83,37 +90,8 @@ siphash_final(siphash *s)
 
 	round2(s, m);
 	s->v2 ^= 0xff;
-	for (int i = 0; i < 2; i++) {
-		/* two more rounds each time: d = 4 */
-		s->v0 += s->v1;
-		s->v1 = ROTL(s->v1, 13);
-		s->v1 ^= s->v0;
-		s->v0 = ROTL(s->v0, 32);
-		s->v2 += s->v3;
-		s->v3 = ROTL(s->v3, 16);
-		s->v3 ^= s->v2;
-		s->v0 += s->v3;
-		s->v3 = ROTL(s->v3, 21);
-		s->v3 ^= s->v0;
-		s->v2 += s->v1;
-		s->v1 = ROTL(s->v1, 17);
-		s->v1 ^= s->v2;
-		s->v2 = ROTL(s->v2, 32);
-		s->v0 += s->v1;
-		s->v1 = ROTL(s->v1, 13);
-		s->v1 ^= s->v0;
-		s->v0 = ROTL(s->v0, 32);
-		s->v2 += s->v3;
-		s->v3 = ROTL(s->v3, 16);
-		s->v3 ^= s->v2;
-		s->v0 += s->v3;
-		s->v3 = ROTL(s->v3, 21);
-		s->v3 ^= s->v0;
-		s->v2 += s->v1;
-		s->v1 = ROTL(s->v1, 17);
-		s->v1 ^= s->v2;
-		s->v2 = ROTL(s->v2, 32);
-	}
+	for (int i = 0; i < 4; i++) /* d = 4 */
+		sipround(s);
 	return s->v0 ^ s->v1 ^ s->v2 ^ s->v3;
 }
 
