@@ -175,6 +175,21 @@ shut_out(worker *w, const conn_info *c)
 	return blocked;
 }
 
+/*
+ * conn_admit takes the current request's connection into *c, or says why
+ * the request goes no further: the connection is gone (an ERROR in reply)
+ * or its address is shut out (dropped). PROTO_OK to go on.
+ */
+static proto_err
+conn_admit(worker *w, conn_info *c, proto_msg *reply)
+{
+	if (!conn_get(w, c)) {
+		request_error_set(reply, PROTO_ECLOSED, "connection closed");
+		return PROTO_ECLOSED;
+	}
+	return shut_out(w, c) ? PROTO_EAUTH : PROTO_OK;
+}
+
 /* nonce_listed says whether the request was signed for this connection. */
 static bool
 nonce_listed(const proto_auth *a, const uint8_t nonce[PROTO_NONCE_BYTES])
@@ -337,12 +352,8 @@ serverauth_request(worker *w, const proto_env *env, proto_msg *reply)
 	conn_info c;
 	proto_err rv;
 
-	if (!conn_get(w, &c)) {
-		request_error_set(reply, PROTO_ECLOSED, "connection closed");
-		return PROTO_ECLOSED;
-	}
-	if (shut_out(w, &c))
-		return PROTO_EAUTH;
+	if ((rv = conn_admit(w, &c, reply)) != PROTO_OK)
+		return rv;
 	if (!nonce_listed(a, c.nonce))
 		return ask_nonce(w, a, &c, reply);
 	log_who(w->who, sizeof w->who, a->branch, till);
@@ -430,12 +441,8 @@ serverauth_plain(worker *w, const proto_agent_hdr *h, proto_msg *reply)
 	conn_info c;
 	proto_err rv;
 
-	if (!conn_get(w, &c)) {
-		request_error_set(reply, PROTO_ECLOSED, "connection closed");
-		return PROTO_ECLOSED;
-	}
-	if (shut_out(w, &c))
-		return PROTO_EAUTH;
+	if ((rv = conn_admit(w, &c, reply)) != PROTO_OK)
+		return rv;
 	log_who(w->who, sizeof w->who, branch, h->till);
 	for (int attempt = 0; attempt < 2 && !found; attempt++) {
 		if (attempt > 0)
