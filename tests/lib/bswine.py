@@ -24,6 +24,42 @@ import tempfile
 import time
 
 from bsbase import Failure, Skip, log, scaled
+from bsproc import free_port
+
+
+def read_text(path):
+    """The text of a file ("" while it does not exist), e.g. a log."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            return f.read()
+    except FileNotFoundError:
+        return ""
+
+
+class Timer:
+    """Logs how long each step took, for the report."""
+
+    def __init__(self):
+        self.t = time.monotonic()
+
+    def lap(self, what):
+        now = time.monotonic()
+        log("time: %s: %.1f s" % (what, now - self.t))
+        self.t = now
+
+
+def write_agent_ini(wine, path, pos, key, http_port=0, head="", extra=""):
+    """An agent.ini for branch b1 with the example's up tables, the POS
+    file pos as the prefix sees it and a hub nobody listens on (the
+    agent runs without one); head and extra go before and after [agent]'s
+    keys."""
+    with open(path, "w") as f:
+        f.write("%s[agent]\nbranch = b1\nkey = %s\ndatabase = %s\n"
+                "hub = tcp://127.0.0.1:%d\nhttp_port = %d\n%s"
+                "[table transactions]\n[table transaction_items]\n"
+                "[table payments]\n"
+                % (head, key, wine.win_path(pos), free_port(), http_port,
+                   extra))
 
 
 def text(data):

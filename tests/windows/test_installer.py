@@ -35,8 +35,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import bstest  # noqa: E402
 from bstest import (Failure, Skip, check, check_eq, create_pos,  # noqa: E402
-                    log, wait_until)
-from bswine import Wine  # noqa: E402
+                    wait_until)
+from bswine import Timer, Wine, read_text, write_agent_ini  # noqa: E402
 
 SERVICE = "branchsync-agent"
 UNINST_KEY = ("HKLM\\Software\\Microsoft\\Windows\\CurrentVersion\\"
@@ -75,24 +75,6 @@ def pos_rows(path):
         c.close()
 
 
-def read(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
-class Timer:
-    def __init__(self):
-        self.t = time.monotonic()
-
-    def lap(self, what):
-        now = time.monotonic()
-        log("time: %s: %.1f s" % (what, now - self.t))
-        self.t = now
-
-
 def check_installed(wine):
     pf = wine.drive_c("Program Files", "branchsync")
     for f in ("branchsync-agent.exe", "uninstall.exe", "agent.ini.example"):
@@ -111,16 +93,6 @@ def check_installed(wine):
     check(r.returncode == 0 and "uninstall.exe" in r.stdout
           and "DisplayVersion" in r.stdout,
           "the Add/Remove Programs entry", r.stdout)
-
-
-def write_ini(wine, path, pos):
-    """A configuration the service can run with (no hub needed)."""
-    with open(path, "w") as f:
-        f.write("; edited after the install\n[agent]\nbranch = b1\n"
-                "key = %s\ndatabase = %s\nhub = tcp://127.0.0.1:%d\n"
-                "http_port = 0\n[table transactions]\n"
-                "[table transaction_items]\n[table payments]\n"
-                % ("cd" * 32, wine.win_path(pos), bstest.free_port()))
 
 
 def main(env):
@@ -152,22 +124,23 @@ def main(env):
     t.lap("setup /S")
 
     # An upgrade over an edited file and a running service.
-    write_ini(wine, ini, pos)
+    write_agent_ini(wine, ini, pos, "cd" * 32,
+                    head="; edited after the install\n")
     edited = digest(ini)
     wine.check_run(["C:\\Program Files\\branchsync\\branchsync-agent.exe",
                     "init"])
     wine.check_run(["sc", "start", SERVICE])
     wine.wait_service(SERVICE, "RUNNING")
-    wait_until(lambda: "AGENT-START" in read(logpath), 60,
+    wait_until(lambda: "AGENT-START" in read_text(logpath), 60,
                "AGENT-START in %s" % logpath)
     r = wine.run([wine.win_path(setup), "/S"], timeout=300)
     check_eq(r.returncode, 0, "setup /S over a running service: exit status")
     check_installed(wine)
     check_eq(digest(ini), edited, "setup kept the edited agent.ini")
     wine.wait_service(SERVICE, "RUNNING")
-    wait_until(lambda: read(logpath).count("AGENT-START") == 2, 60,
+    wait_until(lambda: read_text(logpath).count("AGENT-START") == 2, 60,
                "the service started again after the upgrade")
-    text = read(logpath)
+    text = read_text(logpath)
     check(text.count("AGENT-STOP") == 1 and "AGENT-FATAL" not in text,
           "the upgrade stopped the service cleanly", text)
     t.lap("setup /S over a running service")
@@ -183,7 +156,7 @@ def main(env):
     check(wine.service(SERVICE) is None, "the service is gone")
     r = wine.run(["reg", "query", UNINST_KEY])
     check(r.returncode != 0, "the Add/Remove Programs entry is gone")
-    text = read(logpath)
+    text = read_text(logpath)
     check(text.count("AGENT-STOP") == 2 and "AGENT-FATAL" not in text,
           "uninstall stopped the service cleanly", text)
     check_eq(digest(ini), edited, "uninstall left agent.ini as it was")

@@ -17,14 +17,13 @@ is that build); skipped (77) without wine.
 import json
 import os
 import sys
-import time
 import urllib.request
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import bstest  # noqa: E402
-from bstest import check, check_eq, create_pos, free_port, log  # noqa: E402
-from bswine import Wine  # noqa: E402
+from bstest import check, check_eq, create_pos, free_port  # noqa: E402
+from bswine import Timer, Wine, read_text, write_agent_ini  # noqa: E402
 
 SERVICE = "branchsync-agent"
 
@@ -37,45 +36,10 @@ def agent_exe():
     return path
 
 
-def write_ini(wine, path, pos, http_port):
-    with open(path, "w") as f:
-        f.write("[agent]\n"
-                "branch = b1\n"
-                "key = %s\n"
-                "database = %s\n"
-                "hub = tcp://127.0.0.1:%d\n"
-                "http_port = %d\n"
-                "backoff_max_ms = 2000\n"
-                "[table transactions]\n"
-                "[table transaction_items]\n"
-                "[table payments]\n"
-                % ("ab" * 32, wine.win_path(pos), free_port(), http_port))
-
-
-def read(path):
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            return f.read()
-    except FileNotFoundError:
-        return ""
-
-
 def status(port):
     url = "http://127.0.0.1:%d/status" % port
     with urllib.request.urlopen(url, timeout=5) as r:
         return r.status, json.loads(r.read())
-
-
-class Timer:
-    """Logs how long each step took, for the report."""
-
-    def __init__(self):
-        self.t = time.monotonic()
-
-    def lap(self, what):
-        now = time.monotonic()
-        log("time: %s: %.1f s" % (what, now - self.t))
-        self.t = now
 
 
 def start_and_check(wine, port, logpath, starts, how):
@@ -84,10 +48,10 @@ def start_and_check(wine, port, logpath, starts, how):
     check_eq(r.returncode, 0, "%s start %s: exit status" % (how, SERVICE))
     s = wine.wait_service(SERVICE, "RUNNING")
     check_eq(s[0], "RUNNING", "%s start: the service is RUNNING" % how)
-    bstest.wait_until(lambda: read(logpath).count("AGENT-START") == starts,
+    bstest.wait_until(lambda: read_text(logpath).count("AGENT-START") == starts,
                       60, "AGENT-START number %d in %s" % (starts, logpath))
     check(True, "the service logs to %s (%d lines)"
-          % (logpath, read(logpath).count("\n")))
+          % (logpath, read_text(logpath).count("\n")))
     code, st = bstest.wait_until(lambda: try_status(port), 30,
                                  "GET /status of the service")
     check(code == 200 and st.get("branch") == "b1",
@@ -105,7 +69,7 @@ def check_clean_stop(wine, logpath, stops, what):
     s = wine.wait_service(SERVICE, "STOPPED", timeout=60)
     check_eq(s[1:], (0, 0), "%s: the service stopped with exit code 0"
              % what)
-    text = read(logpath)
+    text = read_text(logpath)
     check_eq(text.count("AGENT-STOP"), stops,
              "%s: the agent logged AGENT-STOP" % what)
     check("AGENT-FATAL" not in text and "ERROR" not in text,
@@ -121,7 +85,8 @@ def main(env):
     ini = os.path.join(env.dir, "agent.ini")
     port = free_port()
     create_pos(pos)
-    write_ini(wine, ini, pos, port)
+    write_agent_ini(wine, ini, pos, "ab" * 32, http_port=port,
+                    extra="backoff_max_ms = 2000\n")
     logpath = wine.program_data("branchsync", "agent.log")
 
     r = wine.check_run([exe, "init", "-c", wine.win_path(ini)])
@@ -163,7 +128,7 @@ def main(env):
     t.lap("net start until RUNNING and logging")
     r = wine.check_run([exe, "service", "uninstall"])
     check("removed" in r.stdout, "service uninstall", r.stdout)
-    text = read(logpath)
+    text = read_text(logpath)
     check_eq(text.count("AGENT-STOP"), 2,
              "service uninstall: the agent logged AGENT-STOP")
     check("AGENT-FATAL" not in text and "ERROR" not in text,
@@ -187,7 +152,7 @@ def main(env):
     s = wine.wait_service(SERVICE, "STOPPED")
     check_eq(s[1:], (1066, 1), "a service that cannot start stops with "
              "ERROR_SERVICE_SPECIFIC_ERROR, code 1")
-    text = read(logpath)
+    text = read_text(logpath)
     check("AGENT-FATAL" in text and "missing.ini" in text,
           "the reason is in the default log", text)
     wine.check_run([exe, "service", "uninstall"])
