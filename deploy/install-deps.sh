@@ -21,30 +21,11 @@ if ! command -v node >/dev/null 2>&1; then
 	PACKAGES+=(nodejs npm)
 fi
 
-missing=()
-for p in "${PACKAGES[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	if [ "$status" != "installed" ]; then
-		missing+=("$p")
-	fi
-done
-
-if [ ${#missing[@]} -eq 0 ]; then
+# shellcheck source=deploy/apt.sh
+. "$(dirname "$0")/apt.sh"
+apt_missing "${PACKAGES[@]}"
+if [ ${#MISSING[@]} -eq 0 ]; then
 	echo "install-deps: all ${#PACKAGES[@]} packages already installed"
 	exit 0
 fi
-
-if [ "$(id -u)" -eq 0 ]; then
-	SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-	SUDO=(sudo)
-else
-	echo "install-deps: error: missing packages: ${missing[*]}" >&2
-	echo "install-deps: hint: run this script as root or install sudo" >&2
-	exit 1
-fi
-
-echo "install-deps: installing: ${missing[*]}"
-export DEBIAN_FRONTEND=noninteractive
-"${SUDO[@]}" apt-get update
-"${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+apt_install install-deps "${MISSING[@]}"

@@ -34,38 +34,20 @@ for p in "${TARGET_PACKAGES[@]}"; do
 	PACKAGES+=("$p:$ARCH")
 done
 
+# shellcheck source=deploy/apt.sh
+. "$(dirname "$0")/../apt.sh"
 add_arch=0
 if ! dpkg --print-foreign-architectures | grep -qx "$ARCH"; then
 	add_arch=1
 fi
-missing=()
-for p in "${PACKAGES[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	if [ "$status" != "installed" ]; then
-		missing+=("$p")
-	fi
-done
-
-if [ $add_arch -eq 0 ] && [ ${#missing[@]} -eq 0 ]; then
+apt_missing "${PACKAGES[@]}"
+if [ $add_arch -eq 0 ] && [ ${#MISSING[@]} -eq 0 ]; then
 	echo "arm64 setup: all ${#PACKAGES[@]} packages already installed"
 	exit 0
 fi
-
-if [ "$(id -u)" -eq 0 ]; then
-	SUDO=()
-elif command -v sudo >/dev/null 2>&1; then
-	SUDO=(sudo)
-else
-	echo "arm64 setup: error: missing packages: ${missing[*]}" >&2
-	echo "arm64 setup: hint: run this script as root or install sudo" >&2
-	exit 1
-fi
-
-export DEBIAN_FRONTEND=noninteractive
 if [ $add_arch -eq 1 ]; then
+	apt_sudo "arm64 setup" "${MISSING[@]}"
 	echo "arm64 setup: adding the dpkg architecture $ARCH"
 	"${SUDO[@]}" dpkg --add-architecture "$ARCH"
 fi
-echo "arm64 setup: installing: ${missing[*]}"
-"${SUDO[@]}" apt-get update
-"${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+apt_install "arm64 setup" "${MISSING[@]}"

@@ -48,15 +48,11 @@ export DEBIAN_FRONTEND=noninteractive
 # g++: msgpack-c's CMake project enables C++ though the C library needs none
 PACKAGES=(gcc-mingw-w64-x86-64 g++-mingw-w64-x86-64 cmake make ninja-build pkg-config
 	dpkg-dev xz-utils tcl)
-missing=()
-for p in "${PACKAGES[@]}"; do
-	status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
-	[ "$status" = installed ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	log "installing: ${missing[*]}"
-	"${SUDO[@]}" apt-get update
-	"${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+# shellcheck source=deploy/apt.sh
+. "$HERE/../apt.sh"
+apt_missing "${PACKAGES[@]}"
+if [ ${#MISSING[@]} -gt 0 ]; then
+	apt_install build-deps "${MISSING[@]}"
 fi
 
 # --- deb-src: the same archive as the machine's deb entries ---------------

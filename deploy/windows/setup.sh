@@ -10,16 +10,10 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "$0")" && pwd)
-missing=()
-for p in wine64 nsis; do
-	[ "$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null)" = \
-		installed ] || missing+=("$p")
-done
-if [ ${#missing[@]} -gt 0 ]; then
-	SUDO=()
-	[ "$(id -u)" -eq 0 ] || SUDO=(sudo)
-	export DEBIAN_FRONTEND=noninteractive
-	"${SUDO[@]}" apt-get update
-	"${SUDO[@]}" apt-get install -y --no-install-recommends "${missing[@]}"
+# shellcheck source=deploy/apt.sh
+. "$HERE/../apt.sh"
+apt_missing wine64 nsis
+if [ ${#MISSING[@]} -gt 0 ]; then
+	apt_install "windows setup" "${MISSING[@]}"
 fi
 "$HERE/build-deps.sh" "${1:-build-win}"
