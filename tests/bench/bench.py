@@ -2,6 +2,7 @@
 
     ./tests/run.sh                       # builds build/ (RelWithDebInfo)
     /usr/bin/python3 tests/bench/bench.py [--events 100000] [--branches 10]
+        [--shape retail|sales12] [--drain-only]
 
 Everything runs on this machine: a PostgreSQL started with its default,
 durable settings (fsync on, synchronous_commit on), one hub with
@@ -10,8 +11,12 @@ durable settings (fsync on, synchronous_commit on), one hub with
 It prints, as "figure: value" lines:
   1. drain throughput, events/s, of a backlog of --events events for one
      branch, then of --branches branches at once, each with that backlog;
-  2. PostgreSQL's own ceiling: COPY of the same rows into the same tables
-     (rows/s), so the drain figure can be read against it;
+     with the CPU seconds per event of the agents, the hub and
+     PostgreSQL (from /proc) and the agents' peak RSS;
+  2. PostgreSQL's own ceiling for the same rows: COPY into the same
+     tables, and COPY into a staging table then INSERT ... ON CONFLICT, in
+     --batch-events transactions (the way an apply has to), so the drain
+     figures can be read against it as a share;
   3. with --profile, where the one-branch drain's time went: PostgreSQL
      per statement kind, and the gaps between one batch's COMMIT and the
      next BEGIN (time spent outside PostgreSQL);
@@ -19,6 +24,10 @@ It prints, as "figure: value" lines:
      the capture triggers at synchronous=FULL and NORMAL, the trigger's
      cost per captured row in 100-row transactions, and the p99 while an
      agent drains a backlog from the same file.
+--shape picks the rows: "retail" is the example POS (transactions, items
+and payments, with updates and deletes); "sales12" is one 12-column sales
+table, as many POS apps have: a uuid text key, a 150-byte text, integers
+and an ISO timestamp, written in WAL mode at synchronous=FULL.
 Every load is bounded by its event count; nothing loops for ever.
 """
 import argparse
@@ -37,6 +46,43 @@ import bstest  # noqa: E402
 TABLES = bstest.UPSTREAM_TABLES
 NICE = 10
 OPTS = None
+
+# The sales12 shape: POS table, and its center table (branch_id first).
+SALES12_POS = """
+CREATE TABLE sales12 (
+    id          TEXT PRIMARY KEY,
+    till        INTEGER NOT NULL,
+    receipt_no  INTEGER NOT NULL,
+    cashier_id  INTEGER NOT NULL,
+    customer_id INTEGER,
+    item_count  INTEGER NOT NULL,
+    total_cents INTEGER NOT NULL,
+    tax_cents   INTEGER NOT NULL,
+    discount    INTEGER NOT NULL,
+    status      INTEGER NOT NULL,
+    note        TEXT,
+    created_at  TEXT NOT NULL,
+    is_synced   INTEGER NOT NULL DEFAULT 0
+);
+"""
+SALES12_CENTER = """
+CREATE TABLE IF NOT EXISTS public.sales12 (
+    branch_id   integer NOT NULL,
+    id          text    NOT NULL,
+    till        bigint  NOT NULL,
+    receipt_no  bigint  NOT NULL,
+    cashier_id  bigint  NOT NULL,
+    customer_id bigint,
+    item_count  bigint  NOT NULL,
+    total_cents bigint  NOT NULL,
+    tax_cents   bigint  NOT NULL,
+    discount    bigint  NOT NULL,
+    status      bigint  NOT NULL,
+    note        text,
+    created_at  timestamptz NOT NULL,
+    PRIMARY KEY (branch_id, id)
+);
+"""
 
 
 def figure(name, value):
@@ -57,14 +103,66 @@ def acked_seq(db):
     return int(row[0] or 0) if row else 0
 
 
+def sales12_rows(n, seed):
+    """n sales12 rows (all columns but is_synced), deterministic."""
+    import random
+    import uuid
+    rng = random.Random(seed)
+    note = "".join(rng.choice("abcdefghijklmnopqrstuvwxyz ")
+                   for _ in range(150))
+    t0 = 1796000000
+    for i in range(n):
+        total = rng.randrange(100, 50000)
+        yield (str(uuid.UUID(int=rng.getrandbits(128), version=4)),
+               1 + i % 4, 100000 + i, rng.randrange(1, 40),
+               rng.randrange(1, 5000) if rng.random() < 0.6 else None,
+               rng.randrange(1, 30), total, total // 8,
+               rng.randrange(0, 500), 1, note,
+               time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t0 + i))
+               + ".%03dZ" % (i % 1000))
+
+
+def sales12_backlog(path, events):
+    """Sales written as a till writes them, one sale per commit, in WAL
+    mode at synchronous=FULL, through the capture triggers."""
+    c = sqlite3.connect(path, isolation_level=None)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=FULL")
+    ins = ("INSERT INTO sales12 (id, till, receipt_no, cashier_id, "
+           "customer_id, item_count, total_cents, tax_cents, discount, "
+           "status, note, created_at) VALUES (%s)" % ", ".join("?" * 12))
+    # One commit per sale is what a till does; at FULL each costs an
+    # fsync, so the backlog is written in 100-sale commits to save time
+    # here (the log and the rows are the same either way).
+    rows = sales12_rows(events, 1000)
+    for i in range(0, events, 100):
+        c.execute("BEGIN")
+        c.executemany(ins, (next(rows) for _ in range(min(100, events - i))))
+        c.execute("COMMIT")
+    c.close()
+    return events
+
+
 def make_backlog(env, events):
     """A POS file whose log holds about `events` pending events, with
     the capture triggers installed; written as a POS would, no agent."""
     path = os.path.join(env.dir, "backlog.db")
     bstest.create_pos(path)
+    if OPTS.shape == "sales12":
+        # The example tables stay, unconfigured: tests/bench/pos_latency
+        # writes them while an agent drains.
+        c = sqlite3.connect(path)
+        c.executescript(SALES12_POS)
+        c.close()
     proto = bstest.Agent(env, "proto", "none", "00", "tcp://127.0.0.1:1",
-                         db=path)
+                         db=path, tables=TABLES)
     proto.init("--wal")
+    if OPTS.shape == "sales12":
+        t0 = time.monotonic()
+        sales12_backlog(path, events)
+        figure("backlog", "%d sales12 events, written in %.1f s"
+               % (pending(path), time.monotonic() - t0))
+        return path
     sales = 0
     t0 = time.monotonic()
     while pending(path) < events:
@@ -78,9 +176,41 @@ def make_backlog(env, events):
     return path
 
 
+def cpu_s(pid):
+    """CPU seconds (user + system) a running process has used; 0 if it
+    is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pg_cpu_s(pg):
+    """CPU seconds of the postmaster and every process it runs now, plus
+    what its exited children used."""
+    pm = pg.postmaster_pid()
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(d) == pm or int(fields[1]) == pm:
+            total += cpu_s(int(d))
+    with open("/proc/%d/stat" % pm) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return total + (int(fields[13]) + int(fields[14])) \
+        / os.sysconf("SC_CLK_TCK")
+
+
 def drain(env, pg, hub, backlog, nbranches, tag):
     """Copies the backlog to nbranches POS files, starts their agents at
-    once and times until every log is empty."""
+    once and times until every log is empty. Returns events/s."""
     agents = []
     for i in range(nbranches):
         code = "%s%d" % (tag, i)
@@ -88,10 +218,11 @@ def drain(env, pg, hub, backlog, nbranches, tag):
         db = os.path.join(env.dir, "%s.db" % code)
         shutil.copy(backlog, db)
         agents.append(env.agent(code, code, key, hub.url, db=db,
-                                log_level="warning",
+                                log_level="warning", tables=TABLES,
                                 max_batch_events=OPTS.batch_events))
     total = sum(pending(a.db) for a in agents)
     high = {a.db: bstest.log_state(a.db)["high_seq"] for a in agents}
+    hub_cpu0, pg_cpu0 = cpu_s(hub.proc.p.pid), pg_cpu_s(pg)
     t0 = time.monotonic()
     for a in agents:
         a.start()
@@ -105,13 +236,25 @@ def drain(env, pg, hub, backlog, nbranches, tag):
             bstest.check(False, "drain within 900 s")
         time.sleep(0.02)
     dt = time.monotonic() - t0
+    agent_cpu = sum(cpu_s(a.proc.p.pid) for a in agents)
+    hub_cpu = cpu_s(hub.proc.p.pid) - hub_cpu0
+    pg_cpu = pg_cpu_s(pg) - pg_cpu0
+    rss = max(a.proc.peak_rss_kb() or 0 for a in agents)
     for a in agents:
         a.stop()
         bstest.check(pending(a.db) == 0, "%s: log drained" % a.branch)
-    figure("drain %d branch%s" % (nbranches, "es" if nbranches > 1 else ""),
-           "%d events in %.2f s = %.0f events/s"
+    what = "%d branch%s" % (nbranches, "es" if nbranches > 1 else "")
+    figure("drain %s" % what, "%d events in %.2f s = %.0f events/s"
            % (total, dt, total / dt))
-    return agents
+    figure("CPU per event, drain %s" % what,
+           "agent %.1f us, hub %.1f us, PostgreSQL %.1f us "
+           "(CPU s: agents %.2f, hub %.2f, PostgreSQL %.2f)"
+           % (1e6 * agent_cpu / total, 1e6 * hub_cpu / total,
+              1e6 * pg_cpu / total, agent_cpu, hub_cpu, pg_cpu))
+    figure("agent peak RSS, drain %s" % what, "%.1f MB%s"
+           % (rss / 1024, " (the largest of the agents)"
+              if nbranches > 1 else ""))
+    return total / dt
 
 
 def pg_profile(pg):
@@ -186,6 +329,67 @@ def copy_ceiling(pg, backlog):
     src.close()
 
 
+def staging_ceiling(pg, backlog):
+    """What an apply can reach at best: each --batch-events rows COPYed
+    into a temporary staging table, then INSERT ... ON CONFLICT DO UPDATE
+    into the center table, one transaction per batch, as branch 998.
+    Returns rows/s."""
+    src = sqlite3.connect(backlog)
+    conn = pg.connect()
+    conn.autocommit = False  # COPY and INSERT: one transaction per batch
+    cur = conn.cursor()
+    n = OPTS.batch_events
+    chunks = []
+    rows = 0
+    for t in TABLES:
+        cols = [r[1] for r in src.execute("PRAGMA table_info(%s)" % t)
+                if r[1] != "is_synced"]
+        keys = [r[1] for r in src.execute("PRAGMA table_info(%s)" % t)
+                if r[5] > 0]
+        sel = src.execute("SELECT %s FROM %s" % (", ".join(cols), t))
+        while True:
+            part = sel.fetchmany(n)
+            if not part:
+                break
+            buf = io.StringIO()
+            for row in part:
+                buf.write("998\t" + "\t".join(
+                    "\\N" if v is None else str(v) for v in row) + "\n")
+            rows += len(part)
+            chunks.append((t, cols, keys, buf))
+    for t in TABLES:
+        cur.execute("CREATE TEMP TABLE stage_%s (LIKE %s) "
+                    "ON COMMIT DELETE ROWS" % (t, t))
+    conn.commit()
+    t0 = time.monotonic()
+    for t, cols, keys, buf in chunks:
+        allc = ["branch_id"] + cols
+        buf.seek(0)
+        cur.copy_expert("COPY stage_%s (%s) FROM STDIN"
+                        % (t, ", ".join(allc)), buf)
+        cur.execute("INSERT INTO %s (%s) SELECT %s FROM stage_%s "
+                    "ON CONFLICT (branch_id, %s) DO UPDATE SET %s"
+                    % (t, ", ".join(allc), ", ".join(allc), t,
+                       ", ".join(keys),
+                       ", ".join("%s = excluded.%s" % (c, c)
+                                 for c in cols if c not in keys)))
+        conn.commit()
+    dt = time.monotonic() - t0
+    got = 0
+    for t in TABLES:
+        cur.execute("SELECT count(*) FROM %s WHERE branch_id = 998" % t)
+        got += cur.fetchone()[0]
+    bstest.check(got == rows, "staging ceiling: %d of %d rows at the "
+                 "center" % (got, rows))
+    figure("postgres staging ceiling",
+           "%d rows in %.2f s = %.0f rows/s (COPY into a staging table, "
+           "then INSERT ... ON CONFLICT, %d rows per transaction)"
+           % (rows, dt, rows / dt, n))
+    conn.close()
+    src.close()
+    return rows / dt
+
+
 def latency(db, commits, sync, batch=1, pause_us=0):
     """Runs tests/bench/pos_latency; returns its key=value output."""
     exe = os.path.join(bstest.BUILD_DIR, "tests", "bench", "pos_latency")
@@ -257,7 +461,7 @@ def latency_while_draining(env, pg, hub, backlog, sync, run=0, own=True):
     if not own:
         pos = os.path.join(env.dir, code + "-pos.db")
         shutil.copy(backlog, pos)
-    a = env.agent(code, code, key, hub.url, db=db,
+    a = env.agent(code, code, key, hub.url, db=db, tables=TABLES,
                   log_level="warning", max_batch_events=OPTS.batch_events)
     # A commit every millisecond, like a busy till, spread over the drain.
     idle = latency(pos, 1500, sync, 1, 1000)
@@ -286,22 +490,31 @@ def main(env):
     if not OPTS.drain_only:
         pos_latency(env)
     pg = env.postgres(durable=True)
-    hub = env.hub(pg, workers=OPTS.workers,
+    hub = env.hub(pg, workers=OPTS.workers, tables=TABLES,
                   log_level=os.environ.get("BS_BENCH_HUB_LOG", "warning"))
+    if OPTS.shape == "sales12":
+        pg.psql(SALES12_CENTER)
     bstest.setup_center(pg, hub)
     hub.start()
     backlog = make_backlog(env, OPTS.events)
     if OPTS.profile:
         pg.psql("ALTER SYSTEM SET log_min_duration_statement = 0")
         pg.psql("SELECT pg_reload_conf()")
-    drain(env, pg, hub, backlog, 1, "one")
+    one = drain(env, pg, hub, backlog, 1, "one")
     if OPTS.profile:
         pg.psql("ALTER SYSTEM RESET log_min_duration_statement")
         pg.psql("SELECT pg_reload_conf()")
         pg_profile(pg)
+    many = None
     if OPTS.branches > 1:
-        drain(env, pg, hub, backlog, OPTS.branches, "many")
+        many = drain(env, pg, hub, backlog, OPTS.branches, "many")
     copy_ceiling(pg, backlog)
+    ceiling = staging_ceiling(pg, backlog)
+    figure("drain 1 branch / staging ceiling", "%.0f%%"
+           % (100 * one / ceiling))
+    if many is not None:
+        figure("drain %d branches / staging ceiling" % OPTS.branches,
+               "%.0f%%" % (100 * many / ceiling))
     hub.stop()
     if OPTS.drain_only:
         return
@@ -313,7 +526,10 @@ def main(env):
     # hub and PostgreSQL, here only for want of a datacenter, get the same.
     pg = env.postgres(durable=True, base="/dev/shm")
     os.setpriority(os.PRIO_PROCESS, pg.postmaster_pid(), NICE)
-    hub = env.hub(pg, name="hub2", workers=OPTS.workers, log_level="warning")
+    hub = env.hub(pg, name="hub2", workers=OPTS.workers, tables=TABLES,
+                  log_level="warning")
+    if OPTS.shape == "sales12":
+        pg.psql(SALES12_CENTER)
     bstest.setup_center(pg, hub)
     hub.start()
     os.setpriority(os.PRIO_PROCESS, hub.proc.p.pid, NICE)
@@ -345,8 +561,14 @@ if __name__ == "__main__":
                     help="agent max_batch_events (default 2000)")
     ap.add_argument("--drain-only", action="store_true",
                     help="only the drain and COPY figures")
+    ap.add_argument("--shape", choices=("retail", "sales12"),
+                    default="retail",
+                    help="the rows: the example POS (default) or one "
+                    "12-column sales table")
     ap.add_argument("--profile", action="store_true",
                     help="log PostgreSQL's statements during the one-branch "
                     "drain and print where its time went")
     OPTS = ap.parse_args()
+    if OPTS.shape == "sales12":
+        TABLES = ("sales12",)
     bstest.run(main, "bench")
