@@ -10,6 +10,7 @@ condition within a time scaled by BS_TIME_SCALE.
 
 import ctypes
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -83,9 +84,32 @@ def wait_until(pred, timeout, what, interval=0.1, alive=()):
                 raise Failure("%s exited (status %s) while waiting for %s"
                               % (p.name, p.returncode(), what))
         if time.monotonic() >= deadline:
-            raise Failure("timed out after %g s waiting for %s"
-                          % (timeout, what))
+            raise Failure("timed out after %g s waiting for %s%s"
+                          % (timeout, what, stacks(alive)))
         time.sleep(interval)
+
+
+def stacks(procs):
+    """The threads' stacks of each running process in procs, for a
+    timeout's message: where a daemon waits tells why nothing happened.
+    Empty without gdb (or when it cannot attach)."""
+    gdb = shutil.which("gdb")
+    out = ""
+    for p in procs if gdb else ():
+        if not p.alive() or p.p is None:
+            continue
+        try:
+            r = subprocess.run([gdb, "-p", str(p.p.pid), "-batch", "-nx",
+                                "-ex", "thread apply all bt"],
+                               capture_output=True, text=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            continue
+        bt = [ln for ln in r.stdout.splitlines()
+              if ln.startswith(("Thread ", "#"))]
+        if bt:
+            out += "\n--- stacks of %s (pid %d):\n%s" % (
+                p.name, p.p.pid, "\n".join(bt))
+    return out
 
 
 def tail(path, lines=40):
