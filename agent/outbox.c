@@ -603,15 +603,9 @@ ack_chunk(
 		rv = ack_one(ob, &rows[i], c, err, errlen);
 	if (rv != PROTO_OK || *n == 0)
 		goto done;
-	/* Keep the chunk's last entry: it marks max(seq) and the tag. */
-	sqlite3_bind_int64(ob->del, 1, rows[*n - 1].seq);
-	if (sqlite3_step(ob->del) != SQLITE_DONE)
-		rv = db_fail(
-		    ob->db, "could not delete acked entries", err, errlen);
-	sqlite3_reset(ob->del);
-	if (rv == PROTO_OK
-	    && (rv = outbox_meta_put(
-	            ob, "acked_seq", rows[*n - 1].seq, err, errlen))
+	/* The entries stay until a compaction (outbox_compact). */
+	if ((rv = outbox_meta_put(
+	         ob, "acked_seq", rows[*n - 1].seq, err, errlen))
 	        == PROTO_OK
 	    && (rv = outbox_meta_put(
 	            ob, "acked_tag", rows[*n - 1].tag, err, errlen))
@@ -708,6 +702,66 @@ outbox_ack_block(ob_ack_ctx *c)
 	}
 }
 
+/*
+ * Compaction. An acknowledged entry is not deleted on its own: its entry
+ * in the (tbl, k) index sits on a random page, so deleting a batch's
+ * entries wrote about a page per event, then checkpointed it. They stay
+ * below acked_seq (nothing reads them there) until the log is compacted
+ * in one transaction: the entries to keep (the pending ones, the marker
+ * at acked_seq that keeps max(seq) and its tag, rejects and retries) are
+ * copied aside, the log is cleared (a DELETE without WHERE frees the
+ * table's and the indexes' pages without visiting rows) and the copy goes
+ * back. After an ack it runs when at least COMPACT_MIN entries are
+ * acknowledged and few are pending (at most COMPACT_PENDING, and an eighth
+ * of those freed), so the copy stays small; the sender also compacts
+ * whenever the log has drained (outbox.h). The log never holds more than
+ * it held before a drain began.
+ */
+#define COMPACT_MIN     1024
+#define COMPACT_PENDING 2048
+
+static proto_err
+step_done(outbox *ob, sqlite3_stmt *st, char *err, size_t errlen)
+{
+	proto_err rv = PROTO_OK;
+
+	if (sqlite3_step(st) != SQLITE_DONE)
+		rv = db_fail(
+		    ob->db, "could not compact _branchsync_log", err, errlen);
+	sqlite3_reset(st);
+	return rv;
+}
+
+proto_err
+outbox_compact(outbox *ob, int64_t min, char *err, size_t errlen)
+{
+	int64_t high, freed = ob->acked_seq - ob->low, pending;
+	bool found;
+	proto_err rv;
+
+	if ((rv = outbox_scalar(ob, ob->high, 0, &found, &high, err, errlen))
+	    != PROTO_OK)
+		return rv;
+	pending = high - ob->acked_seq;
+	if (min > 0
+	    && (freed < min || pending > COMPACT_PENDING
+	        || pending * 8 > freed))
+		return PROTO_OK;
+	if ((rv = db_exec(ob->db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
+		return rv;
+	sqlite3_bind_int64(ob->keep_fill, 1, ob->acked_seq);
+	if ((rv = step_done(ob, ob->keep_fill, err, errlen)) == PROTO_OK
+	    && (rv = step_done(ob, ob->log_clear, err, errlen)) == PROTO_OK
+	    && (rv = step_done(ob, ob->keep_back, err, errlen)) == PROTO_OK)
+		rv = db_exec(ob->db, "COMMIT", err, errlen);
+	if (rv != PROTO_OK)
+		db_rollback(ob->db);
+	else
+		ob->low = ob->acked_seq;
+	(void) step_done(ob, ob->keep_drop, err, errlen);
+	return rv;
+}
+
 proto_err
 outbox_ack(outbox *ob, int64_t w, const proto_push *sent, int64_t dups,
     const proto_outcome *outs, size_t n, char *err, size_t errlen)
@@ -736,6 +790,9 @@ outbox_ack(outbox *ob, int64_t w, const proto_push *sent, int64_t dups,
 		outbox_ack_yield(ob, plat_mono_us() - t0);
 	}
 	free(c.blocked);
+	if (rv == PROTO_OK
+	    && outbox_compact(ob, COMPACT_MIN, err, errlen) != PROTO_OK)
+		log_warn("AGENT-COMPACT", "%s", err);
 	/*
 	 * Checkpoint here, where the POS does not wait for it: in WAL mode the
 	 * commit that finds the WAL past its limit runs the checkpoint, and

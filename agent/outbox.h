@@ -121,13 +121,25 @@ proto_err outbox_read(outbox *ob, int64_t after, size_t max_events,
  * gets is_synced = 1 if it still equals the values sent (so a change made
  * since keeps it 0) and no event of its key was rejected or in conflict;
  * a row of a duplicate gets it if no later event of its key is waiting.
- * Acknowledged entries are deleted but the last. Works in chunks of
- * OUTBOX_ACK_CHUNK, each its own transaction. Returns PROTO_OK or
- * PROTO_EDB (chunks already committed stay committed).
+ * Works in chunks of OUTBOX_ACK_CHUNK, each its own transaction, then
+ * compacts the log when that is cheap (outbox_compact; a failure there is
+ * logged, the next ack tries again). Returns PROTO_OK or PROTO_EDB
+ * (chunks already committed stay committed).
  */
 proto_err outbox_ack(outbox *ob, int64_t w, const proto_push *sent,
     int64_t dups, const proto_outcome *outs, size_t n, char *err,
     size_t errlen);
+
+/*
+ * outbox_compact removes the acknowledged entries of the log in one
+ * transaction, keeping the pending ones, the newest acknowledged one (the
+ * marker of max(seq) and its tag), rejects and retries. It does so when
+ * at least min entries were acknowledged since the last compaction and few
+ * are pending; min 0 compacts in any case. outbox_ack calls it with a
+ * minimum of its own; the sender with 1 whenever its log has drained, and
+ * when it stops. Returns PROTO_OK or PROTO_EDB (then nothing changed).
+ */
+proto_err outbox_compact(outbox *ob, int64_t min, char *err, size_t errlen);
 
 /*
  * outbox_welcome applies the identity check for a WELCOME (w, t): on

@@ -45,7 +45,12 @@ struct outbox {
 	int wal_pages;           /* WAL size after our last commit, pages */
 	sqlite3_stmt *log_sel;   /* pending log rows in a seq range */
 	sqlite3_stmt *set_err;   /* set err of one entry */
-	sqlite3_stmt *del;       /* delete acked entries below a seq */
+	int64_t low;             /* no acked entry to compact below this */
+	sqlite3_stmt *keep_fill; /* copy the entries to keep aside */
+	sqlite3_stmt *keep_back; /* and back, after the log was cleared */
+	sqlite3_stmt *keep_drop; /* empty the copy */
+	sqlite3_stmt *log_clear; /* DELETE FROM _branchsync_log */
+	sqlite3_stmt *low_sel;   /* min(seq) */
 	sqlite3_stmt *meta_set;  /* write one meta row */
 	sqlite3_stmt *tag_at;    /* tag of the entry at a seq */
 	sqlite3_stmt *high;      /* max(seq) */
@@ -74,6 +79,9 @@ typedef struct {
 
 /* outbox_now_s returns the wall clock in epoch seconds. */
 int64_t outbox_now_s(void);
+
+/* outbox_low returns the log's lowest seq (0 if it is empty). */
+int64_t outbox_low(outbox *ob);
 
 /* outbox_table_find returns the configured table name, or NULL. */
 ob_table *outbox_table_find(outbox *ob, const char *name);

@@ -211,9 +211,18 @@ static const struct {
         "AND seq <= ?2 AND err IS NULL ORDER BY seq LIMIT ?3"},
     {offsetof(struct outbox, set_err),
         "UPDATE _branchsync_log SET err = ?2, retry = NULL WHERE seq = ?1"},
-    {offsetof(struct outbox, del),
-        "DELETE FROM _branchsync_log WHERE seq < ?1 AND err IS NULL AND "
-        "retry IS NULL"},
+    /* Compaction (outbox.c): the kept entries are the pending ones, the
+     * marker at acked_seq, rejects and retries. */
+    {offsetof(struct outbox, keep_fill),
+        "INSERT INTO temp._bs_keep SELECT * FROM main._branchsync_log "
+        "WHERE seq >= ?1 OR err IS NOT NULL OR retry IS NOT NULL"},
+    {offsetof(struct outbox, keep_back),
+        "INSERT INTO main._branchsync_log SELECT * FROM temp._bs_keep"},
+    {offsetof(struct outbox, keep_drop), "DELETE FROM temp._bs_keep"},
+    /* No WHERE: SQLite clears the table and its indexes page by page. */
+    {offsetof(struct outbox, log_clear), "DELETE FROM main._branchsync_log"},
+    {offsetof(struct outbox, low_sel),
+        "SELECT coalesce(min(seq), 0) FROM _branchsync_log"},
     {offsetof(struct outbox, meta_set),
         "INSERT OR REPLACE INTO _branchsync_meta(name, value) "
         "VALUES (?1, ?2)"},
@@ -224,7 +233,8 @@ static const struct {
     {offsetof(struct outbox, dv), "PRAGMA data_version"},
     {offsetof(struct outbox, sv), "PRAGMA schema_version"},
     /* Retried entries were acknowledged once, so they lie at or below
-     * acked_seq, among the few entries kept there: a short scan. */
+     * acked_seq, among the entries kept there and the acknowledged ones
+     * not compacted yet (outbox.c): a scan of at most those. */
     {offsetof(struct outbox, retry_sel),
         "SELECT seq, tbl, op, k, tag FROM _branchsync_log WHERE seq <= ?1 "
         "AND retry = 1 AND err IS NULL ORDER BY seq LIMIT ?2"},
@@ -400,9 +410,16 @@ outbox_open(const agent_config *conf, outbox **out, char *err, size_t errlen)
 	    || (rv = read_meta(ob, err, errlen)) != PROTO_OK
 	    || (rv = db_exec(ob->db, CAPTURE_LOG_KEY_INDEX, err, errlen))
 	        != PROTO_OK
+	    || (rv = db_exec(ob->db,
+	            "PRAGMA temp_store = MEMORY; CREATE TEMP TABLE _bs_keep "
+	            "AS "
+	            "SELECT * FROM main._branchsync_log WHERE 0",
+	            err, errlen))
+	        != PROTO_OK
 	    || (rv = describe_tables(ob, err, errlen)) != PROTO_OK
 	    || (rv = prepare_all(ob, err, errlen)) != PROTO_OK)
 		goto fail;
+	ob->low = outbox_low(ob);
 	/* Replaces SQLite's auto-checkpoint on this connection: see above. */
 	sqlite3_wal_hook(ob->db, wal_cb, ob);
 	outbox_changed(ob);
@@ -431,6 +448,17 @@ outbox_close(outbox *ob)
 	free(ob->tables);
 	sqlite3_close_v2(ob->db);
 	free(ob);
+}
+
+int64_t
+outbox_low(outbox *ob)
+{
+	int64_t v = 0;
+
+	if (sqlite3_step(ob->low_sel) == SQLITE_ROW)
+		v = sqlite3_column_int64(ob->low_sel, 0);
+	sqlite3_reset(ob->low_sel);
+	return v;
 }
 
 bool

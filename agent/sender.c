@@ -695,6 +695,16 @@ watch(sender *s)
 	}
 }
 
+/* Nothing is pending, or the agent stops: acked entries can go. */
+static void
+compact(sender *s)
+{
+	char err[400];
+
+	if (outbox_compact(s->ob, 1, err, sizeof err) != PROTO_OK)
+		log_warn("AGENT-COMPACT", "%s", err);
+}
+
 static void
 run_loop(sender *s)
 {
@@ -730,8 +740,10 @@ run_loop(sender *s)
 			continue;
 		}
 		was_idle = idle;
-		if (idle)
+		if (idle) {
+			compact(s);
 			idle_wait(s);
+		}
 	}
 }
 
@@ -788,6 +800,7 @@ sender_run(const agent_config *conf, char *err, size_t errlen)
 	plat_notify("READY=1");
 	run_loop(&s);
 	hubclient_abandon(&s.hc);
+	compact(&s);
 	plat_notify("STOPPING=1");
 	log_info("AGENT-STOP", "stopping");
 done:

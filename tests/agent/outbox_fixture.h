@@ -48,4 +48,14 @@ open_ob(void)
 	return true;
 }
 
+/* ack_compact: outbox_ack, then a compaction whatever the counts. */
+static bool
+ack_compact(
+    int64_t w, const proto_push *sent, const proto_outcome *outs, size_t n)
+{
+	CHECK_OK(outbox_ack(ob, w, sent, 0, outs, n, err, sizeof err));
+	CHECK_OK(outbox_compact(ob, 0, err, sizeof err));
+	return true;
+}
+
 #endif /* BS_OUTBOX_FIXTURE_H */

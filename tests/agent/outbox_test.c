@@ -7,7 +7,10 @@
  * log identity decision is tested as a pure function too. Cases are named
  * after the failure they exercise.
  */
+#include <inttypes.h>
+
 #include "outbox_fixture.h"
+#include "rejects.h"
 
 static bool
 read_batch(size_t max_events, size_t max_bytes)
@@ -108,7 +111,7 @@ test_ack_marks_newer_change_synced(void)
 	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 2") == 0);
 	CHECK(read_batch(100, 1 << 20));
 	CHECK(push.nevents == 1 && push.events[0].seq == w + 1);
-	CHECK_OK(outbox_ack(ob, w + 1, &push, 0, NULL, 0, err, sizeof err));
+	CHECK(ack_compact(w + 1, &push, NULL, 0));
 	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 2") == 1);
 	/* The ack's own UPDATE was not captured. */
 	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
@@ -122,7 +125,7 @@ test_ack_reuses_seq(void)
 	CHECK(exec("INSERT INTO transactions(total_cost) VALUES (1), (2);"));
 	CHECK(read_batch(100, 1 << 20));
 	int64_t w = push.events[1].seq, tag = push.events[1].tag;
-	CHECK_OK(outbox_ack(ob, w, &push, 0, NULL, 0, err, sizeof err));
+	CHECK(ack_compact(w, &push, NULL, 0));
 	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
 	CHECK(qint("SELECT max(seq) FROM _branchsync_log") == w);
 	CHECK(qint("SELECT value FROM _branchsync_meta WHERE name = "
@@ -148,8 +151,7 @@ test_reject_lost(void)
 	           "INSERT INTO transactions(id, total_cost) VALUES (3, 1);"));
 	CHECK(read_batch(100, 1 << 20));
 	out.seq = push.events[0].seq;
-	CHECK_OK(outbox_ack(
-	    ob, push.events[2].seq, &push, 0, &out, 1, err, sizeof err));
+	CHECK(ack_compact(push.events[2].seq, &push, &out, 1));
 	CHECK_STR(query("SELECT err FROM _branchsync_log WHERE k = 1"),
 	    "violates check");
 	CHECK(qint("SELECT is_synced FROM transactions WHERE id = 1") == 0);
@@ -186,14 +188,78 @@ test_big_ack_not_chunked(void)
 	         "SELECT i FROM n;"));
 	CHECK(read_batch(1000, 1 << 24));
 	CHECK(push.nevents == 600);
-	CHECK_OK(outbox_ack(
-	    ob, push.events[599].seq, &push, 0, NULL, 0, err, sizeof err));
+	CHECK(ack_compact(push.events[599].seq, &push, NULL, 0));
 	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
 	CHECK(qint("SELECT count(*) FROM transactions WHERE is_synced = 1")
 	    == 600);
 	CHECK(qint("SELECT value FROM _branchsync_meta WHERE name = "
 	           "'acked_seq'")
 	    == push.events[599].seq);
+	return true;
+}
+
+/*
+ * An ack leaves its entries to a later compaction, which happens by
+ * itself once enough are acknowledged and nothing is pending.
+ */
+static bool
+test_compact_after_drain(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(total_cost) VALUES (1), (2);"));
+	CHECK(read_batch(100, 1 << 20));
+	CHECK_OK(outbox_ack(
+	    ob, push.events[1].seq, &push, 0, NULL, 0, err, sizeof err));
+	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 2);
+	CHECK(
+	    exec("WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 "
+	         "FROM n WHERE i < 1100) INSERT INTO transactions(total_cost) "
+	         "SELECT i FROM n;"));
+	CHECK(read_batch(2000, 1 << 24));
+	CHECK(push.nevents == 1100);
+	int64_t w = push.events[1099].seq, tag = push.events[1099].tag;
+	CHECK_OK(outbox_ack(ob, w, &push, 0, NULL, 0, err, sizeof err));
+	char want[64];
+	snprintf(want, sizeof want, "%" PRId64 ":%" PRId64, w, tag);
+	CHECK_STR(query("SELECT group_concat(seq || ':' || tag) FROM "
+	                "_branchsync_log"),
+	    want);
+	CHECK(qint("SELECT count(*) FROM transactions WHERE is_synced = 1")
+	    == 1102);
+	return true;
+}
+
+/*
+ * A compaction keeps the pending entries, the marker, rejects and
+ * retries, and nothing else; seqs go on after it.
+ */
+static bool
+test_compact_keeps(void)
+{
+	proto_outcome out = {0, PROTO_OUT_REJECTED, "violates check"};
+	int64_t one = 1, changed;
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES "
+	           "(1, 1), (2, 1), (3, 1), (4, 1), (5, 1);"));
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 5 && push.events[0].seq == 1);
+	out.seq = 2;
+	CHECK_OK(outbox_ack(ob, 4, &push, 0, &out, 1, err, sizeof err));
+	CHECK(exec("UPDATE _branchsync_log SET err = 'r' WHERE seq = 1"));
+	CHECK_OK(rejects_retry(
+	    outbox_db(ob), &one, 1, true, &changed, err, sizeof err));
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (6, 1)"));
+	CHECK_OK(outbox_compact(ob, 0, err, sizeof err));
+	/* 1 retried, 2 rejected, 4 the marker, 5 and 6 pending; 3 gone. */
+	CHECK_STR(
+	    query("SELECT group_concat(seq || ':' || coalesce(err, '-') "
+	          "|| ':' || coalesce(retry, '-')) FROM _branchsync_log"),
+	    "1:-:1,2:violates check:-,4:-:-,5:-:-,6:-:-");
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 2 && push.events[0].seq == 5
+	    && push.events[1].seq == 6);
+	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (7, 1)"));
+	CHECK(qint("SELECT max(seq) FROM _branchsync_log") == 7);
 	return true;
 }
 
@@ -337,6 +403,8 @@ static const agent_test_case cases[] = {
     {"batch order or values wrong", test_batch_order_or_values_wrong},
     {"batch limits ignored", test_batch_limits_ignored},
     {"deleted row sent as upsert", test_deleted_row_sent_as_upsert},
+    {"compaction after a drain", test_compact_after_drain},
+    {"compaction keeps what it must", test_compact_keeps},
     {"ack marks a newer change synced", test_ack_marks_newer_change_synced},
     {"ack lets seq be reused", test_ack_reuses_seq},
     {"reject lost", test_reject_lost},

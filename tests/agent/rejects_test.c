@@ -49,7 +49,7 @@ rejected_sales(const int64_t *bad)
 	CHECK(push.nevents == 3 && push.events[2].seq == 3);
 	for (; bad[n] != 0; n++)
 		outs[n] = (proto_outcome) {bad[n], PROTO_OUT_REJECTED, "bad"};
-	CHECK_OK(outbox_ack(ob, 3, &push, 0, outs, n, err, sizeof err));
+	CHECK(ack_compact(3, &push, outs, n));
 	CHECK(qint("SELECT count(*) FROM _branchsync_log WHERE err = 'bad'")
 	    == (int64_t) n);
 	return true;

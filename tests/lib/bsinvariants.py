@@ -12,6 +12,7 @@ and report (the RESULT line that tests/bench/soak.py reads).
 
 from bsbase import UPSTREAM_TABLES, Failure, check_eq, log
 from bscheck import compare_table, pg_rows
+from bsproc import wait_until
 from bspos import (qi, sqlite_all, sqlite_columns, sqlite_connect,
                    sqlite_rows)
 
@@ -52,11 +53,20 @@ def check_all_synced(path, tables=UPSTREAM_TABLES):
         c.close()
 
 
-def check_only_marker(path):
+def check_only_marker(path, timeout=30):
     """After a full drain the log holds exactly the marker row: the last
-    acknowledged entry, so max(seq) never goes back."""
+    acknowledged entry, so max(seq) never goes back. The agent compacts
+    its log once it has drained (or stops): this waits up to timeout s
+    for that."""
     st = log_state(path)
     check_eq(st["pending"], 0, "no pending events in _branchsync_log")
+    if st["rows"] > 1 and not st["rejected"]:
+        try:
+            st = wait_until(lambda: (lambda s: s if s["rows"] == 1
+                                     else None)(log_state(path)),
+                            timeout, "the drained log to be compacted")
+        except Failure:
+            st = log_state(path)
     if st["rejected"]:
         log("rejected entries: %r" % sqlite_all(
             path, "SELECT seq, tbl, op, k, err FROM _branchsync_log "
