@@ -191,6 +191,35 @@ exclude_from_conf(const col_list *cl, const agent_table_config *tc,
 	return rv;
 }
 
+/*
+ * rowid_name: the first of rowid, _rowid_ and oid that no column of the
+ * table takes, if the table has a rowid (a WITHOUT ROWID table does not).
+ */
+static const char *
+rowid_name(sqlite3 *db, const char *table, const col_list *cl)
+{
+	static const char *const names[] = {"rowid", "_rowid_", "oid"};
+	const char *name = NULL;
+	sqlite3_stmt *st;
+	strbuf b = {0};
+
+	for (size_t i = 0; i < ARRAY_LEN(names) && name == NULL; i++) {
+		name = names[i];
+		for (size_t j = 0; j < cl->n; j++)
+			if (!strcasecmp(cl->names[j], names[i]))
+				name = NULL;
+	}
+	if (name == NULL)
+		return NULL;
+	strbuf_printf(&b, "SELECT %s FROM ", name);
+	sqlb_ident(&b, table);
+	if (sqlite3_prepare_v2(db, b.p, -1, &st, NULL) != SQLITE_OK)
+		name = NULL;
+	sqlite3_finalize(st);
+	strbuf_fini(&b);
+	return name;
+}
+
 static void
 fill_table(capture_table *t, const col_list *cl, const size_t *idx,
     size_t nkey, const bool *skip)
@@ -241,6 +270,7 @@ capture_describe(sqlite3 *db, const agent_table_config *tc, capture_table *t,
 		goto done;
 	t->name = xstrdup(tc->name);
 	fill_table(t, &cl, idx, nkey, skip);
+	t->rowid = rowid_name(db, tc->name, &cl);
 done:
 	free(skip);
 	free(idx);
@@ -297,16 +327,28 @@ add_key_expr(strbuf *b, const capture_table *t, const char *rec)
  */
 #define TS_EXPR "CAST(strftime('%%s', 'now') AS INTEGER)"
 
-/* INSERT INTO _branchsync_log ... VALUES ('T', op, key, random(), ts); */
+/*
+ * INSERT INTO _branchsync_log ... VALUES ('T', op, key, random(), ts[, r]);
+ * r, the row's rowid when it was written, lets the agent read and mark
+ * the row without a search by key (outbox.c checks the key still
+ * matches: a rowid can be reused or renumbered).
+ */
 static void
 add_log_insert(strbuf *b, const capture_table *t, int op, const char *rec)
 {
-	strbuf_printf(
-	    b, "  INSERT INTO _branchsync_log(tbl, op, k, tag, ts) VALUES (");
+	bool r = t->rowid != NULL && op != 3;
+
+	strbuf_printf(b,
+	    "  INSERT INTO _branchsync_log(tbl, op, k, tag, ts%s) "
+	    "VALUES (",
+	    r ? ", r" : "");
 	sqlb_lit(b, t->name);
 	strbuf_printf(b, ", %d, ", op);
 	add_key_expr(b, t, rec);
-	strbuf_printf(b, ", random(), " TS_EXPR ");\n");
+	strbuf_printf(b, ", random(), " TS_EXPR);
+	if (r)
+		strbuf_printf(b, ", %s.%s", rec, t->rowid);
+	strbuf_printf(b, ");\n");
 }
 
 /* A captured write marks the row unsynced, unless it already is. */
@@ -388,7 +430,8 @@ capture_trigger_sql(const capture_table *t, int kind, char **name)
  */
 #define LOG_COLUMNS                                                           \
 	"(seq INTEGER PRIMARY KEY, tbl TEXT NOT NULL, op INTEGER NOT NULL, "  \
-	"k, tag INTEGER NOT NULL, err TEXT, retry INTEGER, ts INTEGER)"
+	"k, tag INTEGER NOT NULL, err TEXT, retry INTEGER, ts INTEGER, "      \
+	"r INTEGER)"
 
 static const char base_sql[]
     = "CREATE TABLE IF NOT EXISTS _branchsync_log" LOG_COLUMNS
@@ -524,12 +567,14 @@ sync_triggers(sqlite3 *db, trig_list *want, trig_list *have,
 
 /*
  * Columns added to _branchsync_log after its first release, with their
- * declarations: a log created by an older agent gets them at init. Both
- * are NULL in old entries (retry: not being retried; ts: unknown age).
+ * declarations: a log created by an older agent gets them at init. They
+ * are NULL in old entries (retry: not being retried; ts: unknown age; r:
+ * the row is found by its key).
  */
 static const char *const added_cols[][2] = {
     {"retry", "retry INTEGER"},
     {"ts", "ts INTEGER"},
+    {"r", "r INTEGER"},
 };
 
 static proto_err

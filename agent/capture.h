@@ -35,13 +35,15 @@
 
 /* One upstream table as found in the POS file's catalog. */
 typedef struct {
-	char *name;      /* table name, as in the catalog */
-	char **cols;     /* sent columns: key first, is_synced left out */
-	size_t ncols;    /* number of sent columns */
-	size_t nkey;     /* the first nkey of cols are the key */
-	char **upd_cols; /* catalog order, without is_synced: UPDATE OF */
-	size_t nupd;     /* number of upd_cols */
-	bool has_synced; /* the table has an is_synced column */
+	char *name;        /* table name, as in the catalog */
+	char **cols;       /* sent columns: key first, is_synced left out */
+	size_t ncols;      /* number of sent columns */
+	size_t nkey;       /* the first nkey of cols are the key */
+	char **upd_cols;   /* catalog order, without is_synced: UPDATE OF */
+	size_t nupd;       /* number of upd_cols */
+	bool has_synced;   /* the table has an is_synced column */
+	const char *rowid; /* the name that reads its rowid (static), NULL
+	                      for a WITHOUT ROWID table */
 } capture_table;
 
 /* What capture_install changed. */

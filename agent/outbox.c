@@ -230,26 +230,56 @@ is_later(outbox *ob, const char *tbl, sqlite3_value *k, int64_t seq)
 	return yes;
 }
 
+/*
+ * Steps sel_r at the rowid r the log entry noted, which holds the row if
+ * it still has the entry's key; else (reset) sel by key. Returns the
+ * statement stepped, with its result in *rc.
+ */
+static sqlite3_stmt *
+row_find(outbox *ob, ob_table *ot, sqlite3_value *k, int64_t r, int *rc,
+    proto_err *rv, char *err, size_t errlen)
+{
+	if (r != 0 && ot->sel_r != NULL) {
+		if ((*rv = key_bind(ob, ot, k, ot->sel_r, err, errlen))
+		    != PROTO_OK)
+			return ot->sel_r;
+		sqlite3_bind_int64(ot->sel_r, (int) ot->t.nkey + 1, r);
+		if ((*rc = sqlite3_step(ot->sel_r)) != SQLITE_DONE)
+			return ot->sel_r;
+		sqlite3_reset(ot->sel_r);
+	}
+	if ((*rv = key_bind(ob, ot, k, ot->sel, err, errlen)) == PROTO_OK)
+		*rc = sqlite3_step(ot->sel);
+	return ot->sel;
+}
+
 /* Fills ev from the table's current row, or the key if it is gone. */
 static proto_err
-event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, proto_arena *a,
-    proto_event *ev, size_t *bytes, char *err, size_t errlen)
+event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, int64_t r,
+    proto_arena *a, proto_event *ev, size_t *bytes, char *err, size_t errlen)
 {
-	proto_err rv;
-	int rc;
+	sqlite3_stmt *st;
+	proto_err rv = PROTO_OK;
+	int rc = SQLITE_ERROR;
 
 	ev->ahead = false;
+	ev->rowid = 0;
 	if (op == 3) {
 		ev->op = PROTO_OP_DELETE;
 		return key_copy(ob, ot, k, a, ev, bytes, err, errlen);
 	}
-	if ((rv = key_bind(ob, ot, k, ot->sel, err, errlen)) != PROTO_OK)
+	st = row_find(ob, ot, k, r, &rc, &rv, err, errlen);
+	if (rv != PROTO_OK) {
+		sqlite3_reset(st);
 		return rv;
-	rc = sqlite3_step(ot->sel);
+	}
 	if (rc == SQLITE_ROW) {
 		ev->op = PROTO_OP_UPSERT;
 		ev->ahead = is_later(ob, ot->t.name, k, ev->seq);
-		rv = row_copy(a, ot->sel, ot->t.ncols, ev, bytes);
+		if (ot->t.rowid != NULL)
+			ev->rowid
+			    = sqlite3_column_int64(st, (int) ot->t.ncols);
+		rv = row_copy(a, st, ot->t.ncols, ev, bytes);
 	} else if (rc == SQLITE_DONE) {
 		/* Deleted since: a later delete event is pending. */
 		ev->op = PROTO_OP_NONE;
@@ -258,7 +288,7 @@ event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, proto_arena *a,
 		rv = db_fail(
 		    ob->db, "could not read a captured row", err, errlen);
 	}
-	sqlite3_reset(ot->sel);
+	sqlite3_reset(st);
 	return rv;
 }
 
@@ -316,7 +346,8 @@ read_events(outbox *ob, sqlite3_stmt *sel, size_t max_bytes, proto_arena *a,
 		ev->tag = sqlite3_column_int64(sel, 4);
 		ev->table = push_table_idx(ot, push);
 		if ((rv = event_fill(ob, ot, sqlite3_column_int(sel, 2),
-		         sqlite3_column_value(sel, 3), a, ev, bytes, err,
+		         sqlite3_column_value(sel, 3),
+		         sqlite3_column_int64(sel, 5), a, ev, bytes, err,
 		         errlen))
 		    != PROTO_OK)
 			break;
@@ -558,6 +589,44 @@ outbox_err_bind(outbox *ob, int64_t seq, const proto_outcome *out)
 	return st;
 }
 
+/* Steps the bound st: its changes, or -1 on an error. */
+static int
+synced_step(sqlite3 *db, sqlite3_stmt *st)
+{
+	int n = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(db) : -1;
+
+	sqlite3_reset(st);
+	sqlite3_clear_bindings(st);
+	return n;
+}
+
+/*
+ * is_synced = 1 for ev's row if it still holds ev's values: at the rowid
+ * it was read at, else (a rowid renumbered, or the row changed since) by
+ * key.
+ */
+static proto_err
+mark_synced(
+    outbox *ob, ob_table *ot, const proto_event *ev, char *err, size_t errlen)
+{
+	int n = 0;
+
+	if (ev->rowid != 0 && ot->synced_r != NULL) {
+		for (uint32_t i = 0; i < ev->nvals; i++)
+			db_bind_value(ot->synced_r, (int) i + 1, &ev->vals[i]);
+		sqlite3_bind_int64(
+		    ot->synced_r, (int) ev->nvals + 1, ev->rowid);
+		n = synced_step(ob->db, ot->synced_r);
+	}
+	if (n == 0) {
+		for (uint32_t i = 0; i < ev->nvals; i++)
+			db_bind_value(ot->synced, (int) i + 1, &ev->vals[i]);
+		n = synced_step(ob->db, ot->synced);
+	}
+	return n < 0 ? db_fail(ob->db, "could not process an ack", err, errlen)
+	             : PROTO_OK;
+}
+
 /* Rejected: keep the entry with its reason. Applied: maybe mark synced. */
 static proto_err
 ack_one(outbox *ob, const ack_row *r, ob_ack_ctx *c, char *err, size_t errlen)
@@ -573,9 +642,7 @@ ack_one(outbox *ob, const ack_row *r, ob_ack_ctx *c, char *err, size_t errlen)
 	} else if (r->ot != NULL && r->ot->synced != NULL
 	    && (ev = outbox_ack_markable(c, r->seq)) != NULL
 	    && ev->nvals == r->ot->t.ncols) {
-		st = r->ot->synced;
-		for (uint32_t i = 0; i < ev->nvals; i++)
-			db_bind_value(st, (int) i + 1, &ev->vals[i]);
+		return mark_synced(ob, r->ot, ev, err, errlen);
 	} else {
 		return PROTO_OK;
 	}

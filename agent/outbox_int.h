@@ -22,9 +22,11 @@
 /* Per configured table: its layout and its statements. */
 typedef struct {
 	capture_table t;       /* layout from the catalog */
-	sqlite3_stmt *sel;     /* SELECT cols FROM t WHERE key = ?1 */
+	sqlite3_stmt *sel;     /* SELECT cols[, rowid] FROM t WHERE key = ?1 */
+	sqlite3_stmt *sel_r;   /* the same at a rowid, if the key matches */
 	sqlite3_stmt *keyvals; /* composite: decode the parts of ?1 */
 	sqlite3_stmt *synced;  /* is_synced = 1 if the row equals the sent */
+	sqlite3_stmt *synced_r;   /* the same at the rowid it was read at */
 	sqlite3_stmt *synced_dup; /* is_synced = 1 after a lost ack */
 	int push_idx;             /* index in the current push, or -1 */
 } ob_table;

@@ -87,19 +87,67 @@ add_key_match(strbuf *b, const capture_table *t)
  * is_synced: no trigger fires.
  */
 static proto_err
-prepare_synced(sqlite3 *db, ob_table *ot, strbuf *b, char *err, size_t errlen)
+prepare_synced(
+    sqlite3 *db, ob_table *ot, bool at_rowid, char *err, size_t errlen)
 {
 	const capture_table *t = &ot->t;
+	strbuf b = {0};
+	proto_err rv;
 
-	strbuf_printf(b, "UPDATE ");
-	sqlb_ident(b, t->name);
-	strbuf_printf(b, " SET is_synced = 1 WHERE is_synced IS NOT 1");
+	strbuf_printf(&b, "UPDATE ");
+	sqlb_ident(&b, t->name);
+	strbuf_printf(&b, " SET is_synced = 1 WHERE is_synced IS NOT 1");
+	if (at_rowid)
+		strbuf_printf(&b, " AND %s = ?%zu", t->rowid, t->ncols + 1);
 	for (size_t i = 0; i < t->ncols; i++) {
-		strbuf_printf(b, " AND ");
-		sqlb_ident(b, t->cols[i]);
-		strbuf_printf(b, i < t->nkey ? " = ?%zu" : " IS ?%zu", i + 1);
+		/* At a rowid, "+": the key is compared, not searched. */
+		strbuf_printf(
+		    &b, " AND %s", at_rowid && i < t->nkey ? "+" : "");
+		sqlb_ident(&b, t->cols[i]);
+		strbuf_printf(&b, i < t->nkey ? " = ?%zu" : " IS ?%zu", i + 1);
 	}
-	return db_prepare(db, b->p, &ot->synced, err, errlen);
+	rv = db_prepare(
+	    db, b.p, at_rowid ? &ot->synced_r : &ot->synced, err, errlen);
+	strbuf_fini(&b);
+	return rv;
+}
+
+/*
+ * The row's values (and its rowid, if it has one) by key, or at the
+ * rowid its log entry noted if it still holds that key (a rowid can be
+ * reused after a delete, or renumbered by VACUUM).
+ */
+static proto_err
+prepare_sel(sqlite3 *db, ob_table *ot, bool at_rowid, char *err, size_t errlen)
+{
+	const capture_table *t = &ot->t;
+	strbuf b = {0};
+	proto_err rv;
+
+	strbuf_printf(&b, "SELECT ");
+	for (size_t i = 0; i < t->ncols; i++) {
+		strbuf_printf(&b, "%s", i ? ", " : "");
+		sqlb_ident(&b, t->cols[i]);
+	}
+	if (t->rowid != NULL)
+		strbuf_printf(&b, ", %s", t->rowid);
+	strbuf_printf(&b, " FROM ");
+	sqlb_ident(&b, t->name);
+	strbuf_printf(&b, " WHERE ");
+	if (at_rowid) {
+		strbuf_printf(&b, "%s = ?%zu", t->rowid, t->nkey + 1);
+		for (size_t i = 0; i < t->nkey; i++) {
+			strbuf_printf(&b, " AND +");
+			sqlb_ident(&b, t->cols[i]);
+			strbuf_printf(&b, " IS ?%zu", i + 1);
+		}
+	} else {
+		add_key_match(&b, t);
+	}
+	rv = db_prepare(
+	    db, b.p, at_rowid ? &ot->sel_r : &ot->sel, err, errlen);
+	strbuf_fini(&b);
+	return rv;
 }
 
 /* The key of a log entry as SQL over column k: itself or json parts. */
@@ -166,18 +214,10 @@ prepare_table(sqlite3 *db, ob_table *ot, char *err, size_t errlen)
 	strbuf b = {0};
 	proto_err rv;
 
-	strbuf_printf(&b, "SELECT ");
-	for (size_t i = 0; i < t->ncols; i++) {
-		strbuf_printf(&b, "%s", i ? ", " : "");
-		sqlb_ident(&b, t->cols[i]);
-	}
-	strbuf_printf(&b, " FROM ");
-	sqlb_ident(&b, t->name);
-	strbuf_printf(&b, " WHERE ");
-	add_key_match(&b, t);
-	if ((rv = db_prepare(db, b.p, &ot->sel, err, errlen)) != PROTO_OK)
+	if ((rv = prepare_sel(db, ot, false, err, errlen)) != PROTO_OK
+	    || (t->rowid != NULL
+	        && (rv = prepare_sel(db, ot, true, err, errlen)) != PROTO_OK))
 		goto done;
-	strbuf_fini(&b);
 	if (t->nkey > 1) {
 		/* Part i: its value, and the hex of a BLOB part or NULL. */
 		strbuf_printf(&b, "SELECT ");
@@ -192,9 +232,12 @@ prepare_table(sqlite3 *db, ob_table *ot, char *err, size_t errlen)
 		strbuf_fini(&b);
 	}
 	if (t->has_synced) {
-		if ((rv = prepare_synced(db, ot, &b, err, errlen)) != PROTO_OK)
+		if ((rv = prepare_synced(db, ot, false, err, errlen))
+		        != PROTO_OK
+		    || (t->rowid != NULL
+		        && (rv = prepare_synced(db, ot, true, err, errlen))
+		            != PROTO_OK))
 			goto done;
-		strbuf_fini(&b);
 		rv = prepare_synced_dup(db, ot, &b, err, errlen);
 	}
 done:
@@ -207,8 +250,8 @@ static const struct {
 	const char *sql; /* its text */
 } global_stmts[] = {
     {offsetof(struct outbox, log_sel),
-        "SELECT seq, tbl, op, k, tag FROM _branchsync_log WHERE seq > ?1 "
-        "AND seq <= ?2 AND err IS NULL ORDER BY seq LIMIT ?3"},
+        "SELECT seq, tbl, op, k, tag, r FROM _branchsync_log WHERE seq > "
+        "?1 AND seq <= ?2 AND err IS NULL ORDER BY seq LIMIT ?3"},
     {offsetof(struct outbox, set_err),
         "UPDATE _branchsync_log SET err = ?2, retry = NULL WHERE seq = ?1"},
     /* Compaction (outbox.c): the kept entries are the pending ones, the
@@ -236,7 +279,8 @@ static const struct {
      * acked_seq, among the entries kept there and the acknowledged ones
      * not compacted yet (outbox.c): a scan of at most those. */
     {offsetof(struct outbox, retry_sel),
-        "SELECT seq, tbl, op, k, tag FROM _branchsync_log WHERE seq <= ?1 "
+        "SELECT seq, tbl, op, k, tag, r FROM _branchsync_log WHERE seq <= "
+        "?1 "
         "AND retry = 1 AND err IS NULL ORDER BY seq LIMIT ?2"},
     {offsetof(struct outbox, retry_any),
         "SELECT 1 FROM _branchsync_log WHERE seq <= ?1 AND retry = 1 AND "
@@ -440,8 +484,10 @@ outbox_close(outbox *ob)
 		    + global_stmts[i].off));
 	for (size_t i = 0; i < ob->ntables; i++) {
 		sqlite3_finalize(ob->tables[i].sel);
+		sqlite3_finalize(ob->tables[i].sel_r);
 		sqlite3_finalize(ob->tables[i].keyvals);
 		sqlite3_finalize(ob->tables[i].synced);
+		sqlite3_finalize(ob->tables[i].synced_r);
 		sqlite3_finalize(ob->tables[i].synced_dup);
 		capture_table_fini(&ob->tables[i].t);
 	}

@@ -81,7 +81,7 @@ static proto_table tables[] = {
 
 #define CHANGE(id, tbl, op, vals)                                             \
 	{                                                                     \
-		(id), 0, (tbl), (op), ARRAY_LEN(vals), (vals), false          \
+		(id), 0, (tbl), (op), ARRAY_LEN(vals), (vals), false, 0       \
 	}
 
 static proto_changes

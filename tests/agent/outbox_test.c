@@ -199,6 +199,55 @@ test_big_ack_not_chunked(void)
 }
 
 /*
+ * A log entry notes its row's rowid; a rowid taken since by another row
+ * (payments has no INTEGER PRIMARY KEY: an empty table reuses rowid 1)
+ * must not send that row's values for the old key.
+ */
+static bool
+test_reused_rowid(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO payments VALUES (1, 1, 'cash', 5, 0);"
+	           "DELETE FROM payments;"
+	           "INSERT INTO payments VALUES (2, 1, 'card', 7, 0);"));
+	CHECK(qint("SELECT count(*) FROM _branchsync_log WHERE r = 1") == 2);
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 3);
+	CHECK(push.events[0].op == PROTO_OP_NONE && push.events[0].nvals == 2
+	    && push.events[0].vals[0].u.i == 1);
+	CHECK(push.events[1].op == PROTO_OP_DELETE);
+	CHECK(push.events[2].op == PROTO_OP_UPSERT
+	    && push.events[2].vals[0].u.i == 2
+	    && push.events[2].vals[3].u.i == 7);
+	return true;
+}
+
+/*
+ * Rows whose rowids changed (as VACUUM may do to a table without an
+ * INTEGER PRIMARY KEY) before the read and between the read and the ack
+ * are still read by key and marked synced.
+ */
+static bool
+test_renumbered_rowids(void)
+{
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO payments VALUES (1, 1, 'cash', 5, 0), "
+	           "(1, 2, 'card', 6, 0);"
+	           "UPDATE payments SET rowid = rowid + 100;"
+	           "INSERT INTO payments VALUES (1, 3, 'cash', 7, 0);"));
+	CHECK(read_batch(100, 1 << 20));
+	CHECK(push.nevents == 3);
+	CHECK(push.events[0].op == PROTO_OP_UPSERT
+	    && push.events[0].vals[1].u.i == 1 && push.events[0].rowid == 101);
+	CHECK(push.events[1].vals[3].u.i == 6 && push.events[1].rowid == 102);
+	CHECK(exec("UPDATE payments SET rowid = rowid + 100"));
+	CHECK_OK(outbox_ack(
+	    ob, push.events[2].seq, &push, 0, NULL, 0, err, sizeof err));
+	CHECK(qint("SELECT count(*) FROM payments WHERE is_synced = 1") == 3);
+	return true;
+}
+
+/*
  * An ack leaves its entries to a later compaction, which happens by
  * itself once enough are acknowledged and nothing is pending.
  */
@@ -403,6 +452,8 @@ static const agent_test_case cases[] = {
     {"batch order or values wrong", test_batch_order_or_values_wrong},
     {"batch limits ignored", test_batch_limits_ignored},
     {"deleted row sent as upsert", test_deleted_row_sent_as_upsert},
+    {"reused rowid sends another row", test_reused_rowid},
+    {"renumbered rowids lose rows", test_renumbered_rowids},
     {"compaction after a drain", test_compact_after_drain},
     {"compaction keeps what it must", test_compact_keeps},
     {"ack marks a newer change synced", test_ack_marks_newer_change_synced},

@@ -91,7 +91,7 @@ test_old_log_not_upgraded(void)
 	CHECK(res.created == 0 && res.dropped == 0);
 	CHECK_STR(query("SELECT group_concat(name) FROM "
 	                "pragma_table_info('_branchsync_log')"),
-	    "seq,tbl,op,k,tag,err,retry,ts");
+	    "seq,tbl,op,k,tag,err,retry,ts,r");
 	CHECK(exec("INSERT INTO transactions(id, total_cost) VALUES (7, 1)"));
 	CHECK(qint("SELECT count(*) FROM _branchsync_log WHERE ts IS NULL")
 	    == 1);

@@ -18,7 +18,7 @@ static const char *cols[] = {"id", "amount"};
 static proto_table tables[] = {{"payments", 2, cols, 1}};
 static proto_value vals[]
     = {{PROTO_INT, 0, {.i = 7}}, {PROTO_STR, 3, {.s = "a\0b"}}};
-static proto_event events[] = {{5, -9, 0, PROTO_OP_UPSERT, 2, vals, false}};
+static proto_event events[] = {{5, -9, 0, PROTO_OP_UPSERT, 2, vals, false, 0}};
 
 /* sample_push: a PUSH whose header still names a key, as v1 would. */
 static void

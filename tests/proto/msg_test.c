@@ -110,11 +110,11 @@ static proto_value vals3[] = {VI(1)};
 static proto_value vals4[] = {VI(-1), VI(0), VS(long_str, 300),
     VB(some_bin, 4), VF(1e300), VBOOL(false)};
 static proto_event events[] = {
-    {1, INT64_MIN, 0, PROTO_OP_UPSERT, 6, vals0, false},
-    {2, -1, 1, PROTO_OP_UPSERT, 4, vals1, true},
-    {3, 42, 1, PROTO_OP_DELETE, 2, vals2, false},
-    {4, 7, 0, PROTO_OP_NONE, 1, vals3, false},
-    {5, INT64_MAX, 0, PROTO_OP_UPSERT, 6, vals4, false},
+    {1, INT64_MIN, 0, PROTO_OP_UPSERT, 6, vals0, false, 0},
+    {2, -1, 1, PROTO_OP_UPSERT, 4, vals1, true, 0},
+    {3, 42, 1, PROTO_OP_DELETE, 2, vals2, false, 0},
+    {4, 7, 0, PROTO_OP_NONE, 1, vals3, false, 0},
+    {5, INT64_MAX, 0, PROTO_OP_UPSERT, 6, vals4, false, 0},
 };
 
 static void
@@ -173,11 +173,11 @@ sample_pull_all(proto_msg *m)
 /* Changes of two tables, upserts and deletes, ids with gaps; the cursor is
  * ahead of the last id (the hub skipped a table it no longer sends). */
 static proto_event changes[] = {
-    {10, 0, 0, PROTO_OP_UPSERT, 6, vals0, false},
-    {11, 0, 1, PROTO_OP_DELETE, 2, vals2, false},
-    {15, 0, 1, PROTO_OP_UPSERT, 4, vals1, false},
-    {16, 0, 0, PROTO_OP_DELETE, 1, vals3, false},
-    {INT64_MAX - 1, 0, 0, PROTO_OP_UPSERT, 6, vals4, false},
+    {10, 0, 0, PROTO_OP_UPSERT, 6, vals0, false, 0},
+    {11, 0, 1, PROTO_OP_DELETE, 2, vals2, false, 0},
+    {15, 0, 1, PROTO_OP_UPSERT, 4, vals1, false, 0},
+    {16, 0, 0, PROTO_OP_DELETE, 1, vals3, false, 0},
+    {INT64_MAX - 1, 0, 0, PROTO_OP_UPSERT, 6, vals4, false, 0},
 };
 
 static void
@@ -541,7 +541,7 @@ static void
 changes_tag_not_sent(void)
 {
 	proto_msg m, *d = NULL;
-	proto_event e[1] = {{7, 99, 0, PROTO_OP_DELETE, 1, vals3, false}};
+	proto_event e[1] = {{7, 99, 0, PROTO_OP_DELETE, 1, vals3, false, 0}};
 	proto_buf b, b2;
 
 	/* A tag set by the caller is not on the wire: same bytes as 0. */
@@ -1009,7 +1009,7 @@ ahead_only_on_push_upserts(void)
 {
 	proto_table t[1] = {{"t", 2, cols0, 1}};
 	proto_value v[2] = {VI(1), VI(2)};
-	proto_event e[1] = {{1, 0, 0, PROTO_OP_DELETE, 1, v, true}};
+	proto_event e[1] = {{1, 0, 0, PROTO_OP_DELETE, 1, v, true, 0}};
 	proto_msg m;
 	proto_buf b;
 
@@ -1848,7 +1848,7 @@ encode_inconsistent_push(void)
 {
 	proto_table t[1] = {{"t", 2, cols0, 1}};
 	proto_value v[2] = {VI(1), VI(2)};
-	proto_event e[1] = {{1, 0, 0, PROTO_OP_UPSERT, 2, v, false}};
+	proto_event e[1] = {{1, 0, 0, PROTO_OP_UPSERT, 2, v, false, 0}};
 	proto_msg m;
 
 	sample_push(&m);
@@ -1895,8 +1895,8 @@ encode_inconsistent_changes(void)
 {
 	proto_table t[1] = {{"t", 2, cols0, 1}};
 	proto_value v[2] = {VI(1), VI(2)};
-	proto_event e[2] = {{5, 0, 0, PROTO_OP_UPSERT, 2, v, false},
-	    {6, 0, 0, PROTO_OP_DELETE, 1, v, false}};
+	proto_event e[2] = {{5, 0, 0, PROTO_OP_UPSERT, 2, v, false, 0},
+	    {6, 0, 0, PROTO_OP_DELETE, 1, v, false, 0}};
 	proto_msg m;
 
 	sample_changes(&m);

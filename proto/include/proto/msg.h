@@ -285,6 +285,8 @@ typedef struct {
 	bool ahead;        /* UPSERT of a PUSH only: the values were read
 	                    * after a later write of the row, whose own event
 	                    * is pending (the hub may skip it if it fails) */
+	int64_t rowid;     /* the agent's own note, never encoded: the
+	                    * SQLite rowid the values were read at, 0 unknown */
 } proto_event;
 
 typedef struct {
