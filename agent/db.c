@@ -86,6 +86,34 @@ db_prepare(
 	return PROTO_EDB;
 }
 
+int
+db_step_nowait(sqlite3 *db, sqlite3_stmt *st, int64_t busy_ms)
+{
+	int rc;
+
+	sqlite3_busy_timeout(db, 0);
+	rc = sqlite3_step(st);
+	sqlite3_busy_timeout(db, (int) busy_ms);
+	return rc;
+}
+
+proto_err
+db_begin_nowait(
+    sqlite3 *db, int64_t busy_ms, bool *got, char *err, size_t errlen)
+{
+	proto_err rv;
+
+	*got = false;
+	sqlite3_busy_timeout(db, 0);
+	rv = db_exec(db, "BEGIN IMMEDIATE", err, errlen);
+	sqlite3_busy_timeout(db, (int) busy_ms);
+	if (rv == PROTO_OK)
+		*got = true;
+	else if ((sqlite3_extended_errcode(db) & 0xff) == SQLITE_BUSY)
+		rv = PROTO_OK;
+	return rv;
+}
+
 void
 db_rollback(sqlite3 *db)
 {

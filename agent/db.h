@@ -8,6 +8,7 @@
 #define AGENT_DB_H
 
 #include <sqlite3.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -67,5 +68,17 @@ proto_err db_schema_version(sqlite3 *db, int64_t *v, char *err, size_t errlen);
 
 /* db_rollback rolls back an open transaction, ignoring errors. */
 void db_rollback(sqlite3 *db);
+
+/*
+ * Writes the agent can make later (a status row, a compaction) must not
+ * hold up the sender behind a POS transaction for up to the busy timeout.
+ * db_step_nowait steps st without waiting for a lock another connection
+ * holds (SQLITE_BUSY: try later); db_begin_nowait begins a write
+ * transaction if the lock is free (*got), else does nothing and returns
+ * PROTO_OK. Both leave the busy timeout at busy_ms.
+ */
+int db_step_nowait(sqlite3 *db, sqlite3_stmt *st, int64_t busy_ms);
+proto_err db_begin_nowait(
+    sqlite3 *db, int64_t busy_ms, bool *got, char *err, size_t errlen);
 
 #endif /* AGENT_DB_H */

@@ -92,13 +92,14 @@ live_name(live_hub h)
 }
 
 proto_err
-live_sync(sqlite3 *db, char *err, size_t errlen)
+live_sync(sqlite3 *db, int64_t busy_ms, char *err, size_t errlen)
 {
 	sqlite3_stmt *ins = NULL;
 	live_state snap;
 	uint64_t gen;
 	bool same;
 	proto_err rv;
+	int rc;
 
 	pthread_mutex_lock(&mu);
 	snap = st;
@@ -120,7 +121,12 @@ live_sync(sqlite3 *db, char *err, size_t errlen)
 	sqlite3_bind_text(ins, 1, live_name(snap.hub), -1, SQLITE_STATIC);
 	sqlite3_bind_int64(ins, 2, snap.since_ms / 1000);
 	sqlite3_bind_text(ins, 3, snap.error, -1, SQLITE_STATIC);
-	if (sqlite3_step(ins) != SQLITE_DONE)
+	/* Behind a POS transaction: the next sync writes it. */
+	if ((rc = db_step_nowait(db, ins, busy_ms)) == SQLITE_BUSY) {
+		sqlite3_finalize(ins);
+		return PROTO_OK;
+	}
+	if (rc != SQLITE_DONE)
 		rv = db_fail(db,
 		    "could not record the hub state in "
 		    "_branchsync_meta",

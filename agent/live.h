@@ -70,10 +70,12 @@ void live_get(live_state *out);
 /*
  * live_sync writes the meta rows above into db when hub changed since
  * the last successful write; otherwise it does nothing (no statement).
- * Skipped when db is inside a transaction. On failure (PROTO_EDB, e.g.
- * busy) the next call tries again.
+ * Skipped when db is inside a transaction. It never waits for the write
+ * lock (a POS transaction holding it would hold up the sender): while
+ * another connection holds it, or on a failure (PROTO_EDB), the next call
+ * tries again. busy_ms is the connection's busy timeout, kept.
  */
-proto_err live_sync(sqlite3 *db, char *err, size_t errlen);
+proto_err live_sync(sqlite3 *db, int64_t busy_ms, char *err, size_t errlen);
 
 /* live_name returns "up", "down" or "unknown". */
 const char *live_name(live_hub h);

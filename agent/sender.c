@@ -525,7 +525,9 @@ sync_live(sender *s)
 {
 	char err[400];
 
-	if (live_sync(outbox_db(s->ob), err, sizeof err) != PROTO_OK)
+	if (live_sync(
+	        outbox_db(s->ob), s->conf->busy_timeout_ms, err, sizeof err)
+	    != PROTO_OK)
 		log_debug("AGENT-HUB-STATE", "%s", err);
 }
 

@@ -13,6 +13,7 @@
 #include "capture.h"
 #include "http.h"
 #include "live.h"
+#include "platform.h"
 #include "status.h"
 
 static agent_status st;
@@ -140,10 +141,10 @@ test_hub_state_written_per_request(void)
 {
 	CHECK(init_pos());
 	live_start();
-	CHECK_OK(live_sync(db, err, sizeof err));
+	CHECK_OK(live_sync(db, 1000, err, sizeof err));
 	CHECK_STR(meta("hub_state"), ""); /* unknown: nothing written */
 	live_unreachable(5000000, "no hub answered");
-	CHECK_OK(live_sync(db, err, sizeof err));
+	CHECK_OK(live_sync(db, 1000, err, sizeof err));
 	CHECK_STR(meta("hub_state"), "down");
 	CHECK_STR(meta("hub_state_since"), "5000");
 	CHECK_STR(meta("hub_last_error"), "no hub answered");
@@ -152,23 +153,51 @@ test_hub_state_written_per_request(void)
 	           "'hub_last_error'"));
 	live_unreachable(6000000, "still none");
 	live_error("hub error: auth");
-	CHECK_OK(live_sync(db, err, sizeof err));
+	CHECK_OK(live_sync(db, 1000, err, sizeof err));
 	CHECK_STR(meta("hub_last_error"), "mark");
 	/* Inside a transaction: deferred to the next call. */
 	live_answer(7000000);
 	CHECK(exec("BEGIN"));
-	CHECK_OK(live_sync(db, err, sizeof err));
+	CHECK_OK(live_sync(db, 1000, err, sizeof err));
 	CHECK(exec("COMMIT"));
 	CHECK_STR(meta("hub_state"), "down");
-	CHECK_OK(live_sync(db, err, sizeof err));
+	CHECK_OK(live_sync(db, 1000, err, sizeof err));
 	CHECK_STR(meta("hub_state"), "up");
 	CHECK_STR(meta("hub_state_since"), "7000");
 	CHECK_STR(meta("hub_last_error"), "hub error: auth");
 	live_answer(8000000);
 	CHECK(exec("UPDATE _branchsync_meta SET value = 'mark' WHERE name = "
 	           "'hub_state'"));
-	CHECK_OK(live_sync(db, err, sizeof err));
+	CHECK_OK(live_sync(db, 1000, err, sizeof err));
 	CHECK_STR(meta("hub_state"), "mark");
+	return true;
+}
+
+/*
+ * A POS transaction holding the write lock does not hold up live_sync
+ * for the busy timeout (30 s here): it writes at the next call instead.
+ */
+static bool
+test_hub_state_waits_for_lock(void)
+{
+	sqlite3 *pos;
+	int64_t t0;
+
+	CHECK(init_pos());
+	sqlite3_busy_timeout(db, 30000); /* as the agent's connection has */
+	live_start();
+	live_unreachable(5000000, "no hub answered");
+	CHECK(sqlite3_open(path, &pos) == SQLITE_OK);
+	CHECK(sqlite3_exec(pos, "BEGIN IMMEDIATE", NULL, NULL, NULL)
+	    == SQLITE_OK);
+	t0 = plat_mono_ms();
+	CHECK_OK(live_sync(db, 30000, err, sizeof err));
+	CHECK(plat_mono_ms() - t0 < 5000);
+	CHECK(sqlite3_exec(pos, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(pos);
+	CHECK_STR(meta("hub_state"), "");
+	CHECK_OK(live_sync(db, 30000, err, sizeof err));
+	CHECK_STR(meta("hub_state"), "down");
 	return true;
 }
 
@@ -180,7 +209,7 @@ test_offline_status_ignores_meta(void)
 	CHECK(init_pos());
 	live_start();
 	live_unreachable(5000000, "no hub answered");
-	CHECK_OK(live_sync(db, err, sizeof err));
+	CHECK_OK(live_sync(db, 1000, err, sizeof err));
 	live_answer(9000000);
 	live_get(&live);
 	live_stop();
@@ -409,6 +438,7 @@ static const agent_test_case cases[] = {
     {"json key missing", test_json_key_missing},
     {"json loses bad utf-8", test_json_loses_bad_utf8},
     {"hub state written per request", test_hub_state_written_per_request},
+    {"hub state waits for the lock", test_hub_state_waits_for_lock},
     {"offline status ignores meta", test_offline_status_ignores_meta},
     {"metrics malformed", test_metrics_malformed},
     {"listener wrong", test_listener_wrong},
