@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "laterset.h"
 #include "log.h"
 #include "outbox_int.h"
 #include "platform.h"
@@ -253,10 +254,14 @@ row_find(outbox *ob, ob_table *ot, sqlite3_value *k, int64_t r, int *rc,
 	return ot->sel;
 }
 
-/* Fills ev from the table's current row, or the key if it is gone. */
+/*
+ * Fills ev from the table's current row, or the key if it is gone. With
+ * maybe_later false, the row is known to have no later entry.
+ */
 static proto_err
 event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, int64_t r,
-    proto_arena *a, proto_event *ev, size_t *bytes, char *err, size_t errlen)
+    bool maybe_later, proto_arena *a, proto_event *ev, size_t *bytes,
+    char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
 	proto_err rv = PROTO_OK;
@@ -275,7 +280,8 @@ event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, int64_t r,
 	}
 	if (rc == SQLITE_ROW) {
 		ev->op = PROTO_OP_UPSERT;
-		ev->ahead = is_later(ob, ot->t.name, k, ev->seq);
+		ev->ahead
+		    = maybe_later && is_later(ob, ot->t.name, k, ev->seq);
 		if (ot->t.rowid != NULL)
 			ev->rowid
 			    = sqlite3_column_int64(st, (int) ot->t.ncols);
@@ -322,19 +328,88 @@ typedef struct {
 	size_t n;     /* how many */
 } seq_list;
 
+/*
+ * The laterset (laterset.h) holds the entries in (later_lo, later_hi]
+ * that the batch reads have not passed yet, and later_ok says it does.
+ * later_extend, in the read transaction of a batch that starts after seq
+ * `from`, adds the entries written since the last scan: each entry is
+ * scanned once while the reads go on where the last one stopped. A read
+ * from anywhere else (a resend after an error), or a log that went back
+ * (a restored file), starts the set again from `from`.
+ */
+static void
+later_extend(outbox *ob, int64_t from)
+{
+	int64_t high = 0;
+	bool found;
+	char err[256];
+	int rc;
+
+	if (outbox_scalar(ob, ob->high, 0, &found, &high, err, sizeof err)
+	    != PROTO_OK) {
+		ob->later_ok = false;
+		return;
+	}
+	if (!ob->later_ok || from != ob->later_lo || high < ob->later_hi) {
+		laterset_clear(
+		    ob->ls, high > from ? (size_t) (high - from) : 0);
+		ob->later_lo = ob->later_hi = from;
+	}
+	sqlite3_bind_int64(ob->later_scan, 1, ob->later_hi);
+	while ((rc = sqlite3_step(ob->later_scan)) == SQLITE_ROW) {
+		const char *tbl
+		    = (const char *) sqlite3_column_text(ob->later_scan, 1);
+		laterset_add(ob->ls,
+		    laterset_hash(tbl != NULL ? tbl : "",
+		        sqlite3_column_value(ob->later_scan, 2)));
+		ob->later_hi = sqlite3_column_int64(ob->later_scan, 0);
+	}
+	sqlite3_reset(ob->later_scan);
+	ob->later_ok = rc == SQLITE_DONE;
+}
+
+/*
+ * later_pass takes the entry at seq, which the batch read has reached,
+ * out of the laterset and sets *maybe: false if its row has no later
+ * entry. false (the set no longer fits the read) if seq is not the next
+ * entry the set expects; the read then asks the index.
+ */
+static bool
+later_pass(
+    outbox *ob, int64_t seq, const char *tbl, sqlite3_value *k, bool *maybe)
+{
+	uint64_t h;
+
+	if (seq <= ob->later_lo || seq > ob->later_hi) {
+		ob->later_ok = false;
+		return false;
+	}
+	h = laterset_hash(tbl, k);
+	laterset_remove(ob->ls, h);
+	ob->later_lo = seq;
+	*maybe = laterset_maybe(ob->ls, h);
+	return true;
+}
+
 /* Steps the log rows and reads each row's values, inside a read txn. */
 static proto_err
-read_events(outbox *ob, sqlite3_stmt *sel, size_t max_bytes, proto_arena *a,
-    proto_push *push, seq_list *unknown, size_t *bytes, char *err,
-    size_t errlen)
+read_events(outbox *ob, sqlite3_stmt *sel, bool filter, size_t max_bytes,
+    proto_arena *a, proto_push *push, seq_list *unknown, size_t *bytes,
+    char *err, size_t errlen)
 {
 	proto_err rv = PROTO_OK;
 	int rc;
 
+	filter = filter && ob->later_ok;
 	while ((rc = sqlite3_step(sel)) == SQLITE_ROW) {
 		const char *tbl = (const char *) sqlite3_column_text(sel, 1);
 		ob_table *ot = outbox_table_find(ob, tbl != NULL ? tbl : "");
 		proto_event *ev = &push->events[push->nevents];
+		bool maybe = true;
+		if (filter)
+			filter = later_pass(ob, sqlite3_column_int64(sel, 0),
+			    tbl != NULL ? tbl : "",
+			    sqlite3_column_value(sel, 3), &maybe);
 		if (ot == NULL) {
 			unknown->seq = xrealloc(
 			    unknown->seq, (unknown->n + 1) * sizeof(int64_t));
@@ -347,8 +422,8 @@ read_events(outbox *ob, sqlite3_stmt *sel, size_t max_bytes, proto_arena *a,
 		ev->table = push_table_idx(ot, push);
 		if ((rv = event_fill(ob, ot, sqlite3_column_int(sel, 2),
 		         sqlite3_column_value(sel, 3),
-		         sqlite3_column_int64(sel, 5), a, ev, bytes, err,
-		         errlen))
+		         sqlite3_column_int64(sel, 5), maybe, a, ev, bytes,
+		         err, errlen))
 		    != PROTO_OK)
 			break;
 		*bytes += 16;
@@ -435,8 +510,11 @@ read_batch(outbox *ob, bool retry, int64_t after, size_t max_events,
 		sqlite3_bind_int64(sel, 2, INT64_MAX);
 		sqlite3_bind_int64(sel, 3, (sqlite3_int64) max_events);
 	}
+	if (!retry)
+		later_extend(
+		    ob, after > ob->acked_seq ? after : ob->acked_seq);
 	rv = read_events(
-	    ob, sel, max_bytes, a, push, unknown, &bytes, err, errlen);
+	    ob, sel, !retry, max_bytes, a, push, unknown, &bytes, err, errlen);
 	if (rv == PROTO_OK)
 		rv = db_exec(ob->db, "COMMIT", err, errlen);
 	if (rv != PROTO_OK)
@@ -803,7 +881,7 @@ proto_err
 outbox_compact(outbox *ob, int64_t min, char *err, size_t errlen)
 {
 	int64_t high, freed = ob->acked_seq - ob->low, pending;
-	bool found;
+	bool found, got;
 	proto_err rv;
 
 	if ((rv = outbox_scalar(ob, ob->high, 0, &found, &high, err, errlen))
@@ -814,7 +892,11 @@ outbox_compact(outbox *ob, int64_t min, char *err, size_t errlen)
 	    && (freed < min || pending > COMPACT_PENDING
 	        || pending * 8 > freed))
 		return PROTO_OK;
-	if ((rv = db_exec(ob->db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
+	/* Housekeeping: behind a POS transaction, it waits for next time. */
+	if ((rv = db_begin_nowait(
+	         ob->db, ob->conf->busy_timeout_ms, &got, err, errlen))
+	        != PROTO_OK
+	    || !got)
 		return rv;
 	sqlite3_bind_int64(ob->keep_fill, 1, ob->acked_seq);
 	if ((rv = step_done(ob, ob->keep_fill, err, errlen)) == PROTO_OK
@@ -849,7 +931,9 @@ outbox_ack(outbox *ob, int64_t w, const proto_push *sent, int64_t dups,
 	if (dup_hi > ob->acked_seq)
 		rv = ack_dups(ob, dup_hi, err, errlen);
 	outbox_ack_block(&c);
-	while (rv == PROTO_OK) {
+	/* Nothing to ack (a WELCOME of an idle branch): no write lock, which
+	 * a POS transaction may hold for a while. */
+	while (rv == PROTO_OK && w > ob->acked_seq) {
 		int64_t t0 = plat_mono_us();
 		rv = ack_chunk(ob, w, &c, &done, err, errlen);
 		if (rv != PROTO_OK || done < OUTBOX_ACK_CHUNK)

@@ -137,7 +137,9 @@ proto_err outbox_ack(outbox *ob, int64_t w, const proto_push *sent,
  * at least min entries were acknowledged since the last compaction and few
  * are pending; min 0 compacts in any case. outbox_ack calls it with a
  * minimum of its own; the sender with 1 whenever its log has drained, and
- * when it stops. Returns PROTO_OK or PROTO_EDB (then nothing changed).
+ * when it stops. It never waits for the write lock: while another
+ * connection (the POS) holds it, it does nothing. Returns PROTO_OK or
+ * PROTO_EDB (then nothing changed).
  */
 proto_err outbox_compact(outbox *ob, int64_t min, char *err, size_t errlen);
 

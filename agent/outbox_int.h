@@ -65,6 +65,11 @@ struct outbox {
 	sqlite3_stmt *oldest;    /* ts of the oldest pending entry */
 	sqlite3_stmt *meta_get;  /* one meta value */
 	sqlite3_stmt *later;     /* is there a later entry of a row? */
+	sqlite3_stmt *later_scan; /* entries after a seq, for ls */
+	struct laterset *ls;      /* rows with entries ahead (outbox.c) */
+	int64_t later_lo;         /* ls holds the entries in (lo, hi] */
+	int64_t later_hi;
+	bool later_ok; /* ls is in step with the reads */
 };
 
 /* What one ACK said, and what was sent, for the chunks to consult. */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "laterset.h"
 #include "log.h"
 #include "outbox_int.h"
 #include "platform.h"
@@ -295,6 +296,9 @@ static const struct {
     {offsetof(struct outbox, meta_get),
         "SELECT value FROM _branchsync_meta WHERE name = ?1"},
     /* On _branchsync_log_key (tbl, k; seq is the rowid): one probe. */
+    {offsetof(struct outbox, later_scan),
+        "SELECT seq, tbl, k FROM _branchsync_log WHERE seq > ?1 ORDER BY "
+        "seq"},
     {offsetof(struct outbox, later),
         "SELECT 1 FROM _branchsync_log WHERE tbl = ?1 AND k = ?2 AND "
         "seq > ?3 LIMIT 1"},
@@ -464,6 +468,7 @@ outbox_open(const agent_config *conf, outbox **out, char *err, size_t errlen)
 	    || (rv = prepare_all(ob, err, errlen)) != PROTO_OK)
 		goto fail;
 	ob->low = outbox_low(ob);
+	ob->ls = laterset_new();
 	/* Replaces SQLite's auto-checkpoint on this connection: see above. */
 	sqlite3_wal_hook(ob->db, wal_cb, ob);
 	outbox_changed(ob);
@@ -492,6 +497,7 @@ outbox_close(outbox *ob)
 		capture_table_fini(&ob->tables[i].t);
 	}
 	free(ob->tables);
+	laterset_free(ob->ls);
 	sqlite3_close_v2(ob->db);
 	free(ob);
 }

@@ -10,6 +10,7 @@
 #include <inttypes.h>
 
 #include "outbox_fixture.h"
+#include "platform.h"
 #include "rejects.h"
 
 static bool
@@ -247,6 +248,94 @@ test_renumbered_rowids(void)
 	return true;
 }
 
+/* 1 if the log holds an entry of the row of the entry at seq after it. */
+static int64_t
+later_in_log(int64_t seq)
+{
+	char sql[300];
+	snprintf(sql, sizeof sql,
+	    "SELECT count(*) > 0 FROM _branchsync_log l, _branchsync_log e "
+	    "WHERE e.seq = %" PRId64 " AND l.tbl = e.tbl AND l.k = e.k AND "
+	    "l.seq > e.seq",
+	    seq);
+	return qint(sql);
+}
+
+/*
+ * Every event's ahead flag is the log's own answer (the row has an entry
+ * after the event's), over random writes between batch reads of random
+ * sizes that go on where the last stopped, start again from acked_seq (a
+ * resend) now and then, and sometimes get acknowledged.
+ */
+static bool
+test_ahead_matches_log(void)
+{
+	uint64_t rng = 7;
+	int64_t after = 0, nahead = 0, nplain = 0;
+	char sql[200];
+#define RND(n) ((int) ((rng = rng * 6364136223846793005ULL + 1) >> 33) % (n))
+	CHECK(open_ob());
+	for (int round = 0; round < 400; round++) {
+		for (int w = RND(6); w > 0; w--) {
+			int id = 1 + RND(12), v = RND(1000);
+			switch (RND(5)) {
+			case 0:
+				snprintf(sql, sizeof sql,
+				    "DELETE FROM transactions WHERE id = %d",
+				    id);
+				break;
+			case 1:
+				snprintf(sql, sizeof sql,
+				    "INSERT OR IGNORE INTO payments VALUES "
+				    "(%d, 1, 'cash', %d, 0)",
+				    id, v);
+				break;
+			case 2:
+				snprintf(sql, sizeof sql,
+				    "UPDATE payments SET amount = %d WHERE "
+				    "transaction_id = %d",
+				    v, id);
+				break;
+			default:
+				snprintf(sql, sizeof sql,
+				    "INSERT INTO transactions(id, total_cost) "
+				    "VALUES (%d, %d) ON CONFLICT(id) DO "
+				    "UPDATE "
+				    "SET total_cost = excluded.total_cost",
+				    id, v);
+			}
+			CHECK(exec(sql));
+		}
+		if (RND(8) == 0)
+			after = 0; /* a resend: from acked_seq */
+		proto_arena_reset(arena);
+		memset(&push, 0, sizeof push);
+		CHECK_OK(outbox_read(ob, after, 1 + (size_t) RND(7), 1 << 20,
+		    arena, &push, err, sizeof err));
+		for (uint32_t i = 0; i < push.nevents; i++) {
+			const proto_event *ev = &push.events[i];
+			bool want = ev->op == PROTO_OP_UPSERT
+			    && later_in_log(ev->seq);
+			if (ev->ahead != want)
+				fprintf(stderr, "seq %" PRId64 ": ahead %d\n",
+				    ev->seq, ev->ahead);
+			CHECK(ev->ahead == want);
+			nahead += want;
+			nplain += !want;
+		}
+		if (push.nevents > 0)
+			after = push.events[push.nevents - 1].seq;
+		if (push.nevents > 0 && RND(4) == 0) {
+			CHECK_OK(outbox_ack(
+			    ob, after, &push, 0, NULL, 0, err, sizeof err));
+			after = 0;
+		}
+	}
+#undef RND
+	CHECK(nahead > 50 && nplain > 50);
+	return true;
+}
+
 /*
  * An ack leaves its entries to a later compaction, which happens by
  * itself once enough are acknowledged and nothing is pending.
@@ -275,6 +364,61 @@ test_compact_after_drain(void)
 	    want);
 	CHECK(qint("SELECT count(*) FROM transactions WHERE is_synced = 1")
 	    == 1102);
+	return true;
+}
+
+/* A compaction never waits for a write lock the POS holds. */
+static bool
+test_compact_waits_for_lock(void)
+{
+	sqlite3 *pos;
+	int64_t t0;
+	conf.busy_timeout_ms = 30000;
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(total_cost) VALUES (1), (2);"));
+	CHECK(read_batch(100, 1 << 20));
+	CHECK_OK(outbox_ack(
+	    ob, push.events[1].seq, &push, 0, NULL, 0, err, sizeof err));
+	CHECK(sqlite3_open(path, &pos) == SQLITE_OK);
+	CHECK(sqlite3_exec(pos, "BEGIN IMMEDIATE", NULL, NULL, NULL)
+	    == SQLITE_OK);
+	t0 = plat_mono_ms();
+	CHECK_OK(outbox_compact(ob, 1, err, sizeof err));
+	CHECK(plat_mono_ms() - t0 < 5000);
+	CHECK(sqlite3_exec(pos, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(pos);
+	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 2);
+	CHECK_OK(outbox_compact(ob, 1, err, sizeof err));
+	CHECK(qint("SELECT count(*) FROM _branchsync_log") == 1);
+	return true;
+}
+
+/*
+ * The WELCOME of an idle branch (its watermark is acked_seq) needs no
+ * write: it does not wait for a write lock the POS holds.
+ */
+static bool
+test_idle_welcome_waits_for_lock(void)
+{
+	outbox_id_decision d;
+	sqlite3 *pos;
+	int64_t t0, w, tag;
+	conf.busy_timeout_ms = 30000;
+	CHECK(open_ob());
+	CHECK(exec("INSERT INTO transactions(total_cost) VALUES (1), (2);"));
+	CHECK(read_batch(100, 1 << 20));
+	w = push.events[1].seq;
+	tag = push.events[1].tag;
+	CHECK_OK(outbox_ack(ob, w, &push, 0, NULL, 0, err, sizeof err));
+	CHECK(sqlite3_open(path, &pos) == SQLITE_OK);
+	CHECK(sqlite3_exec(pos, "BEGIN IMMEDIATE", NULL, NULL, NULL)
+	    == SQLITE_OK);
+	t0 = plat_mono_ms();
+	CHECK_OK(outbox_welcome(ob, w, tag, &d, err, sizeof err));
+	CHECK(plat_mono_ms() - t0 < 5000);
+	CHECK(d == OUTBOX_ID_TRUST);
+	CHECK(sqlite3_exec(pos, "COMMIT", NULL, NULL, NULL) == SQLITE_OK);
+	sqlite3_close(pos);
 	return true;
 }
 
@@ -453,9 +597,12 @@ static const agent_test_case cases[] = {
     {"batch limits ignored", test_batch_limits_ignored},
     {"deleted row sent as upsert", test_deleted_row_sent_as_upsert},
     {"reused rowid sends another row", test_reused_rowid},
+    {"ahead flag differs from the log", test_ahead_matches_log},
     {"renumbered rowids lose rows", test_renumbered_rowids},
     {"compaction after a drain", test_compact_after_drain},
     {"compaction keeps what it must", test_compact_keeps},
+    {"compaction waits for the lock", test_compact_waits_for_lock},
+    {"idle welcome waits for the lock", test_idle_welcome_waits_for_lock},
     {"ack marks a newer change synced", test_ack_marks_newer_change_synced},
     {"ack lets seq be reused", test_ack_reuses_seq},
     {"reject lost", test_reject_lost},
