@@ -17,7 +17,11 @@ db_open(const char *path, int64_t busy_timeout_ms, sqlite3 **out, char *err,
     size_t errlen)
 {
 	sqlite3 *db = NULL;
-	int rc = sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL);
+	/* NOMUTEX: each connection is used by one thread at a time (the
+	 * sender's, the downstream thread's, a command's), so SQLite's
+	 * per-call locking of it is pure cost. */
+	int rc = sqlite3_open_v2(
+	    path, &db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL);
 
 	*out = NULL;
 	if (rc != SQLITE_OK) {

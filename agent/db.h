@@ -17,7 +17,8 @@
 
 /*
  * db_open opens an existing SQLite file read-write (never creates one)
- * with the given busy timeout. On PROTO_OK *out belongs to the caller
+ * with the given busy timeout, for use by one thread at a time (no
+ * per-connection mutex). On PROTO_OK *out belongs to the caller
  * (sqlite3_close_v2); on PROTO_EDB *out is NULL and err says why.
  */
 proto_err db_open(const char *path, int64_t busy_timeout_ms, sqlite3 **out,
