@@ -63,9 +63,9 @@ aio_begin(hubclient *hc, void (*op)(nng_socket, nng_aio *))
 }
 
 /*
- * seal writes into hc->buf the version 2 request of hc->body: the next
- * counter, every nonce held, and its MAC (kept in hc->req_mac to check
- * the answer).
+ * seal writes into hc->buf the head of the version 2 request of hc->body
+ * (the body follows it on the wire): the next counter, every nonce held,
+ * and its MAC (kept in hc->req_mac to check the answer).
  */
 static proto_err
 seal(hubclient *hc)
@@ -90,7 +90,7 @@ seal(hubclient *hc)
 	proto_buf_reset(&hc->buf);
 	if ((pe = proto_req_mac(hc->secret, &env, hc->digest, env.auth.mac))
 	        != PROTO_OK
-	    || (pe = proto_env_encode(&env, &hc->buf, why, sizeof why))
+	    || (pe = proto_env_encode_head(&env, &hc->buf, why, sizeof why))
 	        != PROTO_OK) {
 		snprintf(hc->why, sizeof hc->why, "could not sign %s: %s",
 		    proto_type_name(hc->req_type), why);
@@ -110,11 +110,15 @@ send_sealed(hubclient *hc)
 
 	if ((pe = seal(hc)) != PROTO_OK)
 		return pe;
-	if (nng_msg_alloc(&m, hc->buf.len) != 0) {
+	if (nng_msg_alloc(&m, hc->buf.len + hc->body.len) != 0) {
 		snprintf(hc->why, sizeof hc->why, "out of memory");
 		return PROTO_ENOMEM;
 	}
+	/* One copy of the body, into the message: no request buffer. */
 	memcpy(nng_msg_body(m), hc->buf.data, hc->buf.len);
+	if (hc->body.len > 0)
+		memcpy((uint8_t *) nng_msg_body(m) + hc->buf.len,
+		    hc->body.data, hc->body.len);
 	/* Sending waits for a connected hub: bounded, and interruptible. */
 	nng_aio_set_msg(hc->w.aio, m);
 	aio_begin(hc, nng_send_aio);

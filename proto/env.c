@@ -432,9 +432,10 @@ pack_answer_auth(msgpack_packer *pk, const proto_auth *a)
 	return rc;
 }
 
-proto_err
-proto_env_encode(
-    const proto_env *env, proto_buf *out, char *err, size_t errlen)
+/* Packs the envelope; the body's bytes too unless head_only. */
+static proto_err
+env_pack(const proto_env *env, bool head_only, proto_buf *out, char *err,
+    size_t errlen)
 {
 	size_t old = out->len;
 	msgpack_packer pk;
@@ -449,13 +450,27 @@ proto_env_encode(
 	rc |= proto_request_type(env->type)
 	    ? pack_request_auth(&pk, &env->auth)
 	    : pack_answer_auth(&pk, &env->auth);
-	rc |= msgpack_pack_bin_with_body(&pk,
-	    env->body_len > 0 ? env->body : (const uint8_t *) "",
-	    env->body_len);
+	rc |= msgpack_pack_bin(&pk, env->body_len);
+	if (!head_only && env->body_len > 0)
+		rc |= msgpack_pack_bin_body(&pk, env->body, env->body_len);
 	if (rc != 0) {
 		out->len = old;
 		proto_seterr(err, errlen, "out of memory");
 		return PROTO_ENOMEM;
 	}
 	return PROTO_OK;
+}
+
+proto_err
+proto_env_encode(
+    const proto_env *env, proto_buf *out, char *err, size_t errlen)
+{
+	return env_pack(env, false, out, err, errlen);
+}
+
+proto_err
+proto_env_encode_head(
+    const proto_env *env, proto_buf *out, char *err, size_t errlen)
+{
+	return env_pack(env, true, out, err, errlen);
 }

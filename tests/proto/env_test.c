@@ -69,6 +69,27 @@ encode_push(proto_buf *body, proto_buf *out)
 	                                                                : -1;
 }
 
+/* The head then the body is the very envelope proto_env_encode writes. */
+static void
+head_and_body_differ(void)
+{
+	proto_buf body, out, head;
+	proto_env env;
+
+	proto_buf_init(&body);
+	proto_buf_init(&out);
+	proto_buf_init(&head);
+	CHECK(encode_push(&body, &out) == 0);
+	sample_auth(&env, PROTO_PUSH, &body);
+	CHECK_OK(proto_env_encode_head(&env, &head, err, sizeof err));
+	CHECK(head.len + body.len == out.len);
+	CHECK(memcmp(head.data, out.data, head.len) == 0);
+	CHECK(memcmp(body.data, out.data + head.len, body.len) == 0);
+	proto_buf_fini(&body);
+	proto_buf_fini(&out);
+	proto_buf_fini(&head);
+}
+
 static void
 request_round_trip_differs(void)
 {
@@ -546,6 +567,7 @@ encode_bad_request(void)
 
 static const test_case cases[] = {
     {"request round trip differs", request_round_trip_differs},
+    {"head and body differ", head_and_body_differ},
     {"key in body", key_in_body},
     {"hand made request refused", hand_made_request_refused},
     {"envelope shape accepted", envelope_shape_accepted},

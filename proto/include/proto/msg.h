@@ -459,6 +459,15 @@ proto_err proto_env_encode(
     const proto_env *env, proto_buf *out, char *err, size_t errlen);
 
 /*
+ * proto_env_encode_head appends what proto_env_encode would, but the
+ * body's own bytes: the caller appends env->body_len of them after it (a
+ * request goes out as head and body copied once into the message sent).
+ * Errors as proto_env_encode.
+ */
+proto_err proto_env_encode_head(
+    const proto_env *env, proto_buf *out, char *err, size_t errlen);
+
+/*
  * proto_body_decode decodes the version 2 body of env (from
  * proto_env_decode, or made by hand) under lim, as proto_msg_decode does a
  * whole message. A request's hdr.branch and hdr.till are copied from
