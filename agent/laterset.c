@@ -3,7 +3,8 @@
  *
  * 2^bits one-byte counters; a hash picks two of them from its two halves.
  * The size is a power of two with about 8 counters per expected entry, so
- * few "maybe" answers are false, between 4 KB and 2 MB.
+ * few "maybe" answers are false, between 4 KB and 1 MB (past 131,072
+ * pending entries more answers are "maybe", never wrong).
  */
 #include "laterset.h"
 
@@ -13,7 +14,7 @@
 #include "util.h"
 
 #define MIN_BITS 12
-#define MAX_BITS 21
+#define MAX_BITS 20
 
 struct laterset {
 	uint8_t *c;    /* the counters */

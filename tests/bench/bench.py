@@ -34,6 +34,7 @@ import argparse
 import io
 import os
 import shutil
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -208,6 +209,20 @@ def pg_cpu_s(pg):
         / os.sysconf("SC_CLK_TCK")
 
 
+def rss_parts_kb(pid):
+    """(RssAnon, RssFile) of a running process in KiB, or (0, 0)."""
+    parts = {"RssAnon:": 0, "RssFile:": 0}
+    try:
+        with open("/proc/%d/status" % pid) as f:
+            for line in f:
+                k = line.split(":")[0] + ":"
+                if k in parts:
+                    parts[k] = int(line.split()[1])
+    except (OSError, ValueError, IndexError):
+        pass
+    return parts["RssAnon:"], parts["RssFile:"]
+
+
 def drain(env, pg, hub, backlog, nbranches, tag):
     """Copies the backlog to nbranches POS files, starts their agents at
     once and times until every log is empty. Returns events/s."""
@@ -226,8 +241,19 @@ def drain(env, pg, hub, backlog, nbranches, tag):
     t0 = time.monotonic()
     for a in agents:
         a.start()
+    perf = None
+    if OPTS.perf and nbranches == 1:
+        # perf's own start-up is not in the drain's time, only its CPU.
+        perf = subprocess.Popen(
+            ["perf", "record", "-q", "-F", "1999", "--call-graph", "dwarf,16384", "-o", OPTS.perf,
+             "-p", ",".join(str(a.proc.p.pid) for a in agents)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     left = list(agents)
+    anon = filed = 0
     while left:
+        for a in left:
+            ra, rf = rss_parts_kb(a.proc.p.pid)
+            anon, filed = max(anon, ra), max(filed, rf)
         # Only the acked seq: counting the log each poll would take a
         # good part of this machine's two cores from agent and hub.
         left = [a for a in left if acked_seq(a.db) < high[a.db]]
@@ -236,6 +262,9 @@ def drain(env, pg, hub, backlog, nbranches, tag):
             bstest.check(False, "drain within 900 s")
         time.sleep(0.02)
     dt = time.monotonic() - t0
+    if perf is not None:
+        perf.send_signal(signal.SIGINT)
+        perf.wait(60)
     agent_cpu = sum(cpu_s(a.proc.p.pid) for a in agents)
     hub_cpu = cpu_s(hub.proc.p.pid) - hub_cpu0
     pg_cpu = pg_cpu_s(pg) - pg_cpu0
@@ -251,9 +280,10 @@ def drain(env, pg, hub, backlog, nbranches, tag):
            "(CPU s: agents %.2f, hub %.2f, PostgreSQL %.2f)"
            % (1e6 * agent_cpu / total, 1e6 * hub_cpu / total,
               1e6 * pg_cpu / total, agent_cpu, hub_cpu, pg_cpu))
-    figure("agent peak RSS, drain %s" % what, "%.1f MB%s"
+    figure("agent peak RSS, drain %s" % what, "%.1f MB%s; sampled "
+           "peaks: %.1f MB anonymous, %.1f MB of mapped files"
            % (rss / 1024, " (the largest of the agents)"
-              if nbranches > 1 else ""))
+              if nbranches > 1 else "", anon / 1024, filed / 1024))
     return total / dt
 
 
@@ -561,6 +591,9 @@ if __name__ == "__main__":
                     help="agent max_batch_events (default 2000)")
     ap.add_argument("--drain-only", action="store_true",
                     help="only the drain and COPY figures")
+    ap.add_argument("--perf", metavar="FILE",
+                    help="perf record the agent of the one-branch drain "
+                    "into FILE")
     ap.add_argument("--shape", choices=("retail", "sales12"),
                     default="retail",
                     help="the rows: the example POS (default) or one "
