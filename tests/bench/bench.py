@@ -2,7 +2,7 @@
 
     ./tests/run.sh                       # builds build/ (RelWithDebInfo)
     /usr/bin/python3 tests/bench/bench.py [--events 100000] [--branches 10]
-        [--shape retail|sales12] [--drain-only]
+        [--many-events N] [--shape retail|sales12] [--drain-only]
 
 Everything runs on this machine: a PostgreSQL started with its default,
 durable settings (fsync on, synchronous_commit on), one hub with
@@ -144,10 +144,10 @@ def sales12_backlog(path, events):
     return events
 
 
-def make_backlog(env, events):
+def make_backlog(env, events, name="backlog"):
     """A POS file whose log holds about `events` pending events, with
     the capture triggers installed; written as a POS would, no agent."""
-    path = os.path.join(env.dir, "backlog.db")
+    path = os.path.join(env.dir, name + ".db")
     bstest.create_pos(path)
     if OPTS.shape == "sales12":
         # The example tables stay, unconfigured: tests/bench/pos_latency
@@ -155,8 +155,8 @@ def make_backlog(env, events):
         c = sqlite3.connect(path)
         c.executescript(SALES12_POS)
         c.close()
-    proto = bstest.Agent(env, "proto", "none", "00", "tcp://127.0.0.1:1",
-                         db=path, tables=TABLES)
+    proto = bstest.Agent(env, "proto-" + name, "none", "00",
+                         "tcp://127.0.0.1:1", db=path, tables=TABLES)
     proto.init("--wal")
     if OPTS.shape == "sales12":
         t0 = time.monotonic()
@@ -537,7 +537,10 @@ def main(env):
         pg_profile(pg)
     many = None
     if OPTS.branches > 1:
-        many = drain(env, pg, hub, backlog, OPTS.branches, "many")
+        small = backlog
+        if OPTS.many_events != OPTS.events:
+            small = make_backlog(env, OPTS.many_events, "backlog-many")
+        many = drain(env, pg, hub, small, OPTS.branches, "many")
     copy_ceiling(pg, backlog)
     ceiling = staging_ceiling(pg, backlog)
     figure("drain 1 branch / staging ceiling", "%.0f%%"
@@ -583,6 +586,9 @@ if __name__ == "__main__":
                     help="backlog per branch (default 100000)")
     ap.add_argument("--branches", type=int, default=10,
                     help="branches draining at once (default 10)")
+    ap.add_argument("--many-events", type=int,
+                    help="backlog per branch of the --branches drain "
+                    "(default: --events)")
     ap.add_argument("--workers", type=int, default=4,
                     help="hub worker contexts (default 4)")
     ap.add_argument("--rounds", type=int, default=3,
@@ -602,6 +608,8 @@ if __name__ == "__main__":
                     help="log PostgreSQL's statements during the one-branch "
                     "drain and print where its time went")
     OPTS = ap.parse_args()
+    if OPTS.many_events is None:
+        OPTS.many_events = OPTS.events
     if OPTS.shape == "sales12":
         TABLES = ("sales12",)
     bstest.run(main, "bench")
