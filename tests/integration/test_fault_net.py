@@ -57,6 +57,13 @@ def main(env):
              "connections mid-request" % CUTS)
 
     # 2. the hub commits, the ACK is lost
+    def held_ack():
+        acked = agent.state()["acked_seq"]
+        if hub_seq() <= acked:
+            return False
+        time.sleep(0.3)
+        return agent.state()["acked_seq"] == acked and hub_seq() > acked
+
     lost = 0
     for i in range(1, CUTS + 1):
         # Twice: the first advance may be the agent recording an ACK that
@@ -67,9 +74,11 @@ def main(env):
         progress("on the new connection before lost ACK %d" % i)
         px.stall("s2c")
         try:
-            bstest.wait_until(lambda: hub_seq() > agent.state()["acked_seq"],
-                              30, "the hub to commit "
-                              "a PUSH whose ACK is held", interval=0.01,
+            # The ACK of a commit from just before the stall may still get
+            # through and be recorded a moment later: the hub must stay
+            # ahead of an acked_seq that no longer moves.
+            bstest.wait_until(held_ack, 30, "the hub to commit a PUSH "
+                              "whose ACK is held", interval=0.01,
                               alive=alive)
             st = agent.state()
             px.cut()
