@@ -558,11 +558,10 @@ outbox_read(outbox *ob, int64_t after, size_t max_events, size_t max_bytes,
 
 /* One acknowledged log entry, copied out of the log statement. */
 typedef struct {
-	int64_t seq;      /* position in the log */
-	int64_t tag;      /* its random tag */
-	int op;           /* 1 insert, 2 update, 3 delete */
-	ob_table *ot;     /* its table, or NULL if not configured */
-	sqlite3_value *k; /* its key (sqlite3_value_dup) */
+	int64_t seq;  /* position in the log */
+	int64_t tag;  /* its random tag */
+	int op;       /* 1 insert, 2 update, 3 delete */
+	ob_table *ot; /* its table, or NULL if not configured */
 } ack_row;
 
 proto_err
@@ -580,10 +579,10 @@ outbox_meta_put(
 	return rv;
 }
 
-/* Reads the next up to OUTBOX_ACK_CHUNK pending entries with seq <= w. */
+/* Reads the next up to `chunk` pending entries with seq <= w. */
 static proto_err
-ack_rows(
-    outbox *ob, int64_t w, ack_row *rows, size_t *n, char *err, size_t errlen)
+ack_rows(outbox *ob, int64_t w, size_t chunk, ack_row *rows, size_t *n,
+    char *err, size_t errlen)
 {
 	sqlite3_stmt *st = ob->log_sel;
 	int rc;
@@ -591,14 +590,13 @@ ack_rows(
 	*n = 0;
 	sqlite3_bind_int64(st, 1, ob->acked_seq);
 	sqlite3_bind_int64(st, 2, w);
-	sqlite3_bind_int64(st, 3, OUTBOX_ACK_CHUNK);
+	sqlite3_bind_int64(st, 3, (sqlite3_int64) chunk);
 	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
 		const char *tbl = (const char *) sqlite3_column_text(st, 1);
 		ack_row *r = &rows[(*n)++];
 		r->seq = sqlite3_column_int64(st, 0);
 		r->op = sqlite3_column_int(st, 2);
 		r->ot = outbox_table_find(ob, tbl != NULL ? tbl : "");
-		r->k = sqlite3_value_dup(sqlite3_column_value(st, 3));
 		r->tag = sqlite3_column_int64(st, 4);
 	}
 	sqlite3_reset(st);
@@ -731,18 +729,19 @@ ack_one(outbox *ob, const ack_row *r, ob_ack_ctx *c, char *err, size_t errlen)
 	return rv;
 }
 
-/* One chunk in one short write transaction; *n = entries done. */
+/* One chunk (at most `chunk`) in one short write transaction; *n =
+ * entries done. */
 static proto_err
-ack_chunk(
-    outbox *ob, int64_t w, ob_ack_ctx *c, size_t *n, char *err, size_t errlen)
+ack_chunk(outbox *ob, int64_t w, size_t chunk, ob_ack_ctx *c, size_t *n,
+    char *err, size_t errlen)
 {
-	ack_row rows[OUTBOX_ACK_CHUNK];
+	ack_row rows[OUTBOX_ACK_CHUNK_QUIET];
 	proto_err rv;
 
 	*n = 0;
 	if ((rv = db_exec(ob->db, "BEGIN IMMEDIATE", err, errlen)) != PROTO_OK)
 		return rv;
-	if ((rv = ack_rows(ob, w, rows, n, err, errlen)) != PROTO_OK)
+	if ((rv = ack_rows(ob, w, chunk, rows, n, err, errlen)) != PROTO_OK)
 		goto done;
 	for (size_t i = 0; i < *n && rv == PROTO_OK; i++)
 		rv = ack_one(ob, &rows[i], c, err, errlen);
@@ -766,8 +765,6 @@ done:
 		ob->acked_seq = rows[*n - 1].seq;
 		ob->acked_tag = rows[*n - 1].tag;
 	}
-	for (size_t i = 0; i < *n; i++)
-		sqlite3_value_free(rows[i].k);
 	return rv;
 }
 
@@ -778,20 +775,31 @@ done:
  * we hold the write lock. While the POS has committed within the last
  * second, the agent stays off the lock YIELD_FACTOR times as long as its
  * last transaction took (1 to 50 ms), which keeps its share near 1% and
- * a colliding POS commit rare. A quiet POS gives the agent full speed;
- * acks overlap the hub's apply of the next batch, so the pause mostly
- * costs nothing.
+ * a colliding POS commit rare. A quiet POS gives the agent full speed,
+ * in chunks of OUTBOX_ACK_CHUNK_QUIET: a commit that comes then waits for
+ * one such chunk (a few ms) and turns the chunks small again; acks
+ * overlap the hub's apply of the next batch, so the pause mostly costs
+ * nothing.
  */
 #define YIELD_FACTOR 199
+
+/* pos_busy: the POS (another connection) committed within a second. */
+static bool
+pos_busy(outbox *ob)
+{
+	int64_t now = plat_mono_ms();
+
+	if (outbox_changed(ob))
+		ob->pos_busy_until = now + 1000;
+	return now < ob->pos_busy_until;
+}
 
 void
 outbox_ack_yield(outbox *ob, int64_t took_us)
 {
-	int64_t now = plat_mono_ms(), ms;
+	int64_t ms;
 
-	if (outbox_changed(ob))
-		ob->pos_busy_until = now + 1000;
-	if (now >= ob->pos_busy_until)
+	if (!pos_busy(ob))
 		return;
 	ms = took_us * YIELD_FACTOR / 1000;
 	plat_sleep_ms(ms < 1 ? 1 : ms > 50 ? 50 : ms);
@@ -935,8 +943,11 @@ outbox_ack(outbox *ob, int64_t w, const proto_push *sent, int64_t dups,
 	 * a POS transaction may hold for a while. */
 	while (rv == PROTO_OK && w > ob->acked_seq) {
 		int64_t t0 = plat_mono_us();
-		rv = ack_chunk(ob, w, &c, &done, err, errlen);
-		if (rv != PROTO_OK || done < OUTBOX_ACK_CHUNK)
+		/* A quiet POS: fewer, longer transactions (see above). */
+		size_t chunk
+		    = pos_busy(ob) ? OUTBOX_ACK_CHUNK : OUTBOX_ACK_CHUNK_QUIET;
+		rv = ack_chunk(ob, w, chunk, &c, &done, err, errlen);
+		if (rv != PROTO_OK || done < chunk)
 			break;
 		outbox_ack_yield(ob, plat_mono_us() - t0);
 	}

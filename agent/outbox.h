@@ -10,7 +10,8 @@
  *
  * Transactions on the POS file are short: one read transaction per batch,
  * one BEGIN IMMEDIATE transaction per ack chunk of at most
- * OUTBOX_ACK_CHUNK events; while the POS is writing, the agent also keeps
+ * OUTBOX_ACK_CHUNK events (OUTBOX_ACK_CHUNK_QUIET while the POS has not
+ * written for a second); while the POS is writing, the agent also keeps
  * its share of the write lock near 1% (see outbox_ack_yield in outbox.c).
  * Retry batches and the rejects are in rejects.h.
  */
@@ -27,6 +28,8 @@
 #include "proto/msg.h"
 
 #define OUTBOX_ACK_CHUNK 64
+/* The chunk while the POS has not written for a second (outbox.c). */
+#define OUTBOX_ACK_CHUNK_QUIET 512
 
 /*
  * The err of an entry set aside because its table is not configured, or
@@ -121,7 +124,8 @@ proto_err outbox_read(outbox *ob, int64_t after, size_t max_events,
  * gets is_synced = 1 if it still equals the values sent (so a change made
  * since keeps it 0) and no event of its key was rejected or in conflict;
  * a row of a duplicate gets it if no later event of its key is waiting.
- * Works in chunks of OUTBOX_ACK_CHUNK, each its own transaction, then
+ * Works in chunks of OUTBOX_ACK_CHUNK (OUTBOX_ACK_CHUNK_QUIET while the POS
+ * is quiet), each its own transaction, then
  * compacts the log when that is cheap (outbox_compact; a failure there is
  * logged, the next ack tries again). Returns PROTO_OK or PROTO_EDB
  * (chunks already committed stay committed).
