@@ -43,6 +43,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 import bstest  # noqa: E402
+from bsproc import cpu_s, pg_cpu_s  # noqa: E402
 
 TABLES = bstest.UPSTREAM_TABLES
 NICE = 10
@@ -175,38 +176,6 @@ def make_backlog(env, events, name="backlog"):
     figure("backlog", "%d events from %d sales, written in %.1f s"
            % (pending(path), sales, time.monotonic() - t0))
     return path
-
-
-def cpu_s(pid):
-    """CPU seconds (user + system) a running process has used; 0 if it
-    is gone."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pg_cpu_s(pg):
-    """CPU seconds of the postmaster and every process it runs now, plus
-    what its exited children used."""
-    pm = pg.postmaster_pid()
-    total = 0.0
-    for d in os.listdir("/proc"):
-        if not d.isdigit():
-            continue
-        try:
-            with open("/proc/%s/stat" % d) as f:
-                fields = f.read().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(d) == pm or int(fields[1]) == pm:
-            total += cpu_s(int(d))
-    with open("/proc/%d/stat" % pm) as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return total + (int(fields[13]) + int(fields[14])) \
-        / os.sysconf("SC_CLK_TCK")
 
 
 def rss_parts_kb(pid):

@@ -25,6 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)),
                                 "..", "lib"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import bstest  # noqa: E402
+from bsproc import cpu_s, pg_cpu_s  # noqa: E402
 import bench  # noqa: E402
 
 OPTS = None
@@ -84,36 +85,11 @@ def vmhwm(pid):
     return "?"
 
 
-def cpu_s(pid):
-    """utime + stime of a process, in seconds (0 if it is gone)."""
-    try:
-        with open("/proc/%d/stat" % pid) as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def pg_pids(pg):
-    """The postmaster and its children (backends, writers)."""
-    top = pg.postmaster_pid()
-    pids = [top]
-    for d in os.listdir("/proc"):
-        if d.isdigit():
-            try:
-                with open("/proc/%s/stat" % d) as f:
-                    if int(f.read().rsplit(")", 1)[1].split()[1]) == top:
-                        pids.append(int(d))
-            except OSError:
-                pass
-    return pids
-
-
 def drain(agent, hub, pg, rows, tag):
     """Runs the agent until its log is empty; figures: rate, the agent's
-    VmHWM, and CPU seconds of agent, hub and PostgreSQL (processes alive
-    at the end; the hub's backends live as long as the hub)."""
-    pg_before = {p: cpu_s(p) for p in pg_pids(pg)}
+    VmHWM, and CPU seconds of agent, hub and PostgreSQL (bsproc.pg_cpu_s:
+    its processes, and its children that exited)."""
+    pg_before = pg_cpu_s(pg)
     hub_before = cpu_s(hub.proc.p.pid)
     t0 = time.monotonic()
     agent.start()
@@ -121,7 +97,7 @@ def drain(agent, hub, pg, rows, tag):
     dt = time.monotonic() - t0
     a_cpu = cpu_s(agent.proc.p.pid)
     h_cpu = cpu_s(hub.proc.p.pid) - hub_before
-    p_cpu = sum(cpu_s(p) - pg_before.get(p, 0.0) for p in pg_pids(pg))
+    p_cpu = pg_cpu_s(pg) - pg_before
     figure("%s: drain to the hub" % tag, "%d rows in %.1f s = %.0f rows/s, "
            "agent VmHWM %s" % (rows, dt, rows / dt, vmhwm(agent.proc.p.pid)))
     figure("%s: CPU seconds" % tag, "agent %.1f (%.1f us/row), hub %.1f "

@@ -261,3 +261,36 @@ def proc_state(pid):
             return f.read().rsplit(")", 1)[1].split()[0]
     except (OSError, IndexError):
         return None
+
+
+def cpu_s(pid):
+    """CPU seconds (user + system) a running process has used; 0 if it
+    is gone."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def pg_cpu_s(pg):
+    """CPU seconds of a PostgreSQL: its postmaster and every process it
+    runs now, plus what its exited children used. A difference of two
+    readings is what it spent in between."""
+    pm = pg.postmaster_pid()
+    total = 0.0
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(d) == pm or int(fields[1]) == pm:
+            total += cpu_s(int(d))
+    with open("/proc/%d/stat" % pm) as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return total + (int(fields[13]) + int(fields[14])) \
+        / os.sysconf("SC_CLK_TCK")
