@@ -864,13 +864,16 @@ outbox_ack_block(ob_ack_ctx *c)
  * at acked_seq that keeps max(seq) and its tag, rejects and retries) are
  * copied aside, the log is cleared (a DELETE without WHERE frees the
  * table's and the indexes' pages without visiting rows) and the copy goes
- * back. After an ack it runs when at least COMPACT_MIN entries are
- * acknowledged and few are pending (at most COMPACT_PENDING, and an eighth
- * of those freed), so the copy stays small; the sender also compacts
- * whenever the log has drained (outbox.h). The log never holds more than
- * it held before a drain began.
+ * back. It runs once nothing is pending, so it is never on the way of
+ * a drain: after the ack that empties the log when at least COMPACT_MIN
+ * entries wait, and whenever the sender finds nothing to send (outbox.h).
+ * A log that never empties (a POS that always writes a little faster) is
+ * compacted once COMPACT_BUSY entries wait and few are pending (at most
+ * COMPACT_PENDING, and an eighth of those freed), so the copy stays
+ * small. The log never holds more than it held before a drain began.
  */
 #define COMPACT_MIN     1024
+#define COMPACT_BUSY    131072
 #define COMPACT_PENDING 2048
 
 static proto_err
@@ -896,8 +899,8 @@ outbox_compact(outbox *ob, int64_t min, char *err, size_t errlen)
 	    != PROTO_OK)
 		return rv;
 	pending = high - ob->acked_seq;
-	if (min > 0
-	    && (freed < min || pending > COMPACT_PENDING
+	if (min > 0 && (freed < min || pending > 0)
+	    && (freed < COMPACT_BUSY || pending > COMPACT_PENDING
 	        || pending * 8 > freed))
 		return PROTO_OK;
 	/* Housekeeping: behind a POS transaction, it waits for next time. */

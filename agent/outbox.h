@@ -138,8 +138,9 @@ proto_err outbox_ack(outbox *ob, int64_t w, const proto_push *sent,
  * outbox_compact removes the acknowledged entries of the log in one
  * transaction, keeping the pending ones, the newest acknowledged one (the
  * marker of max(seq) and its tag), rejects and retries. It does so when
- * at least min entries were acknowledged since the last compaction and few
- * are pending; min 0 compacts in any case. outbox_ack calls it with a
+ * at least min entries were acknowledged since the last compaction and
+ * none is pending (or, in a log that never empties, when very many were
+ * and few are pending); min 0 compacts in any case. outbox_ack calls it with a
  * minimum of its own; the sender with 1 whenever its log has drained, and
  * when it stops. It never waits for the write lock: while another
  * connection (the POS) holds it, it does nothing. Returns PROTO_OK or
