@@ -233,25 +233,28 @@ is_later(outbox *ob, const char *tbl, sqlite3_value *k, int64_t seq)
 
 /*
  * Steps sel_r at the rowid r the log entry noted, which holds the row if
- * it still has the entry's key; else (reset) sel by key. Returns the
- * statement stepped, with its result in *rc.
+ * it still has the entry's key; else (reset) sel by key. *st is the
+ * statement stepped, its result in *rc; the caller resets it.
  */
-static sqlite3_stmt *
-row_find(outbox *ob, ob_table *ot, sqlite3_value *k, int64_t r, int *rc,
-    proto_err *rv, char *err, size_t errlen)
+static proto_err
+row_find(outbox *ob, ob_table *ot, sqlite3_value *k, int64_t r,
+    sqlite3_stmt **st, int *rc, char *err, size_t errlen)
 {
+	proto_err rv;
+
 	if (r != 0 && ot->sel_r != NULL) {
-		if ((*rv = key_bind(ob, ot, k, ot->sel_r, err, errlen))
-		    != PROTO_OK)
-			return ot->sel_r;
-		sqlite3_bind_int64(ot->sel_r, (int) ot->t.nkey + 1, r);
-		if ((*rc = sqlite3_step(ot->sel_r)) != SQLITE_DONE)
-			return ot->sel_r;
-		sqlite3_reset(ot->sel_r);
+		*st = ot->sel_r;
+		if ((rv = key_bind(ob, ot, k, *st, err, errlen)) != PROTO_OK)
+			return rv;
+		sqlite3_bind_int64(*st, (int) ot->t.nkey + 1, r);
+		if ((*rc = sqlite3_step(*st)) != SQLITE_DONE)
+			return PROTO_OK;
+		sqlite3_reset(*st);
 	}
-	if ((*rv = key_bind(ob, ot, k, ot->sel, err, errlen)) == PROTO_OK)
-		*rc = sqlite3_step(ot->sel);
-	return ot->sel;
+	*st = ot->sel;
+	if ((rv = key_bind(ob, ot, k, *st, err, errlen)) == PROTO_OK)
+		*rc = sqlite3_step(*st);
+	return rv;
 }
 
 /*
@@ -264,8 +267,8 @@ event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, int64_t r,
     char *err, size_t errlen)
 {
 	sqlite3_stmt *st;
-	proto_err rv = PROTO_OK;
-	int rc = SQLITE_ERROR;
+	proto_err rv;
+	int rc;
 
 	ev->ahead = false;
 	ev->rowid = 0;
@@ -273,8 +276,7 @@ event_fill(outbox *ob, ob_table *ot, int op, sqlite3_value *k, int64_t r,
 		ev->op = PROTO_OP_DELETE;
 		return key_copy(ob, ot, k, a, ev, bytes, err, errlen);
 	}
-	st = row_find(ob, ot, k, r, &rc, &rv, err, errlen);
-	if (rv != PROTO_OK) {
+	if ((rv = row_find(ob, ot, k, r, &st, &rc, err, errlen)) != PROTO_OK) {
 		sqlite3_reset(st);
 		return rv;
 	}
@@ -665,12 +667,15 @@ outbox_err_bind(outbox *ob, int64_t seq, const proto_outcome *out)
 	return st;
 }
 
-/* Steps the bound st: its changes, or -1 on an error. */
+/* Binds ev's values to st and steps it: its changes, or -1 on an error. */
 static int
-synced_step(sqlite3 *db, sqlite3_stmt *st)
+synced_step(sqlite3 *db, sqlite3_stmt *st, const proto_event *ev)
 {
-	int n = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(db) : -1;
+	int n;
 
+	for (uint32_t i = 0; i < ev->nvals; i++)
+		db_bind_value(st, (int) i + 1, &ev->vals[i]);
+	n = sqlite3_step(st) == SQLITE_DONE ? sqlite3_changes(db) : -1;
 	sqlite3_reset(st);
 	sqlite3_clear_bindings(st);
 	return n;
@@ -688,17 +693,12 @@ mark_synced(
 	int n = 0;
 
 	if (ev->rowid != 0 && ot->synced_r != NULL) {
-		for (uint32_t i = 0; i < ev->nvals; i++)
-			db_bind_value(ot->synced_r, (int) i + 1, &ev->vals[i]);
 		sqlite3_bind_int64(
 		    ot->synced_r, (int) ev->nvals + 1, ev->rowid);
-		n = synced_step(ob->db, ot->synced_r);
+		n = synced_step(ob->db, ot->synced_r, ev);
 	}
-	if (n == 0) {
-		for (uint32_t i = 0; i < ev->nvals; i++)
-			db_bind_value(ot->synced, (int) i + 1, &ev->vals[i]);
-		n = synced_step(ob->db, ot->synced);
-	}
+	if (n == 0)
+		n = synced_step(ob->db, ot->synced, ev);
 	return n < 0 ? db_fail(ob->db, "could not process an ack", err, errlen)
 	             : PROTO_OK;
 }
@@ -794,15 +794,16 @@ pos_busy(outbox *ob)
 	return now < ob->pos_busy_until;
 }
 
-void
+bool
 outbox_ack_yield(outbox *ob, int64_t took_us)
 {
 	int64_t ms;
 
 	if (!pos_busy(ob))
-		return;
+		return false;
 	ms = took_us * YIELD_FACTOR / 1000;
 	plat_sleep_ms(ms < 1 ? 1 : ms > 50 ? 50 : ms);
+	return true;
 }
 
 /* Marks rows of duplicate entries in (acked_seq, hi], one transaction. */
@@ -944,15 +945,15 @@ outbox_ack(outbox *ob, int64_t w, const proto_push *sent, int64_t dups,
 	outbox_ack_block(&c);
 	/* Nothing to ack (a WELCOME of an idle branch): no write lock, which
 	 * a POS transaction may hold for a while. */
-	while (rv == PROTO_OK && w > ob->acked_seq) {
+	/* A quiet POS: fewer, longer transactions (see above). */
+	for (bool busy = pos_busy(ob); rv == PROTO_OK && w > ob->acked_seq;) {
 		int64_t t0 = plat_mono_us();
-		/* A quiet POS: fewer, longer transactions (see above). */
 		size_t chunk
-		    = pos_busy(ob) ? OUTBOX_ACK_CHUNK : OUTBOX_ACK_CHUNK_QUIET;
+		    = busy ? OUTBOX_ACK_CHUNK : OUTBOX_ACK_CHUNK_QUIET;
 		rv = ack_chunk(ob, w, chunk, &c, &done, err, errlen);
 		if (rv != PROTO_OK || done < chunk)
 			break;
-		outbox_ack_yield(ob, plat_mono_us() - t0);
+		busy = outbox_ack_yield(ob, plat_mono_us() - t0);
 	}
 	free(c.blocked);
 	if (rv == PROTO_OK

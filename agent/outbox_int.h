@@ -139,9 +139,9 @@ void outbox_ack_block(ob_ack_ctx *c);
 /*
  * outbox_ack_yield pauses after a write transaction that took took_us
  * while the POS is writing, keeping the agent's share of the write lock
- * near 1% (see outbox.c).
+ * near 1% (see outbox.c); true if it did (the POS is writing).
  */
-void outbox_ack_yield(outbox *ob, int64_t took_us);
+bool outbox_ack_yield(outbox *ob, int64_t took_us);
 
 /*
  * outbox_scalar steps st (binding arg to ?1 if it has a parameter) and
