@@ -186,10 +186,10 @@ write_pushes(const char *dir)
 	    {PROTO_BOOL, 0, {.b = true}}, {PROTO_FLOAT, 0, {.f = 2.25}}};
 	proto_value v1[3] = {{PROTO_INT, 0, {.i = 7}},
 	    {PROTO_INT, 0, {.i = 1}}, {PROTO_NIL, 0, {.i = 0}}};
-	proto_event e[] = {{1, 99, 0, PROTO_OP_UPSERT, 6, v0, false},
-	    {2, -3, 1, PROTO_OP_UPSERT, 3, v1, false},
-	    {3, 4, 1, PROTO_OP_DELETE, 2, v1, false},
-	    {4, 5, 0, PROTO_OP_NONE, 1, v0, false}};
+	proto_event e[] = {{1, 99, 0, PROTO_OP_UPSERT, 6, v0, false, 0},
+	    {2, -3, 1, PROTO_OP_UPSERT, 3, v1, false, 0},
+	    {3, 4, 1, PROTO_OP_DELETE, 2, v1, false, 0},
+	    {4, 5, 0, PROTO_OP_NONE, 1, v0, false, 0}};
 	proto_msg m = {.type = PROTO_PUSH};
 
 	m.u.push = (proto_push) {hdr, 2, t, 4, e};
@@ -248,10 +248,10 @@ write_downstream(const char *dir)
 	proto_value v1[3] = {{PROTO_INT, 0, {.i = 42}},
 	    {PROTO_BIN, 2, {.p = (const uint8_t *) "\x01\x02"}},
 	    {PROTO_BOOL, 0, {.b = false}}};
-	proto_event e[] = {{7, 0, 0, PROTO_OP_UPSERT, 5, v0, false},
-	    {8, 0, 1, PROTO_OP_UPSERT, 3, v1, false},
-	    {12, 0, 1, PROTO_OP_DELETE, 2, v1, false},
-	    {13, 0, 0, PROTO_OP_DELETE, 1, v0, false}};
+	proto_event e[] = {{7, 0, 0, PROTO_OP_UPSERT, 5, v0, false, 0},
+	    {8, 0, 1, PROTO_OP_UPSERT, 3, v1, false, 0},
+	    {12, 0, 1, PROTO_OP_DELETE, 2, v1, false, 0},
+	    {13, 0, 0, PROTO_OP_DELETE, 1, v0, false, 0}};
 	proto_msg m = {.type = PROTO_PULL};
 
 	m.u.pull = (proto_pull) {hdr, 0, "", 5000, 4194304};
@@ -353,20 +353,20 @@ write_hub(const char *dir)
 	proto_value vprod[] = {I(1), S("tea"), I(120)};
 	proto_value vbad[] = {I(1), S("a\0b")};
 	proto_value vnul[] = {I(7), I(3), I(1), S("a\0b"), NIL, NIL, I(0)};
-	proto_event ok[] = {{101, -4417, 0, PROTO_OP_UPSERT, 7, vtx, false},
-	    {102, 913, 1, PROTO_OP_UPSERT, 5, vpay, false},
-	    {103, 55, 2, PROTO_OP_UPSERT, 5, vitem, false},
-	    {104, 56, 1, PROTO_OP_DELETE, 2, vpay, false},
-	    {105, -12, 0, PROTO_OP_NONE, 1, vtx, false},
-	    {106, 7, 0, PROTO_OP_UPSERT, 7, vtx, false}};
-	proto_event rej[] = {{201, 1, 3, PROTO_OP_UPSERT, 3, vprod, false},
-	    {202, 2, 4, PROTO_OP_UPSERT, 2, vbad, false},
-	    {203, 3, 5, PROTO_OP_UPSERT, 2, vbad, false},
-	    {204, 4, 6, PROTO_OP_UPSERT, 2, vbad, false},
-	    {205, 5, 7, PROTO_OP_DELETE, 1, vbad, false},
-	    {206, 6, 0, PROTO_OP_UPSERT, 7, vnul, false}};
-	proto_event order[] = {{5, 0, 0, PROTO_OP_UPSERT, 7, vtx, false},
-	    {5, 0, 0, PROTO_OP_DELETE, 1, vtx, false}};
+	proto_event ok[] = {{101, -4417, 0, PROTO_OP_UPSERT, 7, vtx, false, 0},
+	    {102, 913, 1, PROTO_OP_UPSERT, 5, vpay, false, 0},
+	    {103, 55, 2, PROTO_OP_UPSERT, 5, vitem, false, 0},
+	    {104, 56, 1, PROTO_OP_DELETE, 2, vpay, false, 0},
+	    {105, -12, 0, PROTO_OP_NONE, 1, vtx, false, 0},
+	    {106, 7, 0, PROTO_OP_UPSERT, 7, vtx, false, 0}};
+	proto_event rej[] = {{201, 1, 3, PROTO_OP_UPSERT, 3, vprod, false, 0},
+	    {202, 2, 4, PROTO_OP_UPSERT, 2, vbad, false, 0},
+	    {203, 3, 5, PROTO_OP_UPSERT, 2, vbad, false, 0},
+	    {204, 4, 6, PROTO_OP_UPSERT, 2, vbad, false, 0},
+	    {205, 5, 7, PROTO_OP_DELETE, 1, vbad, false, 0},
+	    {206, 6, 0, PROTO_OP_UPSERT, 7, vnul, false, 0}};
+	proto_event order[] = {{5, 0, 0, PROTO_OP_UPSERT, 7, vtx, false, 0},
+	    {5, 0, 0, PROTO_OP_DELETE, 1, vtx, false, 0}};
 	proto_msg m = {.type = PROTO_PUSH};
 
 	m.u.push = (proto_push) {hub_hdr, 8, t, 6, ok};
@@ -424,14 +424,14 @@ write_changes(const char *dir)
 	proto_value vsa[] = {I(42), I(12)};
 	proto_value vtx[] = {I(1), I(100)};
 	proto_value vbk[] = {S("apple"), I(42), I(1)};
-	proto_event ok[] = {{18, 0, 0, PROTO_OP_UPSERT, 6, vp, false},
-	    {19, 0, 1, PROTO_OP_UPSERT, 2, vbp, false},
-	    {20, 0, 2, PROTO_OP_UPSERT, 2, vsa, false},
-	    {21, 0, 3, PROTO_OP_UPSERT, 2, vtx, false},
-	    {23, 0, 1, PROTO_OP_DELETE, 1, vbp, false},
-	    {24, 0, 0, PROTO_OP_DELETE, 1, vp, false}};
-	proto_event bad[] = {{30, 0, 4, PROTO_OP_UPSERT, 3, vbk, false}};
-	proto_event nul[] = {{31, 0, 0, PROTO_OP_UPSERT, 6, vnull, false}};
+	proto_event ok[] = {{18, 0, 0, PROTO_OP_UPSERT, 6, vp, false, 0},
+	    {19, 0, 1, PROTO_OP_UPSERT, 2, vbp, false, 0},
+	    {20, 0, 2, PROTO_OP_UPSERT, 2, vsa, false, 0},
+	    {21, 0, 3, PROTO_OP_UPSERT, 2, vtx, false, 0},
+	    {23, 0, 1, PROTO_OP_DELETE, 1, vbp, false, 0},
+	    {24, 0, 0, PROTO_OP_DELETE, 1, vp, false, 0}};
+	proto_event bad[] = {{30, 0, 4, PROTO_OP_UPSERT, 3, vbk, false, 0}};
+	proto_event nul[] = {{31, 0, 0, PROTO_OP_UPSERT, 6, vnull, false, 0}};
 	proto_msg m = {.type = PROTO_CHANGES};
 
 	m.u.changes = (proto_changes) {24, true, 5, t, 6, ok};
