@@ -122,6 +122,32 @@ body_one(const proto_env *env, const proto_limits *lim, proto_err *rv)
 	return m;
 }
 
+/*
+ * agree checks one input's four decodes, with the defaults, the hub's,
+ * the agent's and tight limits (m and r in that order), then frees them.
+ * The hub's limits are the defaults; the agent's only go higher, so a
+ * malformed input (or, with version_err, an unknown version) fails with
+ * the agent's limits too, and the tight ones accept nothing more.
+ */
+static void
+agree(proto_msg *m[4], const proto_err r[4], bool version_err)
+{
+	FUZZ_ASSERT(r[0] == r[1]);
+	if (m[0] != NULL) {
+		fuzz_msg_same(m[0], m[1]);
+		FUZZ_ASSERT(m[2] != NULL);
+		fuzz_msg_same(m[0], m[2]);
+	}
+	if (r[0] == PROTO_EPROTO || (version_err && r[0] == PROTO_EVERSION))
+		FUZZ_ASSERT(r[2] == r[0] && r[3] != PROTO_OK);
+	if (m[3] != NULL) {
+		FUZZ_ASSERT(m[0] != NULL);
+		fuzz_msg_same(m[0], m[3]);
+	}
+	for (int i = 0; i < 4; i++)
+		proto_msg_free(m[i]);
+}
+
 /* decode_v2 runs the version 2 decoders on the input. */
 static void
 decode_v2(const uint8_t *data, size_t size, const proto_limits *hub,
@@ -147,22 +173,8 @@ decode_v2(const uint8_t *data, size_t size, const proto_limits *hub,
 	mh = body_one(&env, hub, &rh);
 	ma = body_one(&env, agent, &ra);
 	mt = body_one(&env, tight, &rt);
-	FUZZ_ASSERT(rd == rh);
-	if (md != NULL) {
-		fuzz_msg_same(md, mh);
-		FUZZ_ASSERT(ma != NULL);
-		fuzz_msg_same(md, ma);
-	}
-	if (rd == PROTO_EPROTO)
-		FUZZ_ASSERT(ra == rd && rt != PROTO_OK);
-	if (mt != NULL) {
-		FUZZ_ASSERT(md != NULL);
-		fuzz_msg_same(md, mt);
-	}
-	proto_msg_free(md);
-	proto_msg_free(mh);
-	proto_msg_free(ma);
-	proto_msg_free(mt);
+	agree((proto_msg *[]) {md, mh, ma, mt}, (proto_err[]) {rd, rh, ra, rt},
+	    false);
 }
 
 int
@@ -179,23 +191,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	mh = decode_one(data, size, &hub, &rh);
 	ma = decode_one(data, size, &agent, &ra);
 	mt = decode_one(data, size, &tight, &rt);
-	/* The hub's limits are the defaults; the agent's only go higher. */
-	FUZZ_ASSERT(rd == rh);
-	if (md != NULL) {
-		fuzz_msg_same(md, mh);
-		FUZZ_ASSERT(ma != NULL);
-		fuzz_msg_same(md, ma);
-	}
-	if (rd == PROTO_EPROTO || rd == PROTO_EVERSION)
-		FUZZ_ASSERT(ra == rd && rt != PROTO_OK);
-	if (mt != NULL) {
-		FUZZ_ASSERT(md != NULL);
-		fuzz_msg_same(md, mt);
-	}
-	proto_msg_free(md);
-	proto_msg_free(mh);
-	proto_msg_free(ma);
-	proto_msg_free(mt);
+	agree((proto_msg *[]) {md, mh, ma, mt}, (proto_err[]) {rd, rh, ra, rt},
+	    true);
 	decode_v2(data, size, &hub, &agent, &tight);
 	return 0;
 }
